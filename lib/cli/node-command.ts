@@ -1,0 +1,103 @@
+/**
+ * `aethel-p2p node`: one node for people and for tests that run nodes as processes.
+ * stdout carries JSON lines only: first {"event":"listening",...}, then one
+ * {"event":"message",...} per delivery. Each stdin line is broadcast on the topic.
+ * SIGINT/SIGTERM stop the node cleanly and exit 0.
+ */
+import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { generateIdentity, loadIdentity, saveIdentity } from '../identity.js';
+import type { Identity } from '../identity.js';
+import { P2PNetwork } from '../network.js';
+import { InvalidOptionError } from '../errors.js';
+import { parse, intArg, strArg, UsageError } from './args.js';
+import { makeLogger } from './logger.js';
+
+const HELP = `usage: aethel-p2p node [options]
+  --host H            interface to listen on (default 127.0.0.1)
+  --port P            port to listen on, 0 = any free port (default 0)
+  --bootstrap LIST    comma-separated host:port peers to dial at start
+  --topic T           topic to broadcast stdin lines on and print deliveries of (default "chat")
+  --network-id ID     network id; peers with another are refused (default "aethel")
+  --key FILE          identity key file: loaded if it exists, created (mode 0600) if not
+  --dump FILE         write an NDJSON wire dump of every frame
+  --log-level L       fatal|error|warn|info|debug|trace|silent (default warn), to stderr
+  --help              this text`;
+
+/** JSON for any decoded MessagePack value: binary as {"$bin": base64}, bigint as string. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === 'bigint') return v.toString();
+    if (v instanceof Uint8Array) return { $bin: Buffer.from(v).toString('base64') };
+    if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+      return { $bin: Buffer.from((v as { data: number[] }).data).toString('base64') };
+    }
+    return v;
+  });
+}
+
+async function identityFrom(keyFile: string | undefined): Promise<Identity> {
+  if (!keyFile) return generateIdentity();
+  if (existsSync(keyFile)) return loadIdentity(keyFile);
+  const id = generateIdentity();
+  await saveIdentity(id, keyFile);
+  return id;
+}
+
+export async function runNode(argv: string[]): Promise<number> {
+  const v = parse(argv, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    bootstrap: { type: 'string' },
+    topic: { type: 'string' },
+    'network-id': { type: 'string' },
+    key: { type: 'string' },
+    dump: { type: 'string' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean' },
+  });
+  if (v.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const topic = strArg(v, 'topic') ?? 'chat';
+  const logger = makeLogger(strArg(v, 'log-level'));
+  const bootstrap = strArg(v, 'bootstrap')?.split(',').filter((s) => s.length > 0) ?? [];
+  let node: P2PNetwork;
+  try {
+    node = new P2PNetwork({
+      listenHost: strArg(v, 'host') ?? '127.0.0.1',
+      listenPort: intArg(v, 'port', 0, 0, 65535),
+      bootstrap,
+      networkId: strArg(v, 'network-id'),
+      identity: await identityFrom(strArg(v, 'key')),
+      wireDump: strArg(v, 'dump'),
+      logger,
+    });
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw new UsageError(err.message);
+    throw err;
+  }
+  node.subscribe(topic, (data, info) => {
+    process.stdout.write(toJson({ event: 'message', topic: info.topic, from: info.from, id: info.id, hops: info.hops, data }) + '\n');
+  });
+  await node.start();
+  const { host, port } = node.address;
+  process.stdout.write(JSON.stringify({ event: 'listening', id: node.id, host, port }) + '\n');
+
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    node.broadcast(topic, line).catch((err: Error) => logger.warn({ err }, 'broadcast failed'));
+  });
+
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      lines.close();
+      process.stdin.destroy();
+      node.stop().then(() => resolve(0), () => resolve(1));
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * One error class for the whole library, with stable string codes that callers and tests
+ * match on. Caller misuse throws synchronously; a misbehaving peer never throws out of the
+ * data path: its connection is closed and the error is reported through events and metrics.
+ */
+
+/** Every error code this library produces. Listed, with meaning, in docs/API.md. */
+export const ERROR_CODES = [
+  // caller misuse
+  'INVALID_OPTION',
+  'INVALID_ARGUMENT',
+  'NOT_STARTED',
+  'STOPPED',
+  'IDENTITY_FILE',
+  // delivery
+  'PEER_UNREACHABLE',
+  'NOT_CONNECTED',
+  'QUEUE_FULL',
+  'TIMEOUT',
+  'CONNECTION_CLOSED',
+  // protocol errors caused by a peer's bytes
+  'FRAME_EMPTY',
+  'FRAME_TOO_LARGE',
+  'MALFORMED',
+  'UNKNOWN_TYPE',
+  'SCHEMA',
+  'UNEXPECTED_MESSAGE',
+  'VERSION_MISMATCH',
+  'NETWORK_MISMATCH',
+  'BAD_SIGNATURE',
+  'HANDSHAKE_TIMEOUT',
+  'SELF_CONNECTION',
+  'DUPLICATE_CONNECTION',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class P2PError extends Error {
+  /** Stable machine-readable code; never changes meaning between versions. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'P2PError';
+    this.code = code;
+  }
+
+  static invalidArgument(what: string): P2PError {
+    return new P2PError('INVALID_ARGUMENT', what);
+  }
+
+  static peerUnreachable(peer: string, attempts: number, cause?: unknown): P2PError {
+    return new P2PError(
+      'PEER_UNREACHABLE',
+      `peer ${peer.slice(0, 16)} unreachable after ${attempts} attempt(s)`,
+      { cause },
+    );
+  }
+}
+
+/** Thrown by option validation; `field` names the offending option (dotted for nested). */
+export class InvalidOptionError extends P2PError {
+  readonly field: string;
+
+  constructor(field: string, problem: string) {
+    super('INVALID_OPTION', `invalid option ${field}: ${problem}`);
+    this.name = 'InvalidOptionError';
+    this.field = field;
+  }
+}
+
+/** An error caused by the bytes a peer sent. Closes that peer's connection, nothing else. */
+export class ProtocolError extends P2PError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ProtocolError';
+  }
+}

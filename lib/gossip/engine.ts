@@ -1,0 +1,330 @@
+/**
+ * Epidemic gossip: push to `fanout` random peers per hop, with a seen-cache for dedup, TTL
+ * hops, a seen-by list, and lazy repair (IHAVE/IWANT) from a bounded cache of recent
+ * messages so that push gossip's few misses are filled in within a heartbeat.
+ *
+ * No sockets and no timers here: peers are a small interface, time comes from the injected
+ * clock, and periodic work is heartbeat(), which the network's timer (or the simulator)
+ * calls. Every receiver recomputes the id and verifies the origin's signature once per
+ * unique message, before it delivers or forwards.
+ */
+import type { Clock } from '../clock.js';
+import { nodeIdOf, verifySignature } from '../identity.js';
+import type { Identity } from '../identity.js';
+import type { Metrics } from '../metrics.js';
+import { encodeMessage } from '../wire/codec.js';
+import { LIMITS, MessageType } from '../wire/messages.js';
+import type { Gossip, Message } from '../wire/messages.js';
+import { gossipMessageId } from './message-id.js';
+import { MessageCache } from './message-cache.js';
+import { SeenCache } from './seen-cache.js';
+
+/** A connected peer as the engine sees it. */
+export interface GossipPeer {
+  /** Node id, 64 hex chars. */
+  readonly idHex: string;
+  /** First 8 bytes of the node id as a latin1 string: how seen-by entries are compared. */
+  readonly prefixKey: string;
+  /** Queue a message; false when it was dropped (queue full, closed). */
+  send(msg: Message): boolean;
+  /** Queue an already-encoded body of the given type (one encoding shared by many peers). */
+  sendEncoded(type: number, body: Buffer): boolean;
+}
+
+/** What a subscriber learns about a delivered message. */
+export interface DeliveryInfo {
+  /** Message id, 64 hex chars. */
+  id: string;
+  topic: string;
+  /** Origin's node id, 64 hex chars. */
+  from: string;
+  /** Links the message crossed to reach this node (0 for a local delivery). */
+  hops: number;
+  /** True for sendToPeer messages, false for gossip. */
+  direct: boolean;
+}
+
+/** What the engine needs from the node it runs in. */
+export interface GossipHost {
+  /** Connected, authenticated peers. */
+  peers(): readonly GossipPeer[];
+  /** Hand a verified, new message to local subscribers. */
+  deliver(topic: string, payload: Buffer, info: DeliveryInfo): void;
+  /** A peer sent something invalid (reason is a stable snake_case word). */
+  invalid(from: GossipPeer, reason: string): void;
+}
+
+export interface GossipOptions {
+  fanout: number;
+  gossipTtl: number;
+  seenTtlMs: number;
+  maxSeenEntries: number;
+  signMessages: boolean;
+  deliverOwnMessages: boolean;
+  repair: boolean;
+  heartbeatMs: number;
+  messageCacheMs: number;
+  maxCachedMessages: number;
+  maxCachedBytes: number;
+}
+
+/** Outstanding IWANT requests we track at most (bounds memory under an IHAVE flood). */
+const MAX_WANTED = 20_000;
+
+interface Wanted {
+  id: Buffer;
+  askedAt: number;
+  /** Other peers that advertised it, asked in turn if the first does not answer. */
+  sources: string[];
+}
+
+export class GossipEngine {
+  readonly seen: SeenCache;
+  readonly cache: MessageCache;
+  private readonly selfPrefixKey: string;
+  private readonly selfPrefix: Buffer;
+  private seq: number;
+  private readonly wanted = new Map<string, Wanted>();
+  private readonly originIds = new Map<string, string>();
+
+  constructor(
+    private readonly identity: Identity,
+    private readonly clock: Clock,
+    private readonly opts: GossipOptions,
+    private readonly host: GossipHost,
+    private readonly metrics: Metrics,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.seen = new SeenCache(clock, { ttlMs: opts.seenTtlMs, maxEntries: opts.maxSeenEntries });
+    this.cache = new MessageCache({
+      maxAgeMs: opts.messageCacheMs,
+      maxEntries: opts.repair ? opts.maxCachedMessages : 0,
+      maxBytes: opts.maxCachedBytes,
+    });
+    this.selfPrefix = identity.id.subarray(0, LIMITS.seenByEntryBytes);
+    this.selfPrefixKey = this.selfPrefix.toString('latin1');
+    // Sequence numbers start at the current time in microseconds, so a node restarted with
+    // the same identity never reuses a (origin, seq) pair its peers may still remember.
+    this.seq = Math.floor(clock.now() * 1000);
+  }
+
+  /** Originate a message. Returns its id. `payload` is already MessagePack-encoded. */
+  publish(topic: string, payload: Buffer): Buffer {
+    const seq = this.seq++;
+    const origin = this.identity.publicKey;
+    const id = gossipMessageId(origin, seq, topic, payload);
+    const msg: Gossip = {
+      type: MessageType.GOSSIP,
+      id,
+      origin,
+      seq,
+      topic,
+      ttl: this.opts.gossipTtl,
+      hops: 1,
+      seenBy: [],
+      payload,
+      signature: this.opts.signMessages ? this.identity.sign(id) : null,
+    };
+    this.seen.add(id);
+    this.push(msg, undefined);
+    if (this.opts.deliverOwnMessages) {
+      this.host.deliver(topic, payload, { id: id.toString('hex'), topic, from: this.identity.idHex, hops: 0, direct: false });
+    }
+    return id;
+  }
+
+  /** A GOSSIP arrived from `from`. */
+  onGossip(from: GossipPeer, msg: Gossip): void {
+    const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
+    if (!id.equals(msg.id)) return this.host.invalid(from, 'id_mismatch');
+    if (msg.ttl === 0) return this.host.invalid(from, 'ttl_zero');
+    if (this.seen.has(id)) {
+      this.metrics.duplicatesReceived++;
+      this.cache.markKnown(id, from.idHex);
+      return;
+    }
+    // Verify only now: a tampered copy cannot enter the seen-cache and suppress the genuine
+    // message, and each unique message costs one verification, not one per copy.
+    if (msg.signature === null) {
+      if (this.opts.signMessages) return this.host.invalid(from, 'unsigned');
+    } else if (this.opts.signMessages && !verifySignature(msg.origin, id, msg.signature)) {
+      return this.host.invalid(from, 'bad_signature');
+    }
+    this.seen.add(id);
+    this.wanted.delete(id.toString('latin1'));
+    // Copy what we keep: decoded fields are views into a socket chunk we must not pin.
+    const kept: Gossip = {
+      ...msg,
+      id,
+      origin: Buffer.from(msg.origin),
+      payload: Buffer.from(msg.payload),
+      signature: msg.signature && Buffer.from(msg.signature),
+      ttl: msg.ttl - 1,
+      hops: Math.min(LIMITS.maxHops, msg.hops + 1),
+    };
+    this.host.deliver(msg.topic, kept.payload, {
+      id: id.toString('hex'),
+      topic: msg.topic,
+      from: this.originIdHex(kept.origin),
+      hops: msg.hops,
+      direct: false,
+    });
+    if (kept.ttl === 0) {
+      this.metrics.drop('ttl_expired');
+      this.cache.add(kept, this.clock.now(), [from.idHex]);
+      return;
+    }
+    this.push(kept, from);
+  }
+
+  /** A peer advertised ids it holds: ask for those we have not seen. */
+  onIHave(from: GossipPeer, ids: Buffer[]): void {
+    if (!this.opts.repair) return;
+    const ask: Buffer[] = [];
+    const now = this.clock.now();
+    for (const id of ids) {
+      if (this.seen.has(id)) {
+        this.cache.markKnown(id, from.idHex);
+        continue;
+      }
+      const key = id.toString('latin1');
+      const w = this.wanted.get(key);
+      if (w) {
+        if (w.sources.length < 4 && !w.sources.includes(from.idHex)) w.sources.push(from.idHex);
+        continue;
+      }
+      if (this.wanted.size >= MAX_WANTED) continue;
+      const copy = Buffer.from(id);
+      this.wanted.set(key, { id: copy, askedAt: now, sources: [] });
+      ask.push(copy);
+    }
+    if (ask.length > 0) from.send({ type: MessageType.IWANT, ids: ask });
+  }
+
+  /** A peer asked for ids: send those still in the cache. */
+  onIWant(from: GossipPeer, ids: Buffer[]): void {
+    for (const id of ids) {
+      const entry = this.cache.serve(id);
+      if (!entry) continue;
+      const msg: Gossip = { ...entry.msg, ttl: Math.max(1, entry.msg.ttl) };
+      if (from.send(msg)) this.metrics.gossipSent++;
+      entry.knownBy.add(from.idHex);
+    }
+  }
+
+  /**
+   * A peer connected (or reconnected after a partition): advertise everything in the repair
+   * window it is not known to hold, so messages from either side of a partition cross over.
+   */
+  onPeerConnected(peer: GossipPeer): void {
+    if (!this.opts.repair) return;
+    const now = this.clock.now();
+    this.cache.expire(now);
+    this.advertise(peer, this.cache.idsUnknownTo(peer.idHex, 0));
+  }
+
+  /**
+   * Periodic work: advertise messages that arrived since the last heartbeat to peers not
+   * known to hold them, re-ask for wanted ids that were not answered, expire caches.
+   */
+  heartbeat(): void {
+    const now = this.clock.now();
+    this.seen.cleanup();
+    this.cache.expire(now);
+    if (!this.opts.repair) return;
+    const peers = this.host.peers();
+    const fresh = this.cache.takeFresh();
+    if (fresh.length > 0) {
+      for (const peer of peers) {
+        const ids: Buffer[] = [];
+        for (const e of fresh) if (!e.knownBy.has(peer.idHex)) ids.push(e.msg.id);
+        this.advertise(peer, ids);
+        for (const e of fresh) e.knownBy.add(peer.idHex);
+      }
+    }
+    this.retryWanted(now, peers);
+  }
+
+  private retryWanted(now: number, peers: readonly GossipPeer[]): void {
+    const byId = new Map(peers.map((p) => [p.idHex, p]));
+    const asks = new Map<GossipPeer, Buffer[]>();
+    for (const [key, w] of this.wanted) {
+      if (now - w.askedAt < 2 * this.opts.heartbeatMs) continue;
+      let next: GossipPeer | undefined;
+      while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
+      if (!next || this.seen.has(w.id)) {
+        this.wanted.delete(key);
+        continue;
+      }
+      w.askedAt = now;
+      const list = asks.get(next) ?? [];
+      list.push(w.id);
+      asks.set(next, list);
+    }
+    for (const [peer, ids] of asks) {
+      for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) {
+        peer.send({ type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
+      }
+    }
+  }
+
+  private advertise(peer: GossipPeer, ids: Buffer[]): void {
+    for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) {
+      peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
+    }
+  }
+
+  /**
+   * Push `msg` (already carrying the TTL and hop count for the next hop) to up to fanout
+   * peers that are neither the sender nor in seen-by. The chosen targets join seen-by, so
+   * they do not push to each other; seen-by keeps its newest entries within its cap.
+   */
+  private push(msg: Gossip, from: GossipPeer | undefined): void {
+    const skip = new Set<string>();
+    for (const p of msg.seenBy) skip.add(p.toString('latin1'));
+    const candidates: GossipPeer[] = [];
+    for (const peer of this.host.peers()) {
+      if (peer !== from && !skip.has(peer.prefixKey)) candidates.push(peer);
+    }
+    const targets = sample(candidates, this.opts.fanout, this.random);
+    const seenBy = [...msg.seenBy, this.selfPrefix];
+    for (const t of targets) seenBy.push(Buffer.from(t.prefixKey, 'latin1'));
+    const out: Gossip = { ...msg, seenBy: seenBy.slice(-LIMITS.seenBy) };
+    const known = targets.map((t) => t.idHex);
+    if (from) known.push(from.idHex);
+    this.cache.add(out, this.clock.now(), known);
+    if (targets.length === 0) return;
+    const body = encodeMessage(out);
+    for (const t of targets) if (t.sendEncoded(MessageType.GOSSIP, body)) this.metrics.gossipSent++;
+  }
+
+  private originIdHex(origin: Buffer): string {
+    const key = origin.toString('latin1');
+    let hex = this.originIds.get(key);
+    if (hex === undefined) {
+      hex = nodeIdOf(origin).toString('hex');
+      if (this.originIds.size >= 4096) this.originIds.clear();
+      this.originIds.set(key, hex);
+    }
+    return hex;
+  }
+
+  /** Forget in-flight repair state (on stop). */
+  clear(): void {
+    this.wanted.clear();
+    this.cache.clear();
+    this.seen.clear();
+  }
+}
+
+/** Up to n distinct random elements of `items` (partial Fisher-Yates; `items` is reordered). */
+export function sample<T>(items: T[], n: number, random: () => number): T[] {
+  const k = Math.min(n, items.length);
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(random() * (items.length - i));
+    const tmp = items[i]!;
+    items[i] = items[j]!;
+    items[j] = tmp;
+  }
+  return items.slice(0, k);
+}

@@ -1,0 +1,121 @@
+/**
+ * Recent gossip messages kept for lazy repair: a peer that learns of an id by IHAVE fetches
+ * the message with IWANT from here. Bounded three ways (age, entries, payload bytes), oldest
+ * evicted first; beyond the window a missed message is not recoverable (PROTOCOL.md §Repair).
+ */
+import type { Gossip } from '../wire/messages.js';
+
+export interface MessageCacheOptions {
+  /** Entries older than this are dropped, ms. */
+  maxAgeMs: number;
+  /** Entry cap; 0 disables the cache (and so repair). */
+  maxEntries: number;
+  /** Cap on the sum of payload bytes (plus a fixed per-entry overhead). */
+  maxBytes: number;
+}
+
+export interface CacheEntry {
+  /** The message as this node forwards it (TTL and hops for the next hop). */
+  msg: Gossip;
+  /** When it entered the cache (clock ms). */
+  at: number;
+  /** Bytes charged against maxBytes. */
+  bytes: number;
+  /** Peers (id hex) known to hold the message: never advertised to again. */
+  knownBy: Set<string>;
+  /** Times it was sent in answer to IWANT. */
+  serves: number;
+}
+
+/** Fixed cost charged per entry on top of its payload: ids, seen-by, bookkeeping. */
+const ENTRY_OVERHEAD_BYTES = 256;
+/** An entry answers at most this many IWANTs: bounds what a peer can make us re-send. */
+export const MAX_SERVES_PER_MESSAGE = 32;
+
+export class MessageCache {
+  private readonly entries = new Map<string, CacheEntry>();
+  private fresh: CacheEntry[] = [];
+  private totalBytes = 0;
+  /** Entries removed by the entry or byte cap before their age ran out. */
+  evictions = 0;
+
+  constructor(private readonly opts: MessageCacheOptions) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Remember a message; a no-op if already present or the cache is disabled. */
+  add(msg: Gossip, now: number, knownBy: Iterable<string>): void {
+    if (this.opts.maxEntries === 0) return;
+    const key = msg.id.toString('latin1');
+    if (this.entries.has(key)) return;
+    const entry: CacheEntry = { msg, at: now, bytes: msg.payload.length + ENTRY_OVERHEAD_BYTES, knownBy: new Set(knownBy), serves: 0 };
+    this.entries.set(key, entry);
+    this.totalBytes += entry.bytes;
+    while (this.entries.size > this.opts.maxEntries || (this.totalBytes > this.opts.maxBytes && this.entries.size > 1)) {
+      this.evictOldest();
+      this.evictions++;
+    }
+    if (this.fresh.length < this.opts.maxEntries) this.fresh.push(entry);
+  }
+
+  get(id: Uint8Array): CacheEntry | undefined {
+    return this.entries.get(Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1'));
+  }
+
+  markKnown(id: Uint8Array, peer: string): void {
+    this.get(id)?.knownBy.add(peer);
+  }
+
+  /** The entry to answer an IWANT with, or undefined if absent or served too often. */
+  serve(id: Uint8Array): CacheEntry | undefined {
+    const e = this.get(id);
+    if (!e || e.serves >= MAX_SERVES_PER_MESSAGE) return undefined;
+    e.serves++;
+    return e;
+  }
+
+  /** Entries added since the last call, oldest first. */
+  takeFresh(): CacheEntry[] {
+    const f = this.fresh;
+    this.fresh = [];
+    return f.filter((e) => this.entries.get(e.msg.id.toString('latin1')) === e);
+  }
+
+  /** Ids of entries added at or after `since` that `peer` is not known to hold, oldest first. */
+  idsUnknownTo(peer: string, since: number): Buffer[] {
+    const ids: Buffer[] = [];
+    for (const e of this.entries.values()) if (e.at >= since && !e.knownBy.has(peer)) ids.push(e.msg.id);
+    return ids;
+  }
+
+  /** Drop entries older than maxAgeMs. Returns how many. */
+  expire(now: number): number {
+    let n = 0;
+    for (const e of this.entries.values()) {
+      if (now - e.at < this.opts.maxAgeMs) break; // insertion order is time order
+      this.evictOldest();
+      n++;
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.fresh = [];
+    this.totalBytes = 0;
+  }
+
+  private evictOldest(): void {
+    const first = this.entries.entries().next();
+    if (first.done) return;
+    const [key, e] = first.value;
+    this.entries.delete(key);
+    this.totalBytes -= e.bytes;
+  }
+}

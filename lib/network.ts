@@ -1,0 +1,513 @@
+/**
+ * P2PNetwork: the facade users hold. The only module that wires the pieces together:
+ * transport (connections), gossip engine, direct messages, routing table, backoff and the
+ * heartbeat. Everything below it is usable and testable on its own.
+ */
+import { EventEmitter } from 'node:events';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { systemClock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { DirectMessenger } from './direct.js';
+import { InvalidOptionError, P2PError } from './errors.js';
+import { GossipEngine } from './gossip/engine.js';
+import type { DeliveryInfo, GossipPeer } from './gossip/engine.js';
+import { generateIdentity } from './identity.js';
+import type { Identity } from './identity.js';
+import { Metrics } from './metrics.js';
+import type { MetricsSnapshot } from './metrics.js';
+import { parseAddress, resolveOptions } from './options.js';
+import type { P2PNetworkOptions, ResolvedOptions } from './options.js';
+import { BackoffScheduler, RetryExhaustedError } from './retry/backoff.js';
+import { Connection } from './transport/connection.js';
+import type { CloseInfo } from './transport/connection.js';
+import { TcpTransport } from './transport/tcp.js';
+import { packValue, unpackValue } from './wire/codec.js';
+import { GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
+import type { Message } from './wire/messages.js';
+
+export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'partitioned';
+
+/** What the network knows about a peer. */
+export interface PeerInfo {
+  /** Node id, 64 hex chars. */
+  id: string;
+  /** Address the peer accepts connections on (port 0: it does not listen). */
+  host: string;
+  port: number;
+  state: PeerState;
+  /** Clock time (ms) of the last valid frame from the peer; 0 if never. */
+  lastContact: number;
+  /** Last PING round trip, ms. */
+  rttMs?: number;
+}
+
+export interface HealthSnapshot {
+  connectedPeers: number;
+  knownPeers: number;
+  partitionedPeers: number;
+  /** connectedPeers / knownPeers; 0 when no peer is known. */
+  reachableFraction: number;
+}
+
+/** Handler for a topic: data is the decoded MessagePack value. May return a promise. */
+export type MessageHandler = (data: unknown, info: DeliveryInfo) => void | Promise<void>;
+
+export interface P2PNetworkEvents {
+  'peer:connect': [peer: PeerInfo];
+  'peer:disconnect': [peer: PeerInfo, reason: string];
+  'peer:partitioned': [peer: PeerInfo];
+  'peer:recovered': [peer: PeerInfo];
+  /** A peer sent something invalid: its id and a stable reason word. */
+  'peer:invalid': [peerId: string, reason: string];
+}
+
+interface KnownPeer {
+  id: string;
+  host: string;
+  port: number;
+  state: PeerState;
+  lastContact: number;
+  conn: Connection | undefined;
+  handle: PeerHandle | undefined;
+}
+
+/** A connected peer as the engines see it. */
+class PeerHandle implements GossipPeer {
+  readonly idHex: string;
+  readonly prefixKey: string;
+  constructor(readonly conn: Connection) {
+    this.idHex = conn.peerIdHex;
+    this.prefixKey = conn.peerId!.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
+  }
+  send(msg: Message): boolean {
+    return this.conn.send(msg);
+  }
+  sendEncoded(type: number, body: Buffer): boolean {
+    return this.conn.sendEncoded(type, body);
+  }
+}
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
+  /** This node's identity. */
+  readonly identity: Identity;
+  private readonly opts: ResolvedOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly counters = new Metrics();
+  private readonly transport: TcpTransport;
+  private readonly gossip: GossipEngine;
+  private readonly direct: DirectMessenger;
+  private readonly retry: BackoffScheduler;
+  private readonly known = new Map<string, KnownPeer>();
+  private readonly handshaking = new Set<Connection>();
+  private handles: PeerHandle[] = [];
+  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
+  private heartbeatTimer: TimerHandle | undefined;
+  private lifecycle: Lifecycle = 'new';
+  private startPromise: Promise<void> | undefined;
+  private stopPromise: Promise<void> | undefined;
+  private bound: { host: string; port: number } | undefined;
+
+  constructor(options: P2PNetworkOptions = {}) {
+    super();
+    this.opts = resolveOptions(options);
+    this.clock = options.clock ?? systemClock;
+    this.identity = options.identity ?? generateIdentity();
+    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'p2p', node: this.identity.idHex.slice(0, 12) });
+    this.transport = new TcpTransport(
+      {
+        identity: this.identity,
+        networkId: this.opts.networkId,
+        advertiseHost: this.opts.advertiseHost,
+        advertisePort: this.opts.listenPort,
+        maxFrameBytes: this.opts.maxFrameBytes,
+        handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+        maxQueueBytes: this.opts.maxQueueBytes,
+        clock: this.clock,
+        metrics: this.counters,
+      },
+      (conn) => this.adopt(conn),
+    );
+    this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
+      peers: () => this.handles,
+      deliver: (topic, payload, info) => this.deliver(topic, payload, info),
+      invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
+    }, this.counters);
+    this.direct = new DirectMessenger(this.clock);
+    this.retry = new BackoffScheduler(this.clock);
+  }
+
+  /** Node id: 64 hex chars, SHA-256 of the public key. */
+  get id(): string {
+    return this.identity.idHex;
+  }
+
+  /** The address actually bound; throws NOT_STARTED before start() resolves. */
+  get address(): { host: string; port: number } {
+    if (!this.bound) throw new P2PError('NOT_STARTED', 'the network is not started');
+    return { ...this.bound };
+  }
+
+  /** Listen, dial the bootstrap peers, start the heartbeat. Idempotent; a stopped network cannot restart. */
+  start(): Promise<void> {
+    if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') {
+      return Promise.reject(new P2PError('STOPPED', 'a stopped network cannot be started again; create a new one'));
+    }
+    this.startPromise ??= this.doStart();
+    return this.startPromise;
+  }
+
+  private async doStart(): Promise<void> {
+    this.lifecycle = 'starting';
+    this.bound = await this.transport.listen(this.opts.listenHost, this.opts.listenPort);
+    this.log.info({ host: this.bound.host, port: this.bound.port }, 'listening');
+    this.heartbeatTimer = this.clock.setInterval(() => this.heartbeat(), this.opts.heartbeatMs);
+    this.lifecycle = 'running';
+    await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+  }
+
+  /** Close every connection, cancel every retry and timer. Idempotent; the process can exit after it. */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.startPromise) await this.startPromise.catch(() => {});
+    this.lifecycle = 'stopping';
+    this.heartbeatTimer?.cancel();
+    this.heartbeatTimer = undefined;
+    this.retry.cancelAll();
+    this.direct.clear(new P2PError('STOPPED', 'the network was stopped'));
+    for (const c of this.handshaking) c.close(GoodbyeCode.NORMAL, 'shutting down');
+    for (const p of this.known.values()) p.conn?.close(GoodbyeCode.NORMAL, 'shutting down');
+    await this.transport.close();
+    this.gossip.clear();
+    this.lifecycle = 'stopped';
+    this.log.info('stopped');
+  }
+
+  /** Subscribe to a topic; returns the function that unsubscribes. */
+  subscribe(topic: string, handler: MessageHandler): () => void {
+    checkTopic(topic);
+    if (typeof handler !== 'function') throw P2PError.invalidArgument('handler must be a function');
+    let set = this.subscriptions.get(topic);
+    if (!set) this.subscriptions.set(topic, (set = new Set()));
+    const entry: MessageHandler = (d, i) => handler(d, i); // distinct per call: subscribing twice needs two unsubscribes
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+      if (set.size === 0 && this.subscriptions.get(topic) === set) this.subscriptions.delete(topic);
+    };
+  }
+
+  /** Gossip `data` (any MessagePack value) on `topic` to the whole network. Resolves with the message id (hex). */
+  async broadcast(topic: string, data: unknown): Promise<string> {
+    this.assertRunning();
+    checkTopic(topic);
+    const payload = this.encodeData(data);
+    return this.gossip.publish(topic, payload).toString('hex');
+  }
+
+  /**
+   * Send `data` to one peer; resolves when its ACK arrives. The peer's `topic` handlers get it
+   * with info.direct === true, once. Retries with backoff; rejects with PEER_UNREACHABLE
+   * after the last retry (messagesDropped counts it).
+   */
+  async sendToPeer(peerId: string, topic: string, data: unknown): Promise<void> {
+    this.assertRunning();
+    if (typeof peerId !== 'string' || !/^[0-9a-f]{64}$/.test(peerId)) throw P2PError.invalidArgument('peerId must be 64 lowercase hex characters');
+    if (peerId === this.id) throw P2PError.invalidArgument('cannot send to ourselves');
+    checkTopic(topic);
+    const payload = this.encodeData(data);
+    const ref = this.direct.newRef();
+    const task = this.retry.run(async () => {
+      const conn = await this.connectionTo(peerId);
+      const acked = this.direct.waitForAck(ref, this.opts.ackTimeoutMs);
+      if (!conn.send({ type: MessageType.DIRECT, ref, topic, payload })) {
+        acked.catch(() => {});
+        throw new P2PError('QUEUE_FULL', 'could not queue the message');
+      }
+      await acked;
+    }, this.opts.retry, { shouldRetry: (e) => !(e instanceof P2PError && e.code === 'STOPPED') });
+    try {
+      await task.promise;
+    } catch (err) {
+      if (err instanceof RetryExhaustedError) {
+        this.counters.drop('send_failed');
+        throw P2PError.peerUnreachable(peerId, err.attempts, err.lastError);
+      }
+      throw err;
+    }
+  }
+
+  /** Peers found by asking connected peers for nodes near our id; new ones are dialed. */
+  async discoverPeers(): Promise<PeerInfo[]> {
+    this.assertRunning();
+    return this.peers();
+  }
+
+  /** Dial host:port and complete the handshake. Resolves with the peer's info. */
+  async addPeer(address: string): Promise<PeerInfo> {
+    this.assertRunning();
+    let a;
+    try {
+      a = parseAddress('address', address);
+    } catch (err) {
+      throw P2PError.invalidArgument((err as InvalidOptionError).message);
+    }
+    const id = await this.connect(a.host, a.port);
+    return this.info(this.known.get(id)!);
+  }
+
+  /** Close the connection to a peer and forget it (no reconnection). */
+  async removePeer(peerId: string): Promise<void> {
+    const p = this.known.get(peerId);
+    if (!p) return;
+    this.known.delete(peerId);
+    p.conn?.close(GoodbyeCode.NORMAL, 'removed');
+  }
+
+  /** Every peer this node knows, connected or not. */
+  peers(): PeerInfo[] {
+    return [...this.known.values()].map((p) => this.info(p));
+  }
+
+  metrics(): MetricsSnapshot {
+    return this.counters.snapshot({ connectedPeers: this.handles.length, seenMessages: this.gossip.seen.size });
+  }
+
+  health(): HealthSnapshot {
+    let partitioned = 0;
+    for (const p of this.known.values()) if (p.state === 'partitioned') partitioned++;
+    const knownPeers = this.known.size;
+    const connectedPeers = this.handles.length;
+    return { connectedPeers, knownPeers, partitionedPeers: partitioned, reachableFraction: knownPeers === 0 ? 0 : connectedPeers / knownPeers };
+  }
+
+  /**
+   * Periodic work, called every heartbeatMs by a timer (and directly by tests): ping peers,
+   * detect silent ones, gossip repair adverts, cache cleanup.
+   */
+  heartbeat(): void {
+    if (this.lifecycle !== 'running') return;
+    const now = this.clock.now();
+    for (const h of this.handles) {
+      if (now - h.conn.lastContact > this.opts.partitionTimeoutMs) {
+        const p = this.known.get(h.idHex);
+        if (p) p.state = 'partitioned';
+        h.conn.close(GoodbyeCode.TIMEOUT, `silent for ${now - h.conn.lastContact} ms`);
+      } else {
+        h.conn.ping();
+      }
+    }
+    this.gossip.heartbeat();
+    this.direct.heartbeat();
+  }
+
+  // ---- connections -------------------------------------------------------------------------
+
+  /** Dial and wait for the handshake; resolves with the peer id. */
+  private async connect(host: string, port: number): Promise<string> {
+    const conn = await this.transport.dial(host, port, this.opts.dialTimeoutMs);
+    this.adopt(conn);
+    return new Promise((resolve, reject) => {
+      const onOpen = () => {
+        conn.off('close', onClose);
+        // A duplicate may have lost to an existing connection: the peer is connected either way.
+        resolve(conn.peerIdHex);
+      };
+      const onClose = (info: CloseInfo) => {
+        conn.off('open', onOpen);
+        if (info.error?.code === 'DUPLICATE_CONNECTION' && conn.peerIdHex && this.known.get(conn.peerIdHex)?.conn) {
+          resolve(conn.peerIdHex);
+        } else {
+          reject(info.error ?? new P2PError('CONNECTION_CLOSED', `connection to ${host}:${port} closed: ${info.reason}`));
+        }
+      };
+      conn.once('open', onOpen);
+      conn.once('close', onClose);
+    });
+  }
+
+  /** Take charge of a connection whose handshake is under way. */
+  private adopt(conn: Connection): void {
+    if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') {
+      conn.close(GoodbyeCode.NORMAL, 'shutting down');
+      return;
+    }
+    this.handshaking.add(conn);
+    conn.once('open', () => {
+      this.handshaking.delete(conn);
+      this.register(conn);
+    });
+    conn.once('close', (info) => {
+      this.handshaking.delete(conn);
+      this.unregister(conn, info);
+    });
+  }
+
+  private register(conn: Connection): void {
+    const id = conn.peerIdHex;
+    const existing = this.known.get(id);
+    if (existing?.conn) {
+      // Keep the connection dialed by the lower id; both ends reach the same verdict.
+      const dialer = (c: Connection) => (c.outbound ? this.id : id);
+      const keepNew = dialer(conn) < dialer(existing.conn);
+      const loser = keepNew ? existing.conn : conn;
+      if (!keepNew) {
+        conn.close(GoodbyeCode.DUPLICATE_CONNECTION, 'duplicate connection', new P2PError('DUPLICATE_CONNECTION', 'duplicate connection'));
+        return;
+      }
+      this.detach(existing);
+      loser.close(GoodbyeCode.DUPLICATE_CONNECTION, 'duplicate connection', new P2PError('DUPLICATE_CONNECTION', 'duplicate connection'));
+    }
+    if (this.handles.length >= this.opts.maxPeers) {
+      conn.close(GoodbyeCode.TOO_MANY_PEERS, 'too many peers');
+      return;
+    }
+    const wasPartitioned = existing?.state === 'partitioned';
+    const p: KnownPeer = existing ?? { id, host: '', port: 0, state: 'connecting', lastContact: 0, conn: undefined, handle: undefined };
+    if (conn.peerListenPort > 0) {
+      p.host = conn.peerListenHost;
+      p.port = conn.peerListenPort;
+    } else if (!p.host) {
+      p.host = conn.socket.remoteAddress ?? '';
+    }
+    p.conn = conn;
+    p.handle = new PeerHandle(conn);
+    p.state = 'connected';
+    p.lastContact = conn.lastContact;
+    this.known.set(id, p);
+    this.handles = [...this.handles, p.handle];
+    conn.on('message', (msg) => this.dispatch(p, msg));
+    this.log.debug({ peer: id.slice(0, 12), outbound: conn.outbound }, 'peer connected');
+    this.emit('peer:connect', this.info(p));
+    if (wasPartitioned) this.emit('peer:recovered', this.info(p));
+    this.gossip.onPeerConnected(p.handle);
+  }
+
+  private detach(p: KnownPeer): void {
+    if (p.handle) this.handles = this.handles.filter((h) => h !== p.handle);
+    p.conn = undefined;
+    p.handle = undefined;
+  }
+
+  private unregister(conn: Connection, info: CloseInfo): void {
+    if (info.error && info.error.code !== 'DUPLICATE_CONNECTION') {
+      this.log.debug({ peer: conn.peerIdHex.slice(0, 12), code: info.error.code, reason: info.reason }, 'connection failed');
+    }
+    const p = conn.peerIdHex ? this.known.get(conn.peerIdHex) : undefined;
+    if (!p || p.conn !== conn) return;
+    p.lastContact = conn.lastContact;
+    this.detach(p);
+    if (p.state !== 'partitioned') p.state = 'disconnected';
+    this.emit('peer:disconnect', this.info(p), info.reason);
+    if (p.state === 'partitioned') this.emit('peer:partitioned', this.info(p));
+  }
+
+  /** An open connection to the peer, dialing its known address if there is none. */
+  private async connectionTo(peerId: string): Promise<Connection> {
+    const p = this.known.get(peerId);
+    if (p?.conn) return p.conn;
+    if (p && p.port > 0) {
+      await this.connect(p.host, p.port);
+      const conn = this.known.get(peerId)?.conn;
+      if (conn) return conn;
+    }
+    throw new P2PError('NOT_CONNECTED', `no connection to ${peerId.slice(0, 16)} and no known address`);
+  }
+
+  // ---- inbound messages --------------------------------------------------------------------
+
+  private dispatch(p: KnownPeer, msg: Message): void {
+    const h = p.handle;
+    if (!h) return;
+    p.lastContact = h.conn.lastContact;
+    switch (msg.type) {
+      case MessageType.GOSSIP: return this.gossip.onGossip(h, msg);
+      case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
+      case MessageType.IWANT: return this.gossip.onIWant(h, msg.ids);
+      case MessageType.DIRECT:
+        h.send({ type: MessageType.ACK, ref: msg.ref });
+        if (this.direct.accept(h.conn.peerId!, msg.ref)) {
+          this.deliver(msg.topic, msg.payload, { id: msg.ref.toString('hex'), topic: msg.topic, from: p.id, hops: 1, direct: true });
+        }
+        return;
+      case MessageType.ACK: return this.direct.onAck(msg.ref);
+      case MessageType.FIND_NODE:
+        h.send({ type: MessageType.NODES, reqId: msg.reqId, contacts: [] });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
+    const handlers = this.subscriptions.get(topic);
+    if (!handlers || handlers.size === 0) return;
+    let data: unknown;
+    try {
+      data = unpackValue(payload);
+    } catch {
+      this.reportInvalid(info.from, 'bad_payload');
+      return;
+    }
+    this.counters.delivered++;
+    for (const handler of handlers) {
+      try {
+        const r = handler(data, info);
+        if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).then(undefined, (err) => this.handlerFailed(topic, err));
+      } catch (err) {
+        this.handlerFailed(topic, err);
+      }
+    }
+  }
+
+  private handlerFailed(topic: string, err: unknown): void {
+    this.counters.drop('handler_error');
+    this.log.warn({ topic, err }, 'subscriber handler threw');
+  }
+
+  private reportInvalid(peerId: string, reason: string): void {
+    this.counters.invalid(reason);
+    this.log.debug({ peer: peerId.slice(0, 12), reason }, 'invalid message');
+    this.emit('peer:invalid', peerId, reason);
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private info(p: KnownPeer): PeerInfo {
+    const info: PeerInfo = { id: p.id, host: p.host, port: p.port, state: p.state, lastContact: p.conn?.lastContact ?? p.lastContact };
+    if (p.conn?.rttMs !== undefined) info.rttMs = p.conn.rttMs;
+    return info;
+  }
+
+  private assertRunning(): void {
+    if (this.lifecycle === 'new' || this.lifecycle === 'starting') throw new P2PError('NOT_STARTED', 'call start() first');
+    if (this.lifecycle !== 'running') throw new P2PError('STOPPED', 'the network is stopped');
+  }
+
+  private encodeData(data: unknown): Buffer {
+    let payload: Buffer;
+    try {
+      payload = packValue(data);
+    } catch (err) {
+      throw P2PError.invalidArgument(`data cannot be encoded as MessagePack: ${(err as Error).message}`);
+    }
+    // Leave room for the envelope (ids, signature, seen-by, topic): at most ~1 KiB.
+    if (payload.length + 1024 > this.opts.maxFrameBytes) {
+      throw P2PError.invalidArgument(`data is ${payload.length} bytes encoded; the limit is maxFrameBytes - 1024 = ${this.opts.maxFrameBytes - 1024}`);
+    }
+    return payload;
+  }
+}
+
+function checkTopic(topic: unknown): asserts topic is string {
+  if (typeof topic !== 'string' || topic.length === 0 || Buffer.byteLength(topic) > LIMITS.topicBytes) {
+    throw P2PError.invalidArgument(`topic must be a string of 1..${LIMITS.topicBytes} UTF-8 bytes`);
+  }
+}

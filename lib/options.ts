@@ -1,0 +1,216 @@
+/**
+ * P2PNetwork options: every field documented with its unit, defaults in one frozen object,
+ * a resolve step using `??` (an explicit 0 stays 0) and a validate step that throws
+ * InvalidOptionError naming the field. docs/API.md lists the same table.
+ */
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import { InvalidOptionError } from './errors.js';
+import type { Identity } from './identity.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_BYTES_LIMIT } from './wire/frame.js';
+import { LIMITS } from './wire/messages.js';
+import { resolveRetryConfig } from './retry/backoff.js';
+import type { RetryConfig } from './retry/backoff.js';
+
+export interface P2PNetworkOptions {
+  /** Interface to listen on. Default '127.0.0.1'. */
+  listenHost?: string;
+  /** TCP port to listen on; 0 picks a free port. Default 0. */
+  listenPort?: number;
+  /** Host peers should dial to reach us. Default: listenHost (or 127.0.0.1 when that is a wildcard). */
+  advertiseHost?: string;
+  /** 'host:port' addresses dialed at start and whenever the node has no peers. Default []. */
+  bootstrap?: string[];
+  /** Peers with another networkId are refused at handshake. 1..64 UTF-8 bytes. Default 'aethel'. */
+  networkId?: string;
+  /** Peers each gossip message is pushed to, per hop. Default 3. */
+  fanout?: number;
+  /** Hops a gossip message may travel, 1..32 (PROTOCOL.md §Limits). Default 10. */
+  gossipTtl?: number;
+  /** How long a seen message id is remembered, ms. Default 300000 (5 minutes). */
+  seenTtlMs?: number;
+  /** Hard cap on remembered message ids; oldest evicted first. Default 100000. */
+  maxSeenEntries?: number;
+  /** Sign and verify gossip with Ed25519. false only for closed, trusted networks. Default true. */
+  signMessages?: boolean;
+  /** Deliver this node's own broadcasts to its own subscribers. Default false. */
+  deliverOwnMessages?: boolean;
+  /** Lazy repair (IHAVE/IWANT) so every connected node receives every message. Default true. */
+  repair?: boolean;
+  /** Period of the heartbeat (PING, IHAVE advertisements, cache cleanup), ms. Default 1000. */
+  heartbeatMs?: number;
+  /** How long recent messages stay in the repair cache and can be fetched by IWANT, ms. Default 120000. */
+  messageCacheMs?: number;
+  /** Cap on the repair cache, entries. Default 10000. */
+  maxCachedMessages?: number;
+  /** Cap on the repair cache, payload bytes. Default 64 MiB. */
+  maxCachedBytes?: number;
+  /** Backoff for dials, reconnects and direct-send retries. */
+  retry?: Partial<RetryConfig>;
+  /** How long sendToPeer waits for an ACK before retrying, ms. Default 5000. */
+  ackTimeoutMs?: number;
+  /** A peer silent this long is partitioned, ms. Default 30000. */
+  partitionTimeoutMs?: number;
+  /** How long a dial may take to connect, ms. Default 5000. */
+  dialTimeoutMs?: number;
+  /** How long the handshake may take after connecting, ms. Default 5000. */
+  handshakeTimeoutMs?: number;
+  /** Largest frame body accepted or sent, bytes, 1..64 MiB. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Cap on bytes queued for one peer; further sends to it are dropped and counted. Default 8 MiB. */
+  maxQueueBytes?: number;
+  /** Cap on connected peers (inbound beyond it are refused with TOO_MANY_PEERS). Default 50. */
+  maxPeers?: number;
+  /** Ed25519 identity; generated when absent. */
+  identity?: Identity;
+  /** A pino logger; silent when absent. */
+  logger?: Logger;
+  /** Path of an NDJSON wire dump; off when absent. */
+  wireDump?: string;
+  /** Injected clock (tests, simulator). Default: the system clock. */
+  clock?: Clock;
+}
+
+/** Options after defaults; what the components receive. */
+export interface ResolvedOptions {
+  listenHost: string;
+  listenPort: number;
+  advertiseHost: string;
+  bootstrap: Array<{ host: string; port: number }>;
+  networkId: string;
+  fanout: number;
+  gossipTtl: number;
+  seenTtlMs: number;
+  maxSeenEntries: number;
+  signMessages: boolean;
+  deliverOwnMessages: boolean;
+  repair: boolean;
+  heartbeatMs: number;
+  messageCacheMs: number;
+  maxCachedMessages: number;
+  maxCachedBytes: number;
+  retry: RetryConfig;
+  ackTimeoutMs: number;
+  partitionTimeoutMs: number;
+  dialTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxFrameBytes: number;
+  maxQueueBytes: number;
+  maxPeers: number;
+  wireDump: string | undefined;
+}
+
+/** Every default in one place. */
+export const DEFAULTS = Object.freeze({
+  listenHost: '127.0.0.1',
+  listenPort: 0,
+  networkId: 'aethel',
+  fanout: 3,
+  gossipTtl: 10,
+  seenTtlMs: 300_000,
+  maxSeenEntries: 100_000,
+  signMessages: true,
+  deliverOwnMessages: false,
+  repair: true,
+  heartbeatMs: 1000,
+  messageCacheMs: 120_000,
+  maxCachedMessages: 10_000,
+  maxCachedBytes: 64 * 1024 * 1024,
+  ackTimeoutMs: 5000,
+  partitionTimeoutMs: 30_000,
+  dialTimeoutMs: 5000,
+  handshakeTimeoutMs: 5000,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxQueueBytes: 8 * 1024 * 1024,
+  maxPeers: 50,
+});
+
+function int(field: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidOptionError(field, `expected an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function bool(field: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new InvalidOptionError(field, `expected a boolean, got ${typeof v}`);
+  return v;
+}
+
+function host(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > LIMITS.hostBytes || /\s/.test(v)) {
+    throw new InvalidOptionError(field, `expected a host name or IP address, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Parse 'host:port' or '[v6]:port'; throws InvalidOptionError naming `field`. */
+export function parseAddress(field: string, v: unknown): { host: string; port: number } {
+  if (typeof v !== 'string') throw new InvalidOptionError(field, `expected "host:port", got ${typeof v}`);
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:\s]+):(\d+)$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidOptionError(field, `expected "host:port" with port 1..65535, got ${JSON.stringify(v)}`);
+  }
+  return { host: host(field, m[1]), port };
+}
+
+const MS_MAX = 2_147_483_647; // setTimeout's limit
+
+/** Apply defaults and validate. Throws InvalidOptionError naming the first bad field. */
+export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
+  if (typeof o !== 'object' || o === null) throw new InvalidOptionError('options', 'expected an object');
+  const d = DEFAULTS;
+  const listenHost = host('listenHost', o.listenHost ?? d.listenHost);
+  const wildcard = listenHost === '0.0.0.0' || listenHost === '::';
+  const advertiseHost = host('advertiseHost', o.advertiseHost ?? (wildcard ? '127.0.0.1' : listenHost));
+  const bootstrapList = o.bootstrap ?? [];
+  if (!Array.isArray(bootstrapList)) throw new InvalidOptionError('bootstrap', 'expected an array of "host:port"');
+  const networkId = o.networkId ?? d.networkId;
+  if (typeof networkId !== 'string' || networkId.length === 0 || Buffer.byteLength(networkId) > LIMITS.networkIdBytes) {
+    throw new InvalidOptionError('networkId', `expected 1..${LIMITS.networkIdBytes} UTF-8 bytes`);
+  }
+  if (o.wireDump !== undefined && (typeof o.wireDump !== 'string' || o.wireDump.length === 0)) {
+    throw new InvalidOptionError('wireDump', 'expected a file path');
+  }
+  if (o.identity !== undefined && (typeof o.identity !== 'object' || !Buffer.isBuffer(o.identity?.publicKey))) {
+    throw new InvalidOptionError('identity', 'expected an Identity (see generateIdentity / loadIdentity)');
+  }
+  const resolved: ResolvedOptions = {
+    listenHost,
+    listenPort: int('listenPort', o.listenPort ?? d.listenPort, 0, 65535),
+    advertiseHost,
+    bootstrap: bootstrapList.map((a, i) => parseAddress(`bootstrap[${i}]`, a)),
+    networkId,
+    fanout: int('fanout', o.fanout ?? d.fanout, 1, 64),
+    gossipTtl: int('gossipTtl', o.gossipTtl ?? d.gossipTtl, 1, LIMITS.maxTtl),
+    seenTtlMs: int('seenTtlMs', o.seenTtlMs ?? d.seenTtlMs, 1, MS_MAX),
+    maxSeenEntries: int('maxSeenEntries', o.maxSeenEntries ?? d.maxSeenEntries, 1, 100_000_000),
+    signMessages: bool('signMessages', o.signMessages ?? d.signMessages),
+    deliverOwnMessages: bool('deliverOwnMessages', o.deliverOwnMessages ?? d.deliverOwnMessages),
+    repair: bool('repair', o.repair ?? d.repair),
+    heartbeatMs: int('heartbeatMs', o.heartbeatMs ?? d.heartbeatMs, 10, MS_MAX),
+    messageCacheMs: int('messageCacheMs', o.messageCacheMs ?? d.messageCacheMs, 0, MS_MAX),
+    maxCachedMessages: int('maxCachedMessages', o.maxCachedMessages ?? d.maxCachedMessages, 0, 10_000_000),
+    maxCachedBytes: int('maxCachedBytes', o.maxCachedBytes ?? d.maxCachedBytes, 0, Number.MAX_SAFE_INTEGER),
+    retry: resolveRetryConfig(o.retry, 'retry'),
+    ackTimeoutMs: int('ackTimeoutMs', o.ackTimeoutMs ?? d.ackTimeoutMs, 1, MS_MAX),
+    partitionTimeoutMs: int('partitionTimeoutMs', o.partitionTimeoutMs ?? d.partitionTimeoutMs, 1, MS_MAX),
+    dialTimeoutMs: int('dialTimeoutMs', o.dialTimeoutMs ?? d.dialTimeoutMs, 1, MS_MAX),
+    handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs ?? d.handshakeTimeoutMs, 1, MS_MAX),
+    maxFrameBytes: int('maxFrameBytes', o.maxFrameBytes ?? d.maxFrameBytes, 64, MAX_FRAME_BYTES_LIMIT),
+    maxQueueBytes: int('maxQueueBytes', o.maxQueueBytes ?? d.maxQueueBytes, 1024, Number.MAX_SAFE_INTEGER),
+    maxPeers: int('maxPeers', o.maxPeers ?? d.maxPeers, 1, 10_000),
+    wireDump: o.wireDump,
+  };
+  if (resolved.seenTtlMs < resolved.messageCacheMs) {
+    // A message still fetchable by IWANT must still be remembered as seen, or a node could
+    // fetch, deliver and forward it twice.
+    throw new InvalidOptionError('messageCacheMs', `must not exceed seenTtlMs (${resolved.seenTtlMs})`);
+  }
+  if (isIP(advertiseHost) === 0 && advertiseHost !== 'localhost' && !/^[a-zA-Z0-9.-]+$/.test(advertiseHost)) {
+    throw new InvalidOptionError('advertiseHost', `not a host name or IP address: ${JSON.stringify(advertiseHost)}`);
+  }
+  return resolved;
+}

@@ -1,0 +1,165 @@
+/**
+ * Message types of protocol version 1: numeric codes, fields and limits. docs/PROTOCOL.md is
+ * the normative text; this file and it change together.
+ */
+
+/** Protocol version stated in HELLO. Peers with another version are refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** Numeric type codes: the first element of every message array. */
+export const MessageType = {
+  HELLO: 1,
+  AUTH: 2,
+  PING: 3,
+  PONG: 4,
+  GOSSIP: 5,
+  IHAVE: 6,
+  IWANT: 7,
+  DIRECT: 8,
+  ACK: 9,
+  FIND_NODE: 10,
+  NODES: 11,
+  GOODBYE: 12,
+} as const;
+export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType];
+export type MessageTypeName = keyof typeof MessageType;
+
+/** Name of a type code, for logs, metrics and dumps. */
+export const MESSAGE_TYPE_NAMES: Readonly<Record<number, MessageTypeName>> = Object.freeze(
+  Object.fromEntries(Object.entries(MessageType).map(([name, code]) => [code, name as MessageTypeName])),
+);
+
+/** Reason codes carried by GOODBYE. */
+export const GoodbyeCode = {
+  /** Orderly shutdown or removePeer(). */
+  NORMAL: 0,
+  /** Bytes that are not a valid frame or message (bad length, MessagePack, schema, type). */
+  PROTOCOL_ERROR: 1,
+  VERSION_MISMATCH: 2,
+  NETWORK_MISMATCH: 3,
+  BAD_SIGNATURE: 4,
+  HANDSHAKE_TIMEOUT: 5,
+  SELF_CONNECTION: 6,
+  DUPLICATE_CONNECTION: 7,
+  /** The peer was silent longer than the partition timeout. */
+  TIMEOUT: 8,
+  /** The receiver already has its maximum number of connections. */
+  TOO_MANY_PEERS: 9,
+  /** A message that is valid in itself but not allowed in this state (e.g. GOSSIP before AUTH). */
+  UNEXPECTED_MESSAGE: 10,
+} as const;
+export type GoodbyeCodeValue = (typeof GoodbyeCode)[keyof typeof GoodbyeCode];
+export const GOODBYE_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(GoodbyeCode).map(([name, code]) => [code, name])),
+);
+
+/** Wire limits, enforced by the decoder. Each is documented in docs/PROTOCOL.md §Limits. */
+export const LIMITS = Object.freeze({
+  /** networkId: UTF-8 bytes. */
+  networkIdBytes: 64,
+  /** HELLO listenHost: UTF-8 bytes (a hostname or IP literal). */
+  hostBytes: 255,
+  /** Topic: UTF-8 bytes, at least 1. */
+  topicBytes: 256,
+  /** Highest TTL a GOSSIP may carry; gossipTtl is capped to it. */
+  maxTtl: 32,
+  /** Highest hop count (hops only grow while TTL shrinks, so maxTtl bounds it). */
+  maxHops: 32,
+  /** Entries in a GOSSIP seen-by list. */
+  seenBy: 16,
+  /** Bytes of each seen-by entry: the first 8 bytes of a node id. */
+  seenByEntryBytes: 8,
+  /** Message ids in one IHAVE or IWANT. */
+  idsPerAdvert: 1024,
+  /** Contacts in one NODES reply. */
+  contacts: 64,
+  /** GOODBYE reason text, UTF-8 bytes. */
+  reasonBytes: 256,
+  /** Bytes of a DIRECT/ACK reference. */
+  refBytes: 16,
+});
+
+export interface Hello {
+  type: typeof MessageType.HELLO;
+  version: number;
+  networkId: string;
+  publicKey: Buffer;
+  nonce: Buffer;
+  /** Host the sender accepts connections on ('' when it does not listen). */
+  listenHost: string;
+  /** Port the sender accepts connections on (0 when it does not listen). */
+  listenPort: number;
+}
+export interface Auth {
+  type: typeof MessageType.AUTH;
+  signature: Buffer;
+}
+export interface Ping {
+  type: typeof MessageType.PING;
+  seq: number;
+}
+export interface Pong {
+  type: typeof MessageType.PONG;
+  seq: number;
+}
+export interface Gossip {
+  type: typeof MessageType.GOSSIP;
+  /** Claimed message id; every receiver recomputes and compares it. */
+  id: Buffer;
+  /** Origin's raw Ed25519 public key; the origin's node id is its SHA-256. */
+  origin: Buffer;
+  /** Per-origin sequence number. */
+  seq: number;
+  topic: string;
+  /** Hops left; a receiver forwards only if ttl > 1 after... see PROTOCOL.md §Gossip. */
+  ttl: number;
+  /** Hops travelled so far (0 from the origin). */
+  hops: number;
+  /** 8-byte prefixes of node ids that already hold the message. */
+  seenBy: Buffer[];
+  /** The application data, MessagePack-encoded. */
+  payload: Buffer;
+  /** Origin's signature over the id; null when the network runs unsigned. */
+  signature: Buffer | null;
+}
+export interface IHave {
+  type: typeof MessageType.IHAVE;
+  ids: Buffer[];
+}
+export interface IWant {
+  type: typeof MessageType.IWANT;
+  ids: Buffer[];
+}
+export interface Direct {
+  type: typeof MessageType.DIRECT;
+  /** Random reference chosen by the sender; the ACK echoes it and retries reuse it. */
+  ref: Buffer;
+  topic: string;
+  payload: Buffer;
+}
+export interface Ack {
+  type: typeof MessageType.ACK;
+  ref: Buffer;
+}
+export interface FindNode {
+  type: typeof MessageType.FIND_NODE;
+  reqId: number;
+  target: Buffer;
+}
+export interface NodeContact {
+  id: Buffer;
+  host: string;
+  port: number;
+}
+export interface Nodes {
+  type: typeof MessageType.NODES;
+  reqId: number;
+  contacts: NodeContact[];
+}
+export interface Goodbye {
+  type: typeof MessageType.GOODBYE;
+  code: number;
+  reason: string;
+}
+
+export type Message = Hello | Auth | Ping | Pong | Gossip | IHave | IWant | Direct | Ack | FindNode | Nodes | Goodbye;

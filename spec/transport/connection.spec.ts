@@ -1,0 +1,182 @@
+import { expect } from 'chai';
+import { once } from 'node:events';
+import { systemClock } from '../../lib/clock.js';
+import { generateIdentity } from '../../lib/identity.js';
+import type { Identity } from '../../lib/identity.js';
+import { Metrics } from '../../lib/metrics.js';
+import { Connection } from '../../lib/transport/connection.js';
+import type { CloseInfo, ConnectionConfig } from '../../lib/transport/connection.js';
+import { authTranscript } from '../../lib/transport/handshake.js';
+import { TcpTransport } from '../../lib/transport/tcp.js';
+import { GoodbyeCode, MessageType } from '../../lib/wire/messages.js';
+import type { Goodbye } from '../../lib/wire/messages.js';
+import { RawPeer } from '../helpers/raw-peer.js';
+import { waitFor } from '../../lib/testnet.js';
+
+interface Side {
+  identity: Identity;
+  metrics: Metrics;
+  transport: TcpTransport;
+  inbound: Connection[];
+  port: number;
+}
+
+function config(identity: Identity, metrics: Metrics, over: Partial<ConnectionConfig> = {}): ConnectionConfig {
+  return {
+    identity,
+    networkId: 'aethel',
+    advertiseHost: '127.0.0.1',
+    advertisePort: 0,
+    maxFrameBytes: 1 << 20,
+    handshakeTimeoutMs: 2000,
+    maxQueueBytes: 1 << 20,
+    clock: systemClock,
+    metrics,
+    ...over,
+  };
+}
+
+function waitClose(conn: Connection): Promise<CloseInfo> {
+  return once(conn, 'close').then(([info]) => info as CloseInfo);
+}
+
+describe('Connection over loopback', () => {
+  const sides: Side[] = [];
+  const peers: RawPeer[] = [];
+
+  async function side(over: Partial<ConnectionConfig> = {}): Promise<Side> {
+    const identity = generateIdentity();
+    const metrics = new Metrics();
+    const inbound: Connection[] = [];
+    const transport = new TcpTransport(config(identity, metrics, over), (c) => inbound.push(c));
+    const { port } = await transport.listen('127.0.0.1', 0);
+    const s = { identity, metrics, transport, inbound, port };
+    sides.push(s);
+    return s;
+  }
+
+  async function raw(port: number, identity?: Identity): Promise<RawPeer> {
+    const p = await RawPeer.connect(port, identity);
+    peers.push(p);
+    return p;
+  }
+
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.destroy();
+    await Promise.all(sides.splice(0).map((s) => s.transport.close()));
+  });
+
+  it('completes the handshake in both directions and learns the peer id and listen address', async () => {
+    const a = await side();
+    const b = await side();
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    await once(out, 'open');
+    const inbound = a.inbound[0]!;
+    if (inbound.state !== 'open') await once(inbound, 'open');
+    expect(out.peerIdHex).to.equal(a.identity.idHex);
+    expect(inbound.peerIdHex).to.equal(b.identity.idHex);
+    expect(out.outbound).to.equal(true);
+    expect(inbound.outbound).to.equal(false);
+    expect(out.peerListenPort).to.equal(a.port);
+  });
+
+  it('measures the round trip of a PING and passes other messages up', async () => {
+    const a = await side();
+    const b = await side();
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    await once(out, 'open');
+    const inbound = a.inbound[0]!;
+    if (inbound.state !== 'open') await once(inbound, 'open');
+    out.ping();
+    const got = once(inbound, 'message');
+    out.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 7) });
+    const [msg] = await got;
+    expect(msg).to.deep.equal({ type: MessageType.ACK, ref: Buffer.alloc(16, 7) });
+    await waitFor(() => out.rttMs !== undefined, 2000, 'PONG');
+    expect(out.rttMs).to.be.a('number').and.to.be.at.least(0);
+  });
+
+  const refusals: Array<[string, (p: RawPeer) => void, number, string]> = [
+    ['a wrong protocol version', (p) => p.send(p.hello({ version: 2 })), GoodbyeCode.VERSION_MISMATCH, 'VERSION_MISMATCH'],
+    ['a wrong networkId', (p) => p.send(p.hello({ networkId: 'other' })), GoodbyeCode.NETWORK_MISMATCH, 'NETWORK_MISMATCH'],
+    ['a PING before the handshake', (p) => p.send({ type: MessageType.PING, seq: 1 }), GoodbyeCode.UNEXPECTED_MESSAGE, 'UNEXPECTED_MESSAGE'],
+    ['a length prefix above maxFrameBytes', (p) => p.sendRaw(Buffer.from('ffffffff', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'FRAME_TOO_LARGE'],
+    ['a zero length prefix', (p) => p.sendRaw(Buffer.from('00000000', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'FRAME_EMPTY'],
+    ['a truncated MessagePack body', (p) => p.sendRaw(Buffer.from('0000000192', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'MALFORMED'],
+    ['a body that is not a message array', (p) => p.sendRaw(Buffer.from('00000001c1', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'SCHEMA'],
+  ];
+  for (const [what, act, goodbye, code] of refusals) {
+    it(`refuses ${what} with GOODBYE ${goodbye} and closes only that socket`, async () => {
+      const a = await side();
+      const bad = await raw(a.port);
+      act(bad);
+      await bad.waitClosed();
+      expect((bad.goodbye() as Goodbye | undefined)?.code).to.equal(goodbye);
+      const info = await (a.inbound[0]!.state === 'closed' ? Promise.resolve(undefined) : waitClose(a.inbound[0]!));
+      if (info) expect(info.error?.code).to.equal(code);
+      expect(a.metrics.snapshot({ connectedPeers: 0, seenMessages: 0 }).invalidByReason[code]).to.equal(1);
+    });
+  }
+
+  it('refuses an AUTH whose signature does not verify', async () => {
+    const a = await side();
+    const p = await raw(a.port);
+    p.send(p.hello());
+    await p.waitFor((m) => m.type === MessageType.HELLO);
+    // Signed over the wrong nonce: a replay from another connection looks like this.
+    const sig = p.identity.sign(authTranscript(Buffer.alloc(32), p.identity.id, a.identity.id));
+    p.send({ type: MessageType.AUTH, signature: sig });
+    await p.waitClosed();
+    expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.BAD_SIGNATURE);
+  });
+
+  it('refuses a connection to itself', async () => {
+    const a = await side();
+    const p = await raw(a.port, a.identity);
+    p.send(p.hello());
+    await p.waitClosed();
+    expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.SELF_CONNECTION);
+  });
+
+  it('closes a connection that does not finish the handshake in time', async () => {
+    const a = await side({ handshakeTimeoutMs: 100 });
+    const p = await raw(a.port);
+    await p.waitClosed(3000);
+    expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.HANDSHAKE_TIMEOUT);
+  });
+
+  it('keeps an honest connection working while a hostile one is closed', async () => {
+    const a = await side();
+    const honest = await raw(a.port);
+    await honest.handshake();
+    const hostile = await raw(a.port);
+    hostile.sendRaw(Buffer.from('7fffffff', 'hex'));
+    await hostile.waitClosed();
+    honest.send({ type: MessageType.PING, seq: 42 });
+    const pong = await honest.waitFor((m) => m.type === MessageType.PONG);
+    expect(pong).to.deep.equal({ type: MessageType.PONG, seq: 42 });
+    expect(honest.closed).to.equal(false);
+  });
+
+  it('drops with reason queue_full when a peer stops reading, with the queue held under its cap', async () => {
+    const cap = 256 * 1024;
+    const a = await side({ maxQueueBytes: cap });
+    const p = await raw(a.port);
+    await p.handshake();
+    const conn = a.inbound[0]!;
+    if (conn.state !== 'open') await once(conn, 'open');
+    p.socket.pause(); // stop reading: kernel buffers fill, then ours
+    const payload = Buffer.alloc(32 * 1024, 1);
+    let dropped = 0;
+    let maxQueued = 0;
+    for (let i = 0; i < 2000 && dropped < 50; i++) {
+      if (!conn.send({ type: MessageType.DIRECT, ref: Buffer.alloc(16), topic: 't', payload })) dropped++;
+      maxQueued = Math.max(maxQueued, conn.queuedBytes);
+      if (i % 20 === 0) await new Promise((r) => setImmediate(r)); // let the socket flush what it can
+    }
+    expect(dropped).to.be.greaterThan(0);
+    expect(a.metrics.dropped('queue_full')).to.equal(dropped);
+    expect(maxQueued).to.be.at.most(cap);
+    expect(conn.state).to.equal('open');
+  });
+});
