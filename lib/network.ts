@@ -8,6 +8,9 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { systemClock } from './clock.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { randomBytes } from 'node:crypto';
+import { Dht } from './dht/dht.js';
+import type { LookupContact } from './dht/lookup.js';
 import { DirectMessenger } from './direct.js';
 import { InvalidOptionError, P2PError } from './errors.js';
 import { GossipEngine } from './gossip/engine.js';
@@ -100,7 +103,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly transport: TcpTransport;
   private readonly gossip: GossipEngine;
   private readonly direct: DirectMessenger;
+  private readonly dht: Dht;
   private readonly retry: BackoffScheduler;
+  private readonly dialing = new Map<string, Promise<string>>();
   private readonly known = new Map<string, KnownPeer>();
   private readonly handshaking = new Set<Connection>();
   private handles: PeerHandle[] = [];
@@ -137,6 +142,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
+    this.dht = new Dht(this.identity.id, this.clock, {
+      k: this.opts.k,
+      alpha: this.opts.alpha,
+      requestTimeoutMs: this.opts.dhtRequestTimeoutMs,
+      refreshIntervalMs: this.opts.refreshIntervalMs,
+    }, {
+      linkTo: (c) => this.linkTo(c),
+      isAlive: (c) => this.isAlive(c),
+      isConnected: (id) => this.known.get(id.toString('hex'))?.conn !== undefined,
+    }, randomBytes);
     this.retry = new BackoffScheduler(this.clock);
   }
 
@@ -167,6 +182,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.heartbeatTimer = this.clock.setInterval(() => this.heartbeat(), this.opts.heartbeatMs);
     this.lifecycle = 'running';
     await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+    // Join the DHT: looking up our own id fills the buckets near us and tells others of us.
+    if (this.dht.table.size > 0) await this.dht.lookup(this.identity.id).catch(() => undefined);
   }
 
   /** Close every connection, cancel every retry and timer. Idempotent; the process can exit after it. */
@@ -182,6 +199,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.heartbeatTimer = undefined;
     this.retry.cancelAll();
     this.direct.clear(new P2PError('STOPPED', 'the network was stopped'));
+    this.dht.clear();
     for (const c of this.handshaking) c.close(GoodbyeCode.NORMAL, 'shutting down');
     for (const p of this.known.values()) p.conn?.close(GoodbyeCode.NORMAL, 'shutting down');
     await this.transport.close();
@@ -244,10 +262,40 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
   }
 
-  /** Peers found by asking connected peers for nodes near our id; new ones are dialed. */
+  /**
+   * Run DHT lookups (our own id and a random id) and return the peers found, nearest first
+   * for each lookup. Found peers are dialed until minPeers are connected.
+   */
   async discoverPeers(): Promise<PeerInfo[]> {
     this.assertRunning();
-    return this.peers();
+    const found = new Map<string, LookupContact>();
+    for (const target of [this.identity.id, randomBytes(32)]) {
+      const r = await this.dht.lookup(target);
+      for (const c of r.closest) found.set(c.id.toString('hex'), c);
+    }
+    for (const [hex, c] of found) {
+      if (this.handles.length >= this.opts.minPeers) break;
+      if (!this.known.get(hex)?.conn) await this.linkTo(c).catch(() => undefined);
+    }
+    return [...found].map(([hex, c]) => {
+      const p = this.known.get(hex);
+      return p ? this.info(p) : { id: hex, host: c.host, port: c.port, state: 'disconnected' as const, lastContact: 0 };
+    });
+  }
+
+  /** Statistics of the DHT: table size, rounds of recent lookups, the last lookup's counts. */
+  dhtStats(): { tableSize: number; lookupRounds: number[]; lastLookup?: { rounds: number; queried: number; failed: number } } {
+    const stats: ReturnType<P2PNetwork['dhtStats']> = { tableSize: this.dht.table.size, lookupRounds: [...this.dht.lookupRounds] };
+    if (this.dht.lastLookup) stats.lastLookup = { ...this.dht.lastLookup };
+    return stats;
+  }
+
+  /** Iterative lookup of `target` (64 hex chars): the k nearest responsive nodes, nearest first. */
+  async findClosest(target: string): Promise<Array<{ id: string; host: string; port: number }>> {
+    this.assertRunning();
+    if (typeof target !== 'string' || !/^[0-9a-f]{64}$/.test(target)) throw P2PError.invalidArgument('target must be 64 lowercase hex characters');
+    const r = await this.dht.lookup(Buffer.from(target, 'hex'));
+    return r.closest.map((c) => ({ id: c.id.toString('hex'), host: c.host, port: c.port }));
   }
 
   /** Dial host:port and complete the handshake. Resolves with the peer's info. */
@@ -306,12 +354,24 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
     this.gossip.heartbeat();
     this.direct.heartbeat();
+    void this.dht.refresh();
   }
 
   // ---- connections -------------------------------------------------------------------------
 
-  /** Dial and wait for the handshake; resolves with the peer id. */
-  private async connect(host: string, port: number): Promise<string> {
+  /** Dial and wait for the handshake; resolves with the peer id. Concurrent dials of one address share one attempt. */
+  private connect(host: string, port: number): Promise<string> {
+    const key = `${host}:${port}`;
+    let p = this.dialing.get(key);
+    if (!p) {
+      p = this.dial(host, port).finally(() => this.dialing.delete(key));
+      this.dialing.set(key, p);
+    }
+    return p;
+  }
+
+  private async dial(host: string, port: number): Promise<string> {
+    if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') throw new P2PError('STOPPED', 'the network is stopped');
     const conn = await this.transport.dial(host, port, this.opts.dialTimeoutMs);
     this.adopt(conn);
     return new Promise((resolve, reject) => {
@@ -322,14 +382,35 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       };
       const onClose = (info: CloseInfo) => {
         conn.off('open', onOpen);
-        if (info.error?.code === 'DUPLICATE_CONNECTION' && conn.peerIdHex && this.known.get(conn.peerIdHex)?.conn) {
-          resolve(conn.peerIdHex);
+        const failed = info.error ?? new P2PError('CONNECTION_CLOSED', `connection to ${host}:${port} closed: ${info.reason}`);
+        // Lost a duplicate race (decided here or by the peer): the surviving connection may
+        // still be finishing its handshake on this side; the peer is reachable either way.
+        if (info.code === GoodbyeCode.DUPLICATE_CONNECTION && conn.peerIdHex) {
+          this.whenConnected(conn.peerIdHex, this.opts.handshakeTimeoutMs).then(() => resolve(conn.peerIdHex), () => reject(failed));
         } else {
-          reject(info.error ?? new P2PError('CONNECTION_CLOSED', `connection to ${host}:${port} closed: ${info.reason}`));
+          reject(failed);
         }
       };
       conn.once('open', onOpen);
       conn.once('close', onClose);
+    });
+  }
+
+  /** Resolves once `peerId` has an open connection, or rejects after timeoutMs. */
+  private whenConnected(peerId: string, timeoutMs: number): Promise<void> {
+    if (this.known.get(peerId)?.conn) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onConnect = (p: PeerInfo) => {
+        if (p.id !== peerId) return;
+        timer.cancel();
+        this.off('peer:connect', onConnect);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(() => {
+        this.off('peer:connect', onConnect);
+        reject(new P2PError('TIMEOUT', `no connection to ${peerId.slice(0, 12)} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('peer:connect', onConnect);
     });
   }
 
@@ -384,6 +465,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.known.set(id, p);
     this.handles = [...this.handles, p.handle];
     conn.on('message', (msg) => this.dispatch(p, msg));
+    if (conn.peerListenPort > 0) this.dht.peerSeen(conn.peerId!, conn.peerListenHost, conn.peerListenPort);
     this.log.debug({ peer: id.slice(0, 12), outbound: conn.outbound }, 'peer connected');
     this.emit('peer:connect', this.info(p));
     if (wasPartitioned) this.emit('peer:recovered', this.info(p));
@@ -409,16 +491,44 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     if (p.state === 'partitioned') this.emit('peer:partitioned', this.info(p));
   }
 
-  /** An open connection to the peer, dialing its known address if there is none. */
+  /**
+   * An open connection to the peer: the current one, else a dial of its known address, else
+   * of its routing-table address, else of the address a DHT lookup of its id finds.
+   */
   private async connectionTo(peerId: string): Promise<Connection> {
     const p = this.known.get(peerId);
     if (p?.conn) return p.conn;
-    if (p && p.port > 0) {
-      await this.connect(p.host, p.port);
-      const conn = this.known.get(peerId)?.conn;
-      if (conn) return conn;
+    const id = Buffer.from(peerId, 'hex');
+    const candidates: LookupContact[] = [];
+    if (p && p.port > 0) candidates.push({ id, host: p.host, port: p.port });
+    const entry = this.dht.table.get(id);
+    if (entry) candidates.push(entry);
+    for (const c of candidates) {
+      const h = await this.linkTo(c).catch(() => undefined);
+      if (h) return h.conn;
     }
-    throw new P2PError('NOT_CONNECTED', `no connection to ${peerId.slice(0, 16)} and no known address`);
+    const r = await this.dht.lookup(id);
+    const hit = r.closest.find((c) => c.id.equals(id));
+    if (hit) return (await this.linkTo(hit)).conn;
+    throw new P2PError('NOT_CONNECTED', `peer ${peerId.slice(0, 16)} not found`);
+  }
+
+  /** An open link to a contact, dialing it if needed and checking the node there is the one expected. */
+  private async linkTo(contact: LookupContact): Promise<PeerHandle> {
+    const hex = contact.id.toString('hex');
+    const open = this.known.get(hex)?.handle;
+    if (open) return open;
+    const id = await this.connect(contact.host, contact.port);
+    if (id !== hex) throw new P2PError('NOT_CONNECTED', `${contact.host}:${contact.port} is node ${id.slice(0, 12)}, not ${hex.slice(0, 12)}`);
+    const h = this.known.get(hex)?.handle;
+    if (!h) throw new P2PError('NOT_CONNECTED', `connection to ${hex.slice(0, 12)} closed`);
+    return h;
+  }
+
+  private async isAlive(contact: LookupContact): Promise<boolean> {
+    const p = this.known.get(contact.id.toString('hex'));
+    if (p?.conn) return this.clock.now() - p.conn.lastContact < this.opts.partitionTimeoutMs;
+    return this.linkTo(contact).then(() => true, () => false);
   }
 
   // ---- inbound messages --------------------------------------------------------------------
@@ -438,9 +548,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
         }
         return;
       case MessageType.ACK: return this.direct.onAck(msg.ref);
-      case MessageType.FIND_NODE:
-        h.send({ type: MessageType.NODES, reqId: msg.reqId, contacts: [] });
-        return;
+      case MessageType.FIND_NODE: return this.dht.onFindNode(h, msg);
+      case MessageType.NODES: return this.dht.onNodes(h, msg);
       default:
         return;
     }

@@ -62,6 +62,16 @@ export interface P2PNetworkOptions {
   maxQueueBytes?: number;
   /** Cap on connected peers (inbound beyond it are refused with TOO_MANY_PEERS). Default 50. */
   maxPeers?: number;
+  /** discoverPeers() dials found peers until this many are connected. Default 8. */
+  minPeers?: number;
+  /** Kademlia bucket size and lookup width, 1..64. Default 20. */
+  k?: number;
+  /** Kademlia lookup queries in flight, 1..16. Default 3. */
+  alpha?: number;
+  /** How long a FIND_NODE waits for its NODES reply, ms. Default 2000. */
+  dhtRequestTimeoutMs?: number;
+  /** Routing-table buckets untouched this long are refreshed by a lookup, ms. Default 3600000 (1 hour). */
+  refreshIntervalMs?: number;
   /** Ed25519 identity; generated when absent. */
   identity?: Identity;
   /** A pino logger; silent when absent. */
@@ -98,6 +108,11 @@ export interface ResolvedOptions {
   maxFrameBytes: number;
   maxQueueBytes: number;
   maxPeers: number;
+  minPeers: number;
+  k: number;
+  alpha: number;
+  dhtRequestTimeoutMs: number;
+  refreshIntervalMs: number;
   wireDump: string | undefined;
 }
 
@@ -124,6 +139,11 @@ export const DEFAULTS = Object.freeze({
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxQueueBytes: 8 * 1024 * 1024,
   maxPeers: 50,
+  minPeers: 8,
+  k: 20,
+  alpha: 3,
+  dhtRequestTimeoutMs: 2000,
+  refreshIntervalMs: 3_600_000,
 });
 
 function int(field: string, v: unknown, min: number, max: number): number {
@@ -202,8 +222,14 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     maxFrameBytes: int('maxFrameBytes', o.maxFrameBytes ?? d.maxFrameBytes, 64, MAX_FRAME_BYTES_LIMIT),
     maxQueueBytes: int('maxQueueBytes', o.maxQueueBytes ?? d.maxQueueBytes, 1024, Number.MAX_SAFE_INTEGER),
     maxPeers: int('maxPeers', o.maxPeers ?? d.maxPeers, 1, 10_000),
+    minPeers: int('minPeers', o.minPeers ?? d.minPeers, 0, 10_000),
+    k: int('k', o.k ?? d.k, 1, LIMITS.contacts),
+    alpha: int('alpha', o.alpha ?? d.alpha, 1, 16),
+    dhtRequestTimeoutMs: int('dhtRequestTimeoutMs', o.dhtRequestTimeoutMs ?? d.dhtRequestTimeoutMs, 1, MS_MAX),
+    refreshIntervalMs: int('refreshIntervalMs', o.refreshIntervalMs ?? d.refreshIntervalMs, 1, MS_MAX),
     wireDump: o.wireDump,
   };
+  if (resolved.minPeers > resolved.maxPeers) throw new InvalidOptionError('minPeers', `must not exceed maxPeers (${resolved.maxPeers})`);
   if (resolved.seenTtlMs < resolved.messageCacheMs) {
     // A message still fetchable by IWANT must still be remembered as seen, or a node could
     // fetch, deliver and forward it twice.

@@ -1,99 +1,159 @@
 /**
- * The gossip dedup cache: message ids remembered for ttlMs, with a hard entry cap so memory
- * stays bounded under a flood (oldest evicted first). Pure: time from the injected clock, no
- * timers; cleanup() is called from the heartbeat.
+ * The gossip dedup cache: which message ids this node has already seen. An id is remembered
+ * for `ttlMs` from the moment it was first seen; a hard entry cap bounds memory under a flood
+ * (the oldest entry is evicted first). Pure: time comes from the injected clock's now(), it
+ * owns no timers, and `cleanup()` is called from the network's heartbeat.
  *
- * Keys are the id bytes as a latin1 string: one byte per char, no hex conversion on the hot
- * path, and a string key lets a Map hash it.
+ * Keys are the id bytes decoded as latin1: one char per byte (a 32-char string for a SHA-256
+ * id), a bijection so distinct ids never collide, and several times cheaper than hex. A
+ * string key lets the Map hash by value, which a Buffer key would not.
+ *
+ * A Map iterates in insertion order, and an entry is only ever inserted at the current time
+ * (re-adding never moves a live entry), so its order is first-seen order: the oldest entry
+ * is always first. This relies on the clock being monotonic, as `Clock.now()` promises.
  */
 import type { Clock } from '../clock.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, P2PError } from '../errors.js';
 
 export interface SeenCacheOptions {
-  /** How long an id is remembered, ms. An entry is expired once now - firstSeen >= ttlMs. */
+  /**
+   * How long an id is remembered after it was first seen, ms; > 0. An entry first seen at t
+   * is live for now in [t, t + ttlMs) and expired from t + ttlMs on, exactly at the boundary
+   * included. Default `DEFAULT_SEEN_TTL_MS`. (The network option is `seenTtlMs`.)
+   */
   ttlMs: number;
-  /** Hard cap on entries. */
+  /**
+   * Hard cap on entries, an integer >= 1; at the cap, adding evicts the oldest entry.
+   * Default `DEFAULT_SEEN_MAX_ENTRIES`. (The network option is `maxSeenEntries`.)
+   */
   maxEntries: number;
 }
 
+/**
+ * Default id lifetime, ms: 5 minutes, far longer than a message takes to cross the network
+ * (TTL hops times per-hop latency), so a late duplicate is still recognised.
+ */
 export const DEFAULT_SEEN_TTL_MS = 300_000;
+
+/**
+ * Default entry cap: bounds memory under a flood (about 100 bytes per entry, so roughly
+ * 10 MB) while holding 5 minutes of traffic at over 300 messages a second.
+ */
 export const DEFAULT_SEEN_MAX_ENTRIES = 100_000;
 
-/** Entries expired per add(), so expiry keeps pace between heartbeats. */
+/**
+ * Expired entries dropped per add(), at most. Above 1, so expiry outpaces insertion and a
+ * backlog drains between heartbeats; small, so add() stays O(1).
+ */
 const EXPIRE_PER_ADD = 2;
 
 export class SeenCache {
-  private readonly map = new Map<string, number>();
-  private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  private evicted = 0;
-  private expiredCount = 0;
+  /** How long an id is remembered, ms. */
+  readonly ttlMs: number;
+  /** Hard cap on entries. */
+  readonly maxEntries: number;
+  private readonly clock: Clock;
+  /** latin1 key of the id -> first-seen time (clock ms), oldest first. */
+  private readonly firstSeen = new Map<string, number>();
+  private evictedTotal = 0;
+  private expiredTotal = 0;
 
-  constructor(private readonly clock: Clock, options: Partial<SeenCacheOptions> = {}) {
-    const ttl = options.ttlMs ?? DEFAULT_SEEN_TTL_MS;
-    const max = options.maxEntries ?? DEFAULT_SEEN_MAX_ENTRIES;
-    if (!Number.isFinite(ttl) || ttl <= 0) throw new InvalidOptionError('seenTtlMs', `expected a positive number, got ${ttl}`);
-    if (!Number.isInteger(max) || max < 1) throw new InvalidOptionError('maxSeenEntries', `expected a positive integer, got ${max}`);
-    this.ttlMs = ttl;
-    this.maxEntries = max;
+  /** Throws InvalidOptionError naming `seenTtlMs` or `maxSeenEntries`, the network options that feed it. */
+  constructor(clock: Clock, options: Partial<SeenCacheOptions> = {}) {
+    const ttlMs = options.ttlMs ?? DEFAULT_SEEN_TTL_MS;
+    const maxEntries = options.maxEntries ?? DEFAULT_SEEN_MAX_ENTRIES;
+    if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+      throw new InvalidOptionError('seenTtlMs', `expected a finite number > 0, got ${String(ttlMs)}`);
+    }
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+      throw new InvalidOptionError('maxSeenEntries', `expected an integer >= 1, got ${String(maxEntries)}`);
+    }
+    this.clock = clock;
+    this.ttlMs = ttlMs;
+    this.maxEntries = maxEntries;
   }
 
+  /** Entries held now, expired ones not yet dropped included. */
   get size(): number {
-    return this.map.size;
+    return this.firstSeen.size;
   }
-  /** Entries removed by the cap before their TTL. */
+
+  /** Entries removed by the cap before they expired, total since construction. */
   get evictions(): number {
-    return this.evicted;
+    return this.evictedTotal;
   }
-  /** Entries removed by expiry, total. */
+
+  /** Entries removed because they expired, total since construction. */
   get expired(): number {
-    return this.expiredCount;
+    return this.expiredTotal;
   }
 
+  /** True if `id` was seen and has not expired. Reads only: drops nothing. */
   has(id: Uint8Array): boolean {
-    const t = this.map.get(key(id));
-    return t !== undefined && this.clock.now() - t < this.ttlMs;
+    const seenAt = this.firstSeen.get(keyOf(id));
+    return seenAt !== undefined && this.clock.now() - seenAt < this.ttlMs;
   }
 
-  /** Record id; true if it was new (an expired entry counts as new). First-seen time is kept. */
+  /**
+   * Record `id`; returns true if it was new (an expired entry counts as new and starts a new
+   * life). Re-adding a live id returns false and keeps its first-seen time: duplicates do
+   * not extend its life. At the cap, the oldest entry is removed first.
+   */
   add(id: Uint8Array): boolean {
+    const key = keyOf(id);
     const now = this.clock.now();
     this.expire(now, EXPIRE_PER_ADD);
-    const k = key(id);
-    const t = this.map.get(k);
-    if (t !== undefined) {
-      if (now - t < this.ttlMs) return false;
-      this.map.delete(k);
+    const seenAt = this.firstSeen.get(key);
+    if (seenAt !== undefined) {
+      if (now - seenAt < this.ttlMs) return false;
+      // Expired but not yet dropped: delete so the new life is inserted at the end.
+      this.firstSeen.delete(key);
+      this.expiredTotal++;
     }
-    if (this.map.size >= this.maxEntries) {
-      this.map.delete(this.map.keys().next().value as string);
-      this.evicted++;
-    }
-    this.map.set(k, now);
+    if (this.firstSeen.size >= this.maxEntries) this.removeOldest(now);
+    this.firstSeen.set(key, now);
     return true;
   }
 
-  /** Drop expired entries; returns how many. */
+  /**
+   * Drop every expired entry, oldest first, stopping at the first live one. Returns how many
+   * were dropped. Called from the heartbeat.
+   */
   cleanup(): number {
     return this.expire(this.clock.now(), Infinity);
   }
 
+  /** Forget every id. The `evictions` and `expired` totals are kept: they are lifetime counters. */
   clear(): void {
-    this.map.clear();
+    this.firstSeen.clear();
   }
 
-  private expire(now: number, max: number): number {
-    let n = 0;
-    for (const [k, t] of this.map) {
-      if (n >= max || now - t < this.ttlMs) break; // insertion order is time order
-      this.map.delete(k);
-      n++;
+  /** Drop up to `limit` expired entries from the old end; returns how many. */
+  private expire(now: number, limit: number): number {
+    let dropped = 0;
+    for (const [key, seenAt] of this.firstSeen) {
+      if (dropped >= limit || now - seenAt < this.ttlMs) break;
+      this.firstSeen.delete(key);
+      dropped++;
     }
-    this.expiredCount += n;
-    return n;
+    this.expiredTotal += dropped;
+    return dropped;
+  }
+
+  /** Make room at the cap; the oldest entry counts as expired if it was, else as evicted. */
+  private removeOldest(now: number): void {
+    for (const [key, seenAt] of this.firstSeen) {
+      this.firstSeen.delete(key);
+      if (now - seenAt < this.ttlMs) this.evictedTotal++;
+      else this.expiredTotal++;
+      return;
+    }
   }
 }
 
-function key(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1');
+/** The Map key for an id: its bytes as latin1, without copying them first. */
+function keyOf(id: Uint8Array): string {
+  if (Buffer.isBuffer(id)) return id.toString('latin1');
+  if (!(id instanceof Uint8Array)) throw P2PError.invalidArgument('message id must be a Uint8Array');
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 }

@@ -1,0 +1,184 @@
+/**
+ * The DHT engine: keeps the routing table, answers FIND_NODE, runs iterative lookups over
+ * FIND_NODE/NODES, refreshes stale buckets. Talks to the node through DhtHost (links to
+ * contacts, liveness checks) and to time through the injected clock; no sockets here.
+ *
+ * Only authenticated peers enter the table (peerSeen is called after a handshake). Contacts
+ * from NODES replies are lookup candidates only, until a lookup has reached them.
+ */
+import { isIP } from 'node:net';
+import type { Clock, TimerHandle } from '../clock.js';
+import { P2PError } from '../errors.js';
+import { LIMITS, MessageType } from '../wire/messages.js';
+import type { FindNode, Message, Nodes, NodeContact } from '../wire/messages.js';
+import { iterativeLookup } from './lookup.js';
+import type { LookupContact, LookupResult } from './lookup.js';
+import { RoutingTable } from './routing-table.js';
+import type { Contact } from './routing-table.js';
+
+export interface DhtLink {
+  readonly idHex: string;
+  send(msg: Message): boolean;
+}
+
+export interface DhtHost {
+  /** An open, authenticated link to the contact (dialing if needed); rejects if it cannot, or if another node answers there. */
+  linkTo(contact: LookupContact): Promise<DhtLink>;
+  /** Whether the contact answers now: Kademlia pings the oldest entry before evicting it. */
+  isAlive(contact: Contact): Promise<boolean>;
+  /** Whether there is an open connection to this node id now. */
+  isConnected(id: Buffer): boolean;
+}
+
+export interface DhtOptions {
+  /** Bucket size and lookup width. Default 20. */
+  k: number;
+  /** Lookup queries in flight. Default 3. */
+  alpha: number;
+  /** How long a FIND_NODE may wait for its NODES, ms. Default 2000. */
+  requestTimeoutMs: number;
+  /** Buckets untouched this long are refreshed by a lookup, ms. Default 1 hour. */
+  refreshIntervalMs: number;
+}
+
+/** FIND_NODE requests awaiting a reply, at most. */
+const MAX_PENDING_REQUESTS = 1024;
+
+interface Pending {
+  peer: string;
+  resolve: (contacts: NodeContact[]) => void;
+  reject: (err: Error) => void;
+  timer: TimerHandle;
+}
+
+export class Dht {
+  readonly table: RoutingTable;
+  private readonly pending = new Map<number, Pending>();
+  private nextReqId = 1;
+  private refreshing = false;
+  /** Rounds of the lookups run so far (the last 1000), for reporting. */
+  readonly lookupRounds: number[] = [];
+  /** Statistics of the most recent lookup. */
+  lastLookup: { rounds: number; queried: number; failed: number } | undefined;
+
+  constructor(
+    private readonly selfId: Buffer,
+    private readonly clock: Clock,
+    private readonly opts: DhtOptions,
+    private readonly host: DhtHost,
+    private readonly randomBytes: (n: number) => Buffer,
+  ) {
+    this.table = new RoutingTable(selfId, { k: opts.k, createdAt: clock.now() });
+  }
+
+  /** An authenticated peer listens at host:port: add it by Kademlia's rule. */
+  peerSeen(id: Buffer, host: string, port: number): void {
+    if (port === 0 || !host) return;
+    const now = this.clock.now();
+    const r = this.table.add({ id, host, port, lastSeen: now });
+    if (r.status !== 'full') return;
+    const { oldest } = r;
+    this.host.isAlive(oldest).then(
+      (alive) => this.table.resolveFull(oldest.id, alive, id, this.clock.now()),
+      () => this.table.resolveFull(oldest.id, false, id, this.clock.now()),
+    );
+  }
+
+  /** A contact failed a query: drop it unless it is still connected (a waiting replacement takes its place). */
+  contactFailed(id: Buffer): void {
+    if (!this.host.isConnected(id)) this.table.remove(id);
+  }
+
+  onFindNode(from: DhtLink, msg: FindNode): void {
+    const asker = Buffer.from(from.idHex, 'hex');
+    const contacts = this.table.closest(msg.target, Math.min(this.opts.k, LIMITS.contacts), [asker]);
+    from.send({ type: MessageType.NODES, reqId: msg.reqId, contacts: contacts.map((c) => ({ id: c.id, host: c.host, port: c.port })) });
+  }
+
+  onNodes(from: DhtLink, msg: Nodes): void {
+    const p = this.pending.get(msg.reqId);
+    if (!p || p.peer !== from.idHex) return; // unsolicited, or from someone we did not ask
+    this.pending.delete(msg.reqId);
+    p.timer.cancel();
+    p.resolve(msg.contacts);
+  }
+
+  /** Ask one contact for its nearest contacts to target; validated, self excluded. */
+  async findNode(contact: LookupContact, target: Buffer): Promise<LookupContact[]> {
+    if (this.pending.size >= MAX_PENDING_REQUESTS) throw new P2PError('QUEUE_FULL', 'too many FIND_NODE requests in flight');
+    const link = await this.host.linkTo(contact);
+    const reqId = this.nextReqId;
+    this.nextReqId = (this.nextReqId % 0xffffffff) + 1;
+    const reply = new Promise<NodeContact[]>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        this.pending.delete(reqId);
+        reject(new P2PError('TIMEOUT', `FIND_NODE to ${link.idHex.slice(0, 12)} timed out`));
+      }, this.opts.requestTimeoutMs);
+      this.pending.set(reqId, { peer: link.idHex, resolve, reject, timer });
+    });
+    if (!link.send({ type: MessageType.FIND_NODE, reqId, target })) {
+      this.pending.get(reqId)?.timer.cancel();
+      this.pending.delete(reqId);
+      throw new P2PError('QUEUE_FULL', 'could not send FIND_NODE');
+    }
+    const contacts = await reply;
+    if (contacts.length > this.opts.k) throw new P2PError('MALFORMED', `NODES with ${contacts.length} contacts, more than k`);
+    const out: LookupContact[] = [];
+    const seen = new Set<string>();
+    for (const c of contacts) {
+      const key = c.id.toString('latin1');
+      if (c.id.equals(this.selfId) || seen.has(key) || !validAddress(c.host, c.port)) continue;
+      seen.add(key);
+      out.push({ id: Buffer.from(c.id), host: c.host, port: c.port });
+    }
+    return out;
+  }
+
+  /** Iterative lookup of target from the table's nearest contacts. */
+  async lookup(target: Buffer): Promise<LookupResult> {
+    const seeds = this.table.closest(target, this.opts.k);
+    const result = await iterativeLookup(
+      target,
+      seeds,
+      (c) => this.findNode(c, target).catch((err: unknown) => {
+        this.contactFailed(c.id);
+        throw err;
+      }),
+      { k: this.opts.k, alpha: this.opts.alpha, selfId: this.selfId },
+    );
+    if (this.lookupRounds.length >= 1000) this.lookupRounds.shift();
+    this.lookupRounds.push(result.rounds);
+    this.lastLookup = { rounds: result.rounds, queried: result.queried, failed: result.failed };
+    return result;
+  }
+
+  /** Refresh buckets untouched for refreshIntervalMs, one lookup at a time. */
+  async refresh(): Promise<void> {
+    if (this.refreshing || this.table.size === 0) return;
+    this.refreshing = true;
+    try {
+      const now = this.clock.now();
+      for (const i of this.table.staleBuckets(now, this.opts.refreshIntervalMs)) {
+        await this.lookup(this.table.randomIdInBucket(i, this.randomBytes)).catch(() => undefined);
+        this.table.markRefreshed(i, this.clock.now());
+      }
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /** Reject every request in flight (on stop). */
+  clear(): void {
+    for (const p of this.pending.values()) {
+      p.timer.cancel();
+      p.reject(new P2PError('STOPPED', 'the network was stopped'));
+    }
+    this.pending.clear();
+  }
+}
+
+/** A contact address worth dialing: an IP literal or a plain host name, and a real port. */
+export function validAddress(host: string, port: number): boolean {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return false;
+  return isIP(host) !== 0 || /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253})$/.test(host);
+}

@@ -1,0 +1,173 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { createHash, randomBytes } from 'node:crypto';
+import { systemClock } from '../../lib/clock.js';
+import { Dht, validAddress } from '../../lib/dht/dht.js';
+import type { DhtHost, DhtLink } from '../../lib/dht/dht.js';
+import type { LookupContact } from '../../lib/dht/lookup.js';
+import { bucketIndexOf } from '../../lib/dht/routing-table.js';
+import { MessageType } from '../../lib/wire/messages.js';
+import type { Message, NodeContact } from '../../lib/wire/messages.js';
+
+const idOf = (n: number) => createHash('sha256').update(`n${n}`).digest();
+const SELF = idOf(0);
+
+/** A link whose FIND_NODE is answered by `reply` (or never, when it returns undefined). */
+class FakeLink implements DhtLink {
+  sent: Message[] = [];
+  constructor(readonly idHex: string, private readonly dht: () => Dht, private readonly reply?: () => NodeContact[]) {}
+  send(msg: Message): boolean {
+    this.sent.push(msg);
+    if (msg.type === MessageType.FIND_NODE && this.reply) {
+      const contacts = this.reply();
+      queueMicrotask(() => this.dht().onNodes(this, { type: MessageType.NODES, reqId: msg.reqId, contacts }));
+    }
+    return true;
+  }
+}
+
+describe('Dht', () => {
+  let clock: sinon.SinonFakeTimers | undefined;
+  afterEach(() => clock?.restore());
+
+  function make(host: Partial<DhtHost>, k = 2): Dht {
+    const full: DhtHost = {
+      linkTo: host.linkTo ?? (async () => { throw new Error('unreachable'); }),
+      isAlive: host.isAlive ?? (async () => true),
+      isConnected: host.isConnected ?? (() => false),
+    };
+    return new Dht(SELF, systemClock, { k, alpha: 3, requestTimeoutMs: 500, refreshIntervalMs: 3_600_000 }, full, randomBytes);
+  }
+
+  /** Two ids in the same bucket relative to SELF, plus a third for that bucket. */
+  function sameBucket(count: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (let i = 1; out.length < count; i++) if (bucketIndexOf(SELF, idOf(i)) === 255) out.push(idOf(i));
+    return out;
+  }
+
+  describe('the full-bucket rule through peerSeen', () => {
+    it('keeps the oldest contact when it answers the ping; the newcomer waits', async () => {
+      const isAlive = sinon.stub().resolves(true);
+      const dht = make({ isAlive });
+      const [a, b, c] = sameBucket(3);
+      dht.peerSeen(a!, '127.0.0.1', 1001);
+      dht.peerSeen(b!, '127.0.0.1', 1002);
+      dht.peerSeen(c!, '127.0.0.1', 1003);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(isAlive.calledOnce).to.equal(true);
+      expect(isAlive.firstCall.args[0].id.equals(a)).to.equal(true);
+      expect(dht.table.has(a!)).to.equal(true);
+      expect(dht.table.has(c!)).to.equal(false);
+    });
+
+    it('evicts the oldest contact when it does not answer; the newcomer takes its place', async () => {
+      const dht = make({ isAlive: sinon.stub().resolves(false) });
+      const [a, b, c] = sameBucket(3);
+      dht.peerSeen(a!, '127.0.0.1', 1001);
+      dht.peerSeen(b!, '127.0.0.1', 1002);
+      dht.peerSeen(c!, '127.0.0.1', 1003);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(dht.table.has(a!)).to.equal(false);
+      expect(dht.table.has(c!)).to.equal(true);
+    });
+
+    it('ignores peers that do not listen', () => {
+      const dht = make({});
+      dht.peerSeen(idOf(5), '', 0);
+      expect(dht.table.size).to.equal(0);
+    });
+  });
+
+  describe('answering FIND_NODE', () => {
+    it('replies with the k nearest contacts, never the asker', () => {
+      const dht = make({}, 20);
+      for (let i = 1; i <= 30; i++) dht.peerSeen(idOf(i), '127.0.0.1', 1000 + i);
+      const asker = new FakeLink(idOf(1).toString('hex'), () => dht);
+      dht.onFindNode(asker, { type: MessageType.FIND_NODE, reqId: 9, target: idOf(1) });
+      const reply = asker.sent[0] as Extract<Message, { type: 11 }>;
+      expect(reply.type).to.equal(MessageType.NODES);
+      expect(reply.reqId).to.equal(9);
+      expect(reply.contacts.length).to.be.at.most(20).and.greaterThan(0);
+      expect(reply.contacts.some((c) => c.id.equals(idOf(1)))).to.equal(false);
+    });
+  });
+
+  describe('hostile NODES replies', () => {
+    function lookupWith(replies: Record<string, () => NodeContact[]>, reachable: Set<string>): { dht: Dht } {
+      let dht!: Dht;
+      dht = make({
+        linkTo: async (c: LookupContact) => {
+          const hex = c.id.toString('hex');
+          if (!reachable.has(hex)) throw new Error(`nothing at ${c.host}:${c.port}`);
+          return new FakeLink(hex, () => dht, replies[hex]);
+        },
+      }, 4);
+      return { dht };
+    }
+
+    it('drops a reply with more than k contacts and completes with the others', async () => {
+      const [good, liar] = [idOf(1), idOf(2)];
+      const many = Array.from({ length: 10 }, (_, i) => ({ id: idOf(100 + i), host: '127.0.0.1', port: 2000 + i }));
+      const { dht } = lookupWith({
+        [good.toString('hex')]: () => [],
+        [liar.toString('hex')]: () => many,
+      }, new Set([good.toString('hex'), liar.toString('hex')]));
+      dht.peerSeen(good, '127.0.0.1', 1001);
+      dht.peerSeen(liar, '127.0.0.1', 1002);
+      const r = await dht.lookup(idOf(50));
+      expect(r.closest.map((c) => c.id.toString('hex'))).to.deep.equal([good.toString('hex')]);
+      expect(r.failed).to.equal(1);
+    });
+
+    it('ignores contacts with bad addresses or our own id, and survives addresses pointing nowhere', async () => {
+      const seed = idOf(1);
+      const nowhere = idOf(3);
+      const { dht } = lookupWith({
+        [seed.toString('hex')]: () => [
+          { id: SELF, host: '127.0.0.1', port: 5000 },
+          { id: idOf(4), host: 'not a host!', port: 5000 },
+          { id: idOf(5), host: '127.0.0.1', port: 0 },
+          { id: nowhere, host: '127.0.0.1', port: 1 },
+        ],
+      }, new Set([seed.toString('hex')]));
+      dht.peerSeen(seed, '127.0.0.1', 1001);
+      const r = await dht.lookup(idOf(60));
+      expect(r.closest.map((c) => c.id.toString('hex'))).to.deep.equal([seed.toString('hex')]);
+      expect(r.queried).to.equal(2); // the seed and the one well-formed contact
+      expect(r.failed).to.equal(1);
+    });
+
+    it('ignores a NODES reply from a peer it did not ask', async () => {
+      const dht = make({});
+      const stranger = new FakeLink(idOf(9).toString('hex'), () => dht);
+      expect(() => dht.onNodes(stranger, { type: MessageType.NODES, reqId: 1, contacts: [] })).to.not.throw();
+    });
+
+    it('times out a peer that never answers FIND_NODE', async () => {
+      clock = sinon.useFakeTimers();
+      let dht!: Dht;
+      dht = make({ linkTo: async (c) => new FakeLink(c.id.toString('hex'), () => dht) });
+      const p = dht.findNode({ id: idOf(1), host: '127.0.0.1', port: 1 }, idOf(2));
+      await clock.tickAsync(499);
+      let settled = false;
+      p.then(() => (settled = true), () => (settled = true));
+      await clock.tickAsync(0);
+      expect(settled).to.equal(false);
+      await clock.tickAsync(1);
+      await p.then(() => expect.fail('resolved'), (e: { code: string }) => expect(e.code).to.equal('TIMEOUT'));
+    });
+  });
+
+  describe('validAddress', () => {
+    const cases: Array<[string, number, boolean]> = [
+      ['127.0.0.1', 7001, true], ['::1', 7001, true], ['node-1.example', 80, true],
+      ['127.0.0.1', 0, false], ['127.0.0.1', 65536, false], ['has space', 80, false], ['', 80, false],
+    ];
+    for (const [host, port, ok] of cases) {
+      it(`${ok ? 'accepts' : 'rejects'} ${JSON.stringify(host)}:${port}`, () => expect(validAddress(host, port)).to.equal(ok));
+    }
+  });
+});
