@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { DeliveryInfo } from '../../lib/gossip/engine.js';
-import { P2PNetwork } from '../../lib/network.js';
-import type { P2PNetworkOptions } from '../../lib/options.js';
+import type { P2PNetwork } from '../../lib/network.js';
 import { waitFor } from '../../lib/testnet.js';
+import { addrOf, useNodes } from '../helpers/nodes.js';
 
 /**
  * Routed direct messages: sendToPeer to a node this one has no connection to. The sender
@@ -11,28 +11,16 @@ import { waitFor } from '../../lib/testnet.js';
  */
 describe('sendToPeer to a peer that is not directly connected', function () {
   this.timeout(20_000);
-  const nodes: P2PNetwork[] = [];
-
-  async function node(opts: P2PNetworkOptions = {}): Promise<P2PNetwork> {
-    const n = new P2PNetwork({ heartbeatMs: 200, ...opts });
-    nodes.push(n);
-    await n.start();
-    return n;
-  }
-  const addr = (n: P2PNetwork) => `127.0.0.1:${n.address.port}`;
+  const { start: node } = useNodes({ heartbeatMs: 200 });
   const connectedTo = (from: P2PNetwork, to: P2PNetwork) => from.peers().some((p) => p.id === to.id && p.state === 'connected');
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((n) => n.stop()));
-  });
 
   it('finds a peer it has never heard of through a DHT lookup, dials it and delivers once', async () => {
     // hub knows both; `far` joins through hub; `asker` starts with no bootstrap and then
     // connects to hub only with addPeer, which runs no lookup: it knows nothing of `far`.
     const hub = await node();
-    const far = await node({ bootstrap: [addr(hub)] });
+    const far = await node({ bootstrap: [addrOf(hub)] });
     const asker = await node();
-    await asker.addPeer(addr(hub));
+    await asker.addPeer(addrOf(hub));
     expect(asker.peers().map((p) => p.id)).to.deep.equal([hub.id]);
 
     const got: Array<[unknown, DeliveryInfo]> = [];
@@ -48,8 +36,8 @@ describe('sendToPeer to a peer that is not directly connected', function () {
 
   it('reaches a peer it was disconnected from by dialing the address it remembers', async () => {
     const a = await node();
-    const b = await node({ bootstrap: [addr(a)] });
-    const c = await node({ bootstrap: [addr(a)] });
+    const b = await node({ bootstrap: [addrOf(a)] });
+    const c = await node({ bootstrap: [addrOf(a)] });
     // Joining through a, c's lookup of its own id may have connected it to b: cut that link.
     if (connectedTo(c, b)) await c.removePeer(b.id);
     await waitFor(() => !connectedTo(b, c) && !connectedTo(c, b), 5000, 'b and c disconnected');

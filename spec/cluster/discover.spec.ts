@@ -1,29 +1,18 @@
 import { expect } from 'chai';
-import { P2PNetwork } from '../../lib/network.js';
+import { addrOf, useNodes } from '../helpers/nodes.js';
 
 /** discoverPeers(): lookups of the node's own id and a random id, then dials up to minPeers. */
 describe('discoverPeers over a 12-node loopback cluster', function () {
   this.timeout(30_000);
-  const nodes: P2PNetwork[] = [];
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map((n) => n.stop()));
-  });
-
-  async function start(opts: ConstructorParameters<typeof P2PNetwork>[0]): Promise<P2PNetwork> {
-    const n = new P2PNetwork({ heartbeatMs: 200, ...opts });
-    nodes.push(n);
-    await n.start();
-    return n;
-  }
+  const { start, all: nodes } = useNodes({ heartbeatMs: 200 });
 
   it('returns every other node as PeerInfo and connects to minPeers of them', async () => {
     // A chain: node i bootstraps through node i - 1 only.
     let prev = await start({});
-    for (let i = 1; i < 11; i++) prev = await start({ bootstrap: [`127.0.0.1:${prev.address.port}`] });
+    for (let i = 1; i < 11; i++) prev = await start({ bootstrap: [addrOf(prev)] });
     // The newcomer knows one node, and has no lookup run at start (no bootstrap): addPeer only.
     const newcomer = await start({ minPeers: 6 });
-    await newcomer.addPeer(`127.0.0.1:${nodes[0]!.address.port}`);
+    await newcomer.addPeer(addrOf(nodes[0]!));
     expect(newcomer.health().connectedPeers).to.equal(1);
 
     const found = await newcomer.discoverPeers();
