@@ -17,8 +17,20 @@ export function parse(argv: string[], options: Options): Record<string, string |
     return values as Record<string, string | boolean | undefined>;
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError((err as Error).message.split('\n')[0]!);
+    throw new UsageError(describeParseError(err as Error & { code?: string }));
   }
+}
+
+/** node:util parseArgs errors, reworded to fit one short line. */
+function describeParseError(err: Error & { code?: string }): string {
+  const option = /'(-[^' ]*)/.exec(err.message)?.[1];
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option ${option} (try --help)`;
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    if (/does not take an argument/.test(err.message)) return `${option} takes no value`;
+    if (/ambiguous/.test(err.message)) return `${option} needs a value (write ${option}=VALUE for one starting with "-")`;
+    return `${option} needs a value`;
+  }
+  return err.message.split('\n')[0]!;
 }
 
 /** An integer option within [min, max], or the default when absent. */

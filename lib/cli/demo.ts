@@ -10,6 +10,8 @@ import { seededRandom } from '../random.js';
 import { parse, intArg, strArg, UsageError } from './args.js';
 
 const HELP = `usage: aethel-p2p demo [options]
+Start a local cluster over TCP on 127.0.0.1, broadcast from random nodes, and show how the
+messages propagated: delivery, hops, latency, redundancy and bytes on the wire.
   --nodes N        nodes to start (default 30, 2..500)
   --messages M     broadcasts, from random nodes (default 200)
   --size B         payload bytes per message (default 256)
@@ -54,6 +56,7 @@ export async function measurePropagation(
 ): Promise<Omit<DemoReport, 'nodes' | 'links' | 'repair' | 'signed'>> {
   const nodes = net.nodes;
   const random = seededRandom(o.seed + 1);
+  // A sender does not deliver to itself: each message is complete at n - 1 deliveries.
   const expectedPer = nodes.length - 1;
   const got = new Array<number>(o.messages).fill(0);
   const latencies: number[] = [];
@@ -102,7 +105,6 @@ export async function measurePropagation(
     sentAt[i] = performance.now();
     const from = nodes[Math.floor(random() * nodes.length)]!;
     await from.broadcast('demo', { n: i, p: pad });
-    // The sender does not deliver to itself; count it as done for the window.
   }
   await waitUntil(() => complete === o.messages, o.settleMs);
   const wallMs = performance.now() - t0;
@@ -207,7 +209,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       say(`hops:\n${hopRows}`);
       say(`latency: p50 ${report.latencyMs.p50} ms, p90 ${report.latencyMs.p90} ms, p99 ${report.latencyMs.p99} ms, max ${report.latencyMs.max} ms`);
       say(`redundancy: ${report.redundancy} gossip copies sent per delivery`);
-      say(`wire: ${report.bytesOnWire} bytes in all, ${report.bytesPerDelivery} bytes per delivery (framing, handshakes, pings and repair included)`);
+      say(`wire: ${report.bytesOnWire} bytes in all, ${report.bytesPerDelivery} bytes per delivery (framing, pings and repair included)`);
     }
     return report.deliveryFraction === 1 || !repair ? 0 : 1;
   } finally {

@@ -5,28 +5,33 @@
  * A bad command line prints one line to stderr and exits with code 2.
  */
 import { UsageError } from './args.js';
-import { runDemo } from './demo.js';
-import { runNode } from './node-command.js';
 
-const USAGE = `usage: aethel-p2p <command> [options]
-commands:
-  node   run one node: stdin lines are broadcast, deliveries are JSON lines on stdout
-  demo   start a local cluster on loopback and show how messages propagate
-run "aethel-p2p <command> --help" for a command's options`;
-
+/**
+ * One line per command: its name and its entry point, loaded only when that command runs
+ * (so `node` does not load the demo's cluster code). Each command's --help describes it.
+ */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  node: runNode,
-  demo: runDemo,
+  node: (argv) => import('./node-command.js').then((m) => m.runNode(argv)),
+  demo: (argv) => import('./demo.js').then((m) => m.runDemo(argv)),
 };
+
+function usage(): string {
+  return [
+    'usage: aethel-p2p <command> [options]',
+    `commands: ${Object.keys(COMMANDS).join(', ')}`,
+    'run "aethel-p2p <command> --help" for what a command does and its options',
+  ].join('\n');
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(USAGE + '\n');
-    return cmd === undefined ? 2 : 0;
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(usage() + '\n');
+    return 0;
   }
-  const run = COMMANDS[cmd];
-  if (!run) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (try --help)`);
+  if (cmd === undefined) throw new UsageError(`missing command: one of ${Object.keys(COMMANDS).join(', ')} (try --help)`);
+  const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!run) throw new UsageError(`unknown command ${JSON.stringify(cmd)}: one of ${Object.keys(COMMANDS).join(', ')}`);
   return run(rest);
 }
 
@@ -39,8 +44,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`aethel-p2p: ${err.message}\n`);
       process.exitCode = 2;
     } else {
+      // One line, never a stack trace: the first line of the message, with the code if any.
       const e = err as { code?: string; message?: string };
-      process.stderr.write(`aethel-p2p: ${e.code ? e.code + ': ' : ''}${e.message ?? String(err)}\n`);
+      const message = (e.message ?? String(err)).split('\n')[0];
+      process.stderr.write(`aethel-p2p: ${e.code ? e.code + ': ' : ''}${message}\n`);
       process.exitCode = 1;
     }
   },

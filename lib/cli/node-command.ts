@@ -5,10 +5,13 @@
  * SIGINT/SIGTERM stop the node cleanly and exit 0.
  */
 import { createInterface } from 'node:readline';
+import type { Interface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { generateIdentity, loadIdentity, saveIdentity } from '../identity.js';
 import type { Identity } from '../identity.js';
 import { P2PNetwork } from '../network.js';
+import { resolveOptions } from '../options.js';
+import type { P2PNetworkOptions } from '../options.js';
 import { InvalidOptionError } from '../errors.js';
 import { parse, intArg, strArg, UsageError } from './args.js';
 import { makeLogger } from './logger.js';
@@ -63,41 +66,72 @@ export async function runNode(argv: string[]): Promise<number> {
   const topic = strArg(v, 'topic') ?? 'chat';
   const logger = makeLogger(strArg(v, 'log-level'));
   const bootstrap = strArg(v, 'bootstrap')?.split(',').filter((s) => s.length > 0) ?? [];
-  let node: P2PNetwork;
+  const options: P2PNetworkOptions = {
+    listenHost: strArg(v, 'host') ?? '127.0.0.1',
+    listenPort: intArg(v, 'port', 0, 0, 65535),
+    bootstrap,
+    networkId: strArg(v, 'network-id'),
+    wireDump: strArg(v, 'dump'),
+    logger,
+  };
   try {
-    node = new P2PNetwork({
-      listenHost: strArg(v, 'host') ?? '127.0.0.1',
-      listenPort: intArg(v, 'port', 0, 0, 65535),
-      bootstrap,
-      networkId: strArg(v, 'network-id'),
-      identity: await identityFrom(strArg(v, 'key')),
-      wireDump: strArg(v, 'dump'),
-      logger,
-    });
+    resolveOptions(options); // before --key may create a file: a bad command line leaves nothing behind
   } catch (err) {
-    if (err instanceof InvalidOptionError) throw new UsageError(err.message);
+    if (err instanceof InvalidOptionError) throw new UsageError(flagProblem(err));
     throw err;
   }
+  const node = new P2PNetwork({ ...options, identity: await identityFrom(strArg(v, 'key')) });
   node.subscribe(topic, (data, info) => {
     process.stdout.write(toJson({ event: 'message', topic: info.topic, from: info.from, id: info.id, hops: info.hops, data }) + '\n');
   });
-  await node.start();
-  const { host, port } = node.address;
-  process.stdout.write(JSON.stringify({ event: 'listening', id: node.id, host, port }) + '\n');
 
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
-    node.broadcast(topic, line).catch((err: Error) => logger.warn({ err }, 'broadcast failed'));
-  });
-
-  return new Promise<number>((resolve) => {
-    const shutdown = (signal: string) => {
-      logger.info({ signal }, 'stopping');
-      lines.close();
+  // Handlers go in before start(): a signal during the bootstrap dial still stops cleanly.
+  let lines: Interface | undefined;
+  let stopping = false;
+  const stopped = new Promise<number>((resolve) => {
+    const shutdown = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ why }, 'stopping');
+      lines?.close();
       process.stdin.destroy();
       node.stop().then(() => resolve(0), () => resolve(1));
     };
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.once('SIGTERM', () => shutdown('SIGTERM'));
+    // A reader that went away (EPIPE) ends the node instead of crashing it.
+    process.stdout.on('error', () => shutdown('stdout closed'));
   });
+
+  try {
+    await node.start();
+  } catch (err) {
+    await node.stop().catch(() => undefined);
+    throw err;
+  }
+  if (stopping) return stopped;
+  const { host, port } = node.address;
+  process.stdout.write(JSON.stringify({ event: 'listening', id: node.id, host, port }) + '\n');
+
+  lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    node.broadcast(topic, line).catch((err: Error) => logger.warn({ err }, 'broadcast failed'));
+  });
+  return stopped;
+}
+
+/** Command-line flags for the P2PNetwork options the node command sets. */
+const FLAG_OF: Record<string, string> = {
+  listenHost: '--host',
+  advertiseHost: '--host',
+  listenPort: '--port',
+  networkId: '--network-id',
+  wireDump: '--dump',
+};
+
+/** An InvalidOptionError reworded in terms of the flag that caused it. */
+function flagProblem(err: InvalidOptionError): string {
+  const flag = err.field.startsWith('bootstrap') ? '--bootstrap' : FLAG_OF[err.field];
+  if (!flag) return err.message;
+  return `${flag}: ${err.message.replace(/^invalid option [^:]*: /, '')}`;
 }

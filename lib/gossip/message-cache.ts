@@ -10,7 +10,10 @@ export interface MessageCacheOptions {
   maxAgeMs: number;
   /** Entry cap; 0 disables the cache (and so repair). */
   maxEntries: number;
-  /** Cap on the sum of payload bytes (plus a fixed per-entry overhead). */
+  /**
+   * Cap on the sum of payload bytes (plus a fixed per-entry overhead); never exceeded: a
+   * message too large to fit on its own is not cached (so cannot be repaired).
+   */
   maxBytes: number;
 }
 
@@ -34,9 +37,10 @@ export const MAX_SERVES_PER_MESSAGE = 32;
 
 export class MessageCache {
   private readonly entries = new Map<string, CacheEntry>();
-  private fresh: CacheEntry[] = [];
+  /** Entries added since the last takeFresh(), oldest first; evicted ones leave it too. */
+  private readonly fresh = new Set<CacheEntry>();
   private totalBytes = 0;
-  /** Entries removed by the entry or byte cap before their age ran out. */
+  /** Entries removed by the entry or byte cap before their age ran out, or refused as too large. */
   evictions = 0;
 
   constructor(private readonly opts: MessageCacheOptions) {}
@@ -54,14 +58,19 @@ export class MessageCache {
     if (this.opts.maxEntries === 0) return;
     const key = msg.id.toString('latin1');
     if (this.entries.has(key)) return;
-    const entry: CacheEntry = { msg, at: now, bytes: msg.payload.length + ENTRY_OVERHEAD_BYTES, knownBy: new Set(knownBy), serves: 0 };
+    const bytes = msg.payload.length + ENTRY_OVERHEAD_BYTES;
+    if (bytes > this.opts.maxBytes) {
+      this.evictions++;
+      return;
+    }
+    const entry: CacheEntry = { msg, at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
     this.entries.set(key, entry);
     this.totalBytes += entry.bytes;
-    while (this.entries.size > this.opts.maxEntries || (this.totalBytes > this.opts.maxBytes && this.entries.size > 1)) {
+    while (this.entries.size > this.opts.maxEntries || this.totalBytes > this.opts.maxBytes) {
       this.evictOldest();
       this.evictions++;
     }
-    if (this.fresh.length < this.opts.maxEntries) this.fresh.push(entry);
+    this.fresh.add(entry);
   }
 
   get(id: Uint8Array): CacheEntry | undefined {
@@ -82,9 +91,9 @@ export class MessageCache {
 
   /** Entries added since the last call, oldest first. */
   takeFresh(): CacheEntry[] {
-    const f = this.fresh;
-    this.fresh = [];
-    return f.filter((e) => this.entries.get(e.msg.id.toString('latin1')) === e);
+    const f = [...this.fresh];
+    this.fresh.clear();
+    return f;
   }
 
   /** Ids of entries added at or after `since` that `peer` is not known to hold, oldest first. */
@@ -107,7 +116,7 @@ export class MessageCache {
 
   clear(): void {
     this.entries.clear();
-    this.fresh = [];
+    this.fresh.clear();
     this.totalBytes = 0;
   }
 
@@ -116,6 +125,7 @@ export class MessageCache {
     if (first.done) return;
     const [key, e] = first.value;
     this.entries.delete(key);
+    this.fresh.delete(e);
     this.totalBytes -= e.bytes;
   }
 }

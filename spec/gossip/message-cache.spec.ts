@@ -1,0 +1,260 @@
+import { expect } from 'chai';
+import type { Clock } from '../../lib/clock.js';
+import { GossipEngine } from '../../lib/gossip/engine.js';
+import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
+import { MAX_SERVES_PER_MESSAGE, MessageCache } from '../../lib/gossip/message-cache.js';
+import type { MessageCacheOptions } from '../../lib/gossip/message-cache.js';
+import { generateIdentity } from '../../lib/identity.js';
+import { Metrics } from '../../lib/metrics.js';
+import { seededRandom } from '../../lib/random.js';
+import { decodeMessage, packValue } from '../../lib/wire/codec.js';
+import { LIMITS, MessageType } from '../../lib/wire/messages.js';
+import type { Gossip, Message } from '../../lib/wire/messages.js';
+
+/** A gossip message whose id's first four bytes hold `n`, with a payload of `payloadBytes`. */
+function msg(n: number, payloadBytes = 10): Gossip {
+  const id = Buffer.alloc(32);
+  id.writeUInt32BE(n, 0);
+  return {
+    type: MessageType.GOSSIP, id, origin: Buffer.alloc(32, 1), seq: n, topic: 't', ttl: 5, hops: 1, seenBy: [],
+    payload: Buffer.alloc(payloadBytes, 0x61), signature: null,
+  };
+}
+
+const ids = (entries: Array<{ msg: Gossip }>) => entries.map((e) => e.msg.seq);
+
+describe('MessageCache', () => {
+  const WINDOW = 10_000;
+  const opts = (over: Partial<MessageCacheOptions> = {}): MessageCacheOptions => ({ maxAgeMs: WINDOW, maxEntries: 100, maxBytes: 1 << 20, ...over });
+
+  /** Bytes charged for an entry beyond its payload, measured on an empty-payload message. */
+  function overhead(): number {
+    const c = new MessageCache(opts());
+    c.add(msg(0, 0), 0, []);
+    return c.bytes;
+  }
+
+  describe('the window (messageCacheMs)', () => {
+    it('keeps a message until one millisecond before the window ends', () => {
+      const cache = new MessageCache(opts());
+      cache.add(msg(1), 1000, []);
+      expect(cache.expire(1000 + WINDOW - 1)).to.equal(0);
+      expect(cache.get(msg(1).id)).to.not.equal(undefined);
+    });
+
+    it('drops a message exactly when the window ends, after which it cannot be served', () => {
+      const cache = new MessageCache(opts());
+      cache.add(msg(1), 1000, []);
+      expect(cache.expire(1000 + WINDOW)).to.equal(1);
+      expect(cache.size).to.equal(0);
+      expect(cache.bytes).to.equal(0);
+      expect(cache.get(msg(1).id)).to.equal(undefined);
+      expect(cache.serve(msg(1).id)).to.equal(undefined);
+    });
+
+    it('drops only the messages past the window, oldest first, and leaves the rest servable', () => {
+      const cache = new MessageCache(opts());
+      for (let i = 0; i < 5; i++) cache.add(msg(i), 1000 * i, []);
+      // At WINDOW + 2000, the messages added at 0, 1000 and 2000 are past the window.
+      expect(cache.expire(WINDOW + 2000)).to.equal(3);
+      expect(cache.size).to.equal(2);
+      expect(cache.serve(msg(2).id)).to.equal(undefined);
+      expect(cache.serve(msg(3).id)?.msg.seq).to.equal(3);
+      expect(cache.idsUnknownTo('peer', 0).map((b) => b.readUInt32BE(0))).to.deep.equal([3, 4]);
+    });
+
+    it('holds nothing past the next expiry when the window is 0', () => {
+      const cache = new MessageCache(opts({ maxAgeMs: 0 }));
+      cache.add(msg(1), 500, []);
+      expect(cache.expire(500)).to.equal(1);
+      expect(cache.size).to.equal(0);
+    });
+  });
+
+  describe('the entry cap (maxCachedMessages)', () => {
+    it('evicts the oldest message first when full, counts it, and never exceeds the cap', () => {
+      const cache = new MessageCache(opts({ maxEntries: 3 }));
+      let largest = 0;
+      for (let i = 1; i <= 10; i++) {
+        cache.add(msg(i), i, []);
+        largest = Math.max(largest, cache.size);
+      }
+      expect(largest).to.equal(3);
+      expect(cache.evictions).to.equal(7);
+      expect(cache.idsUnknownTo('peer', 0).map((b) => b.readUInt32BE(0))).to.deep.equal([8, 9, 10]);
+      expect(cache.get(msg(7).id)).to.equal(undefined);
+    });
+
+    it('is disabled by a cap of 0: nothing is kept, nothing can be served', () => {
+      const cache = new MessageCache(opts({ maxEntries: 0 }));
+      cache.add(msg(1), 0, []);
+      expect(cache.size).to.equal(0);
+      expect(cache.serve(msg(1).id)).to.equal(undefined);
+      expect(cache.takeFresh()).to.deep.equal([]);
+    });
+
+    it('keeps the first copy of a message: adding the same id again changes nothing', () => {
+      const cache = new MessageCache(opts());
+      cache.add(msg(1), 0, ['a']);
+      cache.add({ ...msg(1), ttl: 1 }, 50, ['b']);
+      expect(cache.size).to.equal(1);
+      const e = cache.get(msg(1).id)!;
+      expect(e.at).to.equal(0);
+      expect(e.msg.ttl).to.equal(5);
+      expect([...e.knownBy]).to.deep.equal(['a']);
+    });
+  });
+
+  describe('the byte cap (maxCachedBytes)', () => {
+    it('charges each message its payload bytes plus a fixed overhead, and releases them on expiry', () => {
+      const per = overhead();
+      expect(per).to.be.greaterThan(0);
+      const cache = new MessageCache(opts());
+      cache.add(msg(1, 100), 0, []);
+      cache.add(msg(2, 300), 1, []);
+      expect(cache.bytes).to.equal(400 + 2 * per);
+      cache.expire(WINDOW);
+      expect(cache.bytes).to.equal(300 + per);
+    });
+
+    it('evicts the oldest messages until the total is within the cap', () => {
+      const per = overhead();
+      // Room for exactly three 1000-byte messages.
+      const cache = new MessageCache(opts({ maxBytes: 3 * (1000 + per) }));
+      for (let i = 1; i <= 3; i++) cache.add(msg(i, 1000), i, []);
+      expect(cache.size).to.equal(3);
+      expect(cache.evictions).to.equal(0);
+      // A 2000-byte message needs the room of the two oldest.
+      cache.add(msg(4, 2000), 4, []);
+      expect(cache.idsUnknownTo('peer', 0).map((b) => b.readUInt32BE(0))).to.deep.equal([3, 4]);
+      expect(cache.evictions).to.equal(2);
+      expect(cache.bytes).to.equal(3000 + 2 * per);
+      expect(cache.bytes).to.be.at.most(3 * (1000 + per));
+    });
+
+    it('does not cache a message larger than the whole cap, and keeps what it held', () => {
+      const per = overhead();
+      const cap = 5000 + per;
+      const cache = new MessageCache(opts({ maxBytes: cap }));
+      cache.add(msg(1, 10), 0, []);
+      cache.add(msg(2, 6000), 1, []);
+      expect(cache.get(msg(2).id)).to.equal(undefined);
+      expect(cache.get(msg(1).id)).to.not.equal(undefined);
+      expect(cache.bytes).to.be.at.most(cap);
+      expect(cache.evictions).to.equal(1);
+      expect(ids(cache.takeFresh())).to.deep.equal([1]);
+    });
+  });
+
+  describe('serving and advertising', () => {
+    it(`serves one message at most ${MAX_SERVES_PER_MESSAGE} times`, () => {
+      const cache = new MessageCache(opts());
+      cache.add(msg(1), 0, []);
+      let served = 0;
+      for (let i = 0; i < MAX_SERVES_PER_MESSAGE + 10; i++) if (cache.serve(msg(1).id)) served++;
+      expect(served).to.equal(MAX_SERVES_PER_MESSAGE);
+    });
+
+    it('hands out messages added since the last call once, leaving out evicted ones', () => {
+      const cache = new MessageCache(opts({ maxEntries: 2 }));
+      cache.add(msg(1), 0, []);
+      expect(ids(cache.takeFresh())).to.deep.equal([1]);
+      expect(cache.takeFresh()).to.deep.equal([]);
+      cache.add(msg(2), 1, []);
+      cache.add(msg(3), 2, []);
+      cache.add(msg(4), 3, []); // evicts 1 then 2
+      expect(ids(cache.takeFresh())).to.deep.equal([3, 4]);
+    });
+
+    it('lists for a peer only the ids it is not known to hold, added at or after a time', () => {
+      const cache = new MessageCache(opts());
+      cache.add(msg(1), 100, ['alice']);
+      cache.add(msg(2), 200, []);
+      cache.add(msg(3), 300, []);
+      cache.markKnown(msg(3).id, 'alice');
+      const list = (peer: string, since: number) => cache.idsUnknownTo(peer, since).map((b) => b.readUInt32BE(0));
+      expect(list('alice', 0)).to.deep.equal([2]);
+      expect(list('bob', 0)).to.deep.equal([1, 2, 3]);
+      expect(list('bob', 200)).to.deep.equal([2, 3]);
+    });
+  });
+});
+
+/** A peer that records what the engine sends it. */
+class RecordingPeer implements GossipPeer {
+  readonly identity = generateIdentity();
+  readonly idHex = this.identity.idHex;
+  readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
+  readonly sent: Message[] = [];
+  send(m: Message): boolean {
+    this.sent.push(m);
+    return true;
+  }
+  sendEncoded(_type: number, body: Buffer): boolean {
+    this.sent.push(decodeMessage(body));
+    return true;
+  }
+  ofType(type: number): Message[] {
+    return this.sent.filter((m) => m.type === type);
+  }
+}
+
+describe('the repair window seen from the gossip engine', () => {
+  const MESSAGE_CACHE_MS = 5000;
+  const OPTIONS: GossipOptions = {
+    fanout: 3, gossipTtl: 10, seenTtlMs: 60_000, maxSeenEntries: 1000, signMessages: true, deliverOwnMessages: false,
+    repair: true, heartbeatMs: 1000, messageCacheMs: MESSAGE_CACHE_MS, maxCachedMessages: 1000, maxCachedBytes: 1 << 20,
+  };
+  let now: number;
+  let peers: RecordingPeer[];
+
+  function engine(): GossipEngine {
+    const clock: Clock = { now: () => now, setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) };
+    return new GossipEngine(generateIdentity(), clock, OPTIONS, {
+      peers: () => peers,
+      deliver: () => undefined,
+      invalid: () => undefined,
+    }, new Metrics(), seededRandom(3));
+  }
+
+  beforeEach(() => {
+    now = 50_000;
+    peers = [new RecordingPeer()];
+  });
+
+  it('answers an IWANT with the message while it is inside the window', () => {
+    const e = engine();
+    const id = e.publish('t', packValue('x'));
+    const late = new RecordingPeer();
+    now += MESSAGE_CACHE_MS - 1;
+    e.onIWant(late, [id]);
+    const got = late.ofType(MessageType.GOSSIP) as Gossip[];
+    expect(got).to.have.length(1);
+    expect(got[0]!.id.equals(id)).to.equal(true);
+  });
+
+  it('answers nothing once the window has passed: the message is not recoverable by repair', () => {
+    const e = engine();
+    const id = e.publish('t', packValue('x'));
+    now += MESSAGE_CACHE_MS;
+    e.heartbeat(); // expires the cache
+    const late = new RecordingPeer();
+    e.onIWant(late, [id]);
+    expect(late.sent).to.deep.equal([]);
+  });
+
+  it('advertises a message to a newly connected peer inside the window, and not after it', () => {
+    const e = engine();
+    const id = e.publish('t', packValue('x'));
+    now += MESSAGE_CACHE_MS - 1;
+    const early = new RecordingPeer();
+    e.onPeerConnected(early);
+    const adverts = early.ofType(MessageType.IHAVE) as Array<{ ids: Buffer[] }>;
+    expect(adverts.flatMap((m) => m.ids).some((x) => x.equals(id))).to.equal(true);
+
+    now += 1;
+    const late = new RecordingPeer();
+    e.onPeerConnected(late);
+    expect(late.ofType(MessageType.IHAVE)).to.deep.equal([]);
+  });
+});
