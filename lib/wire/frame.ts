@@ -28,9 +28,25 @@ export function encodeFrame(body: Uint8Array): Buffer {
   return Buffer.concat([frameHeader(body.length), body]);
 }
 
+/**
+ * A body still incomplete after this many chunks is gathered into one buffer of its declared
+ * length, and later bytes are copied straight into it. Socket reads (up to 64 KiB) never get
+ * near it for normal frames; a peer trickling a body a few bytes per read does, and then costs
+ * one copy per byte instead of one retained chunk object per read.
+ */
+const ASSEMBLE_AFTER_CHUNKS = 32;
+
 export class FrameDecoder {
   readonly maxFrameBytes: number;
+  // Unread bytes: chunks[head] from headOff on, then every later chunk. Consumed chunks are
+  // skipped by index and dropped in one splice per push, never shifted one at a time, so a
+  // body that arrives one byte per chunk still costs O(1) per byte.
   private chunks: Buffer[] = [];
+  private head = 0;
+  private headOff = 0;
+  /** The body being gathered once it spanned ASSEMBLE_AFTER_CHUNKS chunks, and its bytes so far. */
+  private assembly: Buffer | undefined;
+  private assembled = 0;
   private buffered = 0;
   /** Body length of the frame being read, or -1 while its header is incomplete. */
   private need = -1;
@@ -62,63 +78,127 @@ export class FrameDecoder {
    */
   push(chunk: Buffer, onFrame: (body: Buffer) => void): void {
     if (this.err) throw this.err;
-    if (chunk.length > 0) {
+    this.compact();
+    if (this.assembly) {
+      const body = this.assembly;
+      const k = Math.min(chunk.length, body.length - this.assembled);
+      chunk.copy(body, this.assembled, 0, k);
+      this.assembled += k;
+      this.buffered += k;
+      if (this.assembled < body.length) return;
+      this.assembly = undefined;
+      this.assembled = 0;
+      this.buffered -= body.length;
+      this.need = -1;
+      if (k < chunk.length) {
+        this.chunks.push(chunk.subarray(k));
+        this.buffered += chunk.length - k;
+      }
+      onFrame(body);
+    } else if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
     for (;;) {
       if (this.need < 0) {
-        if (this.buffered < FRAME_HEADER_BYTES) return;
-        const length = this.take(FRAME_HEADER_BYTES).readUInt32BE(0);
+        if (this.buffered < FRAME_HEADER_BYTES) break;
+        const length = this.readLength();
         if (length === 0) this.fail(new ProtocolError('FRAME_EMPTY', 'frame length 0'));
         if (length > this.maxFrameBytes) {
           this.fail(new ProtocolError('FRAME_TOO_LARGE', `frame length ${length} exceeds ${this.maxFrameBytes}`));
         }
         this.need = length;
       }
-      if (this.buffered < this.need) return;
+      if (this.buffered < this.need) {
+        if (this.chunks.length - this.head > ASSEMBLE_AFTER_CHUNKS) this.startAssembly();
+        break;
+      }
       const body = this.take(this.need);
       this.need = -1;
       onFrame(body);
     }
+    this.compact();
   }
 
   /** Drop everything buffered; the decoder is usable again (not errored). */
   reset(): void {
-    this.chunks = [];
-    this.buffered = 0;
+    this.clearChunks();
     this.need = -1;
     this.err = undefined;
   }
 
   private fail(err: ProtocolError): never {
     this.err = err;
-    this.chunks = [];
-    this.buffered = 0;
+    this.clearChunks();
     throw err;
+  }
+
+  private clearChunks(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.headOff = 0;
+    this.assembly = undefined;
+    this.assembled = 0;
+    this.buffered = 0;
+  }
+
+  /** Move the buffered part of the current body (all that is buffered) into its own buffer. */
+  private startAssembly(): void {
+    const n = this.buffered;
+    const body = Buffer.allocUnsafe(this.need);
+    this.take(n).copy(body, 0);
+    this.buffered = n;
+    this.assembly = body;
+    this.assembled = n;
+    this.chunks = [];
+    this.head = 0;
+    this.headOff = 0;
+  }
+
+  /** Forget the chunks already consumed (one splice, not a shift per chunk). */
+  private compact(): void {
+    if (this.head === 0) return;
+    if (this.head === this.chunks.length) this.chunks = [];
+    else this.chunks.splice(0, this.head);
+    this.head = 0;
+  }
+
+  /** Read and consume the 4-byte length; read in place when the header sits in one chunk. */
+  private readLength(): number {
+    const first = this.chunks[this.head]!;
+    if (first.length - this.headOff < FRAME_HEADER_BYTES) return this.take(FRAME_HEADER_BYTES).readUInt32BE(0);
+    const length = first.readUInt32BE(this.headOff);
+    this.buffered -= FRAME_HEADER_BYTES;
+    this.advance(first, FRAME_HEADER_BYTES);
+    return length;
+  }
+
+  /** Consume k bytes of the head chunk `c`. */
+  private advance(c: Buffer, k: number): void {
+    this.headOff += k;
+    if (this.headOff === c.length) {
+      this.head++;
+      this.headOff = 0;
+    }
   }
 
   /** Remove n bytes (n <= buffered) from the front: a view if they sit in one chunk. */
   private take(n: number): Buffer {
     this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    if (first.length === n) {
-      this.chunks.shift();
-      return first;
+    const first = this.chunks[this.head]!;
+    const start = this.headOff;
+    if (first.length - start >= n) {
+      this.advance(first, n);
+      return start === 0 && n === first.length ? first : first.subarray(start, start + n);
     }
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
+      const c = this.chunks[this.head]!;
+      const k = Math.min(c.length - this.headOff, n - off);
+      c.copy(out, off, this.headOff, this.headOff + k);
       off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      this.advance(c, k);
     }
     return out;
   }
