@@ -1,7 +1,8 @@
 /**
  * P2PNetwork: the facade users hold. The only module that wires the pieces together:
- * transport (connections), gossip engine, direct messages, routing table, backoff and the
- * heartbeat. Everything below it is usable and testable on its own.
+ * transport (connections), gossip engine, direct messages, routing table, backoff,
+ * partition monitor, reconnection and the heartbeat. Everything below it is usable and
+ * testable on its own. The failure model is in docs/FAILURES.md.
  */
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
@@ -12,9 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { Dht } from './dht/dht.js';
 import type { LookupContact } from './dht/lookup.js';
 import { DirectMessenger } from './direct.js';
+import { traceNetworkEvents } from './dump/network-trace.js';
+import { DumpWriter } from './dump/writer.js';
 import { InvalidOptionError, P2PError } from './errors.js';
 import { GossipEngine } from './gossip/engine.js';
 import type { DeliveryInfo, GossipPeer } from './gossip/engine.js';
+import { PartitionMonitor } from './health/partition-monitor.js';
+import type { HealthSnapshot } from './health/partition-monitor.js';
+import { Reconnector } from './health/reconnector.js';
 import { generateIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
@@ -45,13 +51,10 @@ export interface PeerInfo {
   rttMs?: number;
 }
 
-export interface HealthSnapshot {
-  connectedPeers: number;
-  knownPeers: number;
-  partitionedPeers: number;
-  /** connectedPeers / knownPeers; 0 when no peer is known. */
-  reachableFraction: number;
-}
+export type { HealthSnapshot } from './health/partition-monitor.js';
+
+/** Reconnector key of the re-bootstrap task (never a peer id: those are 64 hex chars). */
+const BOOTSTRAP_KEY = 'bootstrap';
 
 /** Handler for a topic: data is the decoded MessagePack value. May return a promise. */
 export type MessageHandler = (data: unknown, info: DeliveryInfo) => void | Promise<void>;
@@ -59,7 +62,9 @@ export type MessageHandler = (data: unknown, info: DeliveryInfo) => void | Promi
 export interface P2PNetworkEvents {
   'peer:connect': [peer: PeerInfo];
   'peer:disconnect': [peer: PeerInfo, reason: string];
+  /** A peer not heard from for partitionTimeoutMs (its connection, if any, is closed; reconnection is under way). */
   'peer:partitioned': [peer: PeerInfo];
+  /** A peer reported partitioned is connected again (the gossip catch-up follows). */
   'peer:recovered': [peer: PeerInfo];
   /** A peer sent something invalid: its id and a stable reason word. */
   'peer:invalid': [peerId: string, reason: string];
@@ -69,10 +74,14 @@ interface KnownPeer {
   id: string;
   host: string;
   port: number;
-  state: PeerState;
-  lastContact: number;
   conn: Connection | undefined;
   handle: PeerHandle | undefined;
+  /**
+   * The open connection was dialed only to query this peer in a DHT lookup (or to ping it
+   * for the routing table): it is closed again once no lookup needs it, unless the node has
+   * no more than minPeers connections. Kademlia keeps contacts in the table, not connections.
+   */
+  lookupOnly: boolean;
 }
 
 /** A connected peer as the engines see it. */
@@ -105,6 +114,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly direct: DirectMessenger;
   private readonly dht: Dht;
   private readonly retry: BackoffScheduler;
+  private readonly monitor: PartitionMonitor;
+  private readonly reconnector: Reconnector;
+  /** The wire dump (wireDump option), when one is being written. */
+  private readonly dump: DumpWriter | undefined;
   private readonly dialing = new Map<string, Promise<string>>();
   private readonly known = new Map<string, KnownPeer>();
   private readonly handshaking = new Set<Connection>();
@@ -122,17 +135,19 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.clock = options.clock ?? systemClock;
     this.identity = options.identity ?? generateIdentity();
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'p2p', node: this.identity.idHex.slice(0, 12) });
+    this.dump = this.opts.wireDump === undefined ? undefined : new DumpWriter(this.opts.wireDump, { node: this.identity.idHex });
     this.transport = new TcpTransport(
       {
         identity: this.identity,
         networkId: this.opts.networkId,
         advertiseHost: this.opts.advertiseHost,
-        advertisePort: this.opts.listenPort,
+        advertisePort: this.opts.advertisePort === 0 ? this.opts.listenPort : this.opts.advertisePort,
         maxFrameBytes: this.opts.maxFrameBytes,
         handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
         maxQueueBytes: this.opts.maxQueueBytes,
         clock: this.clock,
         metrics: this.counters,
+        tap: this.dump?.frame,
       },
       (conn) => this.adopt(conn),
     );
@@ -140,6 +155,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       peers: () => this.handles,
       deliver: (topic, payload, info) => this.deliver(topic, payload, info),
       invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
+      trace: this.dump?.trace,
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
     this.dht = new Dht(this.identity.id, this.clock, {
@@ -148,11 +164,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       requestTimeoutMs: this.opts.dhtRequestTimeoutMs,
       refreshIntervalMs: this.opts.refreshIntervalMs,
     }, {
-      linkTo: (c) => this.linkTo(c),
+      linkTo: (c) => this.linkTo(c, 'lookup'),
       isAlive: (c) => this.isAlive(c),
       isConnected: (id) => this.known.get(id.toString('hex'))?.conn !== undefined,
     }, randomBytes);
     this.retry = new BackoffScheduler(this.clock);
+    if (this.dump) traceNetworkEvents(this, this.dump);
+    this.monitor = new PartitionMonitor(this.clock, { partitionTimeoutMs: this.opts.partitionTimeoutMs });
+    this.reconnector = new Reconnector(this.clock, this.retry, { retry: this.opts.retry, reconnectForMs: this.opts.reconnectForMs }, (key, err) =>
+      this.log.info({ peer: key.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'gave up reconnecting'),
+    );
   }
 
   /** Node id: 64 hex chars, SHA-256 of the public key. */
@@ -182,8 +203,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.heartbeatTimer = this.clock.setInterval(() => this.heartbeat(), this.opts.heartbeatMs);
     this.lifecycle = 'running';
     await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+    if (this.handles.length === 0) this.rejoin();
     // Join the DHT: looking up our own id fills the buckets near us and tells others of us.
     if (this.dht.table.size > 0) await this.dht.lookup(this.identity.id).catch(() => undefined);
+    this.trimLookupLinks();
   }
 
   /** Close every connection, cancel every retry and timer. Idempotent; the process can exit after it. */
@@ -197,12 +220,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.lifecycle = 'stopping';
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
+    this.reconnector.cancelAll();
     this.retry.cancelAll();
     this.direct.clear(new P2PError('STOPPED', 'the network was stopped'));
     this.dht.clear();
     for (const c of this.handshaking) c.close(GoodbyeCode.NORMAL, 'shutting down');
     for (const p of this.known.values()) p.conn?.close(GoodbyeCode.NORMAL, 'shutting down');
     await this.transport.close();
+    await this.dump?.close();
     this.gossip.clear();
     this.lifecycle = 'stopped';
     this.log.info('stopped');
@@ -275,8 +300,12 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
     for (const [hex, c] of found) {
       if (this.handles.length >= this.opts.minPeers) break;
-      if (!this.known.get(hex)?.conn) await this.linkTo(c).catch(() => undefined);
+      const p = this.known.get(hex);
+      // A link the lookups opened becomes a kept one: it is one of the minPeers now.
+      if (p?.conn) p.lookupOnly = false;
+      else await this.linkTo(c).catch(() => undefined);
     }
+    this.trimLookupLinks();
     return [...found].map(([hex, c]) => {
       const p = this.known.get(hex);
       return p ? this.info(p) : { id: hex, host: c.host, port: c.port, state: 'disconnected' as const, lastContact: 0 };
@@ -311,11 +340,13 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return this.info(this.known.get(id)!);
   }
 
-  /** Close the connection to a peer and forget it (no reconnection). */
+  /** Close the connection to a peer and forget it: any reconnection to it is cancelled. */
   async removePeer(peerId: string): Promise<void> {
+    this.reconnector.cancel(peerId);
     const p = this.known.get(peerId);
     if (!p) return;
     this.known.delete(peerId);
+    this.monitor.remove(peerId);
     p.conn?.close(GoodbyeCode.NORMAL, 'removed');
   }
 
@@ -328,33 +359,41 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return this.counters.snapshot({ connectedPeers: this.handles.length, seenMessages: this.gossip.seen.size });
   }
 
+  /**
+   * What this node can reach: a consensus layer stops making progress while it cannot see a
+   * quorum (docs/FAILURES.md). Counts every peer this node has been connected to and not removed.
+   */
   health(): HealthSnapshot {
-    let partitioned = 0;
-    for (const p of this.known.values()) if (p.state === 'partitioned') partitioned++;
-    const knownPeers = this.known.size;
-    const connectedPeers = this.handles.length;
-    return { connectedPeers, knownPeers, partitionedPeers: partitioned, reachableFraction: knownPeers === 0 ? 0 : connectedPeers / knownPeers };
+    return this.monitor.health();
   }
 
   /**
-   * Periodic work, called every heartbeatMs by a timer (and directly by tests): ping peers,
-   * detect silent ones, gossip repair adverts, cache cleanup.
+   * Periodic work, called every heartbeatMs by a timer (and directly by tests): detect silent
+   * peers (close, report, reconnect), ping the others, gossip repair adverts, cache cleanup.
    */
   heartbeat(): void {
     if (this.lifecycle !== 'running') return;
-    const now = this.clock.now();
-    for (const h of this.handles) {
-      if (now - h.conn.lastContact > this.opts.partitionTimeoutMs) {
-        const p = this.known.get(h.idHex);
-        if (p) p.state = 'partitioned';
-        h.conn.close(GoodbyeCode.TIMEOUT, `silent for ${now - h.conn.lastContact} ms`);
-      } else {
-        h.conn.ping();
-      }
-    }
+    for (const h of this.handles) this.monitor.contact(h.idHex, h.conn.lastContact);
+    for (const id of this.monitor.check()) this.onPartitioned(id);
+    for (const h of this.handles) h.conn.ping();
     this.gossip.heartbeat();
     this.direct.heartbeat();
     void this.dht.refresh();
+    this.trimLookupLinks();
+  }
+
+  /**
+   * Close the connections that were opened only for DHT queries, while the node holds more
+   * than minPeers connections and no query is in flight. Without this every lookup would
+   * leave a connection to each node it asked, and the gossip topology would drift towards a
+   * full mesh. Closed with GOODBYE NORMAL: neither side redials; both keep the contact.
+   */
+  private trimLookupLinks(): void {
+    if (this.dht.requestsInFlight > 0) return;
+    for (const p of this.known.values()) {
+      if (this.handles.length <= this.opts.minPeers) return;
+      if (p.lookupOnly && p.conn) p.conn.close(GoodbyeCode.NORMAL, 'lookup done');
+    }
   }
 
   // ---- connections -------------------------------------------------------------------------
@@ -450,8 +489,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       conn.close(GoodbyeCode.TOO_MANY_PEERS, 'too many peers');
       return;
     }
-    const wasPartitioned = existing?.state === 'partitioned';
-    const p: KnownPeer = existing ?? { id, host: '', port: 0, state: 'connecting', lastContact: 0, conn: undefined, handle: undefined };
+    const p: KnownPeer = existing ?? { id, host: '', port: 0, conn: undefined, handle: undefined, lookupOnly: false };
     if (conn.peerListenPort > 0) {
       p.host = conn.peerListenHost;
       p.port = conn.peerListenPort;
@@ -459,16 +497,21 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       p.host = conn.socket.remoteAddress ?? '';
     }
     p.conn = conn;
+    p.lookupOnly = false;
     p.handle = new PeerHandle(conn);
-    p.state = 'connected';
-    p.lastContact = conn.lastContact;
     this.known.set(id, p);
+    const recovered = this.monitor.connected(id);
+    // Connected, whoever dialed: stop redialing it (and re-bootstrapping, if we were alone).
+    this.reconnector.cancel(id);
+    this.reconnector.cancel(BOOTSTRAP_KEY);
     this.handles = [...this.handles, p.handle];
     conn.on('message', (msg) => this.dispatch(p, msg));
     if (conn.peerListenPort > 0) this.dht.peerSeen(conn.peerId!, conn.peerListenHost, conn.peerListenPort);
     this.log.debug({ peer: id.slice(0, 12), outbound: conn.outbound }, 'peer connected');
     this.emit('peer:connect', this.info(p));
-    if (wasPartitioned) this.emit('peer:recovered', this.info(p));
+    if (recovered) this.emit('peer:recovered', this.info(p));
+    // Catch-up: both ends advertise their whole repair window (IHAVE), each asks (IWANT) for
+    // what it lacks, so what either side of a partition broadcast reaches the other.
     this.gossip.onPeerConnected(p.handle);
   }
 
@@ -484,11 +527,56 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
     const p = conn.peerIdHex ? this.known.get(conn.peerIdHex) : undefined;
     if (!p || p.conn !== conn) return;
-    p.lastContact = conn.lastContact;
+    this.monitor.contact(p.id, conn.lastContact);
     this.detach(p);
-    if (p.state !== 'partitioned') p.state = 'disconnected';
+    const partitioned = this.monitor.state(p.id) === 'partitioned';
+    const lost = partitioned || isLoss(info);
+    this.monitor.disconnected(p.id, !lost);
     this.emit('peer:disconnect', this.info(p), info.reason);
-    if (p.state === 'partitioned') this.emit('peer:partitioned', this.info(p));
+    if (partitioned) this.emit('peer:partitioned', this.info(p));
+    if (lost) this.reconnect(p.id);
+    if (this.handles.length === 0) this.rejoin();
+  }
+
+  /** The monitor found `id` silent for partitionTimeoutMs. */
+  private onPartitioned(id: string): void {
+    const p = this.known.get(id);
+    if (!p) return;
+    const silentMs = this.clock.now() - (this.monitor.lastContact(id) ?? 0);
+    this.log.info({ peer: id.slice(0, 12), silentMs }, 'peer partitioned');
+    // Closing emits peer:disconnect and peer:partitioned and schedules the reconnection (unregister).
+    if (p.conn) p.conn.close(GoodbyeCode.TIMEOUT, `silent for ${silentMs} ms`);
+    else this.emit('peer:partitioned', this.info(p));
+  }
+
+  /** Redial a lost peer at its known address with backoff, until it answers or reconnectForMs runs out. */
+  private reconnect(id: string): void {
+    const p = this.known.get(id);
+    if (!p || p.port === 0 || this.lifecycle !== 'running') return;
+    const contactId = Buffer.from(id, 'hex');
+    this.reconnector.schedule(id, async () => {
+      const peer = this.known.get(id);
+      if (this.lifecycle !== 'running' || !peer) throw new P2PError('STOPPED', 'stopped or peer removed');
+      if (peer.conn) return;
+      // Read the address at each attempt: the peer may have dialed us from a new one.
+      await this.linkTo({ id: contactId, host: peer.host, port: peer.port }).catch((err: unknown) => {
+        this.log.debug({ peer: id.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'reconnect attempt failed');
+        throw err;
+      });
+    });
+  }
+
+  /** Alone: dial the bootstrap addresses with backoff until one answers, then look ourselves up to refill the routing table. */
+  private rejoin(): void {
+    if (this.lifecycle !== 'running' || this.opts.bootstrap.length === 0) return;
+    this.reconnector.schedule(BOOTSTRAP_KEY, async () => {
+      if (this.lifecycle !== 'running') throw new P2PError('STOPPED', 'the network is stopped');
+      if (this.handles.length > 0) return;
+      const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+      if (!results.some((r) => r.status === 'fulfilled')) throw new P2PError('NOT_CONNECTED', 'no bootstrap address answered');
+      this.log.info('rejoined through bootstrap');
+      void this.dht.lookup(this.identity.id).catch(() => undefined);
+    });
   }
 
   /**
@@ -514,21 +602,27 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   /** An open link to a contact, dialing it if needed and checking the node there is the one expected. */
-  private async linkTo(contact: LookupContact): Promise<PeerHandle> {
+  private async linkTo(contact: LookupContact, purpose: 'keep' | 'lookup' = 'keep'): Promise<PeerHandle> {
     const hex = contact.id.toString('hex');
-    const open = this.known.get(hex)?.handle;
-    if (open) return open;
+    const known = this.known.get(hex);
+    if (known?.handle) {
+      if (purpose === 'keep') known.lookupOnly = false;
+      return known.handle;
+    }
     const id = await this.connect(contact.host, contact.port);
     if (id !== hex) throw new P2PError('NOT_CONNECTED', `${contact.host}:${contact.port} is node ${id.slice(0, 12)}, not ${hex.slice(0, 12)}`);
-    const h = this.known.get(hex)?.handle;
-    if (!h) throw new P2PError('NOT_CONNECTED', `connection to ${hex.slice(0, 12)} closed`);
-    return h;
+    const p = this.known.get(hex);
+    if (!p?.handle) throw new P2PError('NOT_CONNECTED', `connection to ${hex.slice(0, 12)} closed`);
+    // Only a connection this call opened is lookup-only; one that was kept stays kept.
+    if (purpose === 'lookup' && known?.handle === undefined && p.handle.conn.outbound) p.lookupOnly = true;
+    else if (purpose === 'keep') p.lookupOnly = false;
+    return p.handle;
   }
 
   private async isAlive(contact: LookupContact): Promise<boolean> {
     const p = this.known.get(contact.id.toString('hex'));
     if (p?.conn) return this.clock.now() - p.conn.lastContact < this.opts.partitionTimeoutMs;
-    return this.linkTo(contact).then(() => true, () => false);
+    return this.linkTo(contact, 'lookup').then(() => true, () => false);
   }
 
   // ---- inbound messages --------------------------------------------------------------------
@@ -536,7 +630,6 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private dispatch(p: KnownPeer, msg: Message): void {
     const h = p.handle;
     if (!h) return;
-    p.lastContact = h.conn.lastContact;
     switch (msg.type) {
       case MessageType.GOSSIP: return this.gossip.onGossip(h, msg);
       case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
@@ -590,7 +683,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   // ---- helpers ------------------------------------------------------------------------------
 
   private info(p: KnownPeer): PeerInfo {
-    const info: PeerInfo = { id: p.id, host: p.host, port: p.port, state: p.state, lastContact: p.conn?.lastContact ?? p.lastContact };
+    const state = this.monitor.state(p.id) ?? 'disconnected';
+    const info: PeerInfo = { id: p.id, host: p.host, port: p.port, state, lastContact: p.conn?.lastContact ?? this.monitor.lastContact(p.id) ?? 0 };
     if (p.conn?.rttMs !== undefined) info.rttMs = p.conn.rttMs;
     return info;
   }
@@ -613,6 +707,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
     return payload;
   }
+}
+
+/**
+ * Whether a closed connection is a loss worth redialing: the link failed (reset, end without
+ * GOODBYE: a crash or a network fault) or the peer timed us out (GOODBYE TIMEOUT: it saw a
+ * partition). Not when we closed it or the peer said any other GOODBYE: it left on purpose.
+ */
+function isLoss(info: CloseInfo): boolean {
+  if (!info.byPeer) return false;
+  return info.goodbye !== true || info.code === GoodbyeCode.TIMEOUT;
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

@@ -20,6 +20,11 @@ export interface P2PNetworkOptions {
   listenPort?: number;
   /** Host peers should dial to reach us. Default: listenHost (or 127.0.0.1 when that is a wildcard). */
   advertiseHost?: string;
+  /**
+   * Port peers should dial to reach us, when it differs from the bound one (port forwarding,
+   * a proxy in front of the node). 0 = the port actually bound. Default 0.
+   */
+  advertisePort?: number;
   /** 'host:port' addresses dialed at start and whenever the node has no peers. Default []. */
   bootstrap?: string[];
   /** Peers with another networkId are refused at handshake. 1..64 UTF-8 bytes. Default 'aethel'. */
@@ -52,6 +57,13 @@ export interface P2PNetworkOptions {
   ackTimeoutMs?: number;
   /** A peer silent this long is partitioned, ms. Default 30000. */
   partitionTimeoutMs?: number;
+  /**
+   * How long a lost peer (partitioned, or disconnected without GOODBYE) and the bootstrap
+   * addresses are redialed, ms: the retry policy's fast retries, then one attempt every
+   * retry.maxDelayMs (with jitter) until this much time has passed since the first attempt.
+   * Infinity: never give up. Default 86400000 (24 hours).
+   */
+  reconnectForMs?: number;
   /** How long a dial may take to connect, ms. Default 5000. */
   dialTimeoutMs?: number;
   /** How long the handshake may take after connecting, ms. Default 5000. */
@@ -87,6 +99,7 @@ export interface ResolvedOptions {
   listenHost: string;
   listenPort: number;
   advertiseHost: string;
+  advertisePort: number;
   bootstrap: Array<{ host: string; port: number }>;
   networkId: string;
   fanout: number;
@@ -103,6 +116,7 @@ export interface ResolvedOptions {
   retry: RetryConfig;
   ackTimeoutMs: number;
   partitionTimeoutMs: number;
+  reconnectForMs: number;
   dialTimeoutMs: number;
   handshakeTimeoutMs: number;
   maxFrameBytes: number;
@@ -120,6 +134,7 @@ export interface ResolvedOptions {
 export const DEFAULTS = Object.freeze({
   listenHost: '127.0.0.1',
   listenPort: 0,
+  advertisePort: 0,
   networkId: 'aethel',
   fanout: 3,
   gossipTtl: 10,
@@ -134,6 +149,7 @@ export const DEFAULTS = Object.freeze({
   maxCachedBytes: 64 * 1024 * 1024,
   ackTimeoutMs: 5000,
   partitionTimeoutMs: 30_000,
+  reconnectForMs: 86_400_000,
   dialTimeoutMs: 5000,
   handshakeTimeoutMs: 5000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
@@ -178,6 +194,11 @@ export function parseAddress(field: string, v: unknown): { host: string; port: n
 
 const MS_MAX = 2_147_483_647; // setTimeout's limit
 
+/** A duration in ms: an integer >= 0, or Infinity for "no limit". */
+function msOrForever(field: string, v: unknown): number {
+  return v === Infinity ? v : int(field, v, 0, Number.MAX_SAFE_INTEGER);
+}
+
 /** Apply defaults and validate. Throws InvalidOptionError naming the first bad field. */
 export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError('options', 'expected an object');
@@ -201,6 +222,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     listenHost,
     listenPort: int('listenPort', o.listenPort ?? d.listenPort, 0, 65535),
     advertiseHost,
+    advertisePort: int('advertisePort', o.advertisePort ?? d.advertisePort, 0, 65535),
     bootstrap: bootstrapList.map((a, i) => parseAddress(`bootstrap[${i}]`, a)),
     networkId,
     fanout: int('fanout', o.fanout ?? d.fanout, 1, 64),
@@ -217,6 +239,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     retry: resolveRetryConfig(o.retry, 'retry'),
     ackTimeoutMs: int('ackTimeoutMs', o.ackTimeoutMs ?? d.ackTimeoutMs, 1, MS_MAX),
     partitionTimeoutMs: int('partitionTimeoutMs', o.partitionTimeoutMs ?? d.partitionTimeoutMs, 1, MS_MAX),
+    reconnectForMs: msOrForever('reconnectForMs', o.reconnectForMs ?? d.reconnectForMs),
     dialTimeoutMs: int('dialTimeoutMs', o.dialTimeoutMs ?? d.dialTimeoutMs, 1, MS_MAX),
     handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs ?? d.handshakeTimeoutMs, 1, MS_MAX),
     maxFrameBytes: int('maxFrameBytes', o.maxFrameBytes ?? d.maxFrameBytes, 64, MAX_FRAME_BYTES_LIMIT),
@@ -229,6 +252,10 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     refreshIntervalMs: int('refreshIntervalMs', o.refreshIntervalMs ?? d.refreshIntervalMs, 1, MS_MAX),
     wireDump: o.wireDump,
   };
+  if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
+    // A quiet peer is heard from (PONG) about once per heartbeat: a shorter timeout partitions everyone.
+    throw new InvalidOptionError('partitionTimeoutMs', `must exceed heartbeatMs (${resolved.heartbeatMs})`);
+  }
   if (resolved.minPeers > resolved.maxPeers) throw new InvalidOptionError('minPeers', `must not exceed maxPeers (${resolved.maxPeers})`);
   if (resolved.seenTtlMs < resolved.messageCacheMs) {
     // A message still fetchable by IWANT must still be remembered as seen, or a node could

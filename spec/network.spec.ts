@@ -5,9 +5,13 @@ import { P2PNetwork } from '../lib/network.js';
 import type { P2PNetworkOptions } from '../lib/options.js';
 import { waitFor } from '../lib/testnet.js';
 import type { DeliveryInfo } from '../lib/gossip/engine.js';
+import { systemClock } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
+import { FaultProxy } from './helpers/fault-proxy.js';
 
 describe('P2PNetwork', () => {
   const nodes: P2PNetwork[] = [];
+  const proxies: FaultProxy[] = [];
 
   async function node(opts: P2PNetworkOptions = {}): Promise<P2PNetwork> {
     const n = new P2PNetwork({ heartbeatMs: 50, ...opts });
@@ -20,7 +24,25 @@ describe('P2PNetwork', () => {
 
   afterEach(async () => {
     await Promise.all(nodes.splice(0).map((n) => n.stop()));
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
+
+  async function proxy(): Promise<FaultProxy> {
+    const p = await FaultProxy.start();
+    proxies.push(p);
+    return p;
+  }
+
+  /** A node behind a fault proxy that it advertises: every link to it passes through the proxy. */
+  async function proxied(opts: P2PNetworkOptions = {}): Promise<{ n: P2PNetwork; p: FaultProxy }> {
+    const p = await proxy();
+    const n = await node({ ...opts, advertisePort: p.port });
+    p.setTarget(n.address.port);
+    return { n, p };
+  }
+
+  /** Real-time pause, only where a test checks that something does NOT happen. */
+  const quiet = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   describe('options', () => {
     const bad: Array<[P2PNetworkOptions, string]> = [
@@ -38,6 +60,12 @@ describe('P2PNetwork', () => {
       [{ retry: { multiplier: 0.5 } }, 'retry.multiplier'],
       [{ messageCacheMs: 600_000, seenTtlMs: 300_000 }, 'messageCacheMs'],
       [{ listenHost: 'has space' }, 'listenHost'],
+      [{ reconnectForMs: -1 }, 'reconnectForMs'],
+      [{ reconnectForMs: 1.5 }, 'reconnectForMs'],
+      [{ reconnectForMs: NaN }, 'reconnectForMs'],
+      [{ advertisePort: 70000 }, 'advertisePort'],
+      [{ partitionTimeoutMs: 0 }, 'partitionTimeoutMs'],
+      [{ heartbeatMs: 1000, partitionTimeoutMs: 1000 }, 'partitionTimeoutMs'],
     ];
     for (const [opts, field] of bad) {
       it(`rejects ${JSON.stringify(opts)} naming ${field}`, () => {
@@ -56,6 +84,11 @@ describe('P2PNetwork', () => {
     it('keeps an explicit 0 rather than replacing it with the default', () => {
       const n = new P2PNetwork({ listenPort: 0, messageCacheMs: 0 });
       expect(n).to.be.instanceOf(P2PNetwork);
+    });
+
+    it('accepts reconnectForMs Infinity (never give up) and 0 (fast retries only)', () => {
+      expect(new P2PNetwork({ reconnectForMs: Infinity })).to.be.instanceOf(P2PNetwork);
+      expect(new P2PNetwork({ reconnectForMs: 0 })).to.be.instanceOf(P2PNetwork);
     });
   });
 
@@ -191,6 +224,109 @@ describe('P2PNetwork', () => {
         await a.broadcast(topic, 1).then(() => expect.fail('resolved'), (e: P2PError) => expect(e.code).to.equal('INVALID_ARGUMENT'));
       }
       await a.broadcast('t', Buffer.alloc(2 << 20)).then(() => expect.fail('resolved'), (e: P2PError) => expect(e.code).to.equal('INVALID_ARGUMENT'));
+    });
+  });
+
+  describe('partitions and reconnection', () => {
+    const RETRY = { initialDelayMs: 20, maxDelayMs: 100, maxRetries: 3 };
+
+    it('partitions a peer silent for the default 30 s on the injected clock, then recovers it by redialing', async () => {
+      let skew = 0;
+      // Real timers (sockets need them), a clock that can jump, and no heartbeat timer: the test calls heartbeat().
+      const clock: Clock = { now: () => Date.now() + skew, setTimeout: systemClock.setTimeout, setInterval: () => ({ cancel() {} }) };
+      const a = await node({ clock, retry: RETRY });
+      const b = await node({ clock, retry: RETRY });
+      await b.addPeer(addr(a));
+      await waitFor(() => a.health().connectedPeers === 1, 3000, 'a sees b');
+      const events: string[] = [];
+      for (const e of ['peer:disconnect', 'peer:partitioned', 'peer:recovered'] as const) a.on(e, (p: { id: string }) => void events.push(`${e}:${p.id === b.id}`));
+
+      skew += 29_000;
+      a.heartbeat();
+      expect(a.health()).to.include({ connectedPeers: 1, partitionedPeers: 0 });
+      skew += 1000;
+      a.heartbeat();
+      expect(events).to.deep.equal(['peer:disconnect:true', 'peer:partitioned:true']);
+      expect(a.peers()[0]?.state).to.equal('partitioned');
+      expect(a.health()).to.deep.equal({ connectedPeers: 0, knownPeers: 1, partitionedPeers: 1, reachableFraction: 0 });
+
+      await waitFor(() => events.includes('peer:recovered:true'), 5000, 'peer:recovered');
+      expect(a.peers()[0]?.state).to.equal('connected');
+      const got = new Promise((r) => b.subscribe('t', r));
+      await a.broadcast('t', 'after recovery');
+      expect(await got).to.equal('after recovery');
+    });
+
+    it('redials a peer whose connection was reset, with no partition when it is back quickly', async () => {
+      const a = await proxied({ retry: RETRY });
+      const b = await proxied({ retry: RETRY });
+      await b.n.addPeer(`127.0.0.1:${a.p.port}`);
+      await waitFor(() => a.n.health().connectedPeers === 1, 3000, 'a sees b');
+      const events: string[] = [];
+      for (const e of ['peer:disconnect', 'peer:connect', 'peer:partitioned'] as const) a.n.on(e, () => void events.push(e));
+      a.p.setMode('reset');
+      await waitFor(() => events.includes('peer:disconnect'), 3000, 'the reset noticed');
+      await waitFor(() => a.n.health().connectedPeers === 1 && b.n.health().connectedPeers === 1, 5000, 'redialed');
+      expect(events).to.deep.equal(['peer:disconnect', 'peer:connect']);
+    });
+
+    it('does not redial a peer that said GOODBYE: it left on purpose', async () => {
+      const a = await node({ retry: RETRY });
+      const b = await proxied();
+      await a.addPeer(`127.0.0.1:${b.p.port}`);
+      const gone = once(a, 'peer:disconnect');
+      await b.n.stop();
+      await gone;
+      // The same node is back behind the same address; a must not go looking for it.
+      const back = await node({ identity: b.n.identity });
+      b.p.setTarget(back.address.port);
+      await quiet(400); // room for several redials at a 20..100 ms backoff
+      expect(b.p.accepted).to.equal(1);
+      expect(a.peers()[0]?.state).to.equal('disconnected');
+      expect(a.health()).to.include({ connectedPeers: 0, partitionedPeers: 0 });
+    });
+
+    for (const how of ['removePeer', 'stop'] as const) {
+      it(`${how}() cancels the redialing of a lost peer`, async () => {
+        const a = await proxied({ retry: RETRY });
+        const b = await proxied({ retry: RETRY });
+        await b.n.addPeer(`127.0.0.1:${a.p.port}`);
+        await waitFor(() => a.n.health().connectedPeers === 1, 3000, 'a sees b');
+        // Resets every link through a's proxy, and b's redials: only a's redials (to b's proxy) could succeed.
+        const lost = once(a.n, 'peer:disconnect');
+        a.p.setMode('reset');
+        await lost;
+        if (how === 'removePeer') await a.n.removePeer(b.n.id);
+        else await a.n.stop();
+        await quiet(400);
+        expect(b.p.accepted, 'nobody dialed b').to.equal(0);
+        expect(a.n.health().connectedPeers).to.equal(0);
+      });
+    }
+
+    it('keeps dialing its bootstrap addresses when none answered at start', async () => {
+      const entry = await proxy();
+      const dead = await node();
+      entry.setTarget(dead.address.port);
+      await dead.stop(); // the entry address leads nowhere for now
+      const b = await node({ bootstrap: [`127.0.0.1:${entry.port}`], retry: RETRY });
+      expect(b.health().connectedPeers).to.equal(0);
+      const a = await node();
+      entry.setTarget(a.address.port);
+      await waitFor(() => b.peers().some((p) => p.id === a.id && p.state === 'connected'), 5000, 'b joined late');
+    });
+
+    it('re-bootstraps when it has lost every peer, and finds whoever answers there now', async () => {
+      const entry = await proxy();
+      const a = await node();
+      entry.setTarget(a.address.port);
+      const b = await node({ bootstrap: [`127.0.0.1:${entry.port}`], retry: RETRY });
+      await waitFor(() => b.health().connectedPeers === 1, 3000, 'b joined through the entry address');
+      await a.stop();
+      await waitFor(() => b.health().connectedPeers === 0, 3000, 'b alone');
+      const c = await node();
+      entry.setTarget(c.address.port);
+      await waitFor(() => b.peers().some((p) => p.id === c.id && p.state === 'connected'), 5000, 'b rejoined through c');
     });
   });
 

@@ -13,6 +13,8 @@ import { UsageError } from './args.js';
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   node: (argv) => import('./node-command.js').then((m) => m.runNode(argv)),
   demo: (argv) => import('./demo.js').then((m) => m.runDemo(argv)),
+  conformance: (argv) => import('./conformance.js').then((m) => m.runConformanceCommand(argv)),
+  dump: (argv) => import('./dump.js').then((m) => m.runDump(argv)),
 };
 
 function usage(): string {

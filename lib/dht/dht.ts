@@ -71,6 +71,11 @@ export class Dht {
     this.table = new RoutingTable(selfId, { k: opts.k, createdAt: clock.now() });
   }
 
+  /** FIND_NODE requests awaiting their NODES now: while any is, the links they use must stay open. */
+  get requestsInFlight(): number {
+    return this.pending.size;
+  }
+
   /** An authenticated peer listens at host:port: add it by Kademlia's rule. */
   peerSeen(id: Buffer, host: string, port: number): void {
     if (port === 0 || !host) return;

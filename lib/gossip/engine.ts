@@ -12,6 +12,7 @@ import type { Clock } from '../clock.js';
 import { nodeIdOf, verifySignature } from '../identity.js';
 import type { Identity } from '../identity.js';
 import type { Metrics } from '../metrics.js';
+import type { TraceEvent } from '../dump/records.js';
 import { encodeMessage } from '../wire/codec.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
 import type { Gossip, Message } from '../wire/messages.js';
@@ -52,6 +53,8 @@ export interface GossipHost {
   deliver(topic: string, payload: Buffer, info: DeliveryInfo): void;
   /** A peer sent something invalid (reason is a stable snake_case word). */
   invalid(from: GossipPeer, reason: string): void;
+  /** Optional observer of each decision and its reason (wire dumps). Not called when absent. */
+  trace?(event: TraceEvent): void;
 }
 
 export interface GossipOptions {
@@ -136,19 +139,20 @@ export class GossipEngine {
   /** A GOSSIP arrived from `from`. */
   onGossip(from: GossipPeer, msg: Gossip): void {
     const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
-    if (!id.equals(msg.id)) return this.host.invalid(from, 'id_mismatch');
-    if (msg.ttl === 0) return this.host.invalid(from, 'ttl_zero');
+    if (!id.equals(msg.id)) return this.reject(from, msg.id, 'id_mismatch');
+    if (msg.ttl === 0) return this.reject(from, id, 'ttl_zero');
     if (this.seen.has(id)) {
       this.metrics.duplicatesReceived++;
+      this.host.trace?.({ event: 'duplicate', msg: id.toString('hex'), peer: from.idHex });
       this.cache.markKnown(id, from.idHex);
       return;
     }
     // Verify only now: a tampered copy cannot enter the seen-cache and suppress the genuine
     // message, and each unique message costs one verification, not one per copy.
     if (msg.signature === null) {
-      if (this.opts.signMessages) return this.host.invalid(from, 'unsigned');
+      if (this.opts.signMessages) return this.reject(from, id, 'unsigned');
     } else if (this.opts.signMessages && !verifySignature(msg.origin, id, msg.signature)) {
-      return this.host.invalid(from, 'bad_signature');
+      return this.reject(from, id, 'bad_signature');
     }
     this.seen.add(id);
     this.wanted.delete(id.toString('latin1'));
@@ -169,8 +173,10 @@ export class GossipEngine {
       hops: msg.hops,
       direct: false,
     });
+    this.host.trace?.({ event: 'delivered', msg: id.toString('hex'), peer: from.idHex, hops: msg.hops });
     if (kept.ttl === 0) {
       this.metrics.drop('ttl_expired');
+      this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), reason: 'ttl_expired' });
       this.cache.add(kept, this.clock.now(), [from.idHex]);
       return;
     }
@@ -208,19 +214,23 @@ export class GossipEngine {
       if (!entry) continue;
       const msg: Gossip = { ...entry.msg, ttl: Math.max(1, entry.msg.ttl) };
       if (from.send(msg)) this.metrics.gossipSent++;
+      this.host.trace?.({ event: 'forwarded', msg: id.toString('hex'), to: [from.idHex], ttl: msg.ttl, via: 'iwant' });
       entry.knownBy.add(from.idHex);
     }
   }
 
   /**
-   * A peer connected (or reconnected after a partition): advertise everything in the repair
-   * window it is not known to hold, so messages from either side of a partition cross over.
+   * A peer connected (or reconnected after a partition): advertise the whole repair window,
+   * so messages from either side of a partition cross over. Whole, not just the ids the peer
+   * is not known to hold: knownBy records what we pushed or advertised to it, and a push over
+   * a link that then went silent may never have arrived. The peer ignores ids it has seen.
    */
   onPeerConnected(peer: GossipPeer): void {
     if (!this.opts.repair) return;
     const now = this.clock.now();
     this.cache.expire(now);
-    this.advertise(peer, this.cache.idsUnknownTo(peer.idHex, 0));
+    // '' is never a peer id, so no entry is skipped.
+    this.advertise(peer, this.cache.idsUnknownTo('', 0));
   }
 
   /**
@@ -287,15 +297,26 @@ export class GossipEngine {
       if (peer !== from && !skip.has(peer.prefixKey)) candidates.push(peer);
     }
     const targets = sample(candidates, this.opts.fanout, this.random);
-    const seenBy = [...msg.seenBy, this.selfPrefix];
+    // The sender usually listed us already (we were one of its targets): never list us twice.
+    const seenBy = skip.has(this.selfPrefix.toString('latin1')) ? [...msg.seenBy] : [...msg.seenBy, this.selfPrefix];
     for (const t of targets) seenBy.push(Buffer.from(t.prefixKey, 'latin1'));
     const out: Gossip = { ...msg, seenBy: seenBy.slice(-LIMITS.seenBy) };
     const known = targets.map((t) => t.idHex);
     if (from) known.push(from.idHex);
     this.cache.add(out, this.clock.now(), known);
+    this.host.trace?.({ event: 'forwarded', msg: msg.id.toString('hex'), to: known.slice(0, targets.length), ttl: out.ttl, peer: from?.idHex, via: 'push' });
     if (targets.length === 0) return;
     const body = encodeMessage(out);
-    for (const t of targets) if (t.sendEncoded(MessageType.GOSSIP, body)) this.metrics.gossipSent++;
+    for (const t of targets) {
+      if (t.sendEncoded(MessageType.GOSSIP, body)) this.metrics.gossipSent++;
+      else this.host.trace?.({ event: 'dropped', msg: msg.id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
+    }
+  }
+
+  /** Refuse a copy: trace it, and report the sender. */
+  private reject(from: GossipPeer, id: Buffer, reason: string): void {
+    this.host.trace?.({ event: 'rejected', msg: id.toString('hex'), peer: from.idHex, reason });
+    this.host.invalid(from, reason);
   }
 
   private originIdHex(origin: Buffer): string {

@@ -46,6 +46,8 @@ export interface CloseInfo {
   reason: string;
   /** True when the peer ended it (GOODBYE received, socket ended or reset). */
   byPeer: boolean;
+  /** True when the peer said GOODBYE (code and reason are its own); false for a bare socket end, reset or error. */
+  goodbye?: boolean;
   /** Set when a peer's bytes or behaviour caused the close. */
   error?: P2PError;
 }
@@ -190,8 +192,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
+      // A ProtocolError is the peer's fault. Anything else is a bug of ours that this peer's
+      // bytes reached: it must not escape a socket handler and take the process down, so it
+      // ends only this connection, counted and reported as INTERNAL.
       if (err instanceof ProtocolError) this.fail(err);
-      else throw err;
+      else this.fail(new ProtocolError('INTERNAL', `internal error while handling a message: ${err instanceof Error ? err.message : String(err)}`));
     }
   };
 
@@ -205,7 +210,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       case MessageType.HELLO: return this.onHello(msg);
       case MessageType.AUTH: return this.onAuth(msg.signature);
       case MessageType.GOODBYE:
-        return this.terminate({ code: msg.code, reason: `peer said goodbye: ${msg.reason}`, byPeer: true });
+        return this.terminate({ code: msg.code, reason: `peer said goodbye: ${msg.reason}`, byPeer: true, goodbye: true });
     }
     if (this.state !== 'open') {
       throw new ProtocolError('UNEXPECTED_MESSAGE', `${MESSAGE_TYPE_NAMES[msg.type]} before the handshake completed`);

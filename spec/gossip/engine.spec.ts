@@ -159,6 +159,14 @@ describe('GossipEngine', () => {
       expect(f.seenBy.map((b) => b.toString('latin1'))).to.include(self.id.subarray(0, 8).toString('latin1'));
     });
 
+    it('lists itself in seen-by once when the sender had already listed it', () => {
+      const e = engine();
+      const mine = self.id.subarray(0, 8);
+      e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1, 't', 'x', { seenBy: [Buffer.alloc(8, 1), Buffer.from(mine)] }));
+      const f = peers.flatMap((p) => p.gossip())[0]!;
+      expect(f.seenBy.filter((b) => b.equals(mine))).to.have.length(1);
+    });
+
     it('delivers but does not forward a message arriving with TTL 1', () => {
       const e = engine();
       e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1, 't', 'x', { ttl: 1 }));

@@ -158,6 +158,45 @@ describe('Connection over loopback', () => {
     expect(honest.closed).to.equal(false);
   });
 
+  it('closes only that connection, as INTERNAL, when handling a peer\'s message throws a bug of ours', async () => {
+    const a = await side();
+    const buggy = await raw(a.port);
+    await buggy.handshake();
+    const honest = await raw(a.port);
+    await honest.handshake();
+    const conn = a.inbound[0]!;
+    if (conn.state !== 'open') await once(conn, 'open');
+    conn.on('message', () => {
+      throw new TypeError('a bug in a message handler');
+    });
+    const closed = waitClose(conn);
+    buggy.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 1) });
+    const info = await closed;
+    expect(info.error?.code).to.equal('INTERNAL');
+    expect(info.code).to.equal(GoodbyeCode.PROTOCOL_ERROR);
+    expect(a.metrics.snapshot({ connectedPeers: 0, seenMessages: 0 }).invalidByReason.INTERNAL).to.equal(1);
+    honest.send({ type: MessageType.PING, seq: 9 });
+    expect(await honest.waitFor((m) => m.type === MessageType.PONG)).to.deep.equal({ type: MessageType.PONG, seq: 9 });
+  });
+
+  it('reports whether the peer said GOODBYE or the socket just ended', async () => {
+    const a = await side();
+    const polite = await raw(a.port);
+    await polite.handshake();
+    const rude = await raw(a.port);
+    await rude.handshake();
+    await waitFor(() => a.inbound.length === 2 && a.inbound.every((c) => c.state === 'open'), 2000, 'both open');
+    const [first, second] = a.inbound as [Connection, Connection];
+    const byGoodbye = waitClose(first);
+    const bySocket = waitClose(second);
+    polite.send({ type: MessageType.GOODBYE, code: GoodbyeCode.NORMAL, reason: 'bye' });
+    expect(await byGoodbye).to.include({ byPeer: true, goodbye: true, code: GoodbyeCode.NORMAL });
+    rude.destroy();
+    const info = await bySocket;
+    expect(info.byPeer).to.equal(true);
+    expect(info.goodbye).to.not.equal(true);
+  });
+
   it('drops with reason queue_full when a peer stops reading, with the queue held under its cap', async () => {
     const cap = 256 * 1024;
     const a = await side({ maxQueueBytes: cap });

@@ -1,0 +1,219 @@
+/**
+ * Conformance checks for the handshake, framing, encoding and request/reply messages. Each
+ * cites the docs/PROTOCOL.md section whose MUST it tests. Negative checks write raw bytes.
+ */
+import { randomBytes } from 'node:crypto';
+import { authTranscript } from '../transport/handshake.js';
+import { packValue } from '../wire/codec.js';
+import { frameHeader, encodeFrame } from '../wire/frame.js';
+import { GoodbyeCode, LIMITS, MessageType, PROTOCOL_VERSION } from '../wire/messages.js';
+import type { CheckContext } from './context.js';
+import { CheckFailure } from './wire-client.js';
+
+/** One named item of the checklist. */
+export interface Check {
+  /** Stable kebab-case name, used by --only and in JSON output. */
+  name: string;
+  /** The docs/PROTOCOL.md section(s) it tests, e.g. "§4.1". */
+  section: string;
+  /** What a passing target does, as a sentence. */
+  title: string;
+  /** Resolves with a short detail on pass; throws CheckFailure with the reason on fail. */
+  run(ctx: CheckContext): Promise<string>;
+}
+
+const u32 = (): number => randomBytes(4).readUInt32BE(0);
+
+export const SESSION_CHECKS: readonly Check[] = [
+  {
+    name: 'handshake',
+    section: '§4.1, §4.2',
+    title: 'handshake succeeds: HELLO with version 1 and our networkId, AUTH that verifies, a fresh nonce per connection',
+    async run(ctx) {
+      const a = await ctx.session();
+      const b = await ctx.session();
+      if (a.target.hello.nonce.equals(b.target.hello.nonce)) throw new CheckFailure('target reused its HELLO nonce on two connections');
+      if (!a.target.id.equals(b.target.id)) throw new CheckFailure('target presented two different keys on two connections');
+      return `target id ${a.target.id.toString('hex').slice(0, 16)}…, listens on ${JSON.stringify(a.target.hello.listenHost)}:${a.target.hello.listenPort}`;
+    },
+  },
+  {
+    name: 'message-before-handshake',
+    section: '§4.1, §4.12',
+    title: 'a PING before the handshake is refused with GOODBYE UNEXPECTED_MESSAGE',
+    async run(ctx) {
+      const c = await ctx.client();
+      c.send({ type: MessageType.PING, seq: 1 });
+      return ctx.expectGoodbye(c, GoodbyeCode.UNEXPECTED_MESSAGE);
+    },
+  },
+  {
+    name: 'wrong-version',
+    section: '§4.1, §7',
+    title: 'a HELLO with another version is refused with GOODBYE VERSION_MISMATCH',
+    async run(ctx) {
+      const c = await ctx.client();
+      c.send(c.hello(ctx.opts.networkId, { version: PROTOCOL_VERSION + 1 }));
+      return ctx.expectGoodbye(c, GoodbyeCode.VERSION_MISMATCH);
+    },
+  },
+  {
+    name: 'wrong-network',
+    section: '§4.1',
+    title: 'a HELLO with another networkId is refused with GOODBYE NETWORK_MISMATCH',
+    async run(ctx) {
+      const c = await ctx.client();
+      const other = `${ctx.opts.networkId}-x`.slice(-LIMITS.networkIdBytes);
+      c.send(c.hello(ctx.opts.networkId === other ? 'conformance-other' : other));
+      return ctx.expectGoodbye(c, GoodbyeCode.NETWORK_MISMATCH);
+    },
+  },
+  {
+    name: 'bad-signature',
+    section: '§4.2',
+    title: 'an AUTH signature that does not verify (signed over the wrong nonce) is refused with GOODBYE BAD_SIGNATURE',
+    async run(ctx) {
+      const c = await ctx.client();
+      const t = await c.exchangeHellos(ctx.opts.networkId, ctx.opts.replyTimeoutMs);
+      // A genuine signature by our key, over a transcript with a nonce the target never sent.
+      c.send({ type: MessageType.AUTH, signature: c.identity.sign(authTranscript(randomBytes(32), c.identity.id, t.id)) });
+      return ctx.expectGoodbye(c, GoodbyeCode.BAD_SIGNATURE);
+    },
+  },
+  {
+    name: 'handshake-timeout',
+    section: '§4.1',
+    title: 'a peer that sends HELLO but never AUTH is closed with GOODBYE HANDSHAKE_TIMEOUT',
+    async run(ctx) {
+      const c = await ctx.client();
+      await c.exchangeHellos(ctx.opts.networkId, ctx.opts.replyTimeoutMs);
+      return ctx.expectGoodbye(c, GoodbyeCode.HANDSHAKE_TIMEOUT, ctx.opts.handshakeTimeoutMs + ctx.opts.replyTimeoutMs);
+    },
+  },
+  {
+    name: 'ping',
+    section: '§4.3',
+    title: 'PING is answered with PONG carrying the same seq',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      const seq = u32();
+      client.send({ type: MessageType.PING, seq });
+      await client.expect((m) => m.type === MessageType.PONG && m.seq === seq, ctx.opts.replyTimeoutMs, `PONG with seq ${seq}`);
+      return `PONG seq ${seq}`;
+    },
+  },
+  {
+    name: 'frame-length-zero',
+    section: '§1',
+    title: 'a frame header declaring length 0 is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeRaw(Buffer.alloc(4));
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'frame-too-large',
+    section: '§1, §6',
+    title: 'a header declaring maxFrameBytes + 1 is refused with GOODBYE PROTOCOL_ERROR before any body byte is sent',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeRaw(frameHeader(ctx.opts.maxFrameBytes + 1)); // the header only: no body follows
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'malformed-msgpack',
+    section: '§2',
+    title: 'a body that is not one complete MessagePack value (truncated array) is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeRaw(encodeFrame(Buffer.from([0x92, 0x03]))); // array of 2, one element present
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'trailing-bytes',
+    section: '§2',
+    title: 'a body with bytes after its MessagePack value is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeRaw(encodeFrame(Buffer.concat([packValue([MessageType.PING, 1]), Buffer.from([0x00])])));
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'schema-violation',
+    section: '§2, §4',
+    title: 'a PING whose seq is a string is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeRaw(encodeFrame(packValue([MessageType.PING, 'one'])));
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'unknown-type',
+    section: '§2, §4',
+    title: 'a message with an unknown type code (99) is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeRaw(encodeFrame(packValue([99, 1])));
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'find-node',
+    section: '§4.10, §4.11',
+    title: 'FIND_NODE is answered with NODES: same reqId, nearest first, a known peer included, never the asker',
+    async run(ctx) {
+      // The asker advertises a listener, so the target holds it as a contact it could hand out.
+      const listen = await ctx.listener();
+      const asker = await ctx.session(listen);
+      const other = await ctx.session();
+      const target = asker.client.identity.id;
+      const ask = async (s: typeof asker) => {
+        const reqId = u32();
+        s.client.send({ type: MessageType.FIND_NODE, reqId, target });
+        const m = await s.client.expect((x) => x.type === MessageType.NODES && x.reqId === reqId, ctx.opts.replyTimeoutMs, `NODES with reqId ${reqId}`);
+        if (m.type !== MessageType.NODES) throw new CheckFailure('unreachable');
+        const d = m.contacts.map((c) => xorDistance(c.id, target));
+        for (let i = 1; i < d.length; i++) {
+          if (Buffer.compare(d[i - 1]!, d[i]!) > 0) throw new CheckFailure(`NODES contacts are not nearest first (entry ${i} is nearer than entry ${i - 1})`);
+        }
+        return m.contacts;
+      };
+      const toAsker = await ask(asker);
+      if (toAsker.some((c) => c.id.equals(asker.client.identity.id))) throw new CheckFailure('NODES handed the asker its own contact');
+      const toOther = await ask(other);
+      const hit = toOther.find((c) => c.id.equals(target));
+      if (!hit) throw new CheckFailure(`NODES for the id of a connected peer that advertised a listener omits that peer (${toOther.length} contacts)`);
+      if (hit.port !== listen.port) throw new CheckFailure(`NODES gives port ${hit.port} for the peer that advertised ${listen.port}`);
+      return `${toAsker.length} contact(s) to the asker, ${toOther.length} to another peer, advertised address handed out`;
+    },
+  },
+  {
+    name: 'direct-ack',
+    section: '§4.8, §4.9',
+    title: 'DIRECT is answered with ACK carrying the same ref, and a retry with the same ref is acknowledged again',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      const ref = randomBytes(LIMITS.refBytes);
+      const direct = { type: MessageType.DIRECT, ref, topic: 'aethel-conformance', payload: packValue('conformance') } as const;
+      const acks = () => client.received.filter((m) => m.type === MessageType.ACK && m.ref.equals(ref)).length;
+      client.send(direct);
+      await client.expect((m) => m.type === MessageType.ACK && m.ref.equals(ref), ctx.opts.replyTimeoutMs, 'ACK');
+      const from = client.received.length;
+      client.send(direct);
+      const again = await client.next((m) => m.type === MessageType.ACK && m.ref.equals(ref), ctx.opts.replyTimeoutMs, from);
+      if (!again) throw new CheckFailure(`a retried DIRECT (same ref) got no second ACK within ${ctx.opts.replyTimeoutMs} ms (${acks()} ACK in all)`);
+      return `ACK ${ref.toString('hex').slice(0, 8)}… twice`;
+    },
+  },
+];
+
+function xorDistance(a: Buffer, b: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ (b[i] ?? 0);
+  return out;
+}

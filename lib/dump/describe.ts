@@ -1,0 +1,110 @@
+/**
+ * Turn a frame body into something a person can read: the message type, its fields with
+ * ids shortened, and a preview of the application payload. Malformed bodies are described,
+ * never thrown: a dump or capture with a bad frame in it is still readable past it.
+ */
+import { nodeIdOf } from '../identity.js';
+import { decodeMessage, unpackValue } from '../wire/codec.js';
+import { GOODBYE_CODE_NAMES, MESSAGE_TYPE_NAMES, MessageType } from '../wire/messages.js';
+import type { Message } from '../wire/messages.js';
+
+/** Hex characters shown for an id in text output. */
+export const SHORT_ID_CHARS = 8;
+/** Characters of payload shown in text output. */
+const PREVIEW_CHARS = 48;
+
+export interface DecodedFrame {
+  /** Type name (GOSSIP, PING...), or "MALFORMED". */
+  type: string;
+  /** The fields in JSON-friendly form: binary as hex, payload as its decoded value when it decodes. */
+  fields: Record<string, unknown>;
+  /** One line for people. */
+  text: string;
+  /** Gossip message ids this frame carries or names (GOSSIP id, IHAVE/IWANT ids), hex. */
+  msgIds: string[];
+  /** Why the body did not decode, when type is MALFORMED. */
+  error?: string;
+}
+
+const short = (b: Buffer): string => b.toString('hex').slice(0, SHORT_ID_CHARS);
+
+/** A short, single-line rendering of a MessagePack payload. */
+export function payloadPreview(payload: Buffer): string {
+  let s: string;
+  try {
+    s = JSON.stringify(unpackValue(payload), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? 'undefined';
+  } catch {
+    s = `<not MessagePack: ${payload.subarray(0, 16).toString('hex')}>`;
+  }
+  return s.length > PREVIEW_CHARS ? s.slice(0, PREVIEW_CHARS - 1) + '…' : s;
+}
+
+/** Decode one frame body for display. */
+export function describeBody(body: Buffer): DecodedFrame {
+  let m: Message;
+  try {
+    m = decodeMessage(body);
+  } catch (err) {
+    const error = (err as Error).message;
+    return { type: 'MALFORMED', fields: { bytes: body.subarray(0, 32).toString('hex') }, text: `MALFORMED (${error}) ${body.length} B`, msgIds: [], error };
+  }
+  const type = MESSAGE_TYPE_NAMES[m.type] ?? String(m.type);
+  const f = fieldsOf(m);
+  return { type, fields: f.fields, text: `${type} ${f.text}`.trimEnd(), msgIds: f.msgIds };
+}
+
+function fieldsOf(m: Message): { fields: Record<string, unknown>; text: string; msgIds: string[] } {
+  switch (m.type) {
+    case MessageType.HELLO:
+      return {
+        fields: { version: m.version, networkId: m.networkId, publicKey: m.publicKey.toString('hex'), nonce: m.nonce.toString('hex'), listenHost: m.listenHost, listenPort: m.listenPort },
+        text: `v${m.version} network=${JSON.stringify(m.networkId)} id=${short(nodeIdOf(m.publicKey))} listen=${m.listenHost}:${m.listenPort}`,
+        msgIds: [],
+      };
+    case MessageType.AUTH:
+      return { fields: { signature: m.signature.toString('hex') }, text: `sig=${short(m.signature)}`, msgIds: [] };
+    case MessageType.PING:
+    case MessageType.PONG:
+      return { fields: { seq: m.seq }, text: `seq=${m.seq}`, msgIds: [] };
+    case MessageType.GOSSIP: {
+      const id = m.id.toString('hex');
+      return {
+        fields: {
+          id, origin: m.origin.toString('hex'), originId: nodeIdOf(m.origin).toString('hex'), seq: m.seq, topic: m.topic, ttl: m.ttl, hops: m.hops,
+          seenBy: m.seenBy.map((b) => b.toString('hex')), payload: payloadPreview(m.payload), payloadBytes: m.payload.length,
+          signature: m.signature?.toString('hex') ?? null,
+        },
+        text: `id=${id.slice(0, SHORT_ID_CHARS)} topic=${JSON.stringify(m.topic)} origin=${short(nodeIdOf(m.origin))} ttl=${m.ttl} hops=${m.hops} seenBy=${m.seenBy.length}${m.signature ? '' : ' UNSIGNED'} payload=${payloadPreview(m.payload)}`,
+        msgIds: [id],
+      };
+    }
+    case MessageType.IHAVE:
+    case MessageType.IWANT: {
+      const ids = m.ids.map((b) => b.toString('hex'));
+      const shown = ids.slice(0, 4).map((x) => x.slice(0, SHORT_ID_CHARS)).join(',');
+      return { fields: { ids }, text: `${ids.length} id(s) [${shown}${ids.length > 4 ? ',…' : ''}]`, msgIds: ids };
+    }
+    case MessageType.DIRECT:
+      return {
+        fields: { ref: m.ref.toString('hex'), topic: m.topic, payload: payloadPreview(m.payload), payloadBytes: m.payload.length },
+        text: `ref=${short(m.ref)} topic=${JSON.stringify(m.topic)} payload=${payloadPreview(m.payload)}`,
+        msgIds: [],
+      };
+    case MessageType.ACK:
+      return { fields: { ref: m.ref.toString('hex') }, text: `ref=${short(m.ref)}`, msgIds: [] };
+    case MessageType.FIND_NODE:
+      return { fields: { reqId: m.reqId, target: m.target.toString('hex') }, text: `req=${m.reqId} target=${short(m.target)}`, msgIds: [] };
+    case MessageType.NODES:
+      return {
+        fields: { reqId: m.reqId, contacts: m.contacts.map((c) => ({ id: c.id.toString('hex'), host: c.host, port: c.port })) },
+        text: `req=${m.reqId} ${m.contacts.length} contact(s)${m.contacts.slice(0, 3).map((c) => ` ${short(c.id)}@${c.host}:${c.port}`).join('')}`,
+        msgIds: [],
+      };
+    case MessageType.GOODBYE:
+      return {
+        fields: { code: m.code, codeName: GOODBYE_CODE_NAMES[m.code] ?? 'UNKNOWN', reason: m.reason },
+        text: `${m.code} ${GOODBYE_CODE_NAMES[m.code] ?? 'UNKNOWN'} ${JSON.stringify(m.reason)}`,
+        msgIds: [],
+      };
+  }
+}

@@ -1,0 +1,137 @@
+import { expect } from 'chai';
+import { readCapture, parseCapture, LinkType } from '../../lib/dump/pcap.js';
+import type { Packet } from '../../lib/dump/pcap.js';
+import { readDump } from '../../lib/dump/reader.js';
+import type { FrameEntry } from '../../lib/dump/reader.js';
+import { framesFromPackets } from '../../lib/dump/tcp-streams.js';
+import { seededRandom } from '../../lib/random.js';
+import { encodeMessage, packValue } from '../../lib/wire/codec.js';
+import { encodeFrame } from '../../lib/wire/frame.js';
+import { MessageType } from '../../lib/wire/messages.js';
+import type { Message } from '../../lib/wire/messages.js';
+import { ipv4Tcp, wrap, writePcap, writePcapng } from './packets.js';
+
+const FIXTURE = 'spec/fixtures/two-nodes.pcap';
+const bodies = (entries: ReturnType<typeof framesFromPackets>) =>
+  entries.filter((e): e is FrameEntry => e.kind === 'frame').map((e) => e.body.toString('hex'));
+
+const MESSAGES: Message[] = [
+  { type: MessageType.PING, seq: 1 },
+  { type: MessageType.DIRECT, ref: Buffer.alloc(16, 7), topic: 'chat', payload: packValue('x'.repeat(3000)) },
+  { type: MessageType.PONG, seq: 2 },
+  { type: MessageType.GOODBYE, code: 0, reason: 'bye' },
+];
+const EXPECTED = MESSAGES.map((m) => encodeMessage(m).toString('hex'));
+const STREAM = Buffer.concat(MESSAGES.map((m) => encodeFrame(encodeMessage(m))));
+
+/** One direction 10.0.0.1:40000 -> 10.0.0.2:7001: SYN, then `segments` as [offset, length]. */
+function stream(isn: number, segments: Array<[number, number]>, linkType: number = LinkType.ETHERNET): Packet[] {
+  const base = { src: [10, 0, 0, 1] as [number, number, number, number], dst: [10, 0, 0, 2] as [number, number, number, number], sport: 40000, dport: 7001 };
+  const out: Packet[] = [{ t: 1_000_000, linkType, data: wrap(linkType, ipv4Tcp({ ...base, seq: isn, syn: true })) }];
+  segments.forEach(([off, len], i) => {
+    out.push({ t: 1_000_000 + 10 * (i + 1), linkType, data: wrap(linkType, ipv4Tcp({ ...base, seq: (isn + 1 + off) >>> 0, payload: STREAM.subarray(off, off + len) })) });
+  });
+  return out;
+}
+
+function inOrder(chunk: number): Array<[number, number]> {
+  const segs: Array<[number, number]> = [];
+  for (let off = 0; off < STREAM.length; off += chunk) segs.push([off, Math.min(chunk, STREAM.length - off)]);
+  return segs;
+}
+
+describe('capture decoding', () => {
+  it('decodes the tcpdump loopback fixture (Ethernet link type) into exactly the frames node a dumped', async () => {
+    const cap = await readCapture(FIXTURE);
+    expect(cap.format).to.equal('pcap');
+    expect(cap.error).to.equal(undefined);
+    expect(cap.packets.every((p) => p.linkType === LinkType.ETHERNET)).to.equal(true);
+    const fromCapture = bodies(framesFromPackets(cap.packets, FIXTURE)).sort();
+    const dumped = (await readDump('spec/fixtures/two-nodes-a.ndjson')).filter((e): e is FrameEntry => e.kind === 'frame').map((e) => e.body.toString('hex')).sort();
+    expect(fromCapture.length).to.be.greaterThan(10);
+    expect(fromCapture).to.deep.equal(dumped);
+  });
+
+  it('names both ends by node id from their HELLOs and finds both chat messages', async () => {
+    const cap = await readCapture(FIXTURE);
+    const frames = framesFromPackets(cap.packets, FIXTURE).filter((e): e is FrameEntry => e.kind === 'frame');
+    const [a] = await readDump('spec/fixtures/two-nodes-a.ndjson').then((l) => l.filter((e) => e.kind === 'frame'));
+    expect(new Set(frames.map((f) => f.node))).to.include(a!.node);
+    expect(frames.every((f) => /^[0-9a-f]{64}$/.test(f.node) && /^[0-9a-f]{64}$/.test(f.peer ?? ''))).to.equal(true);
+    const text = frames.map((f) => f.body.toString('latin1')).join('');
+    expect(text).to.include('hello from a').and.to.include('hello from b');
+  });
+
+  it('decodes the pcapng twin made by editcap to the same frames at the same times', async () => {
+    const pcap = framesFromPackets((await readCapture(FIXTURE)).packets, 'x');
+    const ng = await readCapture('spec/fixtures/two-nodes.pcapng');
+    expect(ng.format).to.equal('pcapng');
+    const fromNg = framesFromPackets(ng.packets, 'x');
+    expect(fromNg.map((e) => [e.t, e.kind === 'frame' && e.body.toString('hex')])).to.deep.equal(pcap.map((e) => [e.t, e.kind === 'frame' && e.body.toString('hex')]));
+  });
+
+  for (const [name, type] of [['Ethernet', LinkType.ETHERNET], ['BSD loopback (DLT_NULL)', LinkType.NULL], ['Linux cooked v1 (SLL)', LinkType.LINUX_SLL], ['Linux cooked v2 (SLL2)', LinkType.LINUX_SLL2], ['raw IP', LinkType.RAW]] as const) {
+    it(`reads the ${name} link type`, () => {
+      expect(bodies(framesFromPackets(stream(1000, inOrder(500), type), 's'))).to.deep.equal(EXPECTED);
+    });
+  }
+
+  it('reassembles out-of-order, retransmitted and overlapping segments', () => {
+    const segs = inOrder(97);
+    const random = seededRandom(3);
+    const shuffled = [...segs].sort(() => random() - 0.5);
+    const withRetransmits = shuffled.flatMap((s, i) => (i % 3 === 0 ? [s, s] : [s]));
+    withRetransmits.push([50, 400]); // overlaps bytes already delivered
+    expect(bodies(framesFromPackets(stream(5000, withRetransmits), 's'))).to.deep.equal(EXPECTED);
+  });
+
+  it('follows sequence numbers that wrap past 2^32', () => {
+    expect(bodies(framesFromPackets(stream(0xffffff00, inOrder(101)), 's'))).to.deep.equal(EXPECTED);
+  });
+
+  it('reports a gap that never fills as malformed and keeps the frames before it', () => {
+    const segs = inOrder(10).filter(([off]) => off !== 20); // PING is 7 bytes: bytes 20..29 are inside DIRECT
+    const out = framesFromPackets(stream(1, segs), 's');
+    expect(bodies(out)).to.deep.equal(EXPECTED.slice(0, 1));
+    const bad = out.filter((e) => e.kind === 'malformed');
+    expect(bad).to.have.length(1);
+    expect(bad[0]!.kind === 'malformed' && bad[0]!.error).to.match(/10 byte\(s\) never captured/);
+  });
+
+  it('shows a stream that is not this protocol as malformed without stopping other streams', () => {
+    const junk = stream(1, [[0, 0]]).slice(0, 1);
+    junk.push({ t: 2_000_000, linkType: LinkType.ETHERNET, data: wrap(LinkType.ETHERNET, ipv4Tcp({ src: [10, 0, 0, 9], dst: [10, 0, 0, 2], sport: 1, dport: 7001, seq: 1, payload: Buffer.from('GET / HTTP/1.1\r\n\r\n') })) });
+    const out = framesFromPackets([...junk, ...stream(1, inOrder(300))], 's');
+    expect(bodies(out)).to.deep.equal(EXPECTED);
+    expect(out.some((e) => e.kind === 'malformed' && /10\.0\.0\.9:1 > 10\.0\.0\.2:7001: frame length/.test(e.error))).to.equal(true);
+  });
+
+  it('keeps only connections with the given port at one end', () => {
+    expect(bodies(framesFromPackets(stream(1, inOrder(300)), 's', 7001))).to.deep.equal(EXPECTED);
+    expect(bodies(framesFromPackets(stream(1, inOrder(300)), 's', 7002))).to.deep.equal([]);
+  });
+
+  for (const [name, opts] of [['little-endian microsecond', { littleEndian: true, nanos: false }], ['big-endian nanosecond', { littleEndian: false, nanos: true }]] as const) {
+    it(`reads a ${name} classic pcap`, () => {
+      const packets = stream(1, inOrder(300));
+      const cap = parseCapture(writePcap(packets, opts));
+      expect(cap.error).to.equal(undefined);
+      expect(cap.packets.map((p) => [p.t, p.data.toString('hex')])).to.deep.equal(packets.map((p) => [p.t, p.data.toString('hex')]));
+    });
+  }
+
+  it('reads pcapng timestamps in the resolution its interface declares (if_tsresol)', () => {
+    const packets = stream(1, inOrder(300));
+    const cap = parseCapture(writePcapng(packets));
+    expect(cap.format).to.equal('pcapng');
+    expect(cap.packets.map((p) => p.t)).to.deep.equal(packets.map((p) => p.t));
+  });
+
+  it('returns the packets before a truncation and says where the file ended', () => {
+    const packets = stream(1, inOrder(300));
+    const file = writePcap(packets, { littleEndian: true, nanos: false });
+    const cap = parseCapture(file.subarray(0, file.length - 5));
+    expect(cap.packets).to.have.length(packets.length - 1);
+    expect(cap.error).to.match(/truncated packet at byte \d+/);
+  });
+});
