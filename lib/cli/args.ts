@@ -9,16 +9,24 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** parseArgs in strict mode, its errors turned into UsageError. */
-export function parse(argv: string[], options: Options): Record<string, string | boolean | undefined> {
+/** Option values as parseArgs gives them: a string, a boolean, or strings for a `multiple` option. */
+export type ArgValues = Record<string, string | boolean | string[] | undefined>;
+
+/** parseArgs in strict mode, positionals allowed, its errors turned into one-line UsageErrors. */
+export function parseCommand(argv: string[], options: Options): { values: ArgValues; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-    return values as Record<string, string | boolean | undefined>;
+    return { values: values as ArgValues, positionals };
   } catch (err) {
-    if (err instanceof UsageError) throw err;
     throw new UsageError(describeParseError(err as Error & { code?: string }));
   }
+}
+
+/** parseCommand for a command that takes no positional argument. */
+export function parse(argv: string[], options: Options): Record<string, string | boolean | undefined> {
+  const { values, positionals } = parseCommand(argv, options);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  return values as Record<string, string | boolean | undefined>;
 }
 
 /** node:util parseArgs errors, reworded to fit one short line. */

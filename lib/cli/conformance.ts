@@ -4,12 +4,11 @@
  * JSON report instead. Exit code 0 when every check passes, 1 when any fails, 2 for a bad
  * command line.
  */
-import { parseArgs } from 'node:util';
 import { CHECKS, runConformance } from '../conformance/runner.js';
 import type { CheckResult, ConformanceInput } from '../conformance/runner.js';
 import { InvalidOptionError } from '../errors.js';
 import { parseAddress } from '../options.js';
-import { intArg, strArg, UsageError } from './args.js';
+import { intArg, parseCommand, strArg, UsageError } from './args.js';
 
 const HELP = `usage: aethel-p2p conformance HOST:PORT [options]
   --json                     print one JSON report instead of lines
@@ -23,28 +22,17 @@ const HELP = `usage: aethel-p2p conformance HOST:PORT [options]
 exit code: 0 all checks pass, 1 a check failed, 2 bad command line`;
 
 export async function runConformanceCommand(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean' },
-        only: { type: 'string' },
-        list: { type: 'boolean' },
-        'network-id': { type: 'string' },
-        'handshake-timeout-ms': { type: 'string' },
-        'max-frame-bytes': { type: 'string' },
-        'reply-timeout-ms': { type: 'string' },
-        'quiet-ms': { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
-  }
+  const { values, positionals } = parseCommand(argv, {
+    json: { type: 'boolean' },
+    only: { type: 'string' },
+    list: { type: 'boolean' },
+    'network-id': { type: 'string' },
+    'handshake-timeout-ms': { type: 'string' },
+    'max-frame-bytes': { type: 'string' },
+    'reply-timeout-ms': { type: 'string' },
+    'quiet-ms': { type: 'string' },
+    help: { type: 'boolean' },
+  });
   if (values.help) {
     process.stdout.write(HELP + '\n');
     return 0;

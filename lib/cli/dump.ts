@@ -5,7 +5,6 @@
  * nodes hop by hop and ends with a verdict per node. Malformed lines and frames are shown
  * as malformed; reading never stops at them.
  */
-import { parseArgs } from 'node:util';
 import { describeBody, SHORT_ID_CHARS } from '../dump/describe.js';
 import { followMessage } from '../dump/follow.js';
 import { readCapture } from '../dump/pcap.js';
@@ -13,7 +12,7 @@ import { mergeByTime, readDump } from '../dump/reader.js';
 import type { DumpEntry } from '../dump/reader.js';
 import { framesFromPackets } from '../dump/tcp-streams.js';
 import { MessageType } from '../wire/messages.js';
-import { intArg, UsageError } from './args.js';
+import { intArg, parseCommand, UsageError } from './args.js';
 
 const HELP = `usage: aethel-p2p dump FILE... [options]
        aethel-p2p dump --pcap CAPTURE [--port P] [options]
@@ -100,26 +99,15 @@ function quietOnClosedPipe(): void {
 }
 
 export async function runDump(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  let files: string[];
-  try {
-    ({ values, positionals: files } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        pcap: { type: 'string', multiple: true },
-        port: { type: 'string' },
-        peer: { type: 'string' },
-        type: { type: 'string' },
-        msg: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
-  }
+  const { values, positionals: files } = parseCommand(argv, {
+    pcap: { type: 'string', multiple: true },
+    port: { type: 'string' },
+    peer: { type: 'string' },
+    type: { type: 'string' },
+    msg: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
   if (values.help) {
     process.stdout.write(HELP + '\n');
     return 0;
