@@ -37,6 +37,13 @@ export const MAX_SERVES_PER_MESSAGE = 32;
 
 export class MessageCache {
   private readonly entries = new Map<string, CacheEntry>();
+  /**
+   * Keys in insertion (= age) order from `head` on. Entries only ever leave from the old end,
+   * so this is exactly the Map's order; it finds the oldest in O(1), where a fresh Map
+   * iterator would first walk every slot deleted since the last rehash.
+   */
+  private order: string[] = [];
+  private head = 0;
   /** Entries added since the last takeFresh(), oldest first; evicted ones leave it too. */
   private readonly fresh = new Set<CacheEntry>();
   private totalBytes = 0;
@@ -65,6 +72,7 @@ export class MessageCache {
     }
     const entry: CacheEntry = { msg, at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
     this.entries.set(key, entry);
+    this.order.push(key);
     this.totalBytes += entry.bytes;
     while (this.entries.size > this.opts.maxEntries || this.totalBytes > this.opts.maxBytes) {
       this.evictOldest();
@@ -106,8 +114,7 @@ export class MessageCache {
   /** Drop entries older than maxAgeMs. Returns how many. */
   expire(now: number): number {
     let n = 0;
-    for (const e of this.entries.values()) {
-      if (now - e.at < this.opts.maxAgeMs) break; // insertion order is time order
+    while (this.head < this.order.length && now - this.entries.get(this.order[this.head]!)!.at >= this.opts.maxAgeMs) {
       this.evictOldest();
       n++;
     }
@@ -116,16 +123,23 @@ export class MessageCache {
 
   clear(): void {
     this.entries.clear();
+    this.order = [];
+    this.head = 0;
     this.fresh.clear();
     this.totalBytes = 0;
   }
 
   private evictOldest(): void {
-    const first = this.entries.entries().next();
-    if (first.done) return;
-    const [key, e] = first.value;
+    if (this.head >= this.order.length) return;
+    const key = this.order[this.head++]!;
+    const e = this.entries.get(key)!;
     this.entries.delete(key);
     this.fresh.delete(e);
     this.totalBytes -= e.bytes;
+    // Drop consumed slots once they are the larger part of the array: amortised O(1).
+    if (this.head >= 1024 && this.head * 2 >= this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
   }
 }

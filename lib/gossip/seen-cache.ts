@@ -53,8 +53,18 @@ export class SeenCache {
   /** Hard cap on entries. */
   readonly maxEntries: number;
   private readonly clock: Clock;
-  /** latin1 key of the id -> first-seen time (clock ms), oldest first. */
+  /** latin1 key of the id -> first-seen time (clock ms). */
   private readonly firstSeen = new Map<string, number>();
+  /**
+   * Keys in first-seen order, with their time, read from `head` on: the oldest entry without
+   * iterating the Map. (A Map iterator started afresh walks over every slot deleted since the
+   * table was last rehashed: at the cap, or once entries expire, "delete the first entry" that
+   * way costs O(entries) per add, not O(1).) A slot whose time no longer matches the Map is
+   * stale (its key was deleted, or re-added with a new life) and is skipped.
+   */
+  private order: string[] = [];
+  private orderTimes: number[] = [];
+  private head = 0;
   private evictedTotal = 0;
   private expiredTotal = 0;
 
@@ -112,6 +122,8 @@ export class SeenCache {
     }
     if (this.firstSeen.size >= this.maxEntries) this.removeOldest(now);
     this.firstSeen.set(key, now);
+    this.order.push(key);
+    this.orderTimes.push(now);
     return true;
   }
 
@@ -126,28 +138,45 @@ export class SeenCache {
   /** Forget every id. The `evictions` and `expired` totals are kept: they are lifetime counters. */
   clear(): void {
     this.firstSeen.clear();
+    this.order = [];
+    this.orderTimes = [];
+    this.head = 0;
   }
 
   /** Drop up to `limit` expired entries from the old end; returns how many. */
   private expire(now: number, limit: number): number {
     let dropped = 0;
-    for (const [key, seenAt] of this.firstSeen) {
-      if (dropped >= limit || now - seenAt < this.ttlMs) break;
-      this.firstSeen.delete(key);
+    while (dropped < limit && this.skipStale() && now - this.orderTimes[this.head]! >= this.ttlMs) {
+      this.firstSeen.delete(this.order[this.head]!);
+      this.head++;
       dropped++;
     }
     this.expiredTotal += dropped;
+    this.compact();
     return dropped;
   }
 
   /** Make room at the cap; the oldest entry counts as expired if it was, else as evicted. */
   private removeOldest(now: number): void {
-    for (const [key, seenAt] of this.firstSeen) {
-      this.firstSeen.delete(key);
-      if (now - seenAt < this.ttlMs) this.evictedTotal++;
-      else this.expiredTotal++;
-      return;
-    }
+    if (!this.skipStale()) return;
+    this.firstSeen.delete(this.order[this.head]!);
+    if (now - this.orderTimes[this.head]! < this.ttlMs) this.evictedTotal++;
+    else this.expiredTotal++;
+    this.head++;
+  }
+
+  /** Move `head` past stale slots; true if it then points at the oldest live entry. */
+  private skipStale(): boolean {
+    while (this.head < this.order.length && this.firstSeen.get(this.order[this.head]!) !== this.orderTimes[this.head]) this.head++;
+    return this.head < this.order.length;
+  }
+
+  /** Drop consumed slots once they are the larger part of the arrays: amortised O(1). */
+  private compact(): void {
+    if (this.head < 1024 || this.head * 2 < this.order.length) return;
+    this.order = this.order.slice(this.head);
+    this.orderTimes = this.orderTimes.slice(this.head);
+    this.head = 0;
   }
 }
 
