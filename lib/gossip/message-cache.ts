@@ -70,7 +70,7 @@ export class MessageCache {
       this.evictions++;
       return;
     }
-    const entry: CacheEntry = { msg, at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
+    const entry: CacheEntry = { msg: ownCopy(msg), at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
     this.entries.set(key, entry);
     this.order.push(key);
     this.totalBytes += entry.bytes;
@@ -142,4 +142,30 @@ export class MessageCache {
       this.head = 0;
     }
   }
+}
+
+/**
+ * The message with every byte field copied into one buffer of its own. A decoded message's
+ * fields are views into the socket read they arrived in (up to 64 KiB, shared with other
+ * frames): kept for minutes, a view would pin that whole read, and the byte cap, which
+ * counts payload bytes, would not bound memory at all.
+ */
+function ownCopy(msg: Gossip): Gossip {
+  let total = msg.id.length + msg.origin.length + msg.payload.length + (msg.signature?.length ?? 0);
+  for (const e of msg.seenBy) total += e.length;
+  const store = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  const copy = (b: Buffer): Buffer => {
+    b.copy(store, at);
+    at += b.length;
+    return store.subarray(at - b.length, at);
+  };
+  return {
+    ...msg,
+    id: copy(msg.id),
+    origin: copy(msg.origin),
+    payload: copy(msg.payload),
+    signature: msg.signature === null ? null : copy(msg.signature),
+    seenBy: msg.seenBy.map(copy),
+  };
 }

@@ -34,6 +34,21 @@ describe('MessageCache', () => {
     return c.bytes;
   }
 
+  it('keeps its own copy of a message, never a view that would pin the socket read it came in', () => {
+    const m = msg(7, 300);
+    const read = Buffer.alloc(64 * 1024);
+    const view = (b: Buffer, at: number) => {
+      b.copy(read, at);
+      return read.subarray(at, at + b.length);
+    };
+    const decoded: Gossip = { ...m, id: view(m.id, 0), origin: view(m.origin, 40), payload: view(m.payload, 100), seenBy: [view(Buffer.alloc(8, 3), 500)] };
+    const cache = new MessageCache(opts());
+    cache.add(decoded, 0, []);
+    const kept = cache.get(m.id)!.msg;
+    for (const field of [kept.id, kept.origin, kept.payload, kept.seenBy[0]!]) expect(field.buffer).to.not.equal(read.buffer);
+    expect(kept).to.deep.equal(decoded);
+  });
+
   describe('the window (messageCacheMs)', () => {
     it('keeps a message until one millisecond before the window ends', () => {
       const cache = new MessageCache(opts());
