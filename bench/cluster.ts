@@ -1,0 +1,138 @@
+/**
+ * Cluster benchmark for our layer: N P2PNetwork nodes in this process over real loopback TCP,
+ * linked exactly as bench/util.ts topology() says (each node dials D random others; no
+ * bootstrap, so no DHT join adds links), every node subscribed to one topic. M messages of
+ * S bytes are broadcast round-robin by the nodes with at most W in flight: a message leaves
+ * the window once all N-1 other nodes have delivered it. Node defaults otherwise (fanout 3,
+ * TTL 10, repair on, 1 s heartbeat).
+ *
+ *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
+ *                            [--window 200] [--seed 1] [--signed true|false]
+ *
+ * A run that does not deliver every message to every node within --timeout-ms (default
+ * 120000) is reported as failed (ok: false), with what it did deliver.
+ */
+import { P2PNetwork } from '../lib/network.js';
+import { waitFor } from '../lib/testnet.js';
+import { emitResult, intFlag, note, parseFlags, peakRssMb, percentiles, topology, trackSocketBytes } from './util.js';
+
+const flags = parseFlags(process.argv.slice(2));
+const N = intFlag(flags, 'nodes', 20);
+const D = intFlag(flags, 'degree', 4);
+const M = intFlag(flags, 'messages', 5000);
+const S = Math.max(8, intFlag(flags, 'size', 256));
+const W = intFlag(flags, 'window', 200);
+const seed = intFlag(flags, 'seed', 1);
+const signed = flags.get('signed') !== 'false';
+const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
+const TOPIC = 'bench';
+
+/** Heap and off-heap memory now, MB (peak RSS alone does not say where it went). */
+function memoryMb(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round(n / (1024 * 1024));
+  return { rss: mb(m.rss), heapUsed: mb(m.heapUsed), heapTotal: mb(m.heapTotal), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+}
+
+const socketBytes = trackSocketBytes();
+const baselineRssMb = process.memoryUsage().rss / (1024 * 1024);
+const edges = topology(N, D, seed);
+const nodes: P2PNetwork[] = [];
+for (let i = 0; i < N; i++) {
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed });
+  nodes.push(node);
+  await node.start();
+}
+await Promise.all(edges.map(([a, b]) => nodes[a]!.addPeer(`127.0.0.1:${nodes[b]!.address.port}`)));
+const degreeOf = new Array<number>(N).fill(0);
+for (const [a, b] of edges) {
+  degreeOf[a]!++;
+  degreeOf[b]!++;
+}
+await waitFor(() => nodes.every((n, i) => n.health().connectedPeers === degreeOf[i]), 10_000, 'every link up');
+
+const seen = nodes.map(() => new Uint8Array(M));
+const remaining = new Int32Array(M).fill(N - 1);
+const publishedAt = new Float64Array(M);
+const latencies = new Float64Array(M * (N - 1));
+let deliveries = 0;
+let duplicateDeliveries = 0;
+let published = 0;
+let completed = 0;
+let lastDeliveryAt = 0;
+let done!: () => void;
+const finished = new Promise<void>((r) => (done = r));
+
+const publish = () => {
+  const idx = published++;
+  const data = Buffer.alloc(S);
+  data.writeUInt32BE(idx, 0);
+  publishedAt[idx] = performance.now();
+  nodes[idx % N]!.broadcast(TOPIC, data).catch((err) => {
+    note(`broadcast failed: ${(err as Error).message}`);
+    done();
+  });
+};
+nodes.forEach((node, i) => {
+  node.subscribe(TOPIC, (data) => {
+    const idx = (data as Buffer).readUInt32BE(0);
+    const s = seen[i]!;
+    if (s[idx]) {
+      duplicateDeliveries++;
+      return;
+    }
+    s[idx] = 1;
+    const now = performance.now();
+    latencies[deliveries++] = now - publishedAt[idx]!;
+    lastDeliveryAt = now;
+    if (--remaining[idx]! === 0) {
+      completed++;
+      if (published < M) publish();
+      else if (completed === M) done();
+    }
+  });
+});
+
+const sum = (f: (m: ReturnType<P2PNetwork['metrics']>) => number) => nodes.reduce((t, n) => t + f(n.metrics()), 0);
+const gossip0 = sum((m) => m.gossipSent);
+const bytes0 = socketBytes();
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+for (let i = 0; i < Math.min(W, M); i++) publish();
+const timer = setTimeout(done, timeoutMs);
+await finished;
+clearTimeout(timer);
+const cpu = process.cpuUsage(cpu0);
+const elapsedS = (lastDeliveryAt - t0) / 1000;
+const expected = M * (N - 1);
+const snapshots = nodes.map((n) => n.metrics());
+const dropped: Record<string, number> = {};
+const sentByType: Record<string, number> = {};
+for (const m of snapshots) {
+  for (const [k, v] of Object.entries(m.droppedByReason)) dropped[k] = (dropped[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(m.sentByType)) sentByType[k] = (sentByType[k] ?? 0) + v;
+}
+const result = {
+  impl: 'aethel-p2p',
+  mode: signed ? 'signed' : 'unsigned',
+  ok: deliveries === expected && duplicateDeliveries === 0,
+  nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed,
+  deliveries,
+  expected,
+  duplicateDeliveries,
+  deliveredFraction: deliveries / expected,
+  deliveriesPerSec: deliveries / elapsedS,
+  elapsedS,
+  latencyMs: percentiles(latencies.subarray(0, deliveries)),
+  copiesPerDelivery: (sum((m) => m.gossipSent) - gossip0) / deliveries,
+  bytesPerDelivery: (socketBytes() - bytes0) / deliveries,
+  cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,
+  peakRssMb: peakRssMb(),
+  baselineRssMb,
+  endMemoryMb: memoryMb(),
+  dropped,
+  sentByType,
+};
+await Promise.all(nodes.map((n) => n.stop()));
+note(`aethel-p2p ${result.mode}: ${Math.round(result.deliveriesPerSec).toLocaleString()} deliveries/s, delivered ${(result.deliveredFraction * 100).toFixed(2)}%, p99 ${result.latencyMs.p99.toFixed(0)} ms`);
+emitResult(result);

@@ -1,0 +1,244 @@
+/**
+ * Turns the benchmark results into ratios against the targets of issue 7 and renders them:
+ * a console summary and the generated section of docs/PERFORMANCE.md.
+ */
+import { fmt } from './util.js';
+
+export interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** What every cluster-shaped run reports (ours, the raw flood, libp2p). */
+export interface ClusterResult {
+  impl: string;
+  mode: string;
+  ok: boolean;
+  error?: string;
+  deliveries: number;
+  expected: number;
+  deliveredFraction: number;
+  deliveriesPerSec: number;
+  latencyMs: Latency;
+  copiesPerDelivery: number | null;
+  bytesPerDelivery: number;
+  cpuUsPerDelivery: number;
+  peakRssMb: number;
+  meanDegree?: number;
+  meshDegree?: number;
+  deviations?: string[];
+  forwardTo?: string;
+  /** libp2p only: publishes refused for want of a subscribed peer and retried 100 ms later. */
+  publishRetries?: number;
+}
+
+interface FrameRow {
+  bodyBytes: number;
+  encodeFramesPerSec: number;
+  encodeMBps: number;
+  headerOnlyFramesPerSec: number;
+  decode64kFramesPerSec: number;
+  decode64kMBps: number;
+}
+interface CodecResult {
+  frames: FrameRow[];
+  oneByte: Array<{ bodyBytes: number; inputBytes: number; ms: number; nsPerByte: number }>;
+  linearity: Array<{ bodyBytes: number; inputGrowth: number; timePerByteGrowth: number }>;
+  message: { gossipBodyBytes: number; encodePerSec: number; decodePerSec: number; idHashPerSec: number; signPerSec: number; verifyPerSec: number };
+}
+interface PairResult {
+  pair: Array<{ bodyBytes: number; receiver: string; framesPerSec: number; MBps: number }>;
+}
+interface SeenResult {
+  cap: number;
+  ids: number;
+  finalEntries: number;
+  heapAtCapMb: number;
+  heapAt2xCapMb: number;
+  heapAtEndMb: number;
+  bytesPerEntry: number;
+  plateau: boolean;
+  addsPerSecBelowCap: number;
+  addsPerSecAtCap: number;
+}
+
+export interface BenchReport {
+  date: string;
+  machine: { cpu: string; memoryGb: number; os: string; node: string; loadAverageAtStart: number[]; loadAverageAtEnd?: number[] };
+  quick: boolean;
+  params: { nodes: number; degree: number; messages: number; size: number; window: number; seed: number };
+  commands: Array<{ key: string; command: string }>;
+  durationS?: number;
+  results: {
+    codec?: CodecResult;
+    pair?: PairResult;
+    floodCorked?: ClusterResult;
+    floodUncorked?: ClusterResult;
+    oursUnsigned?: ClusterResult;
+    oursSigned?: ClusterResult;
+    libp2pUnsigned?: ClusterResult;
+    libp2pSigned?: ClusterResult;
+    seenCache?: SeenResult;
+  };
+  profiles?: Record<string, { file: string; totalMs: number; functions: Array<{ name: string; selfMs: number; selfPct: number }> }>;
+}
+
+interface TargetRow {
+  target: string;
+  figures: string;
+  ratio: string;
+  required: string;
+  verdict: 'met' | 'not met' | 'n/a' | 'info';
+}
+
+const ok = (r: ClusterResult | undefined): r is ClusterResult => r !== undefined && r.ok === true;
+const pct = (x: number) => `${fmt(100 * x, 1)}%`;
+const times = (x: number) => `${fmt(x, 2)}x`;
+
+/** Evaluate each target of issue 7 on the results of one run. */
+export function targets(rep: BenchReport): TargetRow[] {
+  const r = rep.results;
+  const rows: TargetRow[] = [];
+  const row = (target: string, figures: string, value: number | undefined, show: (v: number) => string, required: string, pass: (v: number) => boolean) =>
+    rows.push({
+      target,
+      figures,
+      ratio: value === undefined || !Number.isFinite(value) ? 'n/a' : show(value),
+      required,
+      verdict: value === undefined || !Number.isFinite(value) ? 'n/a' : pass(value) ? 'met' : 'not met',
+    });
+  const dps = (c: ClusterResult) => `${fmt(c.deliveriesPerSec)}/s`;
+
+  const u = r.oursUnsigned;
+  const f = r.floodCorked;
+  row('1. unsigned deliveries/s vs raw flood', ok(u) && ok(f) ? `${dps(u)} vs ${dps(f)}` : 'run failed or skipped',
+    ok(u) && ok(f) ? u.deliveriesPerSec / f.deliveriesPerSec : undefined, pct, '>= 70%', (v) => v >= 0.7);
+  const s = r.oursSigned;
+  const ls = r.libp2pSigned;
+  row('2. signed deliveries/s vs gossipsub signed', ok(s) && ok(ls) ? `${dps(s)} vs ${dps(ls)}` : 'run failed or skipped',
+    ok(s) && ok(ls) ? s.deliveriesPerSec / ls.deliveriesPerSec : undefined, times, '>= 5x', (v) => v >= 5);
+  for (const [mode, ours, theirs] of [['unsigned', u, r.libp2pUnsigned], ['signed', s, ls]] as const) {
+    row(`3. p99 latency vs gossipsub (${mode})`, ok(ours) && ok(theirs) ? `${fmt(ours.latencyMs.p99)} ms vs ${fmt(theirs.latencyMs.p99)} ms` : 'run failed or skipped',
+      ok(ours) && ok(theirs) ? ours.latencyMs.p99 / theirs.latencyMs.p99 : undefined, pct, '<= 20%', (v) => v <= 0.2);
+  }
+  for (const [mode, ours] of [['unsigned', u], ['signed', s]] as const) {
+    row(`4a. copies sent per delivery (${mode})`, ok(ours) ? `${fmt(ours.copiesPerDelivery ?? NaN, 2)}` : 'run failed or skipped',
+      ok(ours) ? ours.copiesPerDelivery ?? undefined : undefined, (v) => fmt(v, 2), '<= 3.0', (v) => v <= 3.0);
+  }
+  for (const [mode, ours, theirs] of [['unsigned', u, r.libp2pUnsigned], ['signed', s, ls]] as const) {
+    row(`4b. bytes on the wire per delivery vs gossipsub (${mode})`, ok(ours) && ok(theirs) ? `${fmt(ours.bytesPerDelivery)} B vs ${fmt(theirs.bytesPerDelivery)} B` : 'run failed or skipped',
+      ok(ours) && ok(theirs) ? ours.bytesPerDelivery / theirs.bytesPerDelivery : undefined, pct, '<= 50%', (v) => v <= 0.5);
+  }
+  for (const [mode, ours, theirs] of [['unsigned', u, r.libp2pUnsigned], ['signed', s, ls]] as const) {
+    row(`5. peak RSS vs gossipsub (${mode})`, ok(ours) && ok(theirs) ? `${fmt(ours.peakRssMb)} MB vs ${fmt(theirs.peakRssMb)} MB` : 'run failed or skipped',
+      ok(ours) && ok(theirs) ? ours.peakRssMb / theirs.peakRssMb : undefined, pct, '<= 33.3%', (v) => v <= 1 / 3);
+  }
+  const dec = r.codec?.frames.find((x) => x.bodyBytes === 65536);
+  const pipe = r.pair?.pair.find((x) => x.bodyBytes === 65536 && x.receiver === 'minimal');
+  row('6a. FrameDecoder MB/s at 64 KiB (64 KiB chunks) vs raw pipe', dec && pipe ? `${fmt(dec.decode64kMBps)} MB/s vs ${fmt(pipe.MBps)} MB/s` : 'skipped',
+    dec && pipe ? dec.decode64kMBps / pipe.MBps : undefined, pct, '>= 80%', (v) => v >= 0.8);
+  const piped = r.pair?.pair.find((x) => x.bodyBytes === 65536 && x.receiver === 'FrameDecoder');
+  if (piped && pipe) {
+    rows.push({
+      target: '6a (info). the same socket pair with FrameDecoder as the receiver vs the minimal receiver (64 KiB)',
+      figures: `${fmt(piped.MBps)} MB/s vs ${fmt(pipe.MBps)} MB/s`,
+      ratio: pct(piped.MBps / pipe.MBps),
+      required: 'info: a 64 KiB body always spans two 64 KiB reads, so it costs one copy the minimal receiver skips',
+      verdict: 'info',
+    });
+  }
+  const lin = r.codec?.linearity ?? [];
+  const worst = lin.length ? Math.max(...lin.map((l) => l.timePerByteGrowth)) : undefined;
+  row('6b. 1-byte chunks: time per byte as the input grows 8x', lin.map((l) => `${fmt(l.bodyBytes)} B bodies: x${fmt(l.timePerByteGrowth, 2)} over x${fmt(l.inputGrowth, 0)} input`).join('; ') || 'skipped',
+    worst, (v) => `x${fmt(v, 2)}`, '<= x1.5 (linear)', (v) => v <= 1.5);
+  const clusterRuns = [r.floodCorked, r.floodUncorked, u, s, r.libp2pUnsigned, ls].filter((x) => x !== undefined);
+  const allDelivered = clusterRuns.length > 0 && clusterRuns.every((x) => x.ok);
+  rows.push({
+    target: '7. every run delivers 100%',
+    figures: clusterRuns.map((x) => `${x.impl ?? '?'} ${x.mode ?? ''}: ${x.deliveredFraction === undefined ? x.error : pct(x.deliveredFraction)}`).join('; '),
+    ratio: allDelivered ? '100%' : 'no',
+    required: '100% in every run',
+    verdict: clusterRuns.length === 0 ? 'n/a' : allDelivered ? 'met' : 'not met',
+  });
+  return rows;
+}
+
+function clusterTable(rep: BenchReport): string {
+  const r = rep.results;
+  const runs: Array<[string, ClusterResult | undefined]> = [
+    ['raw flood, corked (floor)', r.floodCorked],
+    ['raw flood, one write per frame', r.floodUncorked],
+    ['aethel-p2p unsigned', r.oursUnsigned],
+    ['aethel-p2p signed', r.oursSigned],
+    ['js-libp2p gossipsub unsigned', r.libp2pUnsigned],
+    ['js-libp2p gossipsub signed', r.libp2pSigned],
+  ];
+  const lines = [
+    '| run | delivered | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | copies/delivery | wire bytes/delivery | CPU us/delivery | peak RSS MB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [name, c] of runs) {
+    if (!c) continue;
+    if (!c.ok) {
+      lines.push(`| ${name} | **FAILED** (${c.deliveredFraction === undefined ? c.error : pct(c.deliveredFraction)}): not a figure | | | | | | | | | |`);
+      continue;
+    }
+    const l = c.latencyMs;
+    lines.push(`| ${name} | ${pct(c.deliveredFraction)} | ${fmt(c.deliveriesPerSec)} | ${fmt(l.p50)} | ${fmt(l.p90)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${c.copiesPerDelivery === null ? 'n/a' : fmt(c.copiesPerDelivery, 2)} | ${fmt(c.bytesPerDelivery)} | ${fmt(c.cpuUsPerDelivery)} | ${fmt(c.peakRssMb)} |`);
+  }
+  return lines.join('\n');
+}
+
+/** The console summary and the markdown section for docs/PERFORMANCE.md. */
+export function renderMarkdown(rep: BenchReport): { summary: string; section: string } {
+  const r = rep.results;
+  const p = rep.params;
+  const rows = targets(rep);
+  const out: string[] = [];
+  out.push(`## Results of the last run${rep.quick ? ' (--quick)' : ''}`, '');
+  out.push(`- Date: ${rep.date}; duration ${rep.durationS ?? '?'} s`);
+  out.push(`- Machine: ${rep.machine.cpu}, ${rep.machine.memoryGb} GB, ${rep.machine.os}, Node ${rep.machine.node}; load average ${rep.machine.loadAverageAtStart.join(' / ')} at start, ${(rep.machine.loadAverageAtEnd ?? []).join(' / ')} at end (shared machine: absolute figures are noisy, ratios are from one run)`);
+  out.push(`- Cluster workload: ${p.nodes} nodes, each dialing ${p.degree} random others (seed ${p.seed}; mean degree ${fmt(r.oursUnsigned?.meanDegree ?? r.floodCorked?.meanDegree ?? NaN, 1)}), ${fmt(p.messages)} messages x ${p.size} B published round-robin, at most ${p.window} in flight`);
+  const dev = r.libp2pSigned?.deviations ?? r.libp2pUnsigned?.deviations;
+  if (dev) out.push(`- js-libp2p settings that differ from its defaults: ${dev.join('; ')}`);
+  out.push('', '### Targets (issue 7)', '', '| target | figures (ours vs reference) | ratio | required | verdict |', '|---|---|---|---|---|');
+  for (const t of rows) out.push(`| ${t.target} | ${t.figures} | ${t.ratio} | ${t.required} | **${t.verdict}** |`);
+  out.push('', '### Cluster', '', clusterTable(rep));
+  for (const c of [r.libp2pUnsigned, r.libp2pSigned]) {
+    if (c?.publishRetries) out.push('', `js-libp2p ${c.mode}: ${fmt(c.publishRetries)} publishes were refused (NoPeersSubscribedToTopic) and retried after 100 ms; their latency counts from the first attempt.`);
+  }
+  if (r.floodCorked?.forwardTo) out.push('', `Raw flood: each node forwards each new frame to ${r.floodCorked.forwardTo} except the sender (ours pushes to fanout 3 minus seen-by).`);
+  if (r.codec) {
+    out.push('', '### Codec', '', '| body | encodeFrame frames/s | encodeFrame MB/s | header only frames/s | decode (64 KiB chunks) frames/s | decode MB/s |', '|---|---|---|---|---|---|');
+    for (const f of r.codec.frames) out.push(`| ${fmt(f.bodyBytes)} B | ${fmt(f.encodeFramesPerSec)} | ${fmt(f.encodeMBps)} | ${fmt(f.headerOnlyFramesPerSec)} | ${fmt(f.decode64kFramesPerSec)} | ${fmt(f.decode64kMBps)} |`);
+    out.push('', 'Decoding from 1-byte chunks (best of 5 interleaved rounds, each chunk a fresh 1-byte view as a socket read would be):', '', '| body | input bytes | ms | ns per byte |', '|---|---|---|---|');
+    for (const o of r.codec.oneByte) out.push(`| ${fmt(o.bodyBytes)} B | ${fmt(o.inputBytes)} | ${fmt(o.ms, 1)} | ${fmt(o.nsPerByte)} |`);
+    const m = r.codec.message;
+    out.push('', `GOSSIP message (${m.gossipBodyBytes} B body, 256 B data, 4 seen-by entries, signed), per second: encode ${fmt(m.encodePerSec)}, decode+validate ${fmt(m.decodePerSec)}, message-id hash ${fmt(m.idHashPerSec)}, Ed25519 sign ${fmt(m.signPerSec)}, verify ${fmt(m.verifyPerSec)}.`);
+  }
+  if (r.pair) {
+    out.push('', '### Raw socket pair (one process, prebuilt ~256 KiB write batches)', '', '| body | receiver | frames/s | MB/s (bodies) |', '|---|---|---|---|');
+    for (const x of r.pair.pair) out.push(`| ${fmt(x.bodyBytes)} B | ${x.receiver} | ${fmt(x.framesPerSec)} | ${fmt(x.MBps)} |`);
+  }
+  if (r.seenCache) {
+    const sc = r.seenCache;
+    out.push('', '### Seen-cache under a flood', '',
+      `${fmt(sc.ids)} unique ids into a cache capped at ${fmt(sc.cap)} (TTL never reached): ${fmt(sc.finalEntries)} entries at the end; heap +${fmt(sc.heapAtCapMb, 1)} MB when the cap is first reached, +${fmt(sc.heapAt2xCapMb, 1)} MB at 2x cap, +${fmt(sc.heapAtEndMb, 1)} MB at the end (${fmt(sc.bytesPerEntry)} B per entry): ${sc.plateau ? '**plateaus at the cap**' : '**does not plateau**'}. add() throughput: ${fmt(sc.addsPerSecBelowCap)}/s below the cap, ${fmt(sc.addsPerSecAtCap)}/s at the cap (slowest sample).`);
+  }
+  if (rep.profiles) {
+    for (const [mode, prof] of Object.entries(rep.profiles)) {
+      out.push('', `### CPU profile, aethel-p2p ${mode} (${prof.file}, ${fmt(prof.totalMs)} ms sampled)`, '', '| self % | self ms | function |', '|---|---|---|');
+      for (const h of prof.functions) out.push(`| ${fmt(h.selfPct, 1)} | ${fmt(h.selfMs)} | \`${h.name}\` |`);
+    }
+  }
+  out.push('', '### Commands', '', 'All of the above: `npm run bench` (`npm run bench -- --quick` for a short run). Each figure comes from one child process:', '');
+  for (const c of rep.commands) out.push(`- ${c.key}: \`${c.command.length > 300 ? c.command.replace(/--edges '[^']*'/, "--edges '<topology(nodes, degree, seed) as JSON>'") : c.command}\``);
+  const section = out.join('\n');
+  const summary = ['Targets:', ...rows.map((t) => `  ${t.verdict.padEnd(7)} ${t.target}: ${t.figures} -> ${t.ratio} (${t.required})`)];
+  for (const [mode, prof] of Object.entries(rep.profiles ?? {})) {
+    summary.push(`CPU profile, ${mode} (${prof.file}):`, ...prof.functions.map((h) => `  ${fmt(h.selfPct, 1).padStart(5)}%  ${h.name}`));
+  }
+  return { summary: summary.join('\n'), section };
+}

@@ -1,0 +1,138 @@
+/**
+ * Small helpers shared by the benchmarks: command-line flags, timing loops, percentiles,
+ * the seeded topology every cluster benchmark uses, and the child-process result protocol.
+ */
+import diagnostics from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import { seededRandom } from '../lib/random.js';
+
+/** Parse `--name value` / `--name=value` / `--flag` into a map. */
+export function parseFlags(argv: string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(a)}`);
+    const eq = a.indexOf('=');
+    if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) flags.set(a.slice(2), argv[++i]!);
+    else flags.set(a.slice(2), 'true');
+  }
+  return flags;
+}
+
+/** An integer flag with a default; throws naming the flag when it is not a positive integer. */
+export function intFlag(flags: Map<string, string>, name: string, dflt: number): number {
+  const v = flags.get(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * Run `fn` (which does `opsPerCall` operations) repeatedly for at least `minMs` and return
+ * operations per second. One untimed warm-up call first so the JIT has compiled it.
+ */
+export function opsPerSecond(fn: () => void, opsPerCall: number, minMs: number): number {
+  fn();
+  let calls = 0;
+  const start = process.hrtime.bigint();
+  let elapsedMs = 0;
+  while (elapsedMs < minMs) {
+    fn();
+    calls++;
+    elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  }
+  return (calls * opsPerCall) / (elapsedMs / 1000);
+}
+
+/** Milliseconds `fn` takes, best of `repeats` runs (the least disturbed by other load). */
+export function bestMs(fn: () => void, repeats: number): number {
+  let best = Infinity;
+  for (let i = 0; i < repeats; i++) {
+    const t = process.hrtime.bigint();
+    fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return best;
+}
+
+/** Percentiles of `values` (sorted in place), nearest-rank. */
+export function percentiles(values: Float64Array): { p50: number; p90: number; p99: number; max: number } {
+  values.sort();
+  const at = (q: number) => (values.length === 0 ? NaN : values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)]!);
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: values.length === 0 ? NaN : values[values.length - 1]! };
+}
+
+/**
+ * The cluster topology: each of n nodes dials d distinct random others (seeded). Returns the
+ * dials as [from, to] pairs, a pair dialed from both ends kept once, so every benchmark
+ * (ours, the raw flood, libp2p) links exactly the same pairs.
+ */
+export function topology(n: number, d: number, seed: number): Array<[number, number]> {
+  const random = seededRandom(seed);
+  const seen = new Set<string>();
+  const edges: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++) {
+    const picked = new Set<number>();
+    while (picked.size < Math.min(d, n - 1)) {
+      const j = Math.floor(random() * n);
+      if (j !== i) picked.add(j);
+    }
+    for (const j of picked) {
+      const key = i < j ? `${i}-${j}` : `${j}-${i}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      edges.push([i, j]);
+    }
+  }
+  return edges;
+}
+
+/** Neighbour lists of a topology. */
+export function neighbours(n: number, edges: Array<[number, number]>): number[][] {
+  const adj: number[][] = Array.from({ length: n }, () => []);
+  for (const [a, b] of edges) {
+    adj[a]!.push(b);
+    adj[b]!.push(a);
+  }
+  return adj;
+}
+
+/** Prefix of the one stdout line a benchmark child uses for its JSON result. */
+export const RESULT_PREFIX = 'BENCH-RESULT ';
+
+/** Print the child's result for bench/run.ts to pick up. */
+export function emitResult(result: unknown): void {
+  process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + '\n');
+}
+
+/** Progress and notes go to stderr, so stdout carries only the result line. */
+export function note(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
+
+/** Peak resident set size of this process so far, MB. */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+export const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : String(n);
+
+/**
+ * Counts bytes written by every TCP socket this process opens from now on (client and server
+ * side), through node's diagnostics channels, so every cluster benchmark measures "bytes on
+ * the wire" the same way: TCP payload bytes, frame headers and handshakes included.
+ */
+export function trackSocketBytes(): () => number {
+  const sockets: Socket[] = [];
+  const add = (m: unknown) => sockets.push((m as { socket: Socket }).socket);
+  diagnostics.subscribe('net.client.socket', add);
+  diagnostics.subscribe('net.server.socket', add);
+  return () => {
+    let total = 0;
+    for (const s of sockets) total += s.bytesWritten;
+    return total;
+  };
+}
