@@ -138,17 +138,21 @@ export class GossipEngine {
 
   /** A GOSSIP arrived from `from`. */
   onGossip(from: GossipPeer, msg: Gossip): void {
-    const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
-    if (!id.equals(msg.id)) return this.reject(from, msg.id, 'id_mismatch');
-    if (msg.ttl === 0) return this.reject(from, id, 'ttl_zero');
-    if (this.seen.has(id)) {
+    if (msg.ttl === 0) return this.reject(from, msg.id, 'ttl_zero');
+    // Only ids recomputed and verified below ever enter the seen-cache, so a claimed id found
+    // there names a message we already hold: this copy, genuine or not, changes nothing and
+    // is dropped before any hashing. (A tampered copy claiming a seen id is counted as a
+    // duplicate, not as invalid.)
+    if (this.seen.has(msg.id)) {
       this.metrics.duplicatesReceived++;
-      this.host.trace?.({ event: 'duplicate', msg: id.toString('hex'), peer: from.idHex });
-      this.cache.markKnown(id, from.idHex);
+      this.host.trace?.({ event: 'duplicate', msg: msg.id.toString('hex'), peer: from.idHex });
+      this.cache.markKnown(msg.id, from.idHex);
       return;
     }
+    const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
+    if (!id.equals(msg.id)) return this.reject(from, msg.id, 'id_mismatch');
     // Verify only now: a tampered copy cannot enter the seen-cache and suppress the genuine
-    // message, and each unique message costs one verification, not one per copy.
+    // message, and each unique message costs one hash and one verification, not one per copy.
     if (msg.signature === null) {
       if (this.opts.signMessages) return this.reject(from, id, 'unsigned');
     } else if (this.opts.signMessages && !verifySignature(msg.origin, id, msg.signature)) {
