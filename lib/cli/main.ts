@@ -15,6 +15,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo: (argv) => import('./demo.js').then((m) => m.runDemo(argv)),
   conformance: (argv) => import('./conformance.js').then((m) => m.runConformanceCommand(argv)),
   dump: (argv) => import('./dump.js').then((m) => m.runDump(argv)),
+  sim: (argv) => import('./sim.js').then((m) => m.runSim(argv)),
 };
 
 function usage(): string {

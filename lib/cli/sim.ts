@@ -1,0 +1,157 @@
+/**
+ * `aethel-p2p sim`: the deterministic simulator. Runs the real gossip and DHT engines for N
+ * nodes over an in-memory transport and a virtual clock, and reports delivery, hops,
+ * redundancy, bytes, DHT lookup rounds and accuracy, memory and time.
+ */
+import { InvalidOptionError } from '../errors.js';
+import { DEFAULTS } from '../options.js';
+import { runSimulation } from '../sim/scenario.js';
+import type { SimOptions, SimResult } from '../sim/scenario.js';
+import { parse, intArg, strArg, UsageError } from './args.js';
+
+type Behaviour = NonNullable<SimOptions['behaviour']>;
+const BEHAVIOURS: readonly Behaviour[] = ['drop', 'withhold', 'tamper', 'flood'];
+
+const HELP = `usage: aethel-p2p sim --nodes N [options]
+Simulate N nodes running the real gossip and Kademlia engines over an in-memory transport
+and a virtual clock. The same seed gives the same result, event for event.
+  --nodes N              nodes (2..100000; required)
+  --messages M           messages published by random honest nodes (default 10)
+  --fanout F             gossip fanout (default 3)
+  --degree D             overlay: each node dials D random others (default 8)
+  --loss P               probability a frame is lost, 0..1 (default 0)
+  --repair on|off        lazy repair, IHAVE/IWANT (default on)
+  --byzantine FRACTION   fraction of byzantine nodes, 0..0.9 (default 0)
+  --behaviour B          what they do (default drop): drop (silent: forward and advertise
+                         nothing), withhold (advertise IHAVE, never send GOSSIP), tamper,
+                         flood (3 copies to the target, 1 to every other peer)
+  --partition G:S:H      split into G groups S ms after the first message, heal at H ms
+  --churn FRACTION       nodes that crash once and restart after --downtime ms (default 0)
+  --downtime MS          (default 20000)
+  --latency MS           one-way link latency (default 20)
+  --jitter MS            extra per-link latency, seeded, uniform in [0, MS) (default 30)
+  --ttl T                gossip TTL, hops (default 10)
+  --size B               payload bytes per message (default 64)
+  --interval MS          virtual time between messages (default 20)
+  --settle MS            virtual time simulated after the last message or heal (default 15000)
+  --lookups L            sampled DHT lookups measured for rounds and accuracy (default 100)
+  --join on|off          every node joins the DHT by looking up its own id (default on)
+  --partition-timeout MS a silent link is closed after this long (default 30000)
+  --seed S               seed of every random choice (default 1)
+  --json                 print the result as one JSON object on stdout
+  --help                 this text`;
+
+function onOff(values: Record<string, unknown>, name: string): boolean | undefined {
+  const v = strArg(values, name);
+  if (v === undefined) return undefined;
+  if (v !== 'on' && v !== 'off') throw new UsageError(`--${name} must be on or off, got ${JSON.stringify(v)}`);
+  return v === 'on';
+}
+
+function numArg(values: Record<string, unknown>, name: string, max: number): number | undefined {
+  const raw = strArg(values, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || !(n >= 0 && n <= max)) throw new UsageError(`--${name} must be a number from 0 to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function partitionArg(values: Record<string, unknown>): SimOptions['partition'] {
+  const raw = strArg(values, 'partition');
+  if (raw === undefined) return undefined;
+  const m = /^(\d+):(\d+):(\d+)$/.exec(raw);
+  if (!m) throw new UsageError(`--partition must be GROUPS:START_MS:HEAL_MS, got ${JSON.stringify(raw)}`);
+  return { groups: Number(m[1]), startMs: Number(m[2]), healMs: Number(m[3]) };
+}
+
+/** Parse the command line into simulation options; throws UsageError. */
+export function parseSimArgs(argv: string[]): { options: SimOptions; json: boolean; help: boolean } {
+  const str = { type: 'string' } as const;
+  const v = parse(argv, {
+    nodes: str, messages: str, fanout: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
+    partition: str, churn: str, downtime: str, latency: str, jitter: str, ttl: str, size: str, interval: str,
+    settle: str, lookups: str, join: str, 'partition-timeout': str, seed: str,
+    json: { type: 'boolean' }, help: { type: 'boolean' },
+  });
+  if (v.help) return { options: { nodes: 2 }, json: false, help: true };
+  if (v.nodes === undefined) throw new UsageError('--nodes is required');
+  const behaviour = strArg(v, 'behaviour');
+  if (behaviour !== undefined && !BEHAVIOURS.includes(behaviour as Behaviour)) {
+    throw new UsageError(`--behaviour must be one of ${BEHAVIOURS.join(', ')}, got ${JSON.stringify(behaviour)}`);
+  }
+  const options: SimOptions = {
+    nodes: intArg(v, 'nodes', 0, 2, 100_000),
+    messages: intArg(v, 'messages', 10, 0, 1_000_000),
+    fanout: intArg(v, 'fanout', 3, 1, 64),
+    degree: intArg(v, 'degree', 8, 1, 1000),
+    loss: numArg(v, 'loss', 1) ?? 0,
+    repair: onOff(v, 'repair') ?? true,
+    byzantine: numArg(v, 'byzantine', 0.9) ?? 0,
+    behaviour: (behaviour as Behaviour | undefined) ?? 'drop',
+    partition: partitionArg(v),
+    churn: numArg(v, 'churn', 0.9) ?? 0,
+    downtimeMs: intArg(v, 'downtime', 20_000, 1, 86_400_000),
+    latencyMs: intArg(v, 'latency', 20, 0, 60_000),
+    jitterMs: intArg(v, 'jitter', 30, 0, 60_000),
+    gossipTtl: intArg(v, 'ttl', 10, 1, 32),
+    payloadBytes: intArg(v, 'size', 64, 0, 512 * 1024),
+    intervalMs: intArg(v, 'interval', 20, 0, 3_600_000),
+    settleMs: intArg(v, 'settle', 15_000, 0, 86_400_000),
+    lookups: intArg(v, 'lookups', 100, 0, 100_000),
+    join: onOff(v, 'join') ?? true,
+    partitionTimeoutMs: intArg(v, 'partition-timeout', 30_000, 1, 86_400_000),
+    seed: intArg(v, 'seed', 1, 0, 0xffffffff),
+  };
+  return { options, json: v.json === true, help: false };
+}
+
+/** The human-readable report. */
+export function formatSimResult(r: SimResult): string {
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  const lines = [
+    `nodes ${r.nodes}, messages ${r.messages}, fanout ${r.fanout}, degree ${r.degree}, repair ${r.repair ? 'on' : 'off'}, loss ${r.loss}, seed ${r.seed}`,
+    `byzantine        ${r.byzantine.count} (${r.byzantine.behaviour})`,
+    `delivery         ${pct(r.deliveryFraction)} overall, ${pct(r.honestDeliveryFraction)} to honest nodes; ${r.fullyDelivered}/${r.messages} messages reached every honest node`,
+    `forged delivered ${r.forgedDelivered}   rejected ${JSON.stringify(r.rejected)}`,
+    `hops             mean ${r.hops.mean}, p99 ${r.hops.p99}, max ${r.hops.max}`,
+    `full delivery    ${r.timeToFullDeliveryMs === null ? 'not reached' : `${r.timeToFullDeliveryMs} virtual ms (slowest message)`}`,
+    `redundancy       ${r.redundancy} GOSSIP copies sent per node per message`,
+    `bytes/delivery   ${r.bytesPerDelivery} (GOSSIP + IHAVE + IWANT frames, headers included)`,
+    `DHT lookups      ${r.lookups} sampled: rounds mean ${r.lookupRounds.mean}, max ${r.lookupRounds.max}; accuracy ${pct(r.lookupAccuracy)} of the true ${DEFAULTS.k} closest; join rounds mean ${r.joinRounds.mean}`,
+  ];
+  if (r.partition) lines.push(`partition        ${r.partition.groups} groups from ${r.partition.startMs} to ${r.partition.healMs} ms; ${r.partition.partitionedReports} peers reported partitioned, ${r.partition.recoveries} recovered after the heal`);
+  if (r.churned > 0) lines.push(`churn            ${r.churned} nodes crashed and restarted`);
+  lines.push(`memory           peak RSS ${r.peakRssMb} MB, heap ${r.memoryPerNodeKb} KiB per node`);
+  lines.push(`time             ${(r.wallMs / 1000).toFixed(1)} s wall, ${(r.virtualMs / 1000).toFixed(1)} s virtual, ${r.events} events`);
+  return lines.join('\n');
+}
+
+export async function runSim(argv: string[]): Promise<number> {
+  const { options, json, help } = parseSimArgs(argv);
+  if (help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  const progress = (phase: string, fraction: number) => {
+    const now = Date.now();
+    if (!tty || (now - last < 100 && fraction < 1)) return;
+    last = now;
+    const f = Math.max(0, Math.min(1, fraction));
+    const width = 30;
+    const full = Math.round(f * width);
+    process.stderr.write(`\r\x1b[K[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${phase} ${Math.round(100 * f)}%`);
+  };
+  let result: SimResult;
+  try {
+    result = await runSimulation(options, progress);
+  } catch (err) {
+    if (err instanceof InvalidOptionError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    if (tty) process.stderr.write('\r\x1b[K');
+  }
+  process.stdout.write((json ? JSON.stringify(result) : formatSimResult(result)) + '\n');
+  return 0;
+}

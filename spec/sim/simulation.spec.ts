@@ -1,0 +1,125 @@
+import { expect } from 'chai';
+import { UsageError } from '../../lib/cli/args.js';
+import { parseSimArgs } from '../../lib/cli/sim.js';
+import { InvalidOptionError } from '../../lib/errors.js';
+import { runSimulation } from '../../lib/sim/scenario.js';
+import type { SimOptions, SimResult } from '../../lib/sim/scenario.js';
+
+/** The simulated part of a result: what a seed must reproduce exactly. */
+function simulated(r: SimResult): Omit<SimResult, 'wallMs' | 'peakRssMb' | 'memoryPerNodeKb'> {
+  const { wallMs: _w, peakRssMb: _p, memoryPerNodeKb: _m, ...rest } = r;
+  return rest;
+}
+
+// Small networks that still exercise the real engines end to end; few sampled lookups keep
+// the suite quick on a busy machine.
+const SMALL: SimOptions = { nodes: 200, messages: 6, lookups: 10, settleMs: 8000 };
+
+describe('sim/runSimulation', function () {
+  this.timeout(120_000);
+
+  it('gives identical results, event for event, for two runs with one seed', async () => {
+    const a = await runSimulation({ nodes: 80, messages: 4, lookups: 10, loss: 0.02, seed: 7 });
+    const b = await runSimulation({ nodes: 80, messages: 4, lookups: 10, loss: 0.02, seed: 7 });
+    const c = await runSimulation({ nodes: 80, messages: 4, lookups: 10, loss: 0.02, seed: 8 });
+    expect(simulated(a)).to.deep.equal(simulated(b));
+    expect(a.events).to.be.greaterThan(1000);
+    expect(c.trace).to.not.equal(a.trace);
+  });
+
+  it('delivers every message to every node of a 200-node network with repair on', async () => {
+    const r = await runSimulation({ ...SMALL, seed: 11 });
+    expect(r.messages).to.equal(6);
+    expect(r.deliveryFraction).to.equal(1);
+    expect(r.fullyDelivered).to.equal(6);
+    expect(r.duplicateDeliveries).to.equal(0);
+    expect(r.hops.max).to.be.at.most(10);
+    expect(r.timeToFullDeliveryMs).to.be.a('number');
+    expect(r.lookupAccuracy).to.be.greaterThan(0.9);
+  });
+
+  it('still reaches every node through repair when 5% of frames are lost', async () => {
+    const r = await runSimulation({ ...SMALL, loss: 0.05, seed: 12 });
+    expect(r.deliveryFraction).to.equal(1);
+  });
+
+  it('never delivers a tampered or forged message, and honest nodes get every message, with a third of nodes tampering', async () => {
+    const r = await runSimulation({ ...SMALL, byzantine: 0.33, behaviour: 'tamper', seed: 13 });
+    expect(r.byzantine.count).to.equal(66);
+    expect(r.forgedDelivered).to.equal(0);
+    expect(r.honestDeliveryFraction).to.equal(1);
+    // The tampered copies did reach honest engines, which refused them.
+    expect(r.rejected.bad_signature ?? 0).to.be.greaterThan(0);
+    expect(r.rejected.id_mismatch ?? 0).to.be.greaterThan(0);
+  });
+
+  it('gets every message to every honest node when a third of nodes silently drop instead of forwarding', async () => {
+    const r = await runSimulation({ ...SMALL, byzantine: 0.33, behaviour: 'drop', seed: 14 });
+    expect(r.honestDeliveryFraction).to.equal(1);
+    expect(r.forgedDelivered).to.equal(0);
+  });
+
+  it('absorbs a third of nodes flooding duplicates: every message delivered once, at more cost', async () => {
+    const r = await runSimulation({ ...SMALL, byzantine: 0.33, behaviour: 'flood', join: false, lookups: 0, seed: 18 });
+    expect(r.honestDeliveryFraction).to.equal(1);
+    expect(r.duplicateDeliveries).to.equal(0);
+    expect(r.redundancy).to.be.greaterThan(2 * 3);
+  });
+
+  it('recovers from a partition: after the heal, messages published on either side reach every node', async () => {
+    const r = await runSimulation({
+      ...SMALL,
+      messages: 10,
+      intervalMs: 500,
+      partitionTimeoutMs: 3000,
+      partition: { groups: 2, startMs: 0, healMs: 8000 },
+      seed: 15,
+    });
+    // The real PartitionMonitor saw the split and the reconnections after the heal.
+    expect(r.partition?.partitionedReports).to.be.greaterThan(0);
+    expect(r.partition?.recoveries).to.be.greaterThan(0);
+    expect(r.deliveryFraction).to.equal(1);
+  });
+
+  it('brings nodes that crashed and restarted during the run up to date, through reconnection and repair', async () => {
+    const r = await runSimulation({ ...SMALL, messages: 8, intervalMs: 1000, churn: 0.1, downtimeMs: 5000, partitionTimeoutMs: 3000, seed: 17 });
+    expect(r.churned).to.equal(20);
+    expect(r.deliveryFraction).to.equal(1);
+  });
+
+  it('delivers less than everything without repair when the fanout is 1 (the check can fail)', async () => {
+    const r = await runSimulation({ ...SMALL, fanout: 1, repair: false, seed: 16 });
+    expect(r.deliveryFraction).to.be.lessThan(1);
+  });
+
+  it('rejects bad options with InvalidOptionError naming the field', async () => {
+    let err: unknown;
+    await runSimulation({ nodes: 10, byzantine: 2 }).catch((e: unknown) => { err = e; });
+    expect(err).to.be.instanceOf(InvalidOptionError);
+    expect((err as InvalidOptionError).field).to.equal('byzantine');
+  });
+});
+
+describe('cli/sim argument parsing', () => {
+  it('turns flags into simulation options', () => {
+    const { options, json } = parseSimArgs(['--nodes', '500', '--repair', 'off', '--byzantine', '0.33', '--behaviour', 'tamper', '--partition', '2:100:9000', '--json']);
+    expect(json).to.equal(true);
+    expect(options).to.include({ nodes: 500, repair: false, byzantine: 0.33, behaviour: 'tamper' });
+    expect(options.partition).to.deep.equal({ groups: 2, startMs: 100, healMs: 9000 });
+  });
+
+  const bad: Array<[string, string[]]> = [
+    ['a missing --nodes', []],
+    ['a non-integer node count', ['--nodes', '1e3']],
+    ['an unknown behaviour', ['--nodes', '10', '--behaviour', 'lie']],
+    ['repair other than on/off', ['--nodes', '10', '--repair', 'yes']],
+    ['a malformed partition', ['--nodes', '10', '--partition', '2:100']],
+    ['a loss above 1', ['--nodes', '10', '--loss', '1.5']],
+    ['an unknown flag', ['--nodes', '10', '--speed', '3']],
+  ];
+  for (const [what, argv] of bad) {
+    it(`refuses ${what} with a UsageError`, () => {
+      expect(() => parseSimArgs(argv)).to.throw(UsageError);
+    });
+  }
+});
