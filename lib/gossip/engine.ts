@@ -17,7 +17,7 @@ import { encodeMessage } from '../wire/codec.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
 import type { Gossip, Message } from '../wire/messages.js';
 import { gossipMessageId } from './message-id.js';
-import { MessageCache } from './message-cache.js';
+import { cachedMessage, MessageCache } from './message-cache.js';
 import { SeenCache } from './seen-cache.js';
 
 /** A connected peer as the engine sees it. */
@@ -225,9 +225,10 @@ export class GossipEngine {
     for (const id of ids) {
       const entry = this.cache.serve(id);
       if (!entry) continue;
-      const msg: Gossip = { ...entry.msg, ttl: Math.max(1, entry.msg.ttl) };
-      if (from.send(msg)) this.metrics.gossipSent++;
-      this.host.trace?.({ event: 'forwarded', msg: id.toString('hex'), to: [from.idHex], ttl: msg.ttl, via: 'iwant' });
+      // Served as forwarded; one kept after its TTL ran out goes with TTL 1 (one more hop).
+      const sent = entry.ttl >= 1 ? from.sendEncoded(MessageType.GOSSIP, entry.body) : from.send({ ...cachedMessage(entry), ttl: 1 });
+      if (sent) this.metrics.gossipSent++;
+      this.host.trace?.({ event: 'forwarded', msg: id.toString('hex'), to: [from.idHex], ttl: Math.max(1, entry.ttl), via: 'iwant' });
       entry.knownBy.add(from.idHex);
     }
   }
@@ -260,7 +261,7 @@ export class GossipEngine {
     if (fresh.length > 0) {
       for (const peer of peers) {
         const ids: Buffer[] = [];
-        for (const e of fresh) if (!e.knownBy.has(peer.idHex)) ids.push(e.msg.id);
+        for (const e of fresh) if (!e.knownBy.has(peer.idHex)) ids.push(e.id);
         this.advertise(peer, ids);
         for (const e of fresh) e.knownBy.add(peer.idHex);
       }
@@ -316,10 +317,10 @@ export class GossipEngine {
     const out: Gossip = { ...msg, seenBy: seenBy.slice(-LIMITS.seenBy) };
     const known = targets.map((t) => t.idHex);
     if (from) known.push(from.idHex);
-    this.cache.add(out, this.clock.now(), known);
+    const body = encodeMessage(out);
+    this.cache.add(out, this.clock.now(), known, body);
     this.host.trace?.({ event: 'forwarded', msg: msg.id.toString('hex'), to: known.slice(0, targets.length), ttl: out.ttl, peer: from?.idHex, via: 'push' });
     if (targets.length === 0) return;
-    const body = encodeMessage(out);
     for (const t of targets) {
       if (t.sendEncoded(MessageType.GOSSIP, body)) this.metrics.gossipSent++;
       else this.host.trace?.({ event: 'dropped', msg: msg.id.toString('hex'), peer: t.idHex, reason: 'send_failed' });

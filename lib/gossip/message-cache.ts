@@ -3,6 +3,7 @@
  * the message with IWANT from here. Bounded three ways (age, entries, payload bytes), oldest
  * evicted first; beyond the window a missed message is not recoverable (PROTOCOL.md §Repair).
  */
+import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import type { Gossip } from '../wire/messages.js';
 
 export interface MessageCacheOptions {
@@ -18,8 +19,16 @@ export interface MessageCacheOptions {
 }
 
 export interface CacheEntry {
-  /** The message as this node forwards it (TTL and hops for the next hop). */
-  msg: Gossip;
+  /** The message id (32 bytes). */
+  id: Buffer;
+  /**
+   * The GOSSIP body as this node forwards it (TTL, hops and seen-by for the next hop),
+   * encoded: one buffer of the cache's own instead of a decoded message and its many
+   * small views. `cachedMessage()` decodes it.
+   */
+  body: Buffer;
+  /** TTL in `body`: an entry kept after its TTL ran out (0) is served with TTL 1. */
+  ttl: number;
   /** When it entered the cache (clock ms). */
   at: number;
   /** Bytes charged against maxBytes. */
@@ -47,6 +56,7 @@ export class MessageCache {
   /** Entries added since the last takeFresh(), oldest first; evicted ones leave it too. */
   private readonly fresh = new Set<CacheEntry>();
   private totalBytes = 0;
+  private readonly store = new SlabStore();
   /** Entries removed by the entry or byte cap before their age ran out, or refused as too large. */
   evictions = 0;
 
@@ -60,8 +70,11 @@ export class MessageCache {
     return this.totalBytes;
   }
 
-  /** Remember a message; a no-op if already present or the cache is disabled. */
-  add(msg: Gossip, now: number, knownBy: Iterable<string>): void {
+  /**
+   * Remember a message; a no-op if already present or the cache is disabled. `body` is its
+   * encoding when the caller has it already (it is copied, never kept as given).
+   */
+  add(msg: Gossip, now: number, knownBy: Iterable<string>, body?: Buffer): void {
     if (this.opts.maxEntries === 0) return;
     const key = msg.id.toString('latin1');
     if (this.entries.has(key)) return;
@@ -70,7 +83,8 @@ export class MessageCache {
       this.evictions++;
       return;
     }
-    const entry: CacheEntry = { msg: ownCopy(msg), at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
+    const own = { id: this.store.copy(msg.id), body: this.store.copy(body ?? encodeMessage(msg)) };
+    const entry: CacheEntry = { id: own.id, body: own.body, ttl: msg.ttl, at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
     this.entries.set(key, entry);
     this.order.push(key);
     this.totalBytes += entry.bytes;
@@ -107,7 +121,7 @@ export class MessageCache {
   /** Ids of entries added at or after `since` that `peer` is not known to hold, oldest first. */
   idsUnknownTo(peer: string, since: number): Buffer[] {
     const ids: Buffer[] = [];
-    for (const e of this.entries.values()) if (e.at >= since && !e.knownBy.has(peer)) ids.push(e.msg.id);
+    for (const e of this.entries.values()) if (e.at >= since && !e.knownBy.has(peer)) ids.push(e.id);
     return ids;
   }
 
@@ -145,27 +159,37 @@ export class MessageCache {
 }
 
 /**
- * The message with every byte field copied into one buffer of its own. A decoded message's
- * fields are views into the socket read they arrived in (up to 64 KiB, shared with other
- * frames): kept for minutes, a view would pin that whole read, and the byte cap, which
- * counts payload bytes, would not bound memory at all.
+ * Bytes of one storage slab. Entries are copied into slabs one after another; since entries
+ * leave oldest first, a slab is released (garbage collected) once its last entry has gone,
+ * so at most about two slabs are partly dead at any time. One standalone buffer per entry
+ * would cost several hundred bytes of allocator and ArrayBuffer overhead per message.
  */
-function ownCopy(msg: Gossip): Gossip {
-  let total = msg.id.length + msg.origin.length + msg.payload.length + (msg.signature?.length ?? 0);
-  for (const e of msg.seenBy) total += e.length;
-  const store = Buffer.allocUnsafeSlow(total);
-  let at = 0;
-  const copy = (b: Buffer): Buffer => {
-    b.copy(store, at);
-    at += b.length;
-    return store.subarray(at - b.length, at);
-  };
-  return {
-    ...msg,
-    id: copy(msg.id),
-    origin: copy(msg.origin),
-    payload: copy(msg.payload),
-    signature: msg.signature === null ? null : copy(msg.signature),
-    seenBy: msg.seenBy.map(copy),
-  };
+const SLAB_BYTES = 64 * 1024;
+
+/**
+ * Copies of cached ids and bodies, in slabs of the cache's own. Encoded bodies come from
+ * msgpackr's shared output blocks and ids from socket reads (up to 64 KiB, shared with other
+ * frames): kept for minutes, a view would pin that whole block or read, and the byte cap would
+ * not bound memory at all.
+ */
+class SlabStore {
+  private slab = Buffer.alloc(0);
+  private used = 0;
+
+  copy(src: Buffer): Buffer {
+    const n = src.length;
+    if (n > SLAB_BYTES / 4) return Buffer.from(src); // large: a buffer of its own
+    if (this.used + n > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.used = 0;
+    }
+    src.copy(this.slab, this.used);
+    this.used += n;
+    return this.slab.subarray(this.used - n, this.used);
+  }
+}
+
+/** The cached message, decoded (for an IWANT answer that must change its TTL, and for tests). */
+export function cachedMessage(entry: CacheEntry): Gossip {
+  return decodeMessage(entry.body) as Gossip;
 }
