@@ -342,12 +342,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   /** Close the connection to a peer and forget it: any reconnection to it is cancelled. */
   async removePeer(peerId: string): Promise<void> {
-    this.reconnector.cancel(peerId);
     const p = this.known.get(peerId);
-    if (!p) return;
+    this.forget(peerId);
+    p?.conn?.close(GoodbyeCode.NORMAL, 'removed');
+  }
+
+  /** Drop a peer's entry, its health record and any redial of it (the routing table is not touched). */
+  private forget(peerId: string): void {
+    this.reconnector.cancel(peerId);
     this.known.delete(peerId);
     this.monitor.remove(peerId);
-    p.conn?.close(GoodbyeCode.NORMAL, 'removed');
   }
 
   /** Every peer this node knows, connected or not. */
@@ -386,13 +390,15 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    * Close the connections that were opened only for DHT queries, while the node holds more
    * than minPeers connections and no query is in flight. Without this every lookup would
    * leave a connection to each node it asked, and the gossip topology would drift towards a
-   * full mesh. Closed with GOODBYE NORMAL: neither side redials; both keep the contact.
+   * full mesh. Closed with GOODBYE IDLE: neither side redials, and both forget the
+   * connection's peer entry (the routing tables keep the contact), so lookups do not grow
+   * peers() or knownPeers.
    */
   private trimLookupLinks(): void {
     if (this.dht.requestsInFlight > 0) return;
     for (const p of this.known.values()) {
       if (this.handles.length <= this.opts.minPeers) return;
-      if (p.lookupOnly && p.conn) p.conn.close(GoodbyeCode.NORMAL, 'lookup done');
+      if (p.lookupOnly && p.conn) p.conn.close(GoodbyeCode.IDLE, 'lookup done');
     }
   }
 
@@ -534,6 +540,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.monitor.disconnected(p.id, !lost);
     this.emit('peer:disconnect', this.info(p), info.reason);
     if (partitioned) this.emit('peer:partitioned', this.info(p));
+    if (info.code === GoodbyeCode.IDLE && !lost) this.forget(p.id);
     if (lost) this.reconnect(p.id);
     if (this.handles.length === 0) this.rejoin();
   }

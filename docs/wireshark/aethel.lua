@@ -19,7 +19,7 @@ local TYPES = {
 local GOODBYE = {
   [0] = "NORMAL", [1] = "PROTOCOL_ERROR", [2] = "VERSION_MISMATCH", [3] = "NETWORK_MISMATCH",
   [4] = "BAD_SIGNATURE", [5] = "HANDSHAKE_TIMEOUT", [6] = "SELF_CONNECTION",
-  [7] = "DUPLICATE_CONNECTION", [8] = "TIMEOUT", [9] = "TOO_MANY_PEERS", [10] = "UNEXPECTED_MESSAGE",
+  [7] = "DUPLICATE_CONNECTION", [8] = "TIMEOUT", [9] = "TOO_MANY_PEERS", [10] = "UNEXPECTED_MESSAGE", [11] = "IDLE",
 }
 -- Field names per type, after the type code, in wire order (§4).
 local FIELDS = {

@@ -47,6 +47,11 @@ export const GoodbyeCode = {
   TOO_MANY_PEERS: 9,
   /** A message that is valid in itself but not allowed in this state (e.g. GOSSIP before AUTH). */
   UNEXPECTED_MESSAGE: 10,
+  /**
+   * The link was opened only for a DHT query and is no longer needed. Not a departure: the
+   * peer is still up and stays in routing tables; neither side redials or reports it.
+   */
+  IDLE: 11,
 } as const;
 export type GoodbyeCodeValue = (typeof GoodbyeCode)[keyof typeof GoodbyeCode];
 export const GOODBYE_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze(
