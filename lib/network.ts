@@ -205,7 +205,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
     if (this.handles.length === 0) this.rejoin();
     // Join the DHT: looking up our own id fills the buckets near us and tells others of us.
-    if (this.dht.table.size > 0) await this.dht.lookup(this.identity.id).catch(() => undefined);
+    await this.dht.join();
     this.trimLookupLinks();
   }
 
@@ -582,7 +582,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
       if (!results.some((r) => r.status === 'fulfilled')) throw new P2PError('NOT_CONNECTED', 'no bootstrap address answered');
       this.log.info('rejoined through bootstrap');
-      void this.dht.lookup(this.identity.id).catch(() => undefined);
+      void this.dht.join();
     });
   }
 

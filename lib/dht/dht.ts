@@ -13,7 +13,7 @@ import { LIMITS, MessageType } from '../wire/messages.js';
 import type { FindNode, Message, Nodes, NodeContact } from '../wire/messages.js';
 import { iterativeLookup } from './lookup.js';
 import type { LookupContact, LookupResult } from './lookup.js';
-import { RoutingTable } from './routing-table.js';
+import { bucketIndexOf, ID_BYTES, RoutingTable } from './routing-table.js';
 import type { Contact } from './routing-table.js';
 
 export interface DhtLink {
@@ -155,6 +155,25 @@ export class Dht {
     this.lookupRounds.push(result.rounds);
     this.lastLookup = { rounds: result.rounds, queried: result.queried, failed: result.failed };
     return result;
+  }
+
+  /**
+   * Join the network (paper §2.3): look up our own id, which fills the buckets near us and
+   * makes us known to our neighbours, then refresh every bucket further away than our
+   * closest neighbour with a lookup of a random id in its range, so that the far buckets,
+   * which the self-lookup never explores, hold contacts too. Without them a lookup of a
+   * far target could start from, and converge among, nodes that all know only our half.
+   * About log2(N) lookups.
+   */
+  async join(): Promise<void> {
+    if (this.table.size === 0) return;
+    await this.lookup(this.selfId).catch(() => undefined);
+    const nearest = this.table.closest(this.selfId, 1)[0];
+    if (!nearest) return;
+    for (let i = bucketIndexOf(this.selfId, nearest.id) + 1; i < ID_BYTES * 8; i++) {
+      await this.lookup(this.table.randomIdInBucket(i, this.randomBytes)).catch(() => undefined);
+      this.table.markRefreshed(i, this.clock.now());
+    }
   }
 
   /** Refresh buckets untouched for refreshIntervalMs, one lookup at a time. */

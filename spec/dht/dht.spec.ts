@@ -95,6 +95,34 @@ describe('Dht', () => {
     });
   });
 
+  describe('join', () => {
+    it('looks up its own id, then a random id in every bucket further than its closest neighbour', async () => {
+      // One neighbour, in bucket 250 relative to SELF: the far buckets 251..255 get a lookup each.
+      let near: Buffer | undefined;
+      for (let i = 1; !near; i++) if (bucketIndexOf(SELF, idOf(i)) === 250) near = idOf(i);
+      const targets: Buffer[] = [];
+      let dht!: Dht;
+      dht = make({
+        linkTo: async (c: LookupContact) => new FakeLink(c.id.toString('hex'), () => dht, () => []),
+      });
+      dht.peerSeen(near, '127.0.0.1', 1001);
+      const lookup = dht.lookup.bind(dht);
+      sinon.stub(dht, 'lookup').callsFake((target: Buffer) => {
+        targets.push(Buffer.from(target));
+        return lookup(target);
+      });
+      await dht.join();
+      expect(targets[0]!.equals(SELF), 'the self-lookup comes first').to.equal(true);
+      expect(targets.slice(1).map((t) => bucketIndexOf(SELF, t))).to.deep.equal([251, 252, 253, 254, 255]);
+    });
+
+    it('does nothing with an empty table', async () => {
+      const dht = make({});
+      await dht.join();
+      expect(dht.lookupRounds).to.deep.equal([]);
+    });
+  });
+
   describe('hostile NODES replies', () => {
     function lookupWith(replies: Record<string, () => NodeContact[]>, reachable: Set<string>): { dht: Dht } {
       let dht!: Dht;
