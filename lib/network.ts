@@ -135,7 +135,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.clock = options.clock ?? systemClock;
     this.identity = options.identity ?? generateIdentity();
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'p2p', node: this.identity.idHex.slice(0, 12) });
-    this.dump = this.opts.wireDump === undefined ? undefined : new DumpWriter(this.opts.wireDump, { node: this.identity.idHex });
+    this.dump = this.opts.wireDump === undefined ? undefined : new DumpWriter(this.opts.wireDump, {
+      node: this.identity.idHex,
+      onError: (err) => this.log.warn({ file: this.opts.wireDump, err: err.message }, 'wire dump stopped: cannot write'),
+    });
     this.transport = new TcpTransport(
       {
         identity: this.identity,

@@ -21,6 +21,8 @@ export interface DumpWriterOptions {
   nowUs?: () => number;
   /** Where lines go; default a file stream on `path` (tests inject a slow one). */
   stream?: Writable;
+  /** Told once, when the first write fails (the dump stops; the node carries on). */
+  onError?: (err: Error) => void;
 }
 
 /** Default cap on unwritten dump bytes: 4 MiB. */
@@ -50,7 +52,9 @@ export class DumpWriter {
     this.nowUs = opts.nowUs ?? wallClockUs;
     this.stream = opts.stream ?? createWriteStream(path, { flags: 'w' });
     this.stream.on('error', (err: Error) => {
-      this.error ??= err;
+      if (this.error) return;
+      this.error = err;
+      opts.onError?.(err);
     });
     this.stream.on('drain', () => this.flushLoss());
     const header: DumpHeader = { t: this.nowUs(), kind: 'dump', v: DUMP_FORMAT_VERSION, node: opts.node };

@@ -90,9 +90,11 @@ describe('DumpWriter', () => {
   });
 
   it('stops writing after a write error without throwing into the caller', async () => {
-    const w = new DumpWriter(join(dir, 'no-such-dir', 'd.ndjson'), { node: 'ab'.repeat(32) });
+    const told: Error[] = [];
+    const w = new DumpWriter(join(dir, 'no-such-dir', 'd.ndjson'), { node: 'ab'.repeat(32), onError: (e) => told.push(e) });
     await waitFor(() => w.error !== undefined, 5000, 'the open error');
     expect(w.error).to.be.instanceOf(Error);
+    expect(told, 'the owner is told once, so it can log it').to.deep.equal([w.error]);
     expect(() => w.frame(fakeConnection(), 'out', Buffer.from([1]))).to.not.throw();
     await w.close();
   });
