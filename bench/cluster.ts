@@ -14,7 +14,7 @@
  */
 import { P2PNetwork } from '../lib/network.js';
 import { waitFor } from '../lib/testnet.js';
-import { emitResult, intFlag, note, parseFlags, peakRssMb, percentiles, topology, trackSocketBytes } from './util.js';
+import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const N = intFlag(flags, 'nodes', 20);
@@ -51,60 +51,25 @@ for (const [a, b] of edges) {
 }
 await waitFor(() => nodes.every((n, i) => n.health().connectedPeers === degreeOf[i]), 10_000, 'every link up');
 
-const seen = nodes.map(() => new Uint8Array(M));
-const remaining = new Int32Array(M).fill(N - 1);
-const publishedAt = new Float64Array(M);
-const latencies = new Float64Array(M * (N - 1));
-let deliveries = 0;
-let duplicateDeliveries = 0;
-let published = 0;
-let completed = 0;
-let lastDeliveryAt = 0;
-let done!: () => void;
-const finished = new Promise<void>((r) => (done = r));
-
-const publish = () => {
-  const idx = published++;
+const work = new Workload(N, M, (idx) => {
   const data = Buffer.alloc(S);
   data.writeUInt32BE(idx, 0);
-  publishedAt[idx] = performance.now();
   nodes[idx % N]!.broadcast(TOPIC, data).catch((err) => {
     note(`broadcast failed: ${(err as Error).message}`);
-    done();
-  });
-};
-nodes.forEach((node, i) => {
-  node.subscribe(TOPIC, (data) => {
-    const idx = (data as Buffer).readUInt32BE(0);
-    const s = seen[i]!;
-    if (s[idx]) {
-      duplicateDeliveries++;
-      return;
-    }
-    s[idx] = 1;
-    const now = performance.now();
-    latencies[deliveries++] = now - publishedAt[idx]!;
-    lastDeliveryAt = now;
-    if (--remaining[idx]! === 0) {
-      completed++;
-      if (published < M) publish();
-      else if (completed === M) done();
-    }
+    work.abort();
   });
 });
+nodes.forEach((node, i) => node.subscribe(TOPIC, (data) => void work.deliver(i, (data as Buffer).readUInt32BE(0))));
 
 const sum = (f: (m: ReturnType<P2PNetwork['metrics']>) => number) => nodes.reduce((t, n) => t + f(n.metrics()), 0);
 const gossip0 = sum((m) => m.gossipSent);
 const bytes0 = socketBytes();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-for (let i = 0; i < Math.min(W, M); i++) publish();
-const timer = setTimeout(done, timeoutMs);
-await finished;
-clearTimeout(timer);
+await work.run(W, timeoutMs);
 const cpu = process.cpuUsage(cpu0);
-const elapsedS = (lastDeliveryAt - t0) / 1000;
-const expected = M * (N - 1);
+const { deliveries, duplicateDeliveries, expected } = work;
+const elapsedS = (work.lastDeliveryAt - t0) / 1000;
 const snapshots = nodes.map((n) => n.metrics());
 const dropped: Record<string, number> = {};
 const sentByType: Record<string, number> = {};
@@ -123,7 +88,7 @@ const result = {
   deliveredFraction: deliveries / expected,
   deliveriesPerSec: deliveries / elapsedS,
   elapsedS,
-  latencyMs: percentiles(latencies.subarray(0, deliveries)),
+  latencyMs: work.latencyMs(),
   copiesPerDelivery: (sum((m) => m.gossipSent) - gossip0) / deliveries,
   bytesPerDelivery: (socketBytes() - bytes0) / deliveries,
   cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,

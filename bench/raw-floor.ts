@@ -17,7 +17,7 @@ import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { FrameDecoder } from '../lib/wire/frame.js';
 import { seededRandom } from '../lib/random.js';
-import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, percentiles, topology } from './util.js';
+import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const part = flags.get('part') ?? 'flood';
@@ -130,18 +130,8 @@ async function flood(): Promise<unknown> {
     corked: boolean;
   }
   const links: Link[][] = Array.from({ length: N }, () => []);
-  const seen = Array.from({ length: N }, () => new Uint8Array(M));
-  const remaining = new Int32Array(M).fill(N - 1);
-  const publishedAt = new Float64Array(M);
-  const latencies = new Float64Array(M * (N - 1));
-  let deliveries = 0;
   let framesSent = 0;
   let bytesSent = 0;
-  let published = 0;
-  let completed = 0;
-  let lastDeliveryAt = 0;
-  let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
 
   const send = (link: Link, bytes: Buffer) => {
     framesSent++;
@@ -170,30 +160,17 @@ async function flood(): Promise<unknown> {
       send(t, frame);
     }
   };
-  const publish = () => {
-    const idx = published++;
+  const work = new Workload(N, M, (idx) => {
     const origin = idx % N;
     const frame = Buffer.alloc(S + 4);
     frame.writeUInt32BE(S, 0);
     frame.writeUInt32BE(idx, 4);
-    seen[origin]![idx] = 1;
-    publishedAt[idx] = performance.now();
+    work.markOrigin(origin, idx);
     forward(origin, undefined, frame);
-  };
+  });
   const onFrame = (node: number, from: Link, frame: Buffer) => {
-    const idx = frame.readUInt32BE(4);
-    const s = seen[node]!;
-    if (s[idx]) return;
-    s[idx] = 1;
-    const now = performance.now();
-    latencies[deliveries++] = now - publishedAt[idx]!;
-    lastDeliveryAt = now;
-    forward(node, from, frame);
-    if (--remaining[idx]! === 0) {
-      completed++;
-      if (published < M) publish();
-      else if (completed === M) done();
-    }
+    // A copy seen before is not forwarded again (a flood's duplicates are its cost, not deliveries).
+    if (work.deliver(node, frame.readUInt32BE(4))) forward(node, from, frame);
   };
   /** Minimal receiver: whole frames as views, one concat only when a frame spans chunks. */
   const attach = (node: number, sock: Socket) => {
@@ -231,15 +208,12 @@ async function flood(): Promise<unknown> {
 
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < Math.min(W, M); i++) publish();
-  const timer = setTimeout(done, timeoutMs);
-  await finished;
-  clearTimeout(timer);
+  await work.run(W, timeoutMs);
   const cpu = process.cpuUsage(cpu0);
-  const elapsedS = (lastDeliveryAt - t0) / 1000;
+  const elapsedS = (work.lastDeliveryAt - t0) / 1000;
   for (const l of links.flat()) l.sock.destroy();
   for (const s of servers) s.close();
-  const expected = M * (N - 1);
+  const { deliveries, expected } = work;
   return {
     impl: 'raw flood',
     ok: deliveries === expected,
@@ -250,7 +224,7 @@ async function flood(): Promise<unknown> {
     expected,
     deliveredFraction: deliveries / expected,
     deliveriesPerSec: deliveries / elapsedS,
-    latencyMs: percentiles(latencies.subarray(0, deliveries)),
+    latencyMs: work.latencyMs(),
     copiesPerDelivery: framesSent / deliveries,
     bytesPerDelivery: bytesSent / deliveries,
     cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,

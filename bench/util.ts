@@ -136,3 +136,81 @@ export function trackSocketBytes(): () => number {
     return total;
   };
 }
+
+/**
+ * The workload every cluster benchmark drives: M messages published round-robin with at most
+ * W in flight, a message leaving the window once all N - 1 other nodes delivered it. Keeps
+ * the per-node seen flags, latencies and counts; `publishOne(idx)` sends message idx.
+ */
+export class Workload {
+  deliveries = 0;
+  duplicateDeliveries = 0;
+  lastDeliveryAt = 0;
+  private readonly seen: Uint8Array[];
+  private readonly remaining: Int32Array;
+  private readonly publishedAt: Float64Array;
+  private readonly latencies: Float64Array;
+  private published = 0;
+  private completed = 0;
+  private done!: () => void;
+  private readonly finished = new Promise<void>((r) => (this.done = r));
+
+  constructor(readonly nodes: number, readonly messages: number, private readonly publishOne: (idx: number) => void) {
+    this.seen = Array.from({ length: nodes }, () => new Uint8Array(messages));
+    this.remaining = new Int32Array(messages).fill(nodes - 1);
+    this.publishedAt = new Float64Array(messages);
+    this.latencies = new Float64Array(messages * (nodes - 1));
+  }
+
+  /** Deliveries a complete run makes. */
+  get expected(): number {
+    return this.messages * (this.nodes - 1);
+  }
+
+  /** Publish the first `window` messages; resolves when all are delivered, or after timeoutMs. */
+  async run(window: number, timeoutMs: number): Promise<void> {
+    for (let i = 0; i < Math.min(window, this.messages); i++) this.publish();
+    const timer = setTimeout(this.done, timeoutMs);
+    await this.finished;
+    clearTimeout(timer);
+  }
+
+  /** End the run now (a failure the caller reports). */
+  abort(): void {
+    this.done();
+  }
+
+  /** Mark message idx as held by its origin (which does not deliver it to itself). */
+  markOrigin(node: number, idx: number): void {
+    this.seen[node]![idx] = 1;
+  }
+
+  /** Node `node` got message `idx`: false for a duplicate. The next message goes out when one completes. */
+  deliver(node: number, idx: number): boolean {
+    const s = this.seen[node]!;
+    if (s[idx]) {
+      this.duplicateDeliveries++;
+      return false;
+    }
+    s[idx] = 1;
+    const now = performance.now();
+    this.latencies[this.deliveries++] = now - this.publishedAt[idx]!;
+    this.lastDeliveryAt = now;
+    if (--this.remaining[idx]! === 0) {
+      this.completed++;
+      if (this.published < this.messages) this.publish();
+      else if (this.completed === this.messages) this.done();
+    }
+    return true;
+  }
+
+  latencyMs(): { p50: number; p90: number; p99: number; max: number } {
+    return percentiles(this.latencies.subarray(0, this.deliveries));
+  }
+
+  private publish(): void {
+    const idx = this.published++;
+    this.publishedAt[idx] = performance.now();
+    this.publishOne(idx);
+  }
+}
