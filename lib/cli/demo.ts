@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { createTestnet } from '../testnet.js';
 import type { Testnet } from '../testnet.js';
+import type { P2PNetwork } from '../network.js';
 import { seededRandom } from '../random.js';
 import { parse, intArg, strArg, UsageError } from './args.js';
 
@@ -186,7 +187,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   });
   try {
     await net.ready(1);
-    const links = net.nodes.reduce((s, n) => s + n.health().connectedPeers, 0) / 2;
+    const links = countLinks(net.nodes);
     status('');
     const r = await measurePropagation(net, {
       messages,
@@ -215,4 +216,12 @@ export async function runDemo(argv: string[]): Promise<number> {
   } finally {
     await net.stop();
   }
+}
+
+/** Links both ends report connected (a link one end is still closing is not counted). */
+function countLinks(nodes: readonly P2PNetwork[]): number {
+  const connected = new Map(nodes.map((n) => [n.id, new Set(n.peers().filter((p) => p.state === 'connected').map((p) => p.id))]));
+  let links = 0;
+  for (const [id, peers] of connected) for (const other of peers) if (id < other && connected.get(other)?.has(id)) links++;
+  return links;
 }
