@@ -270,6 +270,11 @@ export class SimNode implements Endpoint {
     this.gossip.onPeerConnected(link);
   }
 
+  /** The open link to endpoint `from`, if any: the transport's connection identity. */
+  connectionTo(from: number): object | undefined {
+    return this.links.get(from);
+  }
+
   /** Open links, as the gossip engine sees them. */
   peers(): readonly SimLink[] {
     return this.handles;

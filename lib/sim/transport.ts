@@ -7,6 +7,11 @@
  * so each link stays FIFO like a TCP stream), an independent loss probability per frame,
  * partitions (endpoints in different groups cannot reach each other while a partition is
  * active) and endpoints that are down (crashed: frames to them are lost).
+ *
+ * A partition holds frames rather than losing them, as TCP does: a frame sent across it on
+ * an open connection is delivered, in order, once the partition heals, if the receiver still
+ * has that same connection then; a connection closed meanwhile (the partition monitor timed
+ * it out) takes its unsent bytes with it.
  */
 import type { Metrics } from '../metrics.js';
 import { seededRandom } from '../random.js';
@@ -22,6 +27,8 @@ export interface Endpoint {
   readonly metrics: Metrics;
   /** A frame body arrived from endpoint `from`. */
   receive(from: number, type: number, body: Buffer): void;
+  /** The receiver's open connection to `from` (any object that is replaced when it reconnects), or undefined. */
+  connectionTo(from: number): object | undefined;
 }
 
 export interface LinkModel {
@@ -38,6 +45,8 @@ export interface TransportStats {
   framesSent: number;
   framesLost: number;
   framesUnreachable: number;
+  /** Frames held by a partition and delivered after it healed. */
+  framesHeld: number;
   /** Bytes sent (headers included) by message type code. */
   bytesByType: Map<number, number>;
   /** Frames sent by message type code. */
@@ -45,10 +54,12 @@ export interface TransportStats {
 }
 
 export class SimTransport {
-  readonly stats: TransportStats = { framesSent: 0, framesLost: 0, framesUnreachable: 0, bytesByType: new Map(), framesByType: new Map() };
+  readonly stats: TransportStats = { framesSent: 0, framesLost: 0, framesUnreachable: 0, framesHeld: 0, bytesByType: new Map(), framesByType: new Map() };
   private readonly lossRandom: () => number;
   /** Group of each endpoint while a partition is active; undefined when whole. */
   private groups: Int32Array | undefined;
+  /** Frames waiting for the partition to heal, in the order they reached it. */
+  private held: Array<{ from: number; to: Endpoint; type: number; body: Buffer; bytes: number; connection: object }> = [];
 
   constructor(
     private readonly clock: VirtualClock,
@@ -64,9 +75,21 @@ export class SimTransport {
     this.groups = groups;
   }
 
-  /** End the partition. */
+  /** End the partition: held frames go on, each after its link's latency, if their connection survived. */
   heal(): void {
     this.groups = undefined;
+    const held = this.held;
+    this.held = [];
+    for (const h of held) {
+      this.clock.setTimeout(() => {
+        if (this.reachable(h.from, h.to.index) && h.to.connectionTo(h.from) === h.connection) {
+          this.stats.framesHeld++;
+          this.arrive(h.from, h.to, h.type, h.body, h.bytes);
+        } else {
+          this.stats.framesUnreachable++;
+        }
+      }, this.latency(h.from, h.to.index));
+    }
   }
 
   get partitioned(): boolean {
@@ -107,14 +130,17 @@ export class SimTransport {
     }
     const fromIndex = from.index;
     this.clock.setTimeout(() => {
-      if (!this.reachable(fromIndex, to.index)) {
-        s.framesUnreachable++;
-        return;
-      }
-      to.metrics.frameIn(type, bytes);
-      to.receive(fromIndex, type, body);
+      if (this.reachable(fromIndex, to.index)) return this.arrive(fromIndex, to, type, body, bytes);
+      const connection = this.groups && this.endpoints[fromIndex]!.up && to.up ? to.connectionTo(fromIndex) : undefined;
+      if (connection) this.held.push({ from: fromIndex, to, type, body, bytes, connection });
+      else s.framesUnreachable++;
     }, this.latency(from.index, to.index));
     return true;
+  }
+
+  private arrive(from: number, to: Endpoint, type: number, body: Buffer, bytes: number): void {
+    to.metrics.frameIn(type, bytes);
+    to.receive(from, type, body);
   }
 }
 

@@ -8,14 +8,23 @@ import { MessageType } from '../../lib/wire/messages.js';
 
 interface Received { from: number; type: number; at: number; body: Buffer }
 
-function endpoints(clock: VirtualClock, n: number): { eps: Array<Endpoint & { up: boolean }>; got: Received[] } {
+type TestEndpoint = Endpoint & { up: boolean; connections: Map<number, object> };
+
+/** n endpoints, each with an open connection to every other (replace one to model a reconnect). */
+function endpoints(clock: VirtualClock, n: number): { eps: TestEndpoint[]; got: Received[] } {
   const got: Received[] = [];
-  const eps = Array.from({ length: n }, (_, index) => ({
-    index,
-    up: true,
-    metrics: new Metrics(),
-    receive: (from: number, type: number, body: Buffer) => got.push({ from, type, at: clock.now(), body }),
-  }));
+  const eps = Array.from({ length: n }, (_, index) => {
+    const connections = new Map<number, object>();
+    for (let j = 0; j < n; j++) if (j !== index) connections.set(j, {});
+    return {
+      index,
+      up: true,
+      metrics: new Metrics(),
+      connections,
+      receive: (from: number, type: number, body: Buffer) => void got.push({ from, type, at: clock.now(), body }),
+      connectionTo: (from: number) => connections.get(from),
+    };
+  });
   return { eps, got };
 }
 
@@ -54,21 +63,40 @@ describe('sim/SimTransport', () => {
     expect(seen.size).to.be.greaterThan(20);
   });
 
-  it('loses frames between groups while partitioned and carries them again after the heal', () => {
+  it('holds frames sent across a partition, as TCP does, and delivers them in order after the heal', () => {
     const clock = new VirtualClock();
     const { eps, got } = endpoints(clock, 4);
     const t = new SimTransport(clock, eps, { latencyMs: 5, jitterMs: 0, loss: 0 }, 1);
-    const body = encodeMessage({ type: MessageType.PING, seq: 1 });
+    const ping = (seq: number) => encodeMessage({ type: MessageType.PING, seq });
     t.partition(Int32Array.from([0, 0, 1, 1]));
-    t.send(eps[0]!, eps[1]!, MessageType.PING, body); // same group
-    t.send(eps[0]!, eps[2]!, MessageType.PING, body); // across
+    t.send(eps[0]!, eps[1]!, MessageType.PING, ping(1)); // same group
+    t.send(eps[0]!, eps[2]!, MessageType.PING, ping(2)); // across
+    t.send(eps[0]!, eps[2]!, MessageType.PING, ping(3)); // across
     drain(clock);
     expect(got).to.have.length(1);
-    expect(t.stats.framesUnreachable).to.equal(1);
     t.heal();
+    t.send(eps[0]!, eps[2]!, MessageType.PING, ping(4)); // after the heal: behind the held ones
+    drain(clock);
+    expect(got.slice(1).map((g) => (decodeMessage(g.body) as { seq: number }).seq)).to.deep.equal([2, 3, 4]);
+    expect(t.stats.framesHeld).to.equal(2);
+    expect(t.stats.framesUnreachable).to.equal(0);
+  });
+
+  it('drops held frames whose connection the receiver closed or replaced before the heal', () => {
+    const clock = new VirtualClock();
+    const { eps, got } = endpoints(clock, 3);
+    const t = new SimTransport(clock, eps, { latencyMs: 5, jitterMs: 0, loss: 0 }, 1);
+    const body = encodeMessage({ type: MessageType.PING, seq: 1 });
+    t.partition(Int32Array.from([0, 1, 1]));
+    t.send(eps[0]!, eps[1]!, MessageType.PING, body);
     t.send(eps[0]!, eps[2]!, MessageType.PING, body);
     drain(clock);
-    expect(got).to.have.length(2);
+    eps[1]!.connections.set(0, {}); // closed and redialed: a new connection
+    eps[2]!.connections.delete(0); // closed
+    t.heal();
+    drain(clock);
+    expect(got).to.deep.equal([]);
+    expect(t.stats.framesUnreachable).to.equal(2);
   });
 
   it('drops frames to a crashed endpoint and about the configured fraction under loss', () => {
