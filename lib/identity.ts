@@ -113,7 +113,9 @@ export function verifySignature(publicKey: Uint8Array, data: Uint8Array, signatu
   try {
     if (!key) {
       key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-      if (verifyKeys.size >= VERIFY_KEY_CACHE_MAX) verifyKeys.delete(verifyKeys.keys().next().value as string);
+      // Full: start over (amortised O(1)). Dropping the first entry instead would start a Map
+      // iterator each time, which walks every slot deleted since the last rehash.
+      if (verifyKeys.size >= VERIFY_KEY_CACHE_MAX) verifyKeys.clear();
       verifyKeys.set(hex, key);
     }
     return verify(null, data, key, signature);
