@@ -97,6 +97,13 @@ export class GossipEngine {
   private readonly selfPrefix: Buffer;
   private seq: number;
   private readonly wanted = new Map<string, Wanted>();
+  /**
+   * Peers a send to failed (outbound queue full: a slow reader), with the clock time of the
+   * first failure since they last caught up. Each heartbeat advertises to them every cached
+   * message since then that they are not known to hold, until an advert gets through: a
+   * peer that fell behind on an open connection still learns of every message.
+   */
+  private readonly behind = new Map<string, number>();
   private readonly originIds = new Map<string, string>();
 
   constructor(
@@ -227,7 +234,8 @@ export class GossipEngine {
       if (!entry) continue;
       // Served as forwarded; one kept after its TTL ran out goes with TTL 1 (one more hop).
       const sent = entry.ttl >= 1 ? from.sendEncoded(MessageType.GOSSIP, entry.body) : from.send({ ...cachedMessage(entry), ttl: 1 });
-      if (sent) this.metrics.gossipSent++;
+      if (!sent) continue; // the asker asks another advertiser two heartbeats on
+      this.metrics.gossipSent++;
       this.host.trace?.({ event: 'forwarded', msg: id.toString('hex'), to: [from.idHex], ttl: Math.max(1, entry.ttl), via: 'iwant' });
       entry.knownBy.add(from.idHex);
     }
@@ -244,7 +252,7 @@ export class GossipEngine {
     const now = this.clock.now();
     this.cache.expire(now);
     // '' is never a peer id, so no entry is skipped.
-    this.advertise(peer, this.cache.idsUnknownTo('', 0));
+    this.advertise(peer, this.cache.unknownTo('', 0).map((e) => e.id));
   }
 
   /**
@@ -257,16 +265,39 @@ export class GossipEngine {
     this.cache.expire(now);
     if (!this.opts.repair) return;
     const peers = this.host.peers();
+    this.catchUp(peers);
     const fresh = this.cache.takeFresh();
     if (fresh.length > 0) {
       for (const peer of peers) {
+        if (this.behind.has(peer.idHex)) continue; // its catch-up covers these too
         const ids: Buffer[] = [];
         for (const e of fresh) if (!e.knownBy.has(peer.idHex)) ids.push(e.id);
-        this.advertise(peer, ids);
-        for (const e of fresh) e.knownBy.add(peer.idHex);
+        if (this.advertise(peer, ids)) for (const e of fresh) e.knownBy.add(peer.idHex);
+        else this.fellBehind(peer.idHex, fresh[0]!.at);
       }
     }
     this.retryWanted(now, peers);
+  }
+
+  /** Advertise to each peer that fell behind what it missed since; it stays behind until that gets through. */
+  private catchUp(peers: readonly GossipPeer[]): void {
+    if (this.behind.size === 0) return;
+    const byId = new Map(peers.map((p) => [p.idHex, p]));
+    for (const [id, since] of this.behind) {
+      const peer = byId.get(id);
+      if (!peer) {
+        this.behind.delete(id); // gone: a reconnection advertises the whole window anyway
+        continue;
+      }
+      const entries = this.cache.unknownTo(id, since);
+      if (!this.advertise(peer, entries.map((e) => e.id))) continue;
+      for (const e of entries) e.knownBy.add(id);
+      this.behind.delete(id);
+    }
+  }
+
+  private fellBehind(peerIdHex: string, since: number): void {
+    if (!this.behind.has(peerIdHex)) this.behind.set(peerIdHex, since);
   }
 
   private retryWanted(now: number, peers: readonly GossipPeer[]): void {
@@ -292,10 +323,12 @@ export class GossipEngine {
     }
   }
 
-  private advertise(peer: GossipPeer, ids: Buffer[]): void {
+  /** Send IHAVE for `ids` in as many messages as the cap needs; false if one could not be queued. */
+  private advertise(peer: GossipPeer, ids: Buffer[]): boolean {
     for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) {
-      peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
+      if (!peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) })) return false;
     }
+    return true;
   }
 
   /**
@@ -315,16 +348,22 @@ export class GossipEngine {
     const seenBy = skip.has(this.selfPrefix.toString('latin1')) ? [...msg.seenBy] : [...msg.seenBy, this.selfPrefix];
     for (const t of targets) seenBy.push(Buffer.from(t.prefixKey, 'latin1'));
     const out: Gossip = { ...msg, seenBy: seenBy.slice(-LIMITS.seenBy) };
-    const known = targets.map((t) => t.idHex);
-    if (from) known.push(from.idHex);
     const body = encodeMessage(out);
-    this.cache.add(out, this.clock.now(), known, body);
-    this.host.trace?.({ event: 'forwarded', msg: msg.id.toString('hex'), to: known.slice(0, targets.length), ttl: out.ttl, peer: from?.idHex, via: 'push' });
-    if (targets.length === 0) return;
+    const now = this.clock.now();
+    this.host.trace?.({ event: 'forwarded', msg: msg.id.toString('hex'), to: targets.map((t) => t.idHex), ttl: out.ttl, peer: from?.idHex, via: 'push' });
+    // Known to hold it: the sender, and the targets whose copy was queued. A target whose
+    // queue was full is not, and falls behind: the heartbeat advertises the message to it.
+    const known = from ? [from.idHex] : [];
     for (const t of targets) {
-      if (t.sendEncoded(MessageType.GOSSIP, body)) this.metrics.gossipSent++;
-      else this.host.trace?.({ event: 'dropped', msg: msg.id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
+      if (t.sendEncoded(MessageType.GOSSIP, body)) {
+        this.metrics.gossipSent++;
+        known.push(t.idHex);
+      } else {
+        this.host.trace?.({ event: 'dropped', msg: msg.id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
+        this.fellBehind(t.idHex, now);
+      }
     }
+    this.cache.add(out, now, known, body);
   }
 
   /** Refuse a copy: trace it, and report the sender. */
@@ -347,6 +386,7 @@ export class GossipEngine {
   /** Forget in-flight repair state (on stop). */
   clear(): void {
     this.wanted.clear();
+    this.behind.clear();
     this.cache.clear();
     this.seen.clear();
   }

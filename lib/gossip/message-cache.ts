@@ -118,11 +118,11 @@ export class MessageCache {
     return f;
   }
 
-  /** Ids of entries added at or after `since` that `peer` is not known to hold, oldest first. */
-  idsUnknownTo(peer: string, since: number): Buffer[] {
-    const ids: Buffer[] = [];
-    for (const e of this.entries.values()) if (e.at >= since && !e.knownBy.has(peer)) ids.push(e.id);
-    return ids;
+  /** Entries added at or after `since` that `peer` is not known to hold, oldest first. */
+  unknownTo(peer: string, since: number): CacheEntry[] {
+    const out: CacheEntry[] = [];
+    for (const e of this.entries.values()) if (e.at >= since && !e.knownBy.has(peer)) out.push(e);
+    return out;
   }
 
   /** Drop entries older than maxAgeMs. Returns how many. */

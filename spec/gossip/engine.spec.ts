@@ -17,13 +17,14 @@ class FakePeer implements GossipPeer {
   readonly idHex = this.identity.idHex;
   readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
   readonly sent: Message[] = [];
+  /** False: the outbound queue is full, every send is refused. */
+  accepting = true;
   send(msg: Message): boolean {
-    this.sent.push(msg);
-    return true;
+    if (this.accepting) this.sent.push(msg);
+    return this.accepting;
   }
   sendEncoded(_type: number, body: Buffer): boolean {
-    this.sent.push(decodeMessage(body));
-    return true;
+    return this.send(decodeMessage(body));
   }
   gossip(): Gossip[] {
     return this.sent.filter((m): m is Gossip => m.type === MessageType.GOSSIP);
@@ -266,6 +267,39 @@ describe('GossipEngine', () => {
       e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1));
       e.heartbeat();
       expect(peers.some((p) => p.sent.some((m) => m.type === MessageType.IHAVE))).to.equal(false);
+    });
+  });
+
+  describe('a peer that falls behind (its outbound queue is full)', () => {
+    const iHaves = (p: FakePeer) => p.sent.filter((m) => m.type === MessageType.IHAVE).flatMap((m) => (m.type === MessageType.IHAVE ? m.ids.map((i) => i.toString('hex')) : []));
+
+    it('is advertised what it missed once it accepts again, and only once', () => {
+      const slow = peers[0]!;
+      peers = [slow];
+      const e = engine();
+      slow.accepting = false;
+      const id = e.publish('t', packValue('while full')).toString('hex');
+      now += 1000;
+      e.heartbeat(); // still full: the advert is refused too
+      expect(slow.sent).to.deep.equal([]);
+      slow.accepting = true;
+      now += 1000;
+      e.heartbeat();
+      expect(iHaves(slow)).to.deep.equal([id]);
+      now += 1000;
+      e.heartbeat();
+      expect(iHaves(slow), 'not advertised again').to.deep.equal([id]);
+    });
+
+    it('is not counted as holding a message whose push was refused', () => {
+      const e = engine({ fanout: 6 });
+      peers[2]!.accepting = false;
+      const id = e.publish('t', packValue('x')).toString('hex');
+      peers[2]!.accepting = true;
+      now += 1000;
+      e.heartbeat();
+      expect(iHaves(peers[2]!)).to.deep.equal([id]);
+      for (const p of [peers[0]!, peers[1]!, peers[3]!]) expect(iHaves(p), 'the others got the push').to.deep.equal([]);
     });
   });
 

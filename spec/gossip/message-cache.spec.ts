@@ -76,7 +76,7 @@ describe('MessageCache', () => {
       expect(cache.size).to.equal(2);
       expect(cache.serve(msg(2).id)).to.equal(undefined);
       expect(cachedMessage(cache.serve(msg(3).id)!).seq).to.equal(3);
-      expect(cache.idsUnknownTo('peer', 0).map((b) => b.readUInt32BE(0))).to.deep.equal([3, 4]);
+      expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
     });
 
     it('holds nothing past the next expiry when the window is 0', () => {
@@ -97,7 +97,7 @@ describe('MessageCache', () => {
       }
       expect(largest).to.equal(3);
       expect(cache.evictions).to.equal(7);
-      expect(cache.idsUnknownTo('peer', 0).map((b) => b.readUInt32BE(0))).to.deep.equal([8, 9, 10]);
+      expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([8, 9, 10]);
       expect(cache.get(msg(7).id)).to.equal(undefined);
     });
 
@@ -142,7 +142,7 @@ describe('MessageCache', () => {
       expect(cache.evictions).to.equal(0);
       // A 2000-byte message needs the room of the two oldest.
       cache.add(msg(4, 2000), 4, []);
-      expect(cache.idsUnknownTo('peer', 0).map((b) => b.readUInt32BE(0))).to.deep.equal([3, 4]);
+      expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
       expect(cache.evictions).to.equal(2);
       expect(cache.bytes).to.equal(3000 + 2 * per);
       expect(cache.bytes).to.be.at.most(3 * (1000 + per));
@@ -188,7 +188,7 @@ describe('MessageCache', () => {
       cache.add(msg(2), 200, []);
       cache.add(msg(3), 300, []);
       cache.markKnown(msg(3).id, 'alice');
-      const list = (peer: string, since: number) => cache.idsUnknownTo(peer, since).map((b) => b.readUInt32BE(0));
+      const list = (peer: string, since: number) => cache.unknownTo(peer, since).map((e) => e.id.readUInt32BE(0));
       expect(list('alice', 0)).to.deep.equal([2]);
       expect(list('bob', 0)).to.deep.equal([1, 2, 3]);
       expect(list('bob', 200)).to.deep.equal([2, 3]);
