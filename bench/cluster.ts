@@ -14,15 +14,10 @@
  */
 import { P2PNetwork } from '../lib/network.js';
 import { waitFor } from '../lib/testnet.js';
-import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, Workload } from './util.js';
+import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
-const N = intFlag(flags, 'nodes', 20);
-const D = intFlag(flags, 'degree', 4);
-const M = intFlag(flags, 'messages', 5000);
-const S = Math.max(8, intFlag(flags, 'size', 256));
-const W = intFlag(flags, 'window', 200);
-const seed = intFlag(flags, 'seed', 1);
+const { N, D, M, S, W, seed } = workloadFlags(flags);
 const signed = flags.get('signed') !== 'false';
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const TOPIC = 'bench';

@@ -17,7 +17,7 @@ import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { FrameDecoder } from '../lib/wire/frame.js';
 import { seededRandom } from '../lib/random.js';
-import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, Workload } from './util.js';
+import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const part = flags.get('part') ?? 'flood';
@@ -112,12 +112,7 @@ async function pair(bodyBytes: number, receiver: PairFigures['receiver'], ms: nu
 // ---- flood through the cluster topology ------------------------------------------------------
 
 async function flood(): Promise<unknown> {
-  const N = intFlag(flags, 'nodes', 20);
-  const D = intFlag(flags, 'degree', 4);
-  const M = intFlag(flags, 'messages', 5000);
-  const S = Math.max(8, intFlag(flags, 'size', 256));
-  const W = intFlag(flags, 'window', 200);
-  const seed = intFlag(flags, 'seed', 1);
+  const { N, D, M, S, W, seed } = workloadFlags(flags);
   const fanout = intFlag(flags, 'fanout', 0); // 0: every neighbour
   const corked = flags.get('uncorked') !== 'true';
   const timeoutMs = intFlag(flags, 'timeout-ms', 60_000);

@@ -3,6 +3,7 @@
  * a console summary and the generated section of docs/PERFORMANCE.md.
  */
 import { fmt } from './util.js';
+import type { FrameFigures } from './codec.js';
 
 export interface Latency {
   p50: number;
@@ -34,16 +35,8 @@ export interface ClusterResult {
   publishRetries?: number;
 }
 
-interface FrameRow {
-  bodyBytes: number;
-  encodeFramesPerSec: number;
-  encodeMBps: number;
-  headerOnlyFramesPerSec: number;
-  decode64kFramesPerSec: number;
-  decode64kMBps: number;
-}
 interface CodecResult {
-  frames: FrameRow[];
+  frames: FrameFigures[];
   oneByte: Array<{ bodyBytes: number; inputBytes: number; ms: number; nsPerByte: number }>;
   linearity: Array<{ bodyBytes: number; inputGrowth: number; timePerByteGrowth: number }>;
   message: { gossipBodyBytes: number; encodePerSec: number; decodePerSec: number; idHashPerSec: number; signPerSec: number; verifyPerSec: number };

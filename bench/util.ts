@@ -29,6 +29,18 @@ export function intFlag(flags: Map<string, string>, name: string, dflt: number):
   return n;
 }
 
+/** The cluster workload's flags, with the defaults of issue 7 (N=20, D=4, M=5000, S=256, W=200). */
+export function workloadFlags(flags: Map<string, string>): { N: number; D: number; M: number; S: number; W: number; seed: number } {
+  return {
+    N: intFlag(flags, 'nodes', 20),
+    D: intFlag(flags, 'degree', 4),
+    M: intFlag(flags, 'messages', 5000),
+    S: Math.max(8, intFlag(flags, 'size', 256)),
+    W: intFlag(flags, 'window', 200),
+    seed: intFlag(flags, 'seed', 1),
+  };
+}
+
 /**
  * Run `fn` (which does `opsPerCall` operations) repeatedly for at least `minMs` and return
  * operations per second. One untimed warm-up call first so the JIT has compiled it.
