@@ -7,7 +7,7 @@
  * TTL 10, repair on, 1 s heartbeat).
  *
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
- *                            [--window 200] [--seed 1] [--signed true|false]
+ *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
  *
  * A run that does not deliver every message to every node within --timeout-ms (default
  * 120000) is reported as failed (ok: false), with what it did deliver.
@@ -19,6 +19,7 @@ import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocket
 const flags = parseFlags(process.argv.slice(2));
 const { N, D, M, S, W, seed } = workloadFlags(flags);
 const signed = flags.get('signed') !== 'false';
+const encrypted = flags.get('encrypted') !== 'false';
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const TOPIC = 'bench';
 
@@ -32,13 +33,19 @@ function memoryMb(): Record<string, number> {
 const socketBytes = trackSocketBytes();
 const baselineRssMb = process.memoryUsage().rss / (1024 * 1024);
 const edges = topology(N, D, seed);
+// Handshakes per second: both ends of every link, timed with the links' setup below.
+let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted });
   nodes.push(node);
   await node.start();
 }
+const h0 = performance.now();
+const hcpu0 = process.cpuUsage();
 await Promise.all(edges.map(([a, b]) => nodes[a]!.addPeer(`127.0.0.1:${nodes[b]!.address.port}`)));
+handshakeMs = performance.now() - h0;
+const hcpu = process.cpuUsage(hcpu0);
 const degreeOf = new Array<number>(N).fill(0);
 for (const [a, b] of edges) {
   degreeOf[a]!++;
@@ -74,7 +81,8 @@ for (const m of snapshots) {
 }
 const result = {
   impl: 'aethel-p2p',
-  mode: signed ? 'signed' : 'unsigned',
+  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}`,
+  encrypted,
   ok: deliveries === expected && duplicateDeliveries === 0,
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed,
   deliveries,
@@ -92,6 +100,11 @@ const result = {
   endMemoryMb: memoryMb(),
   dropped,
   sentByType,
+  // Each link is one handshake, run by both ends in this process: CPU per handshake counts both sides.
+  handshakes: edges.length,
+  handshakeWallMs: handshakeMs,
+  handshakeCpuUsEach: (hcpu.user + hcpu.system) / edges.length,
+  handshakesPerCoreSec: edges.length / ((hcpu.user + hcpu.system) / 1e6),
 };
 await Promise.all(nodes.map((n) => n.stop()));
 note(`aethel-p2p ${result.mode}: ${Math.round(result.deliveriesPerSec).toLocaleString()} deliveries/s, delivered ${(result.deliveredFraction * 100).toFixed(2)}%, p99 ${result.latencyMs.p99.toFixed(0)} ms`);

@@ -33,6 +33,10 @@ export interface ClusterResult {
   forwardTo?: string;
   /** libp2p only: publishes refused for want of a subscribed peer and retried 100 ms later. */
   publishRetries?: number;
+  /** Ours only: links set up (one handshake each) and their CPU cost, both ends in one process. */
+  handshakes?: number;
+  handshakeCpuUsEach?: number;
+  handshakesPerCoreSec?: number;
 }
 
 interface CodecResult {
@@ -71,6 +75,8 @@ export interface BenchReport {
     floodUncorked?: ClusterResult;
     oursUnsigned?: ClusterResult;
     oursSigned?: ClusterResult;
+    oursUnsignedPlaintext?: ClusterResult;
+    oursSignedPlaintext?: ClusterResult;
     libp2pUnsigned?: ClusterResult;
     libp2pSigned?: ClusterResult;
     seenCache?: SeenResult;
@@ -146,7 +152,21 @@ export function targets(rep: BenchReport): TargetRow[] {
   const worst = lin.length ? Math.max(...lin.map((l) => l.timePerByteGrowth)) : undefined;
   row('6b. 1-byte chunks: time per byte as the input grows 8x', lin.map((l) => `${fmt(l.bodyBytes)} B bodies: x${fmt(l.timePerByteGrowth, 2)} over x${fmt(l.inputGrowth, 0)} input`).join('; ') || 'skipped',
     worst, (v) => `x${fmt(v, 2)}`, '<= x1.5 (linear)', (v) => v <= 1.5);
-  const clusterRuns = [r.floodCorked, r.floodUncorked, u, s, r.libp2pUnsigned, ls].filter((x) => x !== undefined);
+  // Issue 11: what encryption costs, from one run (encrypted is the default, so targets above use it).
+  for (const [mode, enc, plain, need] of [['signed', s, r.oursSignedPlaintext, 0.9], ['unsigned', u, r.oursUnsignedPlaintext, 0.8]] as const) {
+    row(`E. encrypted vs plaintext deliveries/s (${mode})`, ok(enc) && ok(plain) ? `${dps(enc)} vs ${dps(plain)}` : 'run failed or skipped',
+      ok(enc) && ok(plain) ? enc.deliveriesPerSec / plain.deliveriesPerSec : undefined, pct, `>= ${pct(need)}`, (v) => v >= need);
+  }
+  if (ok(s) && s.handshakesPerCoreSec !== undefined) {
+    rows.push({
+      target: 'E (info). Noise handshakes per second per core (both ends, identity signature and verification included)',
+      figures: `${fmt(s.handshakes ?? NaN)} handshakes, ${fmt(s.handshakeCpuUsEach ?? NaN)} us CPU each`,
+      ratio: `${fmt(s.handshakesPerCoreSec)}/s`,
+      required: 'info',
+      verdict: 'info',
+    });
+  }
+  const clusterRuns = [r.floodCorked, r.floodUncorked, u, s, r.oursUnsignedPlaintext, r.oursSignedPlaintext, r.libp2pUnsigned, ls].filter((x) => x !== undefined);
   const allDelivered = clusterRuns.length > 0 && clusterRuns.every((x) => x.ok);
   rows.push({
     target: '7. every run delivers 100%',
@@ -163,8 +183,10 @@ function clusterTable(rep: BenchReport): string {
   const runs: Array<[string, ClusterResult | undefined]> = [
     ['raw flood, corked (floor)', r.floodCorked],
     ['raw flood, one write per frame', r.floodUncorked],
-    ['aethel-p2p unsigned', r.oursUnsigned],
-    ['aethel-p2p signed', r.oursSigned],
+    ['aethel-p2p unsigned (encrypted)', r.oursUnsigned],
+    ['aethel-p2p signed (encrypted)', r.oursSigned],
+    ['aethel-p2p unsigned, plaintext', r.oursUnsignedPlaintext],
+    ['aethel-p2p signed, plaintext', r.oursSignedPlaintext],
     ['js-libp2p gossipsub unsigned', r.libp2pUnsigned],
     ['js-libp2p gossipsub signed', r.libp2pSigned],
   ];

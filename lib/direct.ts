@@ -10,8 +10,14 @@ import { P2PError } from './errors.js';
 import { SeenCache } from './gossip/seen-cache.js';
 import { LIMITS } from './wire/messages.js';
 
+/** What the receiver answered (§4.9). */
+export interface AckResult {
+  status: number;
+  reply: Buffer | null;
+}
+
 interface PendingAck {
-  resolve: () => void;
+  resolve: (ack: AckResult) => void;
   reject: (err: P2PError) => void;
   timer: TimerHandle;
 }
@@ -34,8 +40,8 @@ export class DirectMessenger {
     return randomBytes(LIMITS.refBytes);
   }
 
-  /** Resolves when the ACK for `ref` arrives; rejects with TIMEOUT after `timeoutMs`. */
-  waitForAck(ref: Buffer, timeoutMs: number): Promise<void> {
+  /** Resolves with the ACK for `ref` when it arrives; rejects with TIMEOUT after `timeoutMs`. */
+  waitForAck(ref: Buffer, timeoutMs: number): Promise<AckResult> {
     const key = ref.toString('latin1');
     this.pending.get(key)?.reject(new P2PError('TIMEOUT', 'superseded by a retry'));
     return new Promise((resolve, reject) => {
@@ -48,13 +54,13 @@ export class DirectMessenger {
   }
 
   /** An ACK arrived; unknown references are ignored. */
-  onAck(ref: Buffer): void {
+  onAck(ref: Buffer, status: number, reply: Buffer | null): void {
     const key = ref.toString('latin1');
     const p = this.pending.get(key);
     if (!p) return;
     this.pending.delete(key);
     p.timer.cancel();
-    p.resolve();
+    p.resolve({ status, reply: reply && Buffer.from(reply) });
   }
 
   /** A DIRECT arrived from `senderId`: true if it is new and should be delivered. */

@@ -18,6 +18,8 @@ export const ERROR_CODES = [
   'QUEUE_FULL',
   'TIMEOUT',
   'CONNECTION_CLOSED',
+  'NO_HANDLER',
+  'HANDLER_FAILED',
   // protocol errors caused by a peer's bytes
   'FRAME_EMPTY',
   'FRAME_TOO_LARGE',
@@ -31,6 +33,9 @@ export const ERROR_CODES = [
   'HANDSHAKE_TIMEOUT',
   'SELF_CONNECTION',
   'DUPLICATE_CONNECTION',
+  'ENCRYPTION_MISMATCH',
+  'BAD_RECORD',
+  'NOISE_HANDSHAKE',
   // a bug of ours reached while handling a peer's message: only that connection is closed
   'INTERNAL',
 ] as const;

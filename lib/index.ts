@@ -19,4 +19,4 @@ export { encodeMessage, decodeMessage } from './wire/codec.js';
 export { MessageType, GoodbyeCode, PROTOCOL_VERSION, LIMITS } from './wire/messages.js';
 export type { Message } from './wire/messages.js';
 export { gossipMessageId } from './gossip/message-id.js';
-export { authTranscript } from './transport/handshake.js';
+export { SessionHandshake, NOISE_PROLOGUE, STATIC_KEY_TAG } from './transport/handshake.js';

@@ -11,7 +11,8 @@ export type DropReason =
   | 'too_large'       // the encoded message exceeds maxFrameBytes
   | 'ttl_expired'     // a gossip message arrived with no hops left, so it was not forwarded
   | 'send_failed'     // sendToPeer gave up after its retries
-  | 'handler_error';  // a subscriber's handler threw
+  | 'handler_error'   // a subscriber's handler threw
+  | 'no_subscriber';  // a direct message or request arrived for a topic nobody here subscribes to
 
 export interface MetricsSnapshot {
   /** Protocol messages written to peers, all types. */

@@ -31,8 +31,10 @@ import { BackoffScheduler, RetryExhaustedError } from './retry/backoff.js';
 import { Connection } from './transport/connection.js';
 import type { CloseInfo } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
+import { KeyLogFile } from './transport/key-log-file.js';
+import { generateX25519 } from './noise/handshake.js';
 import { packValue, unpackValue } from './wire/codec.js';
-import { GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
+import { AckStatus, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
 import type { Message } from './wire/messages.js';
 
 export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'partitioned';
@@ -118,6 +120,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly reconnector: Reconnector;
   /** The wire dump (wireDump option), when one is being written. */
   private readonly dump: DumpWriter | undefined;
+  /** The key log (keyLog option), when one is being written. */
+  private readonly keyLog: KeyLogFile | undefined;
   private readonly dialing = new Map<string, Promise<string>>();
   private readonly known = new Map<string, KnownPeer>();
   private readonly handshaking = new Set<Connection>();
@@ -135,6 +139,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.clock = options.clock ?? systemClock;
     this.identity = options.identity ?? generateIdentity();
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'p2p', node: this.identity.idHex.slice(0, 12) });
+    this.keyLog = this.opts.keyLog === undefined ? undefined : new KeyLogFile(this.opts.keyLog, (err) =>
+      this.log.warn({ file: this.opts.keyLog, err: err.message }, 'key log stopped: cannot write'));
     this.dump = this.opts.wireDump === undefined ? undefined : new DumpWriter(this.opts.wireDump, {
       node: this.identity.idHex,
       onError: (err) => this.log.warn({ file: this.opts.wireDump, err: err.message }, 'wire dump stopped: cannot write'),
@@ -143,6 +149,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       {
         identity: this.identity,
         networkId: this.opts.networkId,
+        encrypted: this.opts.encryption,
+        staticKey: generateX25519(),
+        ...(this.keyLog ? { keyLog: this.keyLog.line } : {}),
         advertiseHost: this.opts.advertiseHost,
         advertisePort: this.opts.advertisePort === 0 ? this.opts.listenPort : this.opts.advertisePort,
         maxFrameBytes: this.opts.maxFrameBytes,
@@ -231,6 +240,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     for (const p of this.known.values()) p.conn?.close(GoodbyeCode.NORMAL, 'shutting down');
     await this.transport.close();
     await this.dump?.close();
+    await this.keyLog?.close();
     this.gossip.clear();
     this.lifecycle = 'stopped';
     this.log.info('stopped');
@@ -259,28 +269,56 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   /**
-   * Send `data` to one peer; resolves when its ACK arrives. The peer's `topic` handlers get it
-   * with info.direct === true, once. Retries with backoff; rejects with PEER_UNREACHABLE
-   * after the last retry (messagesDropped counts it).
+   * Send `data` to one peer; resolves when its ACK says it was delivered. The peer's `topic`
+   * handlers get it with info.direct === true, once. Retries with backoff; rejects with
+   * PEER_UNREACHABLE after the last retry (messagesDropped counts it), and with NO_HANDLER,
+   * without retrying, when nobody on the peer subscribes to `topic`.
    */
   async sendToPeer(peerId: string, topic: string, data: unknown): Promise<void> {
+    await this.sendDirect(peerId, topic, data, false);
+  }
+
+  /**
+   * Ask one peer and wait for its answer: the peer's first `topic` handler runs with
+   * info.direct === true and the value it returns (or resolves to) comes back here.
+   * Rejects with NO_HANDLER when nobody there subscribes to `topic`, HANDLER_FAILED (with
+   * the handler's error text) when it throws, PEER_UNREACHABLE after the retries. The
+   * handler must answer within ackTimeoutMs, or the request is retried (and the retry is
+   * answered only if the first call's answer is lost: not run twice).
+   */
+  async request(peerId: string, topic: string, data: unknown): Promise<unknown> {
+    const reply = await this.sendDirect(peerId, topic, data, true);
+    return reply === null ? null : unpackValue(reply);
+  }
+
+  private async sendDirect(peerId: string, topic: string, data: unknown, wantReply: boolean): Promise<Buffer | null> {
     this.assertRunning();
     if (typeof peerId !== 'string' || !/^[0-9a-f]{64}$/.test(peerId)) throw P2PError.invalidArgument('peerId must be 64 lowercase hex characters');
     if (peerId === this.id) throw P2PError.invalidArgument('cannot send to ourselves');
     checkTopic(topic);
     const payload = this.encodeData(data);
     const ref = this.direct.newRef();
+    const final = (e: unknown) => e instanceof P2PError && (e.code === 'STOPPED' || e.code === 'NO_HANDLER' || e.code === 'HANDLER_FAILED');
     const task = this.retry.run(async () => {
       const conn = await this.connectionTo(peerId);
       const acked = this.direct.waitForAck(ref, this.opts.ackTimeoutMs);
-      if (!conn.send({ type: MessageType.DIRECT, ref, topic, payload })) {
+      if (!conn.send({ type: MessageType.DIRECT, ref, topic, payload, wantReply })) {
         acked.catch(() => {});
         throw new P2PError('QUEUE_FULL', 'could not queue the message');
       }
-      await acked;
-    }, this.opts.retry, { shouldRetry: (e) => !(e instanceof P2PError && e.code === 'STOPPED') });
+      const ack = await acked;
+      switch (ack.status) {
+        case AckStatus.DELIVERED: return ack.reply;
+        case AckStatus.NO_SUBSCRIBER: throw new P2PError('NO_HANDLER', `peer ${peerId.slice(0, 16)} has no handler for topic ${JSON.stringify(topic)}`);
+        case AckStatus.HANDLER_FAILED: throw new P2PError('HANDLER_FAILED', `peer ${peerId.slice(0, 16)}'s handler failed: ${ack.reply?.toString('utf8') ?? ''}`);
+        case AckStatus.DUPLICATE:
+          if (!wantReply) return null;
+          throw new P2PError('TIMEOUT', 'the reply to this request was lost');
+        default: throw new P2PError('QUEUE_FULL', `peer refused the message (ACK status ${ack.status})`);
+      }
+    }, this.opts.retry, { shouldRetry: (e) => !final(e) });
     try {
-      await task.promise;
+      return await task.promise;
     } catch (err) {
       if (err instanceof RetryExhaustedError) {
         this.counters.drop('send_failed');
@@ -644,18 +682,59 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       case MessageType.GOSSIP: return this.gossip.onGossip(h, msg);
       case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
       case MessageType.IWANT: return this.gossip.onIWant(h, msg.ids);
-      case MessageType.DIRECT:
-        h.send({ type: MessageType.ACK, ref: msg.ref });
-        if (this.direct.accept(h.conn.peerId!, msg.ref)) {
-          this.deliver(msg.topic, msg.payload, { id: msg.ref.toString('hex'), topic: msg.topic, from: p.id, hops: 1, direct: true });
-        }
-        return;
-      case MessageType.ACK: return this.direct.onAck(msg.ref);
+      case MessageType.DIRECT: return this.onDirect(p.id, h, msg);
+      case MessageType.ACK: return this.direct.onAck(msg.ref, msg.status, msg.reply);
       case MessageType.FIND_NODE: return this.dht.onFindNode(h, msg);
       case MessageType.NODES: return this.dht.onNodes(h, msg);
       default:
         return;
     }
+  }
+
+  /**
+   * A DIRECT (sendToPeer or request): acknowledged with what became of it (§4.9). A request
+   * is answered with the first handler's value once it settles; a retry of a ref already
+   * delivered is answered DUPLICATE and not delivered again.
+   */
+  private onDirect(from: string, h: PeerHandle, msg: Extract<Message, { type: 8 }>): void {
+    const ack = (status: number, reply: Buffer | null = null) => h.send({ type: MessageType.ACK, ref: msg.ref, status, reply });
+    const handlers = this.subscriptions.get(msg.topic);
+    if (!handlers || handlers.size === 0) {
+      this.counters.drop('no_subscriber');
+      return void ack(AckStatus.NO_SUBSCRIBER);
+    }
+    if (!this.direct.accept(h.conn.peerId!, msg.ref)) return void ack(AckStatus.DUPLICATE);
+    const info: DeliveryInfo = { id: msg.ref.toString('hex'), topic: msg.topic, from, hops: 1, direct: true };
+    if (!msg.wantReply) {
+      this.deliver(msg.topic, msg.payload, info);
+      return void ack(AckStatus.DELIVERED);
+    }
+    let data: unknown;
+    try {
+      data = unpackValue(msg.payload);
+    } catch {
+      this.reportInvalid(from, 'bad_payload');
+      return void ack(AckStatus.HANDLER_FAILED, Buffer.from('request payload is not valid MessagePack'));
+    }
+    this.counters.delivered++;
+    const first = handlers.values().next().value!;
+    Promise.resolve()
+      .then(() => first(data, info))
+      .then(
+        (value) => {
+          let reply: Buffer;
+          try {
+            reply = packValue(value ?? null);
+          } catch (err) {
+            return void ack(AckStatus.HANDLER_FAILED, Buffer.from(`reply cannot be encoded: ${(err as Error).message}`));
+          }
+          ack(AckStatus.DELIVERED, reply);
+        },
+        (err: unknown) => {
+          this.handlerFailed(msg.topic, err);
+          ack(AckStatus.HANDLER_FAILED, Buffer.from(truncate(err instanceof Error ? err.message : String(err), 1024)));
+        },
+      );
   }
 
   private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
@@ -727,6 +806,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 function isLoss(info: CloseInfo): boolean {
   if (!info.byPeer) return false;
   return info.goodbye !== true || info.code === GoodbyeCode.TIMEOUT;
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

@@ -90,6 +90,19 @@ export interface P2PNetworkOptions {
   logger?: Logger;
   /** Path of an NDJSON wire dump; off when absent. */
   wireDump?: string;
+  /**
+   * Seal every frame after the handshake in ChaCha20-Poly1305 records (PROTOCOL.md §4.2).
+   * false sends frames in clear after an authenticated handshake: for lab and conformance
+   * work only, and only with peers that chose it too (others are refused with
+   * ENCRYPTION_MISMATCH). Default true.
+   */
+  encryption?: boolean;
+  /**
+   * Path of a key log: one line per session with its traffic keys (PROTOCOL.md §4.2), so that
+   * `aethel-p2p dump --pcap capture --keylog FILE` can decrypt a capture. Anyone holding the
+   * file can read those sessions: debugging only. Off when absent.
+   */
+  keyLog?: string;
   /** Injected clock (tests, simulator). Default: the system clock. */
   clock?: Clock;
 }
@@ -128,6 +141,8 @@ export interface ResolvedOptions {
   dhtRequestTimeoutMs: number;
   refreshIntervalMs: number;
   wireDump: string | undefined;
+  encryption: boolean;
+  keyLog: string | undefined;
 }
 
 /** Every default in one place. */
@@ -160,6 +175,7 @@ export const DEFAULTS = Object.freeze({
   alpha: 3,
   dhtRequestTimeoutMs: 2000,
   refreshIntervalMs: 3_600_000,
+  encryption: true,
 });
 
 function int(field: string, v: unknown, min: number, max: number): number {
@@ -215,6 +231,9 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
   if (o.wireDump !== undefined && (typeof o.wireDump !== 'string' || o.wireDump.length === 0)) {
     throw new InvalidOptionError('wireDump', 'expected a file path');
   }
+  if (o.keyLog !== undefined && (typeof o.keyLog !== 'string' || o.keyLog.length === 0)) {
+    throw new InvalidOptionError('keyLog', 'expected a file path');
+  }
   if (o.identity !== undefined && (typeof o.identity !== 'object' || !Buffer.isBuffer(o.identity?.publicKey))) {
     throw new InvalidOptionError('identity', 'expected an Identity (see generateIdentity / loadIdentity)');
   }
@@ -251,6 +270,8 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     dhtRequestTimeoutMs: int('dhtRequestTimeoutMs', o.dhtRequestTimeoutMs ?? d.dhtRequestTimeoutMs, 1, MS_MAX),
     refreshIntervalMs: int('refreshIntervalMs', o.refreshIntervalMs ?? d.refreshIntervalMs, 1, MS_MAX),
     wireDump: o.wireDump,
+    encryption: bool('encryption', o.encryption ?? d.encryption),
+    keyLog: o.keyLog,
   };
   if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
     // A quiet peer is heard from (PONG) about once per heartbeat: a shorter timeout partitions everyone.

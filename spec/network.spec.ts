@@ -210,7 +210,7 @@ describe('P2PNetwork', () => {
       await got;
       const m = a.metrics();
       expect(m.sentByType.GOSSIP).to.equal(1);
-      expect(m.sentByType.HELLO).to.equal(1);
+      expect(m.sentByType.HANDSHAKE).to.equal(1);
       expect(m.bytesSent).to.be.greaterThan(100);
       expect(m.connectedPeers).to.equal(1);
       expect(m.seenMessages).to.equal(1);

@@ -3,8 +3,7 @@
  * cites the docs/PROTOCOL.md section whose MUST it tests. Negative checks write raw bytes.
  */
 import { randomBytes } from 'node:crypto';
-import { authTranscript } from '../transport/handshake.js';
-import { packValue } from '../wire/codec.js';
+import { encodeMessage, packValue } from '../wire/codec.js';
 import { frameHeader, encodeFrame } from '../wire/frame.js';
 import { GoodbyeCode, LIMITS, MessageType, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { CheckContext } from './context.js';
@@ -27,14 +26,53 @@ const u32 = (): number => randomBytes(4).readUInt32BE(0);
 export const SESSION_CHECKS: readonly Check[] = [
   {
     name: 'handshake',
-    section: '§4.1, §4.2',
-    title: 'handshake succeeds: HELLO with version 1 and our networkId, AUTH that verifies, a fresh nonce per connection',
+    section: '§4.1',
+    title: 'Noise XX handshake succeeds: version 2 chosen, the identity signs the Noise static key, a fresh ephemeral key per connection',
     async run(ctx) {
       const a = await ctx.session();
       const b = await ctx.session();
-      if (a.target.hello.nonce.equals(b.target.hello.nonce)) throw new CheckFailure('target reused its HELLO nonce on two connections');
-      if (!a.target.id.equals(b.target.id)) throw new CheckFailure('target presented two different keys on two connections');
-      return `target id ${a.target.id.toString('hex').slice(0, 16)}…, listens on ${JSON.stringify(a.target.hello.listenHost)}:${a.target.hello.listenPort}`;
+      if (a.client.noise!.remoteEphemeral!.equals(b.client.noise!.remoteEphemeral!)) throw new CheckFailure('target reused its ephemeral key on two connections');
+      if (!a.target.id.equals(b.target.id)) throw new CheckFailure('target presented two different identities on two connections');
+      const p = a.target.payload;
+      return `target id ${a.target.id.toString('hex').slice(0, 16)}…, version ${p.version}, listens on ${JSON.stringify(p.listenHost)}:${p.listenPort}`;
+    },
+  },
+  {
+    name: 'encrypted-session',
+    section: '§4.2',
+    title: 'after the handshake the target speaks in records: a PING sealed in a record is answered by a sealed PONG',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      const seq = u32();
+      client.send({ type: MessageType.PING, seq });
+      await client.expect((m) => m.type === MessageType.PONG && m.seq === seq, ctx.opts.replyTimeoutMs, `PONG with seq ${seq} in a record`);
+      return 'PONG in a record';
+    },
+  },
+  {
+    name: 'bad-record',
+    section: '§4.2',
+    title: 'a record whose ciphertext was altered is refused: the connection is closed and nothing in it is acted on',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      const seq = u32();
+      const frame = encodeFrame(encodeMessage({ type: MessageType.PING, seq }));
+      const sealed = client.sealRecords(frame);
+      sealed[sealed.length - 1]![0]! ^= 0x01; // one flipped bit in the ciphertext
+      for (const r of sealed) client.writeRaw(r);
+      if (!(await client.waitClosed(ctx.opts.replyTimeoutMs))) throw new CheckFailure(`connection still open ${ctx.opts.replyTimeoutMs} ms after a forged record`);
+      if (client.received.some((m) => m.type === MessageType.PONG && m.seq === seq)) throw new CheckFailure('target answered the PING inside a forged record');
+      return 'closed, PING not answered';
+    },
+  },
+  {
+    name: 'plaintext-refused',
+    section: '§4.1',
+    title: 'a handshake asking for plaintext is refused with GOODBYE ENCRYPTION_MISMATCH (targets that require encryption)',
+    async run(ctx) {
+      const c = await ctx.client();
+      c.startHandshake(ctx.opts.networkId, { encrypted: false });
+      return ctx.expectGoodbye(c, GoodbyeCode.ENCRYPTION_MISMATCH);
     },
   },
   {
@@ -48,45 +86,67 @@ export const SESSION_CHECKS: readonly Check[] = [
     },
   },
   {
-    name: 'wrong-version',
-    section: '§4.1, §7',
-    title: 'a HELLO with another version is refused with GOODBYE VERSION_MISMATCH',
+    name: 'preopen-frame-cap',
+    section: '§1, §6',
+    title: 'before the handshake, a header declaring more than 1024 bytes is refused with GOODBYE PROTOCOL_ERROR at once',
     async run(ctx) {
       const c = await ctx.client();
-      c.send(c.hello(ctx.opts.networkId, { version: PROTOCOL_VERSION + 1 }));
+      c.writeRaw(frameHeader(LIMITS.preOpenFrameBytes + 1));
+      return ctx.expectGoodbye(c, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'wrong-version',
+    section: '§4.1, §7',
+    title: 'a handshake offering only versions the target does not speak is refused with GOODBYE VERSION_MISMATCH',
+    async run(ctx) {
+      const c = await ctx.client();
+      c.startHandshake(ctx.opts.networkId, { minVersion: PROTOCOL_VERSION + 1, maxVersion: PROTOCOL_VERSION + 5 });
       return ctx.expectGoodbye(c, GoodbyeCode.VERSION_MISMATCH);
+    },
+  },
+  {
+    name: 'version-range',
+    section: '§4.1, §7',
+    title: 'a handshake offering a range that includes this version gets the highest common one',
+    async run(ctx) {
+      const c = await ctx.client();
+      c.startHandshake(ctx.opts.networkId, { minVersion: 1, maxVersion: PROTOCOL_VERSION + 3 });
+      const t = await c.readTargetIdentity(ctx.opts.replyTimeoutMs, { minVersion: 1, maxVersion: PROTOCOL_VERSION + 3 });
+      if (t.payload.version !== PROTOCOL_VERSION) throw new CheckFailure(`target chose ${t.payload.version}, expected ${PROTOCOL_VERSION}`);
+      return `version ${t.payload.version} chosen from 1..${PROTOCOL_VERSION + 3}`;
     },
   },
   {
     name: 'wrong-network',
     section: '§4.1',
-    title: 'a HELLO with another networkId is refused with GOODBYE NETWORK_MISMATCH',
+    title: 'a handshake naming another networkId is refused with GOODBYE NETWORK_MISMATCH',
     async run(ctx) {
       const c = await ctx.client();
       const other = `${ctx.opts.networkId}-x`.slice(-LIMITS.networkIdBytes);
-      c.send(c.hello(ctx.opts.networkId === other ? 'conformance-other' : other));
+      c.startHandshake(ctx.opts.networkId === other ? 'conformance-other' : other);
       return ctx.expectGoodbye(c, GoodbyeCode.NETWORK_MISMATCH);
     },
   },
   {
     name: 'bad-signature',
-    section: '§4.2',
-    title: 'an AUTH signature that does not verify (signed over the wrong nonce) is refused with GOODBYE BAD_SIGNATURE',
+    section: '§4.1',
+    title: 'an identity signature over the Noise static key that does not verify is refused with GOODBYE BAD_SIGNATURE',
     async run(ctx) {
       const c = await ctx.client();
-      const t = await c.exchangeHellos(ctx.opts.networkId, ctx.opts.replyTimeoutMs);
-      // A genuine signature by our key, over a transcript with a nonce the target never sent.
-      c.send({ type: MessageType.AUTH, signature: c.identity.sign(authTranscript(randomBytes(32), c.identity.id, t.id)) });
+      // A genuine signature by our identity, over bytes that are not our static key.
+      await c.handshake(ctx.opts.networkId, ctx.opts.replyTimeoutMs, { staticSignature: c.identity.sign(randomBytes(32)) });
       return ctx.expectGoodbye(c, GoodbyeCode.BAD_SIGNATURE);
     },
   },
   {
     name: 'handshake-timeout',
     section: '§4.1',
-    title: 'a peer that sends HELLO but never AUTH is closed with GOODBYE HANDSHAKE_TIMEOUT',
+    title: 'a peer that never sends the third handshake message is closed with GOODBYE HANDSHAKE_TIMEOUT',
     async run(ctx) {
       const c = await ctx.client();
-      await c.exchangeHellos(ctx.opts.networkId, ctx.opts.replyTimeoutMs);
+      c.startHandshake(ctx.opts.networkId);
+      await c.readTargetIdentity(ctx.opts.replyTimeoutMs);
       return ctx.expectGoodbye(c, GoodbyeCode.HANDSHAKE_TIMEOUT, ctx.opts.handshakeTimeoutMs + ctx.opts.replyTimeoutMs);
     },
   },
@@ -108,7 +168,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     title: 'a frame header declaring length 0 is refused with GOODBYE PROTOCOL_ERROR',
     async run(ctx) {
       const { client } = await ctx.session();
-      client.writeRaw(Buffer.alloc(4));
+      client.writeSession(Buffer.alloc(4));
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
     },
   },
@@ -118,7 +178,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     title: 'a header declaring maxFrameBytes + 1 is refused with GOODBYE PROTOCOL_ERROR before any body byte is sent',
     async run(ctx) {
       const { client } = await ctx.session();
-      client.writeRaw(frameHeader(ctx.opts.maxFrameBytes + 1)); // the header only: no body follows
+      client.writeSession(frameHeader(ctx.opts.maxFrameBytes + 1)); // the header only: no body follows
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
     },
   },
@@ -128,7 +188,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     title: 'a body that is not one complete MessagePack value (truncated array) is refused with GOODBYE PROTOCOL_ERROR',
     async run(ctx) {
       const { client } = await ctx.session();
-      client.writeRaw(encodeFrame(Buffer.from([0x92, 0x03]))); // array of 2, one element present
+      client.writeSession(encodeFrame(Buffer.from([0x92, 0x03]))); // array of 2, one element present
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
     },
   },
@@ -138,7 +198,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     title: 'a body with bytes after its MessagePack value is refused with GOODBYE PROTOCOL_ERROR',
     async run(ctx) {
       const { client } = await ctx.session();
-      client.writeRaw(encodeFrame(Buffer.concat([packValue([MessageType.PING, 1]), Buffer.from([0x00])])));
+      client.writeSession(encodeFrame(Buffer.concat([packValue([MessageType.PING, 1]), Buffer.from([0x00])])));
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
     },
   },
@@ -148,7 +208,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     title: 'a PING whose seq is a string is refused with GOODBYE PROTOCOL_ERROR',
     async run(ctx) {
       const { client } = await ctx.session();
-      client.writeRaw(encodeFrame(packValue([MessageType.PING, 'one'])));
+      client.writeSession(encodeFrame(packValue([MessageType.PING, 'one'])));
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
     },
   },
@@ -158,7 +218,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     title: 'a message with an unknown type code (99) is refused with GOODBYE PROTOCOL_ERROR',
     async run(ctx) {
       const { client } = await ctx.session();
-      client.writeRaw(encodeFrame(packValue([99, 1])));
+      client.writeSession(encodeFrame(packValue([99, 1])));
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
     },
   },
@@ -199,7 +259,7 @@ export const SESSION_CHECKS: readonly Check[] = [
     async run(ctx) {
       const { client } = await ctx.session();
       const ref = randomBytes(LIMITS.refBytes);
-      const direct = { type: MessageType.DIRECT, ref, topic: 'aethel-conformance', payload: packValue('conformance') } as const;
+      const direct = { type: MessageType.DIRECT, ref, topic: 'aethel-conformance', payload: packValue('conformance'), wantReply: false } as const;
       const acks = () => client.received.filter((m) => m.type === MessageType.ACK && m.ref.equals(ref)).length;
       client.send(direct);
       await client.expect((m) => m.type === MessageType.ACK && m.ref.equals(ref), ctx.opts.replyTimeoutMs, 'ACK');

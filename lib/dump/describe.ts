@@ -4,7 +4,8 @@
  * never thrown: a dump or capture with a bad frame in it is still readable past it.
  */
 import { nodeIdOf } from '../identity.js';
-import { decodeMessage, unpackValue } from '../wire/codec.js';
+import { decodeInitPayload, decodeMessage, unpackValue } from '../wire/codec.js';
+import type { InitPayload } from '../wire/codec.js';
 import { GOODBYE_CODE_NAMES, MESSAGE_TYPE_NAMES, MessageType } from '../wire/messages.js';
 import type { Message } from '../wire/messages.js';
 
@@ -53,16 +54,27 @@ export function describeBody(body: Buffer): DecodedFrame {
   return { type, fields: f.fields, text: `${type} ${f.text}`.trimEnd(), msgIds: f.msgIds };
 }
 
+/** The init payload of a first handshake message (32-byte ephemeral key, then the payload in clear), if it is one. */
+function initPayloadOf(noise: Buffer): InitPayload | undefined {
+  if (noise.length <= 32) return undefined;
+  try {
+    return decodeInitPayload(noise.subarray(32));
+  } catch {
+    return undefined;
+  }
+}
+
 function fieldsOf(m: Message): { fields: Record<string, unknown>; text: string; msgIds: string[] } {
   switch (m.type) {
-    case MessageType.HELLO:
+    case MessageType.HANDSHAKE: {
+      // Only the first message's payload travels in clear (-> e, payload): show it when it parses.
+      const init = initPayloadOf(m.noise);
       return {
-        fields: { version: m.version, networkId: m.networkId, publicKey: m.publicKey.toString('hex'), nonce: m.nonce.toString('hex'), listenHost: m.listenHost, listenPort: m.listenPort },
-        text: `v${m.version} network=${JSON.stringify(m.networkId)} id=${short(nodeIdOf(m.publicKey))} listen=${m.listenHost}:${m.listenPort}`,
+        fields: { noiseBytes: m.noise.length, ...(init ? { init } : {}) },
+        text: init ? `-> e versions=${init.minVersion}..${init.maxVersion} network=${JSON.stringify(init.networkId)}${init.encrypted ? '' : ' PLAINTEXT'}` : `${m.noise.length} B (encrypted handshake message)`,
         msgIds: [],
       };
-    case MessageType.AUTH:
-      return { fields: { signature: m.signature.toString('hex') }, text: `sig=${short(m.signature)}`, msgIds: [] };
+    }
     case MessageType.PING:
     case MessageType.PONG:
       return { fields: { seq: m.seq }, text: `seq=${m.seq}`, msgIds: [] };
@@ -91,7 +103,7 @@ function fieldsOf(m: Message): { fields: Record<string, unknown>; text: string; 
         msgIds: [],
       };
     case MessageType.ACK:
-      return { fields: { ref: m.ref.toString('hex') }, text: `ref=${short(m.ref)}`, msgIds: [] };
+      return { fields: { ref: m.ref.toString('hex'), status: m.status, replyBytes: m.reply?.length ?? null }, text: `ref=${short(m.ref)} status=${m.status}`, msgIds: [] };
     case MessageType.FIND_NODE:
       return { fields: { reqId: m.reqId, target: m.target.toString('hex') }, text: `req=${m.reqId} target=${short(m.target)}`, msgIds: [] };
     case MessageType.NODES:

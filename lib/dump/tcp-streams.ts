@@ -197,18 +197,12 @@ function drain(d: Direction, emit: (d: Direction, t: number, bytes: Buffer) => v
   }
 }
 
-/** Replace "host:port" names with node ids where a HELLO sent from that endpoint names them. */
+/**
+ * Name endpoints: "host:port" until a node id is known for it. Node ids travel encrypted in
+ * the handshake (§4.1), so a capture alone does not reveal them.
+ */
 function nameNodes(entries: Array<FrameEntry | MalformedEntry>): void {
   const ids = new Map<string, string>();
-  for (const e of entries) {
-    if (e.kind !== 'frame') continue;
-    try {
-      const m = decodeMessage(e.body);
-      if (m.type === MessageType.HELLO) ids.set(e.local, nodeIdOf(m.publicKey).toString('hex'));
-    } catch {
-      // Malformed bodies are shown as such later.
-    }
-  }
   for (const e of entries) {
     if (e.kind !== 'frame') continue;
     e.node = ids.get(e.local) ?? e.local;

@@ -1,6 +1,6 @@
 /**
- * One authenticated connection to one peer over a net.Socket: framing, codec, handshake,
- * heartbeat and a bounded outbound queue. It knows message types but not what gossip or the
+ * One authenticated connection to one peer over a net.Socket: framing, the Noise handshake
+ * (transport/handshake.ts), the record layer, codec, heartbeat and a bounded outbound queue. It knows message types but not what gossip or the
  * DHT do with them: valid messages after the handshake go out through the 'message' event.
  *
  * Lifecycle: 'open' once the handshake succeeds; 'close' exactly once, whatever the cause
@@ -11,19 +11,27 @@ import type { Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../clock.js';
 import { P2PError, ProtocolError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { nodeIdOf, verifySignature } from '../identity.js';
 import type { Identity } from '../identity.js';
 import type { Metrics, DropReason } from '../metrics.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import { FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
-import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, PROTOCOL_VERSION } from '../wire/messages.js';
+import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { GoodbyeCodeValue, Message } from '../wire/messages.js';
-import { authTranscript, newNonce } from './handshake.js';
+import type { X25519KeyPair } from '../noise/handshake.js';
+import { RecordOpener, RecordSealer } from '../noise/records.js';
+import { SessionHandshake } from './handshake.js';
 
-/** What a connection needs from its node. All fields are required; the network resolves defaults. */
+/** What a connection needs from its node. All fields are required unless marked; the network resolves defaults. */
 export interface ConnectionConfig {
   identity: Identity;
   networkId: string;
+  /** Seal every frame after the handshake in AEAD records (§4.2). false: plaintext, only with a peer that also chose it. */
+  encrypted: boolean;
+  /** This node's Noise static key (X25519), fresh per process; signed by the identity in each handshake. */
+  staticKey: X25519KeyPair;
+  /** Protocol versions spoken, inclusive; default MIN_PROTOCOL_VERSION..PROTOCOL_VERSION. */
+  minVersion?: number;
+  maxVersion?: number;
   /** Address this node tells peers to dial ('' / 0 when not listening). */
   advertiseHost: string;
   advertisePort: number;
@@ -35,6 +43,8 @@ export interface ConnectionConfig {
   metrics: Metrics;
   /** Optional observer of every frame body in and out (wire dumps). Must not keep `body`. */
   tap?: (conn: Connection, direction: 'in' | 'out', body: Uint8Array) => void;
+  /** Optional sink for one key-log line per session (§4.2; the keyLog option). */
+  keyLog?: (line: string) => void;
 }
 
 export type ConnectionState = 'handshake' | 'open' | 'closed';
@@ -57,14 +67,27 @@ function goodbyeFor(code: ErrorCode): GoodbyeCodeValue {
   switch (code) {
     case 'VERSION_MISMATCH': return GoodbyeCode.VERSION_MISMATCH;
     case 'NETWORK_MISMATCH': return GoodbyeCode.NETWORK_MISMATCH;
-    case 'BAD_SIGNATURE': return GoodbyeCode.BAD_SIGNATURE;
+    case 'BAD_SIGNATURE':
+    case 'NOISE_HANDSHAKE': return GoodbyeCode.BAD_SIGNATURE;
     case 'HANDSHAKE_TIMEOUT': return GoodbyeCode.HANDSHAKE_TIMEOUT;
     case 'SELF_CONNECTION': return GoodbyeCode.SELF_CONNECTION;
     case 'DUPLICATE_CONNECTION': return GoodbyeCode.DUPLICATE_CONNECTION;
     case 'UNEXPECTED_MESSAGE': return GoodbyeCode.UNEXPECTED_MESSAGE;
+    case 'ENCRYPTION_MISMATCH': return GoodbyeCode.ENCRYPTION_MISMATCH;
+    case 'BAD_RECORD': return GoodbyeCode.BAD_RECORD;
     default: return GoodbyeCode.PROTOCOL_ERROR;
   }
 }
+
+/** GOODBYE codes that refuse a handshake, and the error the refused side reports. */
+const HANDSHAKE_REFUSALS: Readonly<Record<number, ErrorCode>> = {
+  [GoodbyeCode.VERSION_MISMATCH]: 'VERSION_MISMATCH',
+  [GoodbyeCode.NETWORK_MISMATCH]: 'NETWORK_MISMATCH',
+  [GoodbyeCode.BAD_SIGNATURE]: 'BAD_SIGNATURE',
+  [GoodbyeCode.SELF_CONNECTION]: 'SELF_CONNECTION',
+  [GoodbyeCode.ENCRYPTION_MISMATCH]: 'ENCRYPTION_MISMATCH',
+  [GoodbyeCode.HANDSHAKE_TIMEOUT]: 'HANDSHAKE_TIMEOUT',
+};
 
 /** How long a closing socket may take to flush its GOODBYE before it is destroyed. */
 const CLOSE_FLUSH_MS = 1000;
@@ -80,43 +103,66 @@ export interface ConnectionEvents {
 export class Connection extends EventEmitter<ConnectionEvents> {
   /** Process-unique number, for logs and dumps. */
   readonly cid = nextConnectionId++;
-  /** True when this side dialed. */
+  /** True when this side dialed (the Noise initiator). */
   readonly outbound: boolean;
   readonly socket: Socket;
   state: ConnectionState = 'handshake';
-  /** Peer's node id (SHA-256 of its key), known after its HELLO. */
+  /** Peer's node id (SHA-256 of its identity key), known once the handshake proved it. */
   peerId: Buffer | undefined;
   peerIdHex = '';
   peerPublicKey: Buffer | undefined;
-  /** Address the peer says it accepts connections on (from HELLO). */
+  /** Address the peer says it accepts connections on (from its handshake payload). */
   peerListenHost = '';
   peerListenPort = 0;
+  /** Our own address as the peer sees it (from its handshake payload); '' / 0 until open. */
+  observedHost = '';
+  observedPort = 0;
+  /** Negotiated protocol version; 0 until open. */
+  version = 0;
+  /** True when frames travel in AEAD records (the default); false on a plaintext session. */
+  encrypted: boolean;
   /** Clock time of the last valid frame from the peer. */
   lastContact: number;
   /** Last measured PING round trip, ms. */
   rttMs: number | undefined;
 
   private readonly cfg: ConnectionConfig;
-  private readonly decoder: FrameDecoder;
-  private readonly nonce = newNonce();
-  private sentAuth = false;
+  /** Frames before the connection is open: capped at LIMITS.preOpenFrameBytes. */
+  private decoder: FrameDecoder;
+  private readonly hs: SessionHandshake;
+  private sealer: RecordSealer | undefined;
+  private opener: RecordOpener | undefined;
   private handshakeTimer: TimerHandle | undefined;
   private closeTimer: TimerHandle | undefined;
   private pingSeq = 0;
   private pingSentAt = new Map<number, number>();
-  // Outbound: frames wait here only while the socket has said write() === false.
+  // Outbound: frames (header, body) gathered until the end of the tick, then written (or
+  // sealed as records and written) in one go; kept while the socket has said write() === false.
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private blocked = false;
-  private corked = false;
+  private flushScheduled = false;
 
   constructor(socket: Socket, outbound: boolean, cfg: ConnectionConfig) {
     super();
     this.socket = socket;
     this.outbound = outbound;
     this.cfg = cfg;
-    this.decoder = new FrameDecoder(cfg.maxFrameBytes);
+    this.encrypted = cfg.encrypted;
+    this.decoder = new FrameDecoder(Math.min(LIMITS.preOpenFrameBytes, cfg.maxFrameBytes));
     this.lastContact = cfg.clock.now();
+    this.hs = new SessionHandshake(outbound, {
+      identity: cfg.identity,
+      networkId: cfg.networkId,
+      encrypted: cfg.encrypted,
+      minVersion: cfg.minVersion ?? MIN_PROTOCOL_VERSION,
+      maxVersion: cfg.maxVersion ?? PROTOCOL_VERSION,
+      listenHost: cfg.advertiseHost,
+      listenPort: cfg.advertisePort,
+      remoteHost: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      staticKey: cfg.staticKey,
+    });
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -127,15 +173,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       () => this.fail(new ProtocolError('HANDSHAKE_TIMEOUT', `no handshake within ${cfg.handshakeTimeoutMs} ms`)),
       cfg.handshakeTimeoutMs,
     );
-    this.sendNow({
-      type: MessageType.HELLO,
-      version: PROTOCOL_VERSION,
-      networkId: cfg.networkId,
-      publicKey: cfg.identity.publicKey,
-      nonce: this.nonce,
-      listenHost: cfg.advertiseHost,
-      listenPort: cfg.advertisePort,
-    });
+    if (outbound) this.sendNow({ type: MessageType.HANDSHAKE, noise: this.hs.start() });
   }
 
   get remoteAddress(): string {
@@ -179,9 +217,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /** Send GOODBYE with a code and reason, then close. Idempotent. */
-  close(code: GoodbyeCodeValue = GoodbyeCode.NORMAL, reason = 'closing', error?: P2PError): void {
+  close(code: GoodbyeCodeValue | number = GoodbyeCode.NORMAL, reason = 'closing', error?: P2PError): void {
     if (this.state === 'closed') return;
     this.sendNow({ type: MessageType.GOODBYE, code, reason: truncateUtf8(reason, LIMITS.reasonBytes) });
+    this.flush(true);
     this.terminate({ code, reason, byPeer: false, error });
   }
 
@@ -190,7 +229,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     try {
-      this.decoder.push(chunk, this.onFrame);
+      if (this.opener) this.opener.push(chunk, this.onPlaintext);
+      else this.decoder.push(chunk, this.onFrame);
     } catch (err) {
       // A ProtocolError is the peer's fault. Anything else is a bug of ours that this peer's
       // bytes reached: it must not escape a socket handler and take the process down, so it
@@ -200,68 +240,89 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   };
 
+  /** Decrypted record bytes: the frame stream of an encrypted session. */
+  private readonly onPlaintext = (plaintext: Buffer): void => {
+    if (this.state !== 'closed') this.decoder.push(plaintext, this.onFrame);
+  };
+
   private readonly onFrame = (body: Buffer): void => {
     if (this.state === 'closed') return;
     this.cfg.tap?.(this, 'in', body);
     const msg = decodeMessage(body); // throws ProtocolError, handled in onData
     this.cfg.metrics.frameIn(msg.type, body.length + FRAME_HEADER_BYTES);
     this.lastContact = this.cfg.clock.now();
-    switch (msg.type) {
-      case MessageType.HELLO: return this.onHello(msg);
-      case MessageType.AUTH: return this.onAuth(msg.signature);
-      case MessageType.GOODBYE:
-        return this.terminate({ code: msg.code, reason: `peer said goodbye: ${msg.reason}`, byPeer: true, goodbye: true });
+    if (msg.type === MessageType.GOODBYE) {
+      const reason = `peer said goodbye: ${msg.reason}`;
+      // A refusal during the handshake is this side's failure too: say which (NETWORK_MISMATCH...).
+      const refused = this.state === 'handshake' ? HANDSHAKE_REFUSALS[msg.code] : undefined;
+      return this.terminate({ code: msg.code, reason, byPeer: true, goodbye: true, ...(refused ? { error: new ProtocolError(refused, reason) } : {}) });
     }
     if (this.state !== 'open') {
-      throw new ProtocolError('UNEXPECTED_MESSAGE', `${MESSAGE_TYPE_NAMES[msg.type]} before the handshake completed`);
-    }
-    if (msg.type === MessageType.PING) {
-      this.sendNow({ type: MessageType.PONG, seq: msg.seq });
-      return;
-    }
-    if (msg.type === MessageType.PONG) {
-      const sentAt = this.pingSentAt.get(msg.seq);
-      if (sentAt !== undefined) {
-        this.pingSentAt.delete(msg.seq);
-        this.rttMs = this.cfg.clock.now() - sentAt;
+      if (msg.type !== MessageType.HANDSHAKE) {
+        throw new ProtocolError('UNEXPECTED_MESSAGE', `${MESSAGE_TYPE_NAMES[msg.type]} before the handshake completed`);
       }
-      return;
+      return this.onHandshake(msg.noise);
     }
-    this.emit('message', msg);
+    switch (msg.type) {
+      case MessageType.HANDSHAKE:
+        throw new ProtocolError('UNEXPECTED_MESSAGE', 'HANDSHAKE after the handshake completed');
+      case MessageType.PING:
+        this.sendNow({ type: MessageType.PONG, seq: msg.seq });
+        return;
+      case MessageType.PONG: {
+        const sentAt = this.pingSentAt.get(msg.seq);
+        if (sentAt !== undefined) {
+          this.pingSentAt.delete(msg.seq);
+          this.rttMs = this.cfg.clock.now() - sentAt;
+        }
+        return;
+      }
+      default:
+        this.emit('message', msg);
+    }
   };
 
-  private onHello(msg: Extract<Message, { type: 1 }>): void {
-    if (this.peerId) throw new ProtocolError('UNEXPECTED_MESSAGE', 'second HELLO');
-    if (msg.version !== PROTOCOL_VERSION) {
-      throw new ProtocolError('VERSION_MISMATCH', `peer speaks version ${msg.version}, we speak ${PROTOCOL_VERSION}`);
+  private onHandshake(noise: Buffer): void {
+    let reply: Buffer | undefined;
+    try {
+      reply = this.hs.receive(noise);
+    } catch (err) {
+      const cipher = this.hs.refusalCipher;
+      if (cipher) this.sealer = new RecordSealer(cipher);
+      throw err;
     }
-    if (msg.networkId !== this.cfg.networkId) {
-      throw new ProtocolError('NETWORK_MISMATCH', `peer is on network ${JSON.stringify(msg.networkId)}`);
-    }
-    const peerId = nodeIdOf(msg.publicKey);
-    if (peerId.equals(this.cfg.identity.id)) throw new ProtocolError('SELF_CONNECTION', 'connected to ourselves');
-    this.peerId = peerId;
-    this.peerIdHex = peerId.toString('hex');
-    this.peerPublicKey = msg.publicKey;
-    this.peerListenHost = msg.listenHost;
-    this.peerListenPort = msg.listenPort;
-    const transcript = authTranscript(msg.nonce, this.cfg.identity.id, peerId);
-    this.sendNow({ type: MessageType.AUTH, signature: this.cfg.identity.sign(transcript) });
-    this.sentAuth = true;
-  }
-
-  private onAuth(signature: Buffer): void {
-    if (!this.peerId || !this.peerPublicKey || !this.sentAuth || this.state !== 'handshake') {
-      throw new ProtocolError('UNEXPECTED_MESSAGE', 'AUTH out of order');
-    }
-    const transcript = authTranscript(this.nonce, this.peerId, this.cfg.identity.id);
-    if (!verifySignature(this.peerPublicKey, transcript, signature)) {
-      throw new ProtocolError('BAD_SIGNATURE', 'AUTH signature does not verify');
+    if (reply) this.sendNow({ type: MessageType.HANDSHAKE, noise: reply });
+    const done = this.hs.done;
+    if (!done) return;
+    this.peerId = done.peerId;
+    this.peerIdHex = done.peerId.toString('hex');
+    this.peerPublicKey = done.peerPublicKey;
+    this.peerListenHost = done.peerListenHost;
+    this.peerListenPort = done.peerListenPort;
+    this.observedHost = done.observedHost;
+    this.observedPort = done.observedPort;
+    this.version = done.version;
+    this.cfg.keyLog?.(done.keyLog);
+    // Our last handshake frame (the initiator's third message) goes out in clear; every
+    // byte after it, both ways, is records on an encrypted session.
+    this.flush(true);
+    this.decoder.detach();
+    const rest = this.decoder.takeRest();
+    this.decoder = new FrameDecoder(this.cfg.maxFrameBytes);
+    if (done.send && done.recv) {
+      this.sealer = new RecordSealer(done.send);
+      this.opener = new RecordOpener(done.recv);
     }
     this.handshakeTimer?.cancel();
     this.handshakeTimer = undefined;
     this.state = 'open';
     this.emit('open');
+    // Bytes that arrived with the handshake's last frame belong to the session.
+    for (const chunk of rest) {
+      if (this.state !== 'open') break;
+      if (this.opener) this.opener.push(chunk, this.onPlaintext);
+      else this.decoder.push(chunk, this.onFrame);
+    }
   }
 
   /** Close because of the peer: GOODBYE with the matching code, count it, emit close. */
@@ -288,13 +349,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.cfg.tap?.(this, 'out', body);
     this.cfg.metrics.frameOut(type, frameBytes);
-    const header = frameHeader(body.length);
-    if (this.blocked) {
-      this.pending.push(header, body);
-      this.pendingBytes += frameBytes;
-      return true;
+    this.pending.push(frameHeader(body.length), body);
+    this.pendingBytes += frameBytes;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushTick);
     }
-    this.writeFrame(header, body);
     return true;
   }
 
@@ -303,32 +363,32 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return false;
   }
 
-  private writeFrame(header: Buffer, body: Buffer): void {
-    // Gather every frame written in this tick into one writev: corked until the next tick.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(header);
-    if (!this.socket.write(body)) this.blocked = true;
-  }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
+  private readonly flushTick = (): void => {
+    this.flushScheduled = false;
+    this.flush(false);
   };
+
+  /**
+   * Write what the tick gathered: in one writev, as frames in clear or sealed into as few
+   * records as fit (one cipher call per record, not per frame). While the socket is blocked
+   * nothing is written unless `force` (closing: the GOODBYE must go out).
+   */
+  private flush(force: boolean): void {
+    if (this.pending.length === 0 || this.socket.destroyed || (this.blocked && !force)) return;
+    const frames = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const out = this.sealer ? this.sealer.seal(frames) : frames;
+    this.socket.cork();
+    let ok = true;
+    for (const b of out) ok = this.socket.write(b);
+    this.socket.uncork();
+    if (!ok) this.blocked = true;
+  }
 
   private readonly onDrain = (): void => {
     this.blocked = false;
-    let i = 0;
-    while (i < this.pending.length && !this.blocked) {
-      const header = this.pending[i++]!;
-      const body = this.pending[i++]!;
-      this.pendingBytes -= header.length + body.length;
-      this.writeFrame(header, body);
-    }
-    this.pending = this.pending.slice(i);
+    this.flush(false);
   };
 
   // ---- teardown -----------------------------------------------------------------------------
@@ -344,7 +404,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.decoder.reset();
     const socket = this.socket;
     if (!socket.destroyed) {
-      if (this.corked) this.uncork();
       // Let the GOODBYE flush, but never wait on a peer that does not read.
       socket.end(() => socket.destroy());
       this.closeTimer = this.cfg.clock.setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS);

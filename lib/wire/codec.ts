@@ -8,6 +8,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { KEY_BYTES, SIGNATURE_BYTES } from '../identity.js';
+import { decodeGossip, encodeGossip, looksLikeGossip } from './gossip-envelope.js';
 import { LIMITS, MessageType, MESSAGE_TYPE_NAMES } from './messages.js';
 import type { Message, NodeContact } from './messages.js';
 
@@ -46,24 +47,20 @@ const u64 = (n: number): number | bigint => (n > 0xffffffff ? BigInt(n) : n);
 /** Encode a message to a frame body. The caller guarantees the message is well-formed. */
 export function encodeMessage(msg: Message): Buffer {
   switch (msg.type) {
-    case MessageType.HELLO:
-      return packr.pack([msg.type, msg.version, msg.networkId, msg.publicKey, msg.nonce, msg.listenHost, msg.listenPort]);
-    case MessageType.AUTH:
-      return packr.pack([msg.type, msg.signature]);
+    case MessageType.HANDSHAKE:
+      return packr.pack([msg.type, msg.noise]);
     case MessageType.PING:
     case MessageType.PONG:
       return packr.pack([msg.type, msg.seq]);
     case MessageType.GOSSIP:
-      return packr.pack([
-        msg.type, msg.id, msg.origin, u64(msg.seq), msg.topic, msg.ttl, msg.hops, msg.seenBy, msg.payload, msg.signature,
-      ]);
+      return encodeGossip(msg);
     case MessageType.IHAVE:
     case MessageType.IWANT:
       return packr.pack([msg.type, msg.ids]);
     case MessageType.DIRECT:
-      return packr.pack([msg.type, msg.ref, msg.topic, msg.payload]);
+      return packr.pack([msg.type, msg.ref, msg.topic, msg.payload, msg.wantReply]);
     case MessageType.ACK:
-      return packr.pack([msg.type, msg.ref]);
+      return packr.pack([msg.type, msg.ref, msg.status, msg.reply]);
     case MessageType.FIND_NODE:
       return packr.pack([msg.type, msg.reqId, msg.target]);
     case MessageType.NODES:
@@ -95,6 +92,11 @@ function str(v: unknown, field: string, minBytes: number, maxBytes: number): str
   return v;
 }
 
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') fail(`${field}: expected bool`);
+  return v;
+}
+
 function uint(v: unknown, field: string, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) fail(`${field}: expected integer 0..${max}`);
   return v;
@@ -115,15 +117,14 @@ function contact(v: unknown, field: string): NodeContact {
 
 /** Field count per type code, including the type element. */
 const ARITY: Readonly<Record<number, number>> = {
-  [MessageType.HELLO]: 7,
-  [MessageType.AUTH]: 2,
+  [MessageType.HANDSHAKE]: 2,
   [MessageType.PING]: 2,
   [MessageType.PONG]: 2,
   [MessageType.GOSSIP]: 10,
   [MessageType.IHAVE]: 2,
   [MessageType.IWANT]: 2,
-  [MessageType.DIRECT]: 4,
-  [MessageType.ACK]: 2,
+  [MessageType.DIRECT]: 5,
+  [MessageType.ACK]: 4,
   [MessageType.FIND_NODE]: 3,
   [MessageType.NODES]: 3,
   [MessageType.GOODBYE]: 3,
@@ -134,6 +135,8 @@ const ARITY: Readonly<Record<number, number>> = {
  * MessagePack value), UNKNOWN_TYPE, or SCHEMA (wrong field count, type, length or range).
  */
 export function decodeMessage(body: Uint8Array): Message {
+  // GOSSIP has a fixed layout (§4.5) read by offsets, without generic decoding.
+  if (looksLikeGossip(body)) return decodeGossip(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   const a = unpackValue(body);
   if (!Array.isArray(a) || a.length === 0) throw new ProtocolError('SCHEMA', 'message: expected non-empty array');
   const type = a[0];
@@ -142,34 +145,15 @@ export function decodeMessage(body: Uint8Array): Message {
   const name = MESSAGE_TYPE_NAMES[type as number];
   if (a.length !== arity) fail(`${name}: expected ${arity} elements, got ${a.length}`);
   switch (type) {
-    case MessageType.HELLO:
-      return {
-        type,
-        version: uint(a[1], 'HELLO.version', 0xffff),
-        networkId: str(a[2], 'HELLO.networkId', 1, LIMITS.networkIdBytes),
-        publicKey: bin(a[3], 'HELLO.publicKey', KEY_BYTES),
-        nonce: bin(a[4], 'HELLO.nonce', KEY_BYTES),
-        listenHost: str(a[5], 'HELLO.listenHost', 0, LIMITS.hostBytes),
-        listenPort: uint(a[6], 'HELLO.listenPort', 0xffff),
-      };
-    case MessageType.AUTH:
-      return { type, signature: bin(a[1], 'AUTH.signature', SIGNATURE_BYTES) };
+    case MessageType.HANDSHAKE:
+      return { type, noise: bin(a[1], 'HANDSHAKE.noise', undefined, LIMITS.noiseMessageBytes) };
     case MessageType.PING:
     case MessageType.PONG:
       return { type, seq: uint(a[1], `${name}.seq`, 0xffffffff) };
     case MessageType.GOSSIP:
-      return {
-        type,
-        id: id32(a[1], 'GOSSIP.id'),
-        origin: bin(a[2], 'GOSSIP.origin', KEY_BYTES),
-        seq: uint(a[3], 'GOSSIP.seq', Number.MAX_SAFE_INTEGER),
-        topic: str(a[4], 'GOSSIP.topic', 1, LIMITS.topicBytes),
-        ttl: uint(a[5], 'GOSSIP.ttl', LIMITS.maxTtl),
-        hops: uint(a[6], 'GOSSIP.hops', LIMITS.maxHops),
-        seenBy: list(a[7], 'GOSSIP.seenBy', LIMITS.seenBy, (x, f) => bin(x, f, LIMITS.seenByEntryBytes)),
-        payload: bin(a[8], 'GOSSIP.payload'),
-        signature: a[9] === null ? null : bin(a[9], 'GOSSIP.signature', SIGNATURE_BYTES),
-      };
+      // Only reached when the body is not in the fixed layout (a well-formed GOSSIP is read
+      // by decodeGossip before generic decoding).
+      fail('GOSSIP: not in the fixed layout of PROTOCOL.md §4.5');
     case MessageType.IHAVE:
     case MessageType.IWANT:
       return { type, ids: list(a[1], `${name}.ids`, LIMITS.idsPerAdvert, id32) };
@@ -179,9 +163,15 @@ export function decodeMessage(body: Uint8Array): Message {
         ref: bin(a[1], 'DIRECT.ref', LIMITS.refBytes),
         topic: str(a[2], 'DIRECT.topic', 1, LIMITS.topicBytes),
         payload: bin(a[3], 'DIRECT.payload'),
+        wantReply: bool(a[4], 'DIRECT.wantReply'),
       };
     case MessageType.ACK:
-      return { type, ref: bin(a[1], 'ACK.ref', LIMITS.refBytes) };
+      return {
+        type,
+        ref: bin(a[1], 'ACK.ref', LIMITS.refBytes),
+        status: uint(a[2], 'ACK.status', 0xff),
+        reply: a[3] === null ? null : bin(a[3], 'ACK.reply'),
+      };
     case MessageType.FIND_NODE:
       return { type, reqId: uint(a[1], 'FIND_NODE.reqId', 0xffffffff), target: id32(a[2], 'FIND_NODE.target') };
     case MessageType.NODES:
@@ -191,4 +181,67 @@ export function decodeMessage(body: Uint8Array): Message {
     default:
       throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${String(type)}`);
   }
+}
+
+// ---- handshake payloads (§4.1) --------------------------------------------------------------
+
+/** The first handshake message's payload (sent in clear, bound into the Noise transcript). */
+export interface InitPayload {
+  minVersion: number;
+  maxVersion: number;
+  networkId: string;
+  /** True when the initiator seals records after the handshake; false for plaintext (lab) mode. */
+  encrypted: boolean;
+}
+
+/** The second and third handshake messages' payload: who the sender is, proven. */
+export interface IdentityPayload {
+  /** The version the responder chose; the initiator echoes it. */
+  version: number;
+  /** Sender's Ed25519 public key; its node id is SHA-256 of it. */
+  identityKey: Buffer;
+  /** Ed25519 signature by identityKey over STATIC_KEY_TAG || the sender's Noise static key. */
+  staticSignature: Buffer;
+  listenHost: string;
+  listenPort: number;
+  /** The address the sender sees this connection coming from (the receiver's observed address). */
+  observedHost: string;
+  observedPort: number;
+}
+
+export function encodeInitPayload(p: InitPayload): Buffer {
+  return packr.pack([p.minVersion, p.maxVersion, p.networkId, p.encrypted]);
+}
+
+export function decodeInitPayload(bytes: Uint8Array): InitPayload {
+  const a = handshakeArray(bytes, 4, 'init payload');
+  return {
+    minVersion: uint(a[0], 'init.minVersion', 0xffff),
+    maxVersion: uint(a[1], 'init.maxVersion', 0xffff),
+    networkId: str(a[2], 'init.networkId', 1, LIMITS.networkIdBytes),
+    encrypted: bool(a[3], 'init.encrypted'),
+  };
+}
+
+export function encodeIdentityPayload(p: IdentityPayload): Buffer {
+  return packr.pack([p.version, p.identityKey, p.staticSignature, p.listenHost, p.listenPort, p.observedHost, p.observedPort]);
+}
+
+export function decodeIdentityPayload(bytes: Uint8Array): IdentityPayload {
+  const a = handshakeArray(bytes, 7, 'identity payload');
+  return {
+    version: uint(a[0], 'identity.version', 0xffff),
+    identityKey: bin(a[1], 'identity.identityKey', KEY_BYTES),
+    staticSignature: bin(a[2], 'identity.staticSignature', SIGNATURE_BYTES),
+    listenHost: str(a[3], 'identity.listenHost', 0, LIMITS.hostBytes),
+    listenPort: uint(a[4], 'identity.listenPort', 0xffff),
+    observedHost: str(a[5], 'identity.observedHost', 0, LIMITS.hostBytes),
+    observedPort: uint(a[6], 'identity.observedPort', 0xffff),
+  };
+}
+
+function handshakeArray(bytes: Uint8Array, arity: number, what: string): unknown[] {
+  const a = unpackValue(bytes);
+  if (!Array.isArray(a) || a.length !== arity) throw new ProtocolError('SCHEMA', `${what}: expected an array of ${arity} elements`);
+  return a;
 }

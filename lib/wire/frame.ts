@@ -29,8 +29,9 @@ export function encodeFrame(body: Uint8Array): Buffer {
 }
 
 /**
- * A body still incomplete after this many chunks is gathered into one buffer of its declared
- * length, and later bytes are copied straight into it. Socket reads (up to 64 KiB) never get
+ * A body still incomplete after this many chunks is gathered into one buffer that grows (by
+ * doubling, up to the declared length) as bytes arrive, and later bytes are copied straight
+ * into it. Socket reads (up to 64 KiB) never get
  * near it for normal frames; a peer trickling a body a few bytes per read does, and then costs
  * one copy per byte instead of one retained chunk object per read.
  */
@@ -51,6 +52,8 @@ export class FrameDecoder {
   /** Body length of the frame being read, or -1 while its header is incomplete. */
   private need = -1;
   private err: ProtocolError | undefined;
+  /** Set by detach() from inside onFrame: push() stops after that frame. */
+  private detached = false;
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > MAX_FRAME_BYTES_LIMIT) {
@@ -80,12 +83,14 @@ export class FrameDecoder {
     if (this.err) throw this.err;
     this.compact();
     if (this.assembly) {
-      const body = this.assembly;
-      const k = Math.min(chunk.length, body.length - this.assembled);
-      chunk.copy(body, this.assembled, 0, k);
+      const k = Math.min(chunk.length, this.need - this.assembled);
+      this.reserve(this.assembled + k);
+      const buf = this.assembly;
+      chunk.copy(buf, this.assembled, 0, k);
       this.assembled += k;
       this.buffered += k;
-      if (this.assembled < body.length) return;
+      if (this.assembled < this.need) return;
+      const body = buf.length === this.need ? buf : buf.subarray(0, this.need);
       this.assembly = undefined;
       this.assembled = 0;
       this.buffered -= body.length;
@@ -95,6 +100,7 @@ export class FrameDecoder {
         this.buffered += chunk.length - k;
       }
       onFrame(body);
+      if (this.detached) return;
     } else if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
@@ -116,8 +122,35 @@ export class FrameDecoder {
       const body = this.take(this.need);
       this.need = -1;
       onFrame(body);
+      if (this.detached) return;
     }
     this.compact();
+  }
+
+  /**
+   * Stop framing: called from inside onFrame when the bytes after this frame belong to
+   * another layer (the record layer after the handshake). push() returns after the current
+   * frame; takeRest() then hands back the unread bytes, and the decoder is spent.
+   */
+  detach(): void {
+    this.detached = true;
+  }
+
+  /** After detach(): the bytes received but not framed, in order; the decoder holds nothing after. */
+  takeRest(): Buffer[] {
+    const rest: Buffer[] = [];
+    const first = this.chunks[this.head];
+    if (first) rest.push(this.headOff > 0 ? first.subarray(this.headOff) : first);
+    for (let i = this.head + 1; i < this.chunks.length; i++) rest.push(this.chunks[i]!);
+    // A partial header or body is part of the rest too: re-prefix it with its header bytes.
+    if (this.need >= 0) {
+      const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+      h.writeUInt32BE(this.need, 0);
+      rest.unshift(h);
+    }
+    this.clearChunks();
+    this.need = -1;
+    return rest;
   }
 
   /** Drop everything buffered; the decoder is usable again (not errored). */
@@ -142,10 +175,23 @@ export class FrameDecoder {
     this.buffered = 0;
   }
 
+  /**
+   * Make the assembly buffer hold at least `bytes`: it starts at what has arrived (at least
+   * 64 KiB) and doubles, capped at the declared length, so memory follows the bytes a peer
+   * actually sent, never the length it announced.
+   */
+  private reserve(bytes: number): void {
+    const cur = this.assembly!;
+    if (cur.length >= bytes) return;
+    const grown = Buffer.allocUnsafe(Math.min(this.need, Math.max(bytes, cur.length * 2)));
+    cur.copy(grown, 0, 0, this.assembled);
+    this.assembly = grown;
+  }
+
   /** Move the buffered part of the current body (all that is buffered) into its own buffer. */
   private startAssembly(): void {
     const n = this.buffered;
-    const body = Buffer.allocUnsafe(this.need);
+    const body = Buffer.allocUnsafe(Math.min(this.need, Math.max(n, 64 * 1024)));
     this.take(n).copy(body, 0);
     this.buffered = n;
     this.assembly = body;

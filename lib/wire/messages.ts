@@ -1,15 +1,17 @@
 /**
- * Message types of protocol version 1: numeric codes, fields and limits. docs/PROTOCOL.md is
+ * Message types of protocol version 2: numeric codes, fields and limits. docs/PROTOCOL.md is
  * the normative text; this file and it change together.
  */
 
-/** Protocol version stated in HELLO. Peers with another version are refused. */
-export const PROTOCOL_VERSION = 1;
+/** Highest protocol version this implementation speaks; the pair uses the highest common one. */
+export const PROTOCOL_VERSION = 2;
+/** Lowest protocol version this implementation speaks. */
+export const MIN_PROTOCOL_VERSION = 2;
 
 /** Numeric type codes: the first element of every message array. */
 export const MessageType = {
-  HELLO: 1,
-  AUTH: 2,
+  /** One Noise XX handshake message (§4.1); only before the connection is open. Code 2 (v1's AUTH) is retired. */
+  HANDSHAKE: 1,
   PING: 3,
   PONG: 4,
   GOSSIP: 5,
@@ -52,6 +54,10 @@ export const GoodbyeCode = {
    * peer is still up and stays in routing tables; neither side redials or reports it.
    */
   IDLE: 11,
+  /** One side requires encrypted records and the other asked for plaintext (§4.1). */
+  ENCRYPTION_MISMATCH: 12,
+  /** A record failed authentication or its counter would wrap (§4.2); usually unsendable. */
+  BAD_RECORD: 13,
 } as const;
 export type GoodbyeCodeValue = (typeof GoodbyeCode)[keyof typeof GoodbyeCode];
 export const GOODBYE_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze(
@@ -82,22 +88,19 @@ export const LIMITS = Object.freeze({
   reasonBytes: 256,
   /** Bytes of a DIRECT/ACK reference. */
   refBytes: 16,
+  /**
+   * Largest frame body before the connection is open (HANDSHAKE, GOODBYE): an unauthenticated
+   * peer can make us buffer at most this much per connection. A HANDSHAKE is under 800 bytes.
+   */
+  preOpenFrameBytes: 1024,
+  /** Largest Noise message carried by one HANDSHAKE. */
+  noiseMessageBytes: 1000,
 });
 
-export interface Hello {
-  type: typeof MessageType.HELLO;
-  version: number;
-  networkId: string;
-  publicKey: Buffer;
-  nonce: Buffer;
-  /** Host the sender accepts connections on ('' when it does not listen). */
-  listenHost: string;
-  /** Port the sender accepts connections on (0 when it does not listen). */
-  listenPort: number;
-}
-export interface Auth {
-  type: typeof MessageType.AUTH;
-  signature: Buffer;
+export interface Handshake {
+  type: typeof MessageType.HANDSHAKE;
+  /** One Noise message (§4.1): e; or e, ee, s, es; or s, se, each with its payload. */
+  noise: Buffer;
 }
 export interface Ping {
   type: typeof MessageType.PING;
@@ -141,10 +144,29 @@ export interface Direct {
   ref: Buffer;
   topic: string;
   payload: Buffer;
+  /** True for request(): the ACK carries the handler's return value. */
+  wantReply: boolean;
 }
+/** What happened to a DIRECT at its receiver (§4.9). */
+export const AckStatus = {
+  /** Handed to at least one handler (for a request: the first handler's value is in `reply`). */
+  DELIVERED: 0,
+  /** Nobody on the receiver subscribes to the topic: not delivered. */
+  NO_SUBSCRIBER: 1,
+  /** The handler threw or its promise rejected (request only); `reply` holds the error text. */
+  HANDLER_FAILED: 2,
+  /** Refused by the receiver's rate limits; the sender may retry later. */
+  REFUSED: 3,
+  /** A retry of a ref already delivered: not delivered again (the first ACK was lost). */
+  DUPLICATE: 4,
+} as const;
+export type AckStatusValue = (typeof AckStatus)[keyof typeof AckStatus];
 export interface Ack {
   type: typeof MessageType.ACK;
   ref: Buffer;
+  status: number;
+  /** A request's reply (MessagePack), a handler failure's text (UTF-8), or null. */
+  reply: Buffer | null;
 }
 export interface FindNode {
   type: typeof MessageType.FIND_NODE;
@@ -167,4 +189,4 @@ export interface Goodbye {
   reason: string;
 }
 
-export type Message = Hello | Auth | Ping | Pong | Gossip | IHave | IWant | Direct | Ack | FindNode | Nodes | Goodbye;
+export type Message = Handshake | Ping | Pong | Gossip | IHave | IWant | Direct | Ack | FindNode | Nodes | Goodbye;

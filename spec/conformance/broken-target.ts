@@ -5,11 +5,12 @@
  */
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { generateIdentity, nodeIdOf } from '../../lib/identity.js';
-import { authTranscript, newNonce } from '../../lib/transport/handshake.js';
+import { generateIdentity } from '../../lib/identity.js';
+import { generateX25519 } from '../../lib/noise/handshake.js';
+import { SessionHandshake } from '../../lib/transport/handshake.js';
 import { decodeMessage, encodeMessage } from '../../lib/wire/codec.js';
 import { FrameDecoder, encodeFrame } from '../../lib/wire/frame.js';
-import { MessageType, PROTOCOL_VERSION } from '../../lib/wire/messages.js';
+import { MIN_PROTOCOL_VERSION, MessageType, PROTOCOL_VERSION } from '../../lib/wire/messages.js';
 import type { Message } from '../../lib/wire/messages.js';
 
 export interface BrokenTarget {
@@ -19,21 +20,26 @@ export interface BrokenTarget {
 
 export async function startSilentTarget(): Promise<BrokenTarget> {
   const identity = generateIdentity();
+  const staticKey = generateX25519();
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
     socket.once('close', () => sockets.delete(socket));
-    const nonce = newNonce();
     const send = (m: Message) => socket.write(encodeFrame(encodeMessage(m)));
-    send({ type: MessageType.HELLO, version: PROTOCOL_VERSION, networkId: 'aethel', publicKey: identity.publicKey, nonce, listenHost: '', listenPort: 0 });
+    const hs = new SessionHandshake(false, {
+      identity, networkId: 'aethel', encrypted: true, minVersion: MIN_PROTOCOL_VERSION, maxVersion: PROTOCOL_VERSION,
+      listenHost: '', listenPort: 0, remoteHost: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, staticKey,
+    });
     const decoder = new FrameDecoder();
     socket.on('data', (chunk) => {
+      if (hs.done) return; // after the handshake: deaf and mute
       try {
         decoder.push(chunk, (body) => {
           const m = decodeMessage(body);
-          if (m.type === MessageType.HELLO) {
-            send({ type: MessageType.AUTH, signature: identity.sign(authTranscript(m.nonce, identity.id, nodeIdOf(m.publicKey))) });
+          if (m.type === MessageType.HANDSHAKE && !hs.done) {
+            const reply = hs.receive(m.noise);
+            if (reply) send({ type: MessageType.HANDSHAKE, noise: reply });
           }
         });
       } catch {

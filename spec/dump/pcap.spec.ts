@@ -17,7 +17,7 @@ const bodies = (entries: ReturnType<typeof framesFromPackets>) =>
 
 const MESSAGES: Message[] = [
   { type: MessageType.PING, seq: 1 },
-  { type: MessageType.DIRECT, ref: Buffer.alloc(16, 7), topic: 'chat', payload: packValue('x'.repeat(3000)) },
+  { type: MessageType.DIRECT, ref: Buffer.alloc(16, 7), topic: 'chat', payload: packValue('x'.repeat(3000)), wantReply: false },
   { type: MessageType.PONG, seq: 2 },
   { type: MessageType.GOODBYE, code: 0, reason: 'bye' },
 ];

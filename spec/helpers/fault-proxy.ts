@@ -1,8 +1,10 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of one node, for fault-injection tests. A node advertises
  * the proxy's port (the advertisePort option), so every link to it passes through here. The
- * proxy reads the caller's first frame (HELLO) to learn its node id, so a test can treat links
- * by caller:
+ * proxy reads the caller's first frame (the first Noise handshake message) and names the caller
+ * by its ephemeral key: node ids travel encrypted, so this module records, for every session
+ * started in this process, which node chose which ephemeral key (a wrapper around
+ * SessionHandshake.start). A test can then treat links by caller:
  * - 'pass': bytes flow both ways;
  * - 'blackhole': bytes are held (both sockets paused: the kernel buffers fill and the senders
  *   see silence, as over a dead route); on 'pass' they flow again;
@@ -10,9 +12,20 @@
  */
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { nodeIdOf } from '../../lib/identity.js';
+import { SessionHandshake } from '../../lib/transport/handshake.js';
 import { decodeMessage } from '../../lib/wire/codec.js';
 import { MessageType } from '../../lib/wire/messages.js';
+
+/** Ephemeral public key (hex) of every handshake this process started -> the initiator's node id. */
+const initiators = new Map<string, string>();
+const originalStart = SessionHandshake.prototype.start;
+SessionHandshake.prototype.start = function start(this: SessionHandshake): Buffer {
+  const first = originalStart.call(this);
+  const cfg = (this as unknown as { cfg: { identity: { idHex: string } } }).cfg;
+  if (initiators.size > 100_000) initiators.clear();
+  initiators.set(first.subarray(0, 32).toString('hex'), cfg.identity.idHex);
+  return first;
+};
 
 export type LinkMode = 'pass' | 'blackhole' | 'reset';
 
@@ -20,15 +33,15 @@ interface Link {
   client: Socket;
   /** Connection to the node; opened once the caller is known and admitted. */
   server: Socket | undefined;
-  /** Caller's node id (hex) once its HELLO arrived. */
+  /** Caller's node id (hex) once its first handshake message arrived. */
   caller: string | undefined;
-  /** Bytes read from the caller before its HELLO was complete. */
+  /** Bytes read from the caller before its first frame was complete. */
   head: Buffer[];
   /** Blackholed: nothing passes, not even a FIN or a reset. */
   held: boolean;
 }
 
-/** Bytes a caller may send before its HELLO is complete. */
+/** Bytes a caller may send before its first frame is complete. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
 export class FaultProxy {
@@ -102,9 +115,11 @@ export class FaultProxy {
       client.pause();
       link.head = [all];
       try {
-        const hello = decodeMessage(all.subarray(4, 4 + len));
-        if (hello.type !== MessageType.HELLO) throw new Error('first frame is not HELLO');
-        link.caller = nodeIdOf(hello.publicKey).toString('hex');
+        const first = decodeMessage(all.subarray(4, 4 + len));
+        if (first.type !== MessageType.HANDSHAKE) throw new Error('first frame is not HANDSHAKE');
+        const caller = initiators.get(first.noise.subarray(0, 32).toString('hex'));
+        if (!caller) throw new Error('caller not started in this process');
+        link.caller = caller;
       } catch {
         this.destroy(link, true);
         return;

@@ -7,7 +7,8 @@ import { WireClient } from '../../lib/conformance/wire-client.js';
 import { generateIdentity } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { MessageType } from '../../lib/wire/messages.js';
-import type { Hello, Message } from '../../lib/wire/messages.js';
+import type { Message } from '../../lib/wire/messages.js';
+import type { HandshakeOverrides } from '../../lib/conformance/wire-client.js';
 
 const WAIT_MS = 5000;
 
@@ -28,19 +29,25 @@ export class RawPeer {
     return this.client.closed;
   }
 
-  hello(overrides: Partial<Hello> = {}): Hello {
-    return this.client.hello('aethel', overrides);
+  /** Send only the first handshake message (network 'aethel' unless overridden). */
+  startHandshake(overrides: HandshakeOverrides = {}): void {
+    this.client.startHandshake('aethel', overrides);
   }
   send(msg: Message): void {
     this.client.send(msg);
   }
+  /** Bytes straight onto the socket, below the record layer. */
   sendRaw(bytes: Buffer): void {
     this.client.writeRaw(bytes);
   }
+  /** Bytes into the session's frame stream (sealed in records once the session is encrypted). */
+  sendSession(bytes: Buffer): void {
+    this.client.writeSession(bytes);
+  }
 
-  /** Complete the handshake as an honest peer (the target's AUTH is verified). */
-  async handshake(): Promise<void> {
-    await this.client.handshake('aethel', WAIT_MS);
+  /** Complete the handshake as an honest peer (the target's identity binding is verified). */
+  async handshake(overrides: HandshakeOverrides = {}): Promise<void> {
+    await this.client.handshake('aethel', WAIT_MS, overrides);
   }
 
   /** The first received message matching `pred`; throws if none arrives within timeoutMs. */

@@ -6,7 +6,9 @@ import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { Connection } from '../../lib/transport/connection.js';
 import type { CloseInfo, ConnectionConfig } from '../../lib/transport/connection.js';
-import { authTranscript } from '../../lib/transport/handshake.js';
+import { generateX25519 } from '../../lib/noise/handshake.js';
+import { encodeMessage } from '../../lib/wire/codec.js';
+import { encodeFrame } from '../../lib/wire/frame.js';
 import { TcpTransport } from '../../lib/transport/tcp.js';
 import { GoodbyeCode, MessageType } from '../../lib/wire/messages.js';
 import type { Goodbye } from '../../lib/wire/messages.js';
@@ -25,6 +27,8 @@ function config(identity: Identity, metrics: Metrics, over: Partial<ConnectionCo
   return {
     identity,
     networkId: 'aethel',
+    encrypted: true,
+    staticKey: generateX25519(),
     advertiseHost: '127.0.0.1',
     advertisePort: 0,
     maxFrameBytes: 1 << 20,
@@ -89,21 +93,23 @@ describe('Connection over loopback', () => {
     if (inbound.state !== 'open') await once(inbound, 'open');
     out.ping();
     const got = once(inbound, 'message');
-    out.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 7) });
+    out.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 7), status: 0, reply: null });
     const [msg] = await got;
-    expect(msg).to.deep.equal({ type: MessageType.ACK, ref: Buffer.alloc(16, 7) });
+    expect(msg).to.deep.equal({ type: MessageType.ACK, ref: Buffer.alloc(16, 7), status: 0, reply: null });
     await waitFor(() => out.rttMs !== undefined, 2000, 'PONG');
     expect(out.rttMs).to.be.a('number').and.to.be.at.least(0);
   });
 
   const refusals: Array<[string, (p: RawPeer) => void, number, string]> = [
-    ['a wrong protocol version', (p) => p.send(p.hello({ version: 2 })), GoodbyeCode.VERSION_MISMATCH, 'VERSION_MISMATCH'],
-    ['a wrong networkId', (p) => p.send(p.hello({ networkId: 'other' })), GoodbyeCode.NETWORK_MISMATCH, 'NETWORK_MISMATCH'],
+    ['versions it does not speak', (p) => p.startHandshake({ minVersion: 3, maxVersion: 4 }), GoodbyeCode.VERSION_MISMATCH, 'VERSION_MISMATCH'],
+    ['a wrong networkId', (p) => p.startHandshake({ networkId: 'other' }), GoodbyeCode.NETWORK_MISMATCH, 'NETWORK_MISMATCH'],
+    ['a plaintext session', (p) => p.startHandshake({ encrypted: false }), GoodbyeCode.ENCRYPTION_MISMATCH, 'ENCRYPTION_MISMATCH'],
     ['a PING before the handshake', (p) => p.send({ type: MessageType.PING, seq: 1 }), GoodbyeCode.UNEXPECTED_MESSAGE, 'UNEXPECTED_MESSAGE'],
     ['a length prefix above maxFrameBytes', (p) => p.sendRaw(Buffer.from('ffffffff', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'FRAME_TOO_LARGE'],
+    ['a length prefix above the 1 KiB pre-handshake cap', (p) => p.sendRaw(Buffer.from('00000401', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'FRAME_TOO_LARGE'],
     ['a zero length prefix', (p) => p.sendRaw(Buffer.from('00000000', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'FRAME_EMPTY'],
     ['a truncated MessagePack body', (p) => p.sendRaw(Buffer.from('0000000192', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'MALFORMED'],
-    ['a body that is not a message array', (p) => p.sendRaw(Buffer.from('00000001c1', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'SCHEMA'],
+    ['a body that is not a message array', (p) => p.sendRaw(Buffer.from('00000001c0', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'SCHEMA'],
   ];
   for (const [what, act, goodbye, code] of refusals) {
     it(`refuses ${what} with GOODBYE ${goodbye} and closes only that socket`, async () => {
@@ -118,24 +124,85 @@ describe('Connection over loopback', () => {
     });
   }
 
-  it('refuses an AUTH whose signature does not verify', async () => {
+  it('refuses an identity whose signature over the Noise static key does not verify', async () => {
     const a = await side();
     const p = await raw(a.port);
-    p.send(p.hello());
-    await p.waitFor((m) => m.type === MessageType.HELLO);
-    // Signed over the wrong nonce: a replay from another connection looks like this.
-    const sig = p.identity.sign(authTranscript(Buffer.alloc(32), p.identity.id, a.identity.id));
-    p.send({ type: MessageType.AUTH, signature: sig });
+    await p.handshake({ staticSignature: p.identity.sign(Buffer.alloc(32)) });
     await p.waitClosed();
+    // The responder had already split its keys: the refusal comes sealed, and the kit reads it.
     expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.BAD_SIGNATURE);
   });
 
   it('refuses a connection to itself', async () => {
     const a = await side();
     const p = await raw(a.port, a.identity);
-    p.send(p.hello());
+    await p.handshake().catch(() => {});
     await p.waitClosed();
     expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.SELF_CONNECTION);
+  });
+
+  it('negotiates the highest common version from overlapping ranges', async () => {
+    const a = await side({ minVersion: 2, maxVersion: 5 });
+    const b = await side({ minVersion: 1, maxVersion: 3 });
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    await once(out, 'open');
+    expect(out.version).to.equal(3);
+    const c = await side({ minVersion: 6, maxVersion: 7 });
+    const refused = await b.transport.dial('127.0.0.1', c.port, 2000);
+    const info = await waitClose(refused);
+    expect(info.code).to.equal(GoodbyeCode.VERSION_MISMATCH);
+    expect(info.error?.code).to.equal('VERSION_MISMATCH');
+    expect(info.reason).to.match(/1\.\.3.*6\.\.7|6\.\.7.*1\.\.3/);
+  });
+
+  it('talks in clear only when both sides chose plaintext, and tells the dialer why otherwise', async () => {
+    const plain = await side({ encrypted: false });
+    const plain2 = await side({ encrypted: false });
+    const ok = await plain2.transport.dial('127.0.0.1', plain.port, 2000);
+    await once(ok, 'open');
+    expect(ok.encrypted).to.equal(false);
+    const enc = await side();
+    const refused = await enc.transport.dial('127.0.0.1', plain.port, 2000);
+    const info = await waitClose(refused);
+    expect(info.error?.code).to.equal('ENCRYPTION_MISMATCH');
+  });
+
+  it('closes the session with BAD_RECORD, acting on nothing in it, when one ciphertext bit is flipped', async () => {
+    const a = await side();
+    const p = await raw(a.port);
+    await p.handshake();
+    const conn = a.inbound[0]!;
+    if (conn.state !== 'open') await once(conn, 'open');
+    const seen: unknown[] = [];
+    conn.on('message', (m) => seen.push(m));
+    const records = p.client.sealRecords(encodeFrame(encodeMessage({ type: MessageType.ACK, ref: Buffer.alloc(16, 3), status: 0, reply: null })));
+    records[0]![5]! ^= 0x80;
+    const closed = waitClose(conn);
+    for (const r of records) p.sendRaw(r);
+    const info = await closed;
+    expect(info.error?.code).to.equal('BAD_RECORD');
+    expect(seen).to.deep.equal([]);
+  });
+
+  it('reads the session bytes that arrive in the same chunk as the last handshake message', async () => {
+    const a = await side();
+    const b = await side();
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    // Queued before the handshake completes: goes out sealed right behind the third message.
+    out.once('open', () => out.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 5), status: 0, reply: null }));
+    await waitFor(() => a.inbound.length === 1, 2000, 'inbound');
+    const [msg] = await once(a.inbound[0]!, 'message');
+    expect(msg).to.deep.include({ type: MessageType.ACK, status: 0 });
+  });
+
+  it('writes a key-log line per session that names the initiator\'s ephemeral key', async () => {
+    const lines: string[] = [];
+    const a = await side();
+    const b = await side({ keyLog: (l) => lines.push(l) });
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    await once(out, 'open');
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^AETHEL_NOISE [0-9a-f]{64} [0-9a-f]{64} [0-9a-f]{64}/);
   });
 
   it('closes a connection that does not finish the handshake in time', async () => {
@@ -170,7 +237,7 @@ describe('Connection over loopback', () => {
       throw new TypeError('a bug in a message handler');
     });
     const closed = waitClose(conn);
-    buggy.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 1) });
+    buggy.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 1), status: 0, reply: null });
     const info = await closed;
     expect(info.error?.code).to.equal('INTERNAL');
     expect(info.code).to.equal(GoodbyeCode.PROTOCOL_ERROR);
@@ -209,7 +276,7 @@ describe('Connection over loopback', () => {
     let dropped = 0;
     let maxQueued = 0;
     for (let i = 0; i < 2000 && dropped < 50; i++) {
-      if (!conn.send({ type: MessageType.DIRECT, ref: Buffer.alloc(16), topic: 't', payload })) dropped++;
+      if (!conn.send({ type: MessageType.DIRECT, ref: Buffer.alloc(16), topic: 't', payload, wantReply: false })) dropped++;
       maxQueued = Math.max(maxQueued, conn.queuedBytes);
       if (i % 20 === 0) await new Promise((r) => setImmediate(r)); // let the socket flush what it can
     }

@@ -6,11 +6,15 @@
 import { createHash } from 'node:crypto';
 import { encodeFrame } from '../../lib/wire/frame.js';
 import { encodeMessage, packValue } from '../../lib/wire/codec.js';
+import type { X25519KeyPair } from '../../lib/noise/handshake.js';
 import { MessageType, PROTOCOL_VERSION } from '../../lib/wire/messages.js';
 import type { Gossip } from '../../lib/wire/messages.js';
+import { RecordSealer } from '../../lib/noise/records.js';
+import { NOISE_PROLOGUE, STATIC_KEY_TAG, signStaticKey } from '../../lib/transport/handshake.js';
+import { encodeIdentityPayload, encodeInitPayload } from '../../lib/wire/codec.js';
 import {
-  ALICE_NONCE, ALICE_SEED, BOB_NONCE, BOB_SEED, MESSAGE_CASES, alice, aliceTranscript, bob, bobTranscript,
-  gossipSigned, gossipUnsigned,
+  ALICE_EPHEMERAL, ALICE_SEED, ALICE_STATIC, BOB_EPHEMERAL, BOB_SEED, BOB_STATIC, MESSAGE_CASES, alice, aliceSession, bob, bobSession,
+  gossipSigned, gossipUnsigned, runHandshake,
 } from './cases.js';
 import { messageToJson } from './json-form.js';
 import type { JsonValue } from './json-form.js';
@@ -59,8 +63,68 @@ function rejects(): Array<Record<string, JsonValue>> {
     { name: 'PING with a third element', frame: frameHex(body([MessageType.PING, 7, 0])), code: 'SCHEMA' },
     { name: 'PING seq as a string', frame: frameHex(body([MessageType.PING, '7'])), code: 'SCHEMA' },
     { name: 'PONG seq of 2^32 (int 64)', frame: frameHex(body([MessageType.PONG, 2n ** 32n])), code: 'SCHEMA' },
-    { name: 'AUTH signature of 63 bytes', frame: frameHex(body([MessageType.AUTH, Buffer.alloc(63)])), code: 'SCHEMA' },
-    { name: 'ACK ref as str instead of bin', frame: frameHex(body([MessageType.ACK, 'a'.repeat(16)])), code: 'SCHEMA' },
+    { name: 'type 2 (AUTH of version 1, retired)', frame: frameHex(body([2, Buffer.alloc(64)])), code: 'UNKNOWN_TYPE' },
+    { name: 'HANDSHAKE carrying 1001 bytes', frame: frameHex(body([MessageType.HANDSHAKE, Buffer.alloc(1001)])), code: 'SCHEMA' },
+    { name: 'ACK ref as str instead of bin', frame: frameHex(body([MessageType.ACK, 'a'.repeat(16), 0, null])), code: 'SCHEMA' },
+    { name: 'GOSSIP as a generic array (not the fixed layout of §4.5)', frame: frameHex(body([MessageType.GOSSIP, gossipSigned.id, gossipSigned.ttl, gossipSigned.hops, Buffer.alloc(0), gossipSigned.origin, gossipSigned.seq, gossipSigned.topic, gossipSigned.payload, gossipSigned.signature])), code: 'SCHEMA' },
+    { name: 'GOSSIP with ttl 33', frame: frameHex(withByte(encodeMessage(gossipSigned), 36, 33)), code: 'SCHEMA' },
+    { name: 'GOSSIP with a seen-by of 7 bytes', frame: frameHex(withByte(encodeMessage(gossipSigned), 39, 7)), code: 'SCHEMA' },
+  ];
+}
+
+function withByte(b: Buffer, at: number, value: number): Buffer {
+  const out = Buffer.from(b);
+  out[at] = value;
+  return out;
+}
+
+const keyPair = (k: X25519KeyPair) => ({ private: hex(k.privateKey), public: hex(k.publicKey) });
+
+/** docs/PROTOCOL.md §4.1: the whole handshake, alice (initiator) dialing bob, from fixed keys. */
+function handshakeVector(): Record<string, JsonValue> {
+  const { messages, initiator, responder } = runHandshake();
+  const i = initiator.done!;
+  const r = responder.done!;
+  const identityPayload = (cfg: typeof aliceSession, version: number) => encodeIdentityPayload({
+    version,
+    identityKey: cfg.identity.publicKey,
+    staticSignature: signStaticKey(cfg.identity, cfg.staticKey.publicKey),
+    listenHost: cfg.listenHost,
+    listenPort: cfg.listenPort,
+    observedHost: cfg.remoteHost,
+    observedPort: cfg.remotePort,
+  });
+  return {
+    protocolName: 'Noise_XX_25519_ChaChaPoly_SHA256',
+    prologue: hex(NOISE_PROLOGUE),
+    staticKeyTag: hex(STATIC_KEY_TAG),
+    initiator: 'alice',
+    keys: {
+      alice: { static: keyPair(ALICE_STATIC), ephemeral: keyPair(ALICE_EPHEMERAL) },
+      bob: { static: keyPair(BOB_STATIC), ephemeral: keyPair(BOB_EPHEMERAL) },
+    },
+    payloads: [
+      hex(encodeInitPayload({ minVersion: 2, maxVersion: 2, networkId: aliceSession.networkId, encrypted: true })),
+      hex(identityPayload(bobSession, 2)),
+      hex(identityPayload(aliceSession, 2)),
+    ],
+    messages: messages.map(hex),
+    handshakeHash: hex(i.handshakeHash),
+    initiatorToResponderKey: hex(i.send!.key!),
+    responderToInitiatorKey: hex(r.send!.key!),
+    keyLog: i.keyLog,
+  };
+}
+
+/** docs/PROTOCOL.md §4.2: the first record each way after that handshake. */
+function recordVectors(): Array<Record<string, JsonValue>> {
+  const { initiator, responder } = runHandshake();
+  const fromAlice = Buffer.concat([encodeFrame(encodeMessage({ type: MessageType.PING, seq: 7 })), encodeFrame(encodeMessage(gossipSigned))]);
+  const fromBob = encodeFrame(encodeMessage({ type: MessageType.PONG, seq: 7 }));
+  const seal = (cs: NonNullable<typeof initiator.done>['send'], plaintext: Buffer) => hex(Buffer.concat(new RecordSealer(cs!).seal([plaintext])));
+  return [
+    { name: 'first record from alice: PING and GOSSIP signed', from: 'alice', nonce: 0, plaintext: hex(fromAlice), record: seal(initiator.done!.send, fromAlice) },
+    { name: 'first record from bob: PONG', from: 'bob', nonce: 0, plaintext: hex(fromBob), record: seal(responder.done!.send, fromBob) },
   ];
 }
 
@@ -75,13 +139,8 @@ export function buildVectors(): Record<string, JsonValue> {
       return { name, fields: messageToJson(message), body: hex(body), frame: frameHex(body) };
     }),
     gossipIds: [gossipIdVector('GOSSIP signed', gossipSigned), gossipIdVector('GOSSIP unsigned', gossipUnsigned)],
-    handshake: {
-      tag: hex(Buffer.from('aethel-p2p auth v1', 'ascii')),
-      transcripts: [
-        { signer: 'alice', verifier: 'bob', verifierNonce: hex(BOB_NONCE), transcript: hex(aliceTranscript), signature: hex(alice.sign(aliceTranscript)) },
-        { signer: 'bob', verifier: 'alice', verifierNonce: hex(ALICE_NONCE), transcript: hex(bobTranscript), signature: hex(bob.sign(bobTranscript)) },
-      ],
-    },
+    handshake: handshakeVector(),
+    records: recordVectors(),
     rejects: rejects(),
   };
 }

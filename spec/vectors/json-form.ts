@@ -6,7 +6,7 @@
 import type { Message } from '../../lib/wire/messages.js';
 
 /** Field names whose values are bytes (or lists of bytes, or null). */
-const BYTE_FIELDS = new Set(['publicKey', 'nonce', 'signature', 'id', 'origin', 'seenBy', 'payload', 'ids', 'ref', 'target']);
+const BYTE_FIELDS = new Set(['publicKey', 'nonce', 'signature', 'id', 'origin', 'seenBy', 'payload', 'ids', 'ref', 'target', 'noise', 'reply']);
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 

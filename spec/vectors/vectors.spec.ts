@@ -4,7 +4,11 @@ import { readFileSync } from 'node:fs';
 import { ProtocolError } from '../../lib/errors.js';
 import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { identityFromSeed, nodeIdOf, verifySignature } from '../../lib/identity.js';
-import { authTranscript } from '../../lib/transport/handshake.js';
+import { CipherState } from '../../lib/noise/cipher-state.js';
+import { XXHandshake, x25519FromPrivate } from '../../lib/noise/handshake.js';
+import { RecordOpener, RecordSealer } from '../../lib/noise/records.js';
+import { NOISE_PROLOGUE, STATIC_KEY_TAG } from '../../lib/transport/handshake.js';
+import { decodeIdentityPayload } from '../../lib/wire/codec.js';
 import { decodeMessage, encodeMessage } from '../../lib/wire/codec.js';
 import { FrameDecoder, encodeFrame } from '../../lib/wire/frame.js';
 import { PROTOCOL_VERSION } from '../../lib/wire/messages.js';
@@ -15,13 +19,21 @@ import type { JsonValue } from './json-form.js';
 
 interface MessageVector { name: string; fields: Record<string, JsonValue>; body: string; frame: string }
 interface GossipIdVector { name: string; origin: string; seq: number; topic: string; payload: string; preimage: string; id: string; signature: string | null }
-interface TranscriptVector { signer: 'alice' | 'bob'; verifier: 'alice' | 'bob'; verifierNonce: string; transcript: string; signature: string }
+interface KeyPairVector { private: string; public: string }
+interface HandshakeVector {
+  protocolName: string; prologue: string; staticKeyTag: string; initiator: 'alice';
+  keys: Record<'alice' | 'bob', { static: KeyPairVector; ephemeral: KeyPairVector }>;
+  payloads: string[]; messages: string[]; handshakeHash: string;
+  initiatorToResponderKey: string; responderToInitiatorKey: string; keyLog: string;
+}
+interface RecordVector { name: string; from: 'alice' | 'bob'; nonce: number; plaintext: string; record: string }
 interface Vectors {
   protocolVersion: number;
   identities: Record<'alice' | 'bob', { seed: string; publicKey: string; id: string }>;
   messages: MessageVector[];
   gossipIds: GossipIdVector[];
-  handshake: { tag: string; transcripts: TranscriptVector[] };
+  handshake: HandshakeVector;
+  records: RecordVector[];
   rejects: Array<{ name: string; frame: string; code: string }>;
 }
 
@@ -31,6 +43,11 @@ const bytes = (h: string): Buffer => Buffer.from(h, 'hex');
 
 /** The message fields as the array docs/PROTOCOL.md §4 lays out, bytes as hex. */
 function docLayout(fields: Record<string, JsonValue>): JsonValue {
+  if (fields.type === 5) {
+    // §4.5's fixed layout: seen-by entries as one bin, after hops.
+    const f = fields;
+    return [f.type!, f.id!, f.ttl!, f.hops!, (f.seenBy as string[]).join(''), f.origin!, f.seq!, f.topic!, f.payload!, f.signature!];
+  }
   return Object.entries(fields).map(([k, v]) =>
     k === 'contacts' ? (v as Array<Record<string, JsonValue>>).map((c) => [c.id!, c.host!, c.port!]) : v,
   );
@@ -113,30 +130,64 @@ describe('Protocol test vectors (spec/vectors/vectors.json)', () => {
     });
   });
 
-  describe('handshake transcripts', () => {
-    for (const v of vectors.handshake.transcripts) {
-      it(`lay out ${v.signer}'s transcript as tag || ${v.verifier}'s nonce || ${v.signer}'s id || ${v.verifier}'s id`, () => {
-        const signerId = vectors.identities[v.signer].id;
-        const verifierId = vectors.identities[v.verifier].id;
-        expect(v.transcript).to.equal(vectors.handshake.tag + v.verifierNonce + signerId + verifierId);
-        expect(hex(authTranscript(bytes(v.verifierNonce), bytes(signerId), bytes(verifierId)))).to.equal(v.transcript);
-        const verifierHello = vectors.messages.find((m) => m.fields.type === 1 && m.fields.publicKey === vectors.identities[v.verifier].publicKey);
-        expect(verifierHello?.fields.nonce).to.equal(v.verifierNonce);
+  describe('handshake (§4.1)', () => {
+    const h = vectors.handshake;
+    const kp = (k: KeyPairVector) => x25519FromPrivate(bytes(k.private));
+
+    it('use the documented prologue and static-key tag, and X25519 public keys that match their private keys', () => {
+      expect(h.prologue).to.equal(hex(NOISE_PROLOGUE));
+      expect(h.staticKeyTag).to.equal(hex(STATIC_KEY_TAG));
+      for (const who of ['alice', 'bob'] as const) {
+        expect(hex(kp(h.keys[who].static).publicKey)).to.equal(h.keys[who].static.public);
+        expect(hex(kp(h.keys[who].ephemeral).publicKey)).to.equal(h.keys[who].ephemeral.public);
+      }
+    });
+
+    it('are three HANDSHAKE messages that a plain Noise XX state machine reads to the stored payloads, hash and keys', () => {
+      const init = new XXHandshake({ initiator: true, prologue: bytes(h.prologue), staticKey: kp(h.keys.alice.static), ephemeralKey: kp(h.keys.alice.ephemeral) });
+      const resp = new XXHandshake({ initiator: false, prologue: bytes(h.prologue), staticKey: kp(h.keys.bob.static), ephemeralKey: kp(h.keys.bob.ephemeral) });
+      expect(hex(init.writeMessage(bytes(h.payloads[0]!)))).to.equal(h.messages[0]);
+      expect(hex(resp.readMessage(bytes(h.messages[0]!)))).to.equal(h.payloads[0]);
+      expect(hex(resp.writeMessage(bytes(h.payloads[1]!)))).to.equal(h.messages[1]);
+      expect(hex(init.readMessage(bytes(h.messages[1]!)))).to.equal(h.payloads[1]);
+      expect(hex(init.writeMessage(bytes(h.payloads[2]!)))).to.equal(h.messages[2]);
+      expect(hex(resp.readMessage(bytes(h.messages[2]!)))).to.equal(h.payloads[2]);
+      expect(hex(init.handshakeHash)).to.equal(h.handshakeHash);
+      expect(hex(resp.handshakeHash)).to.equal(h.handshakeHash);
+      const a = init.split();
+      const b = resp.split();
+      expect(hex(a.send.key!)).to.equal(h.initiatorToResponderKey);
+      expect(hex(b.recv.key!)).to.equal(h.initiatorToResponderKey);
+      expect(hex(b.send.key!)).to.equal(h.responderToInitiatorKey);
+      expect(h.keyLog).to.equal(`AETHEL_NOISE ${h.keys.alice.ephemeral.public} ${h.initiatorToResponderKey} ${h.responderToInitiatorKey}`);
+    });
+
+    it('carry identity payloads whose signatures bind each identity key to its Noise static key', () => {
+      for (const [i, who] of [[1, 'bob'], [2, 'alice']] as const) {
+        const p = decodeIdentityPayload(bytes(h.payloads[i]!));
+        expect(hex(p.identityKey)).to.equal(vectors.identities[who].publicKey);
+        expect(verifySignature(p.identityKey, Buffer.concat([STATIC_KEY_TAG, bytes(h.keys[who].static.public)]), p.staticSignature)).to.equal(true);
+        expect(hex(nodeIdOf(p.identityKey))).to.equal(vectors.identities[who].id);
+      }
+    });
+  });
+
+  describe('records (§4.2)', () => {
+    for (const v of vectors.records) {
+      const key = v.from === 'alice' ? vectors.handshake.initiatorToResponderKey : vectors.handshake.responderToInitiatorKey;
+      it(`seal ${v.name} to exactly the stored record, and open it back`, () => {
+        expect(hex(Buffer.concat(new RecordSealer(CipherState.fromKey(bytes(key), v.nonce)).seal([bytes(v.plaintext)])))).to.equal(v.record);
+        const out: Buffer[] = [];
+        new RecordOpener(CipherState.fromKey(bytes(key), v.nonce)).push(bytes(v.record), (p) => out.push(Buffer.from(p)));
+        expect(hex(Buffer.concat(out))).to.equal(v.plaintext);
       });
 
-      it(`hold ${v.signer}'s deterministic signature, which verifies and is the one in ${v.signer}'s AUTH`, () => {
-        const signer = vectors.identities[v.signer];
-        expect(hex(identityFromSeed(bytes(signer.seed)).sign(bytes(v.transcript)))).to.equal(v.signature);
-        expect(verifySignature(bytes(signer.publicKey), bytes(v.transcript), bytes(v.signature))).to.equal(true);
-        expect(hex(nodeIdOf(bytes(signer.publicKey)))).to.equal(signer.id);
-        expect(messageVector(`AUTH from ${v.signer}`).fields.signature).to.equal(v.signature);
+      it(`refuse ${v.name} with one bit flipped (BAD_RECORD)`, () => {
+        const forged = bytes(v.record);
+        forged[forged.length - 1]! ^= 1;
+        expect(() => new RecordOpener(CipherState.fromKey(bytes(key), v.nonce)).push(forged, () => {})).to.throw(ProtocolError).with.property('code', 'BAD_RECORD');
       });
     }
-
-    it('signatures do not verify for the swapped transcript (the ids bind the direction)', () => {
-      const [a, b] = vectors.handshake.transcripts;
-      expect(verifySignature(bytes(vectors.identities.alice.publicKey), bytes(b!.transcript), bytes(a!.signature))).to.equal(false);
-    });
   });
 
   describe('rejected frames', () => {

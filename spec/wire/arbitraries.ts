@@ -19,11 +19,7 @@ const list = <T>(item: fc.Arbitrary<T>, cap: number) =>
   fc.oneof({ weight: 5, arbitrary: fc.array(item, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.array(item, { minLength: cap, maxLength: cap }) });
 
 export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
-  fc.record({
-    type: fc.constant(MessageType.HELLO), version: u16, networkId: text(1, LIMITS.networkIdBytes), publicKey: buf(32),
-    nonce: buf(32), listenHost: text(0, LIMITS.hostBytes), listenPort: u16,
-  }),
-  fc.record({ type: fc.constant(MessageType.AUTH), signature: buf(64) }),
+  fc.record({ type: fc.constant(MessageType.HANDSHAKE), noise: buf(0, LIMITS.noiseMessageBytes) }),
   fc.record({ type: fc.constantFrom(MessageType.PING, MessageType.PONG), seq: u32 }),
   fc.record({
     type: fc.constant(MessageType.GOSSIP), id: buf(32), origin: buf(32), seq: fc.maxSafeNat(), topic: text(1, LIMITS.topicBytes),
@@ -31,8 +27,8 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
     signature: fc.option(buf(64), { nil: null }),
   }),
   fc.record({ type: fc.constantFrom(MessageType.IHAVE, MessageType.IWANT), ids: list(buf(32), LIMITS.idsPerAdvert) }),
-  fc.record({ type: fc.constant(MessageType.DIRECT), ref: buf(LIMITS.refBytes), topic: text(1, LIMITS.topicBytes), payload: buf(0, 300) }),
-  fc.record({ type: fc.constant(MessageType.ACK), ref: buf(LIMITS.refBytes) }),
+  fc.record({ type: fc.constant(MessageType.DIRECT), ref: buf(LIMITS.refBytes), topic: text(1, LIMITS.topicBytes), payload: buf(0, 300), wantReply: fc.boolean() }),
+  fc.record({ type: fc.constant(MessageType.ACK), ref: buf(LIMITS.refBytes), status: u(0xff), reply: fc.option(buf(0, 300), { nil: null }) }),
   fc.record({ type: fc.constant(MessageType.FIND_NODE), reqId: u32, target: buf(32) }),
   fc.record({
     type: fc.constant(MessageType.NODES), reqId: u32,

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import sinon from 'sinon';
 import { systemClock } from '../../lib/clock.js';
 import { generateIdentity } from '../../lib/identity.js';
+import { generateX25519 } from '../../lib/noise/handshake.js';
 import { Metrics } from '../../lib/metrics.js';
 import type { Connection, ConnectionConfig } from '../../lib/transport/connection.js';
 import { TcpTransport } from '../../lib/transport/tcp.js';
@@ -10,11 +11,14 @@ import { encodeMessage } from '../../lib/wire/codec.js';
 import { frameHeader } from '../../lib/wire/frame.js';
 import { MessageType } from '../../lib/wire/messages.js';
 import type { Message } from '../../lib/wire/messages.js';
+import { waitFor } from '../../lib/testnet.js';
 
-function config(): ConnectionConfig {
+function config(encrypted: boolean): ConnectionConfig {
   return {
     identity: generateIdentity(),
     networkId: 'aethel',
+    encrypted,
+    staticKey: generateX25519(),
     advertiseHost: '127.0.0.1',
     advertisePort: 0,
     maxFrameBytes: 1 << 20,
@@ -33,26 +37,49 @@ describe('Frame writing on a connection', () => {
     await Promise.all(transports.splice(0).map((t) => t.close()));
   });
 
-  it('writes the 4-byte header and then the very body buffer it was given, without concatenating them', async () => {
+  async function pair(encrypted: boolean): Promise<{ conn: Connection; inbound: Connection[] }> {
     const inbound: Connection[] = [];
-    const server = new TcpTransport(config(), (c) => inbound.push(c));
-    const client = new TcpTransport(config(), () => {});
+    const server = new TcpTransport(config(encrypted), (c) => inbound.push(c));
+    const client = new TcpTransport(config(encrypted), () => {});
     transports.push(server, client);
     const { port } = await server.listen('127.0.0.1', 0);
     const conn = await client.dial('127.0.0.1', port, 5000);
     if (conn.state !== 'open') await once(conn, 'open');
+    return { conn, inbound };
+  }
 
+  const tick = () => new Promise((r) => setImmediate(r));
+  const direct = (n: number) => encodeMessage({ type: MessageType.DIRECT, ref: Buffer.alloc(16, n), topic: 't', payload: Buffer.alloc(5000, n), wantReply: false });
+
+  it('on a plaintext session, writes each 4-byte header and then the very body buffer it was given, at the end of the tick', async () => {
+    const { conn, inbound } = await pair(false);
     const write = sinon.spy(conn.socket, 'write');
-    const body = encodeMessage({ type: MessageType.DIRECT, ref: Buffer.alloc(16, 1), topic: 't', payload: Buffer.alloc(5000, 2) });
+    const body = direct(1);
     expect(conn.sendEncoded(MessageType.DIRECT, body)).to.equal(true);
-
+    expect(write.callCount).to.equal(0); // gathered until the end of the tick
+    await tick();
     const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
     expect(chunks).to.have.length(2);
     expect(chunks[0]!.equals(frameHeader(body.length))).to.equal(true);
     expect(chunks[1]).to.equal(body); // the same object: no copy, no concatenation
-
-    const peer = inbound[0]!;
-    const [received] = (await once(peer, 'message')) as [Message];
+    const [received] = (await once(inbound[0]!, 'message')) as [Message];
     expect(received.type).to.equal(MessageType.DIRECT);
+  });
+
+  it('on an encrypted session, seals every frame of one tick into a single record', async () => {
+    const { conn, inbound } = await pair(true);
+    const write = sinon.spy(conn.socket, 'write');
+    const bodies = [direct(1), direct(2), direct(3)];
+    for (const b of bodies) expect(conn.sendEncoded(MessageType.DIRECT, b)).to.equal(true);
+    await tick();
+    const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
+    const plaintext = bodies.reduce((n, b) => n + 4 + b.length, 0);
+    expect(chunks[0]!.length).to.equal(2);
+    expect(chunks[0]!.readUInt16BE(0)).to.equal(plaintext + 16); // one record: all three frames and one tag
+    expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(2 + plaintext + 16);
+    const got: Message[] = [];
+    inbound[0]!.on('message', (m) => got.push(m));
+    await waitFor(() => got.length === 3, 3000, 'three messages');
+    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2, 3]);
   });
 });

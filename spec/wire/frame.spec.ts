@@ -206,3 +206,17 @@ describe('Frame encoding', () => {
     expect(decodeAll([header, body])).to.deep.equal([body.toString('hex')]);
   });
 });
+
+describe('FrameDecoder memory under a trickled body', () => {
+  it('grows with the bytes received, never with the length a peer declared', () => {
+    const d = new FrameDecoder(64 * 1024 * 1024);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(64 * 1024 * 1024, 0); // announces 64 MiB
+    d.push(header, () => {});
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 200; i++) d.push(Buffer.alloc(10, i), () => {}); // 2,000 bytes, one read each
+    const grew = process.memoryUsage().arrayBuffers - before;
+    expect(d.bufferedBytes).to.equal(2000);
+    expect(grew).to.be.below(8 * 1024 * 1024); // 64 KiB assembly buffer, not 64 MiB
+  });
+});
