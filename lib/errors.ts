@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   'HANDSHAKE_TIMEOUT',
   'SELF_CONNECTION',
   'DUPLICATE_CONNECTION',
+  'BAD_RECORD',
+  'NOISE_HANDSHAKE',
   // a bug of ours reached while handling a peer's message: only that connection is closed
   'INTERNAL',
 ] as const;

@@ -1,0 +1,67 @@
+/**
+ * X25519 (RFC 7748) on node:crypto with raw 32-byte keys: the DH functions of Noise's
+ * "25519" (section 12.1). Node's KeyObjects take DER, so raw keys are wrapped in fixed
+ * PKCS#8 / SPKI prefixes on the way in and cut out on the way out.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { P2PError, ProtocolError } from '../errors.js';
+
+/** Bytes in an X25519 public key, private key and shared secret (Noise DHLEN). */
+export const DH_BYTES = 32;
+
+/** DER before a raw private key: PKCS#8 with the X25519 OID 1.3.101.110. */
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+/** DER before a raw public key: SubjectPublicKeyInfo with the X25519 OID. */
+const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+/** An X25519 key pair as raw bytes. */
+export interface X25519KeyPair {
+  /** The public key, 32 bytes (the u-coordinate, little-endian). */
+  publicKey: Buffer;
+  /** The private key, 32 bytes (the scalar before clamping). */
+  privateKey: Buffer;
+}
+
+/** A fresh X25519 key pair from the system's secure random source. */
+export function generateX25519(): X25519KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  return {
+    publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length),
+    privateKey: privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_PREFIX.length),
+  };
+}
+
+/** The key pair for a given 32-byte private key (fixed keys in tests and vectors). */
+export function x25519FromPrivate(privateKey: Buffer): X25519KeyPair {
+  const key = privateKeyObject(privateKey);
+  return {
+    publicKey: createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length),
+    privateKey: Buffer.from(privateKey),
+  };
+}
+
+/** A node:crypto private KeyObject for a raw 32-byte X25519 private key. */
+export function privateKeyObject(privateKey: Buffer): KeyObject {
+  if (!Buffer.isBuffer(privateKey) || privateKey.length !== DH_BYTES) {
+    throw P2PError.invalidArgument(`an X25519 private key is ${DH_BYTES} bytes`);
+  }
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' });
+}
+
+/**
+ * DH(private, remotePublic): the 32-byte shared secret. Throws ProtocolError NOISE_HANDSHAKE
+ * when the peer's key is a low-order point, i.e. the secret would be all zero: such a key
+ * contributes nothing to the session key (RFC 7748 section 6.1 allows the check; Noise
+ * section 12.1 permits it). OpenSSL refuses it already; the explicit check keeps it so.
+ */
+export function dh(privateKey: KeyObject, remotePublic: Buffer): Buffer {
+  let secret: Buffer;
+  try {
+    const pub = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, remotePublic]), format: 'der', type: 'spki' });
+    secret = diffieHellman({ privateKey, publicKey: pub });
+  } catch {
+    throw new ProtocolError('NOISE_HANDSHAKE', 'X25519 with the peer key failed (low-order point)');
+  }
+  if (secret.every((b) => b === 0)) throw new ProtocolError('NOISE_HANDSHAKE', 'X25519 shared secret is all zero');
+  return secret;
+}
