@@ -11,6 +11,11 @@
  * carries each message in its own framing, and once `complete` calls split() for the two
  * CipherStates of the record layer. Each side learns the other's static key after message 1
  * (initiator) or 2 (responder); binding it to an identity is the caller's job (the payload).
+ *
+ * Payload security (Noise section 7.7): message 0's payload is plaintext and unauthenticated
+ * (put nothing there a responder must trust before message 2); message 1's is encrypted to
+ * the initiator's ephemeral key and authenticates the responder only once the initiator has
+ * read it; message 2's is encrypted and authenticates the initiator.
  */
 import type { KeyObject } from 'node:crypto';
 import { generateKeyPairSync } from 'node:crypto';
@@ -18,7 +23,7 @@ import { P2PError, ProtocolError } from '../errors.js';
 import type { CipherState } from './cipher-state.js';
 import { TAG_BYTES } from './cipher-state.js';
 import { SymmetricState } from './symmetric-state.js';
-import { DH_BYTES, dh, privateKeyObject, type X25519KeyPair } from './x25519.js';
+import { DH_BYTES, dh, isLowOrder, privateKeyObject, type X25519KeyPair } from './x25519.js';
 
 export { generateX25519, x25519FromPrivate, type X25519KeyPair } from './x25519.js';
 
@@ -51,6 +56,12 @@ interface LocalKey {
 function freshEphemeral(): LocalKey {
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
   return { pub: publicKey.export({ format: 'der', type: 'spki' }).subarray(-DH_BYTES), priv: privateKey };
+}
+
+/** A copy of a peer's public key; throws NOISE_HANDSHAKE for a low-order point. */
+function lowOrderChecked(key: Buffer, which: string): Buffer {
+  if (isLowOrder(key)) throw new ProtocolError('NOISE_HANDSHAKE', `peer ${which} key is a low-order point`);
+  return Buffer.from(key);
 }
 
 /** One side of a Noise XX handshake. */
@@ -132,7 +143,8 @@ export class XXHandshake {
   }
 
   /**
-   * Noise ReadMessage: processes the peer's next message and returns its payload. Throws
+   * Noise ReadMessage: processes the peer's next message and returns its payload (message 0's
+   * is not authenticated; see the module comment). Throws
    * ProtocolError NOISE_HANDSHAKE when the message comes out of turn, has the wrong length,
    * carries a low-order key or fails to decrypt; the handshake then stays failed and every
    * later call throws the same error.
@@ -178,10 +190,10 @@ export class XXHandshake {
     };
     for (const token of XX[this.step]!) {
       if (token === 'e') {
-        this.re = Buffer.from(take(DH_BYTES));
+        this.re = lowOrderChecked(take(DH_BYTES), 'ephemeral');
         this.ss.mixHash(this.re);
       } else if (token === 's') {
-        this.rs = Buffer.from(this.ss.decryptAndHash(take(DH_BYTES + (this.ss.hasKey() ? TAG_BYTES : 0))));
+        this.rs = lowOrderChecked(this.ss.decryptAndHash(take(DH_BYTES + (this.ss.hasKey() ? TAG_BYTES : 0))), 'static');
       } else {
         this.mixDh(token);
       }

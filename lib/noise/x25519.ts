@@ -48,6 +48,38 @@ export function privateKeyObject(privateKey: Buffer): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, privateKey]), format: 'der', type: 'pkcs8' });
 }
 
+const P = 2n ** 255n - 19n;
+/**
+ * The u-coordinates (bit 255 masked, as X25519 masks it) of the points of order 1, 2, 4 and 8
+ * and their non-canonical encodings below 2^255: 0, 1, p-1, p, p+1 and the two of order 8.
+ * DH with any of them gives an all-zero secret whatever our private key.
+ */
+const LOW_ORDER = [
+  0n,
+  1n,
+  P - 1n,
+  P,
+  P + 1n,
+  325606250916557431795983626356110631294008115727848805560023387167927233504n,
+  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+].map((u) => {
+  const b = Buffer.alloc(DH_BYTES);
+  for (let i = 0; i < DH_BYTES; i++) b[i] = Number((u >> BigInt(8 * i)) & 0xffn);
+  return b;
+});
+
+/**
+ * True when `publicKey` is a low-order point (any value of bit 255): a peer sending one
+ * contributes nothing to the shared secret. Checked as soon as a peer key is read, before
+ * any DH with it.
+ */
+export function isLowOrder(publicKey: Buffer): boolean {
+  if (publicKey.length !== DH_BYTES) return false;
+  const masked = Buffer.from(publicKey);
+  masked[DH_BYTES - 1]! &= 0x7f;
+  return LOW_ORDER.some((b) => b.equals(masked));
+}
+
 /**
  * DH(private, remotePublic): the 32-byte shared secret. Throws ProtocolError NOISE_HANDSHAKE
  * when the peer's key is a low-order point, i.e. the secret would be all zero: such a key
