@@ -17,13 +17,12 @@
  * the initiator's ephemeral key and authenticates the responder only once the initiator has
  * read it; message 2's is encrypted and authenticates the initiator.
  */
-import type { KeyObject } from 'node:crypto';
-import { generateKeyPairSync } from 'node:crypto';
 import { P2PError, ProtocolError } from '../errors.js';
 import type { CipherState } from './cipher-state.js';
 import { TAG_BYTES } from './cipher-state.js';
 import { SymmetricState } from './symmetric-state.js';
-import { DH_BYTES, dh, isLowOrder, privateKeyObject, type X25519KeyPair } from './x25519.js';
+import type { KeyObject } from 'node:crypto';
+import { DH_BYTES, dh, generateLocalKey, isLowOrder, localKey, publicKeyObject, type LocalKey, type X25519KeyPair } from './x25519.js';
 
 export { generateX25519, x25519FromPrivate, type X25519KeyPair } from './x25519.js';
 
@@ -48,16 +47,6 @@ export interface XXHandshakeOptions {
   ephemeralKey?: X25519KeyPair;
 }
 
-interface LocalKey {
-  pub: Buffer;
-  priv: KeyObject;
-}
-
-function freshEphemeral(): LocalKey {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { pub: publicKey.export({ format: 'der', type: 'spki' }).subarray(-DH_BYTES), priv: privateKey };
-}
-
 /** A copy of a peer's public key; throws NOISE_HANDSHAKE for a low-order point. */
 function lowOrderChecked(key: Buffer, which: string): Buffer {
   if (isLowOrder(key)) throw new ProtocolError('NOISE_HANDSHAKE', `peer ${which} key is a low-order point`);
@@ -73,6 +62,9 @@ export class XXHandshake {
   private e: LocalKey | undefined;
   private rs: Buffer | undefined;
   private re: Buffer | undefined;
+  /** rs and re imported into node:crypto once each, though each takes part in two DHs. */
+  private rsKey: KeyObject | undefined;
+  private reKey: KeyObject | undefined;
   /** Index into XX of the next message. */
   private step = 0;
   private err: P2PError | undefined;
@@ -80,8 +72,8 @@ export class XXHandshake {
 
   constructor(opts: XXHandshakeOptions) {
     this.initiator = opts.initiator;
-    this.s = { pub: Buffer.from(opts.staticKey.publicKey), priv: privateKeyObject(opts.staticKey.privateKey) };
-    if (opts.ephemeralKey) this.e = { pub: Buffer.from(opts.ephemeralKey.publicKey), priv: privateKeyObject(opts.ephemeralKey.privateKey) };
+    this.s = localKey(opts.staticKey);
+    if (opts.ephemeralKey) this.e = localKey(opts.ephemeralKey);
     this.ss.mixHash(opts.prologue);
   }
 
@@ -123,7 +115,7 @@ export class XXHandshake {
     const out: Buffer[] = [];
     for (const token of XX[this.step]!) {
       if (token === 'e') {
-        this.e ??= freshEphemeral();
+        this.e ??= generateLocalKey();
         out.push(this.e.pub);
         this.ss.mixHash(this.e.pub);
       } else if (token === 's') {
@@ -191,9 +183,11 @@ export class XXHandshake {
     for (const token of XX[this.step]!) {
       if (token === 'e') {
         this.re = lowOrderChecked(take(DH_BYTES), 'ephemeral');
+        this.reKey = publicKeyObject(this.re);
         this.ss.mixHash(this.re);
       } else if (token === 's') {
         this.rs = lowOrderChecked(this.ss.decryptAndHash(take(DH_BYTES + (this.ss.hasKey() ? TAG_BYTES : 0))), 'static');
+        this.rsKey = publicKeyObject(this.rs);
       } else {
         this.mixDh(token);
       }
@@ -211,8 +205,8 @@ export class XXHandshake {
     const responderKey = token === 'ee' || token === 'se' ? this.e : this.s;
     const local = this.initiator ? initiatorKey : responderKey;
     const remote = this.initiator
-      ? (token === 'es' ? this.rs : this.re)
-      : (token === 'se' ? this.rs : this.re);
+      ? (token === 'es' ? this.rsKey : this.reKey)
+      : (token === 'se' ? this.rsKey : this.reKey);
     if (!local || !remote) throw new P2PError('INTERNAL', `XX token ${token} without its keys`);
     this.ss.mixKey(dh(local.priv, remote));
   }

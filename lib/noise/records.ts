@@ -73,8 +73,9 @@ export class RecordSealer {
    * Seal the concatenation of `chunks` (any total size; empty chunks are skipped) as few
    * records as possible, each at most MAX_RECORD_PLAINTEXT bytes and sealed by one cipher.
    * Returns the buffers to write in order: per record a 2-byte header, then the ciphertext
-   * in pieces, then the tag. The input is never copied: a chunk that straddles a record
-   * boundary is sliced. Nothing to seal returns []. Throws ProtocolError BAD_RECORD when the
+   * in pieces, then the tag. A chunk that straddles a record boundary is sliced, not copied;
+   * within a record, runs of chunks under COALESCE_BELOW_BYTES (8 KiB) are copied together
+   * before encryption (see cipher-state.ts). Nothing to seal returns []. Throws ProtocolError BAD_RECORD when the
    * nonce would wrap (the connection must close).
    */
   seal(chunks: readonly Buffer[]): Buffer[] {

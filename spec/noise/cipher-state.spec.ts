@@ -43,7 +43,7 @@ describe('CipherState', () => {
   });
 
   it('seals a list of chunks exactly as their concatenation', () => {
-    const chunks = [Buffer.from('ab'), Buffer.alloc(0), Buffer.alloc(100, 7), Buffer.from('z')];
+    const chunks = [Buffer.from('ab'), Buffer.alloc(0), Buffer.alloc(100, 7), Buffer.alloc(9000, 8), Buffer.from('z'), Buffer.from('y')];
     const a = CipherState.fromKey(KEY).encryptWithAd(EMPTY, chunks);
     expect(a).to.deep.equal(CipherState.fromKey(KEY).encryptWithAd(EMPTY, Buffer.concat(chunks)));
     expect(CipherState.fromKey(KEY).decryptWithAd(EMPTY, a)).to.deep.equal(Buffer.concat(chunks));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { P2PError, ProtocolError } from '../../lib/errors.js';
 import { XXHandshake, generateX25519, x25519FromPrivate, type X25519KeyPair } from '../../lib/noise/handshake.js';
-import { isLowOrder, dh, privateKeyObject } from '../../lib/noise/x25519.js';
+import { dh, isLowOrder, localKey } from '../../lib/noise/x25519.js';
 
 const PROLOGUE = Buffer.from('aethel test prologue');
 const EMPTY = Buffer.alloc(0);
@@ -149,7 +149,7 @@ describe('XXHandshake', () => {
       'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
       'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
     ];
-    const priv = privateKeyObject(generateX25519().privateKey);
+    const priv = localKey(generateX25519()).priv;
     for (const h of lowOrder) {
       for (const top of [0, 0x80]) {
         const key = Buffer.from(h, 'hex');
@@ -170,5 +170,10 @@ describe('XXHandshake', () => {
     expect(x25519FromPrivate(k.privateKey)).to.deep.equal(k);
     expect(k.publicKey.length).to.equal(32);
     expect(k.privateKey.length).to.equal(32);
+  });
+
+  it('refuses a static key pair whose public key does not match its private key', () => {
+    const mismatched = { publicKey: generateX25519().publicKey, privateKey: generateX25519().privateKey };
+    expect(thrown(() => new XXHandshake({ initiator: true, prologue: PROLOGUE, staticKey: mismatched })).code).to.equal('INVALID_ARGUMENT');
   });
 });

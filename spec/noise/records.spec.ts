@@ -70,13 +70,21 @@ describe('RecordSealer and RecordOpener', () => {
     expect(sealer.records).to.equal(3);
     const headers = [out[0]!, out[4]!, out[8]!].map((h) => h.readUInt16BE(0));
     expect(headers).to.deep.equal([65535, 65535, total - 2 * MAX_RECORD_PLAINTEXT + 16]);
-    // Per record: header, one ciphertext piece per input slice (two each here), tag: nothing
-    // was concatenated.
+    // Per record: header, one ciphertext piece per slice (two each here: a slice at 8 KiB or
+    // more gets its own piece, and no run of small ones has two), tag: nothing was copied.
     expect(out.length).to.equal(4 + 4 + 4);
     const plain = Buffer.concat(openAll([Buffer.concat(out)], opener));
     expect(plain).to.deep.equal(Buffer.concat(chunks));
     expect(sealer.seal([])).to.deep.equal([]);
     expect(sealer.seal([Buffer.alloc(0)])).to.deep.equal([]);
+  });
+
+  it('seal a batch of small frames as one record: header, one ciphertext piece, tag', () => {
+    const { sealer, opener } = ends();
+    const frames = Array.from({ length: 50 }, (_, i) => Buffer.alloc(300, i));
+    const out = sealer.seal(frames);
+    expect(out.map((b) => b.length)).to.deep.equal([2, 15_000, 16]);
+    expect(openAll([Buffer.concat(out)], opener)).to.deep.equal([Buffer.concat(frames)]);
   });
 
   it('refuse a flipped byte in any record with BAD_RECORD, delivering the records before it and nothing of it', () => {
