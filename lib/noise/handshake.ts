@@ -17,11 +17,10 @@
  * the initiator's ephemeral key and authenticates the responder only once the initiator has
  * read it; message 2's is encrypted and authenticates the initiator.
  */
-import { P2PError, ProtocolError } from '../errors.js';
-import type { CipherState } from './cipher-state.js';
-import { TAG_BYTES } from './cipher-state.js';
-import { SymmetricState } from './symmetric-state.js';
 import type { KeyObject } from 'node:crypto';
+import { P2PError, ProtocolError } from '../errors.js';
+import { type CipherState, TAG_BYTES } from './cipher-state.js';
+import { SymmetricState } from './symmetric-state.js';
 import { DH_BYTES, dh, generateLocalKey, isLowOrder, localKey, publicKeyObject, type LocalKey, type X25519KeyPair } from './x25519.js';
 
 export { generateX25519, x25519FromPrivate, type X25519KeyPair } from './x25519.js';
@@ -136,10 +135,10 @@ export class XXHandshake {
 
   /**
    * Noise ReadMessage: processes the peer's next message and returns its payload (message 0's
-   * is not authenticated; see the module comment). Throws
-   * ProtocolError NOISE_HANDSHAKE when the message comes out of turn, has the wrong length,
-   * carries a low-order key or fails to decrypt; the handshake then stays failed and every
-   * later call throws the same error.
+   * is not authenticated; see the module comment). Throws ProtocolError NOISE_HANDSHAKE when
+   * the message comes out of turn, is too short or over 65535 bytes, carries a low-order key
+   * or fails to decrypt; the handshake then stays failed and every later call throws the
+   * same error.
    */
   readMessage(message: Buffer): Buffer {
     if (this.err) throw this.err;

@@ -39,9 +39,7 @@ export interface RecordOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** A record still incomplete after this many chunks is gathered into one growing buffer. */
-const ASSEMBLE_AFTER_CHUNKS = 32;
-/** First capacity of that buffer, bytes: it then doubles with bytes received, up to L. */
+/** First capacity of the buffer a split record is gathered in, bytes; it then doubles, up to L. */
 const ASSEMBLY_MIN_BYTES = 1024;
 
 function resolveRekey(cs: CipherState, opts: RecordOptions): number {
@@ -110,10 +108,11 @@ export class RecordSealer {
 }
 
 /**
- * Opens one direction's records from a byte stream split anywhere. Memory held between
- * pushes is at most one record (2 + 65535 bytes, as bufferedBytes counts it) and grows with
- * the bytes received, never with a declared length. Hands out views into the chunks when a
- * record arrives whole in one chunk; copies once otherwise.
+ * Opens one direction's records from a byte stream split anywhere. A record that arrives
+ * whole in one chunk is decrypted from a view; one split across chunks is copied as it
+ * arrives into a buffer whose size doubles with the bytes received (from 1 KiB, never past
+ * its L), so memory held between pushes is at most one record (2 + 65535 bytes), never
+ * follows a declared length, and pins no caller chunk.
  */
 export class RecordOpener {
   /** Records per key; see REKEY_AFTER_RECORDS. */
@@ -123,8 +122,7 @@ export class RecordOpener {
   private hdr = -1;
   /** L of the record being read, or -1 while its header is incomplete. */
   private need = -1;
-  /** Ciphertext of the current record so far: views into chunks, or `asm` once gathered. */
-  private parts: Buffer[] = [];
+  /** Ciphertext of a record split across chunks, gathered so far: `have` bytes of `asm`. */
   private asm: Buffer | undefined;
   private have = 0;
   /** Unprocessed input left when onPlaintext threw; processed first on the next push. */
@@ -191,6 +189,7 @@ export class RecordOpener {
         }
         if (this.need < MIN_RECORD_BYTES) this.fail(new ProtocolError('BAD_RECORD', `record length ${this.need} is below ${MIN_RECORD_BYTES}`));
       }
+      if (off === chunk.length) break;
       let ciphertext: Buffer;
       if (this.have === 0 && chunk.length - off >= this.need) {
         ciphertext = chunk.subarray(off, off + this.need);
@@ -200,8 +199,7 @@ export class RecordOpener {
         this.append(chunk.subarray(off, off + k));
         off += k;
         if (this.have < this.need) break;
-        ciphertext = this.asm ? this.asm.subarray(0, this.need) : this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.need);
-        this.parts = [];
+        ciphertext = this.asm!;
         this.asm = undefined;
         this.have = 0;
       }
@@ -222,30 +220,20 @@ export class RecordOpener {
     }
   }
 
-  /** Add ciphertext bytes of the current record: as a view, or copied once the record trickles in. */
+  /** Copy ciphertext bytes of a split record into `asm`, growing it by doubling, capped at L. */
   private append(bytes: Buffer): void {
     const total = this.have + bytes.length;
-    if (this.asm) {
-      if (total > this.asm.length) this.asm = Buffer.concat([this.asm.subarray(0, this.have)], this.capacity(total));
-      bytes.copy(this.asm, this.have);
-    } else if (this.parts.length >= ASSEMBLE_AFTER_CHUNKS) {
-      this.asm = Buffer.concat(this.parts, this.capacity(total));
-      this.parts = [];
-      bytes.copy(this.asm, this.have);
-    } else {
-      this.parts.push(bytes);
+    if (!this.asm || total > this.asm.length) {
+      const next = Buffer.allocUnsafe(Math.min(this.need, Math.max(total, 2 * this.have, ASSEMBLY_MIN_BYTES)));
+      this.asm?.copy(next, 0, 0, this.have);
+      this.asm = next;
     }
+    bytes.copy(this.asm, this.have);
     this.have = total;
-  }
-
-  /** Room for at least `total` bytes: double what is held (at least 1 KiB), never beyond L. */
-  private capacity(total: number): number {
-    return Math.min(this.need, Math.max(total, 2 * this.have, ASSEMBLY_MIN_BYTES));
   }
 
   private fail(err: ProtocolError): never {
     this.err = err;
-    this.parts = [];
     this.asm = undefined;
     this.have = 0;
     this.hdr = -1;

@@ -50,16 +50,17 @@ export function x25519FromPrivate(privateKey: Buffer): X25519KeyPair {
   return { publicKey: rawX(createPublicKey(key)), privateKey: Buffer.from(privateKey) };
 }
 
-const cache = new WeakMap<X25519KeyPair, LocalKey>();
+const cache = new WeakMap<X25519KeyPair, { raw: Buffer; key: LocalKey }>();
 
 /**
  * The LocalKey for a raw key pair, cached per pair object: a node passes the same static
- * key pair to every handshake. The public key is checked against the private key once.
+ * key pair to every handshake (a pair whose bytes changed is imported again). Throws P2PError
+ * INVALID_ARGUMENT unless both keys are 32 bytes and the public key is the private key's.
  */
 export function localKey(pair: X25519KeyPair): LocalKey {
-  const hit = cache.get(pair);
-  if (hit && hit.pub.equals(pair.publicKey)) return hit;
   const { publicKey, privateKey } = pair;
+  const hit = cache.get(pair);
+  if (hit && hit.key.pub.equals(publicKey) && hit.raw.equals(privateKey)) return hit.key;
   if (!Buffer.isBuffer(privateKey) || privateKey.length !== DH_BYTES || !Buffer.isBuffer(publicKey) || publicKey.length !== DH_BYTES) {
     throw P2PError.invalidArgument(`an X25519 key pair is two ${DH_BYTES}-byte buffers`);
   }
@@ -69,7 +70,7 @@ export function localKey(pair: X25519KeyPair): LocalKey {
   });
   if (!rawX(createPublicKey(priv)).equals(publicKey)) throw P2PError.invalidArgument('X25519 public key does not match the private key');
   const key = { pub: Buffer.from(publicKey), priv };
-  cache.set(pair, key);
+  cache.set(pair, { raw: Buffer.from(privateKey), key });
   return key;
 }
 
