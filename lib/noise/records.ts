@@ -55,6 +55,10 @@ export class RecordSealer {
   readonly rekeyAfterRecords: number;
   private count = 0;
 
+  /**
+   * `cs`: the sending CipherState from XXHandshake.split() (owned by the sealer from now on).
+   * Throws P2PError INVALID_ARGUMENT when it has no key, InvalidOptionError for a bad option.
+   */
   constructor(
     private readonly cs: CipherState,
     opts: RecordOptions = {},
@@ -129,6 +133,10 @@ export class RecordOpener {
   private backlog: Buffer[] = [];
   private err: ProtocolError | undefined;
 
+  /**
+   * `cs`: the receiving CipherState from XXHandshake.split() (owned by the opener from now on).
+   * Throws P2PError INVALID_ARGUMENT when it has no key, InvalidOptionError for a bad option.
+   */
   constructor(
     private readonly cs: CipherState,
     opts: RecordOptions = {},

@@ -23,7 +23,9 @@ export interface X25519KeyPair {
 
 /** A key pair as raw public bytes and the private KeyObject, for use within one handshake. */
 export interface LocalKey {
+  /** The public key, 32 raw bytes. */
   pub: Buffer;
+  /** The private key, imported into node:crypto once. */
   priv: KeyObject;
 }
 
