@@ -131,7 +131,7 @@ export class SessionHandshake {
       this.version = peer.version;
       const ours = this.identityPayload();
       const reply = this.noise.writeMessage(encodeIdentityPayload(ours));
-      this.finish(peer);
+      this.finish(peer, this.noise.split());
       return reply;
     }
     if (this.step === 0) {
@@ -152,9 +152,14 @@ export class SessionHandshake {
     }
     if (this.step !== 1 || this.result) throw new ProtocolError('UNEXPECTED_MESSAGE', 'HANDSHAKE after the handshake completed');
     this.step = 2;
-    const peer = decodeIdentityPayload(this.noise.readMessage(message));
+    const payload = this.noise.readMessage(message);
+    // Noise authenticated the transcript: the initiator already reads records, so any refusal
+    // from here on (bad payload, bad binding, self-connection) goes out sealed.
+    const keys = this.noise.split();
+    if (this.cfg.encrypted) this.failedCipher = keys.send;
+    const peer = decodeIdentityPayload(payload);
     if (peer.version !== this.version) throw new ProtocolError('VERSION_MISMATCH', `peer echoed version ${peer.version}, we chose ${this.version}`);
-    this.finish(peer);
+    this.finish(peer, keys);
     return undefined;
   }
 
@@ -170,12 +175,9 @@ export class SessionHandshake {
     };
   }
 
-  private finish(peer: IdentityPayload): void {
+  private finish(peer: IdentityPayload, { send, recv }: { send: CipherState; recv: CipherState }): void {
     const remoteStatic = this.noise.remoteStatic;
     if (!remoteStatic) throw new ProtocolError('NOISE_HANDSHAKE', 'no remote static key after the handshake');
-    const { send, recv } = this.noise.split();
-    // The responder's peer is already sealing: a refusal from here on goes out sealed.
-    if (!this.initiator && this.cfg.encrypted) this.failedCipher = send;
     if (!verifySignature(peer.identityKey, Buffer.concat([STATIC_KEY_TAG, remoteStatic]), peer.staticSignature)) {
       throw new ProtocolError('BAD_SIGNATURE', 'the identity signature over the Noise static key does not verify');
     }

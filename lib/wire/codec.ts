@@ -5,6 +5,7 @@
  * gives. Invalid input becomes a ProtocolError (MALFORMED, UNKNOWN_TYPE or SCHEMA), never
  * another exception.
  */
+import { isIP } from 'node:net';
 import { Packr, Unpackr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { KEY_BYTES, SIGNATURE_BYTES } from '../identity.js';
@@ -227,8 +228,24 @@ export function encodeIdentityPayload(p: IdentityPayload): Buffer {
   return packr.pack([p.version, p.identityKey, p.staticSignature, p.listenHost, p.listenPort, p.observedHost, p.observedPort]);
 }
 
+/**
+ * A host a peer may be told to dial: an IP literal, or a DNS name of letters, digits, '-'
+ * and '.' (PROTOCOL.md §4.1). Anything else in a listen address is refused at the handshake.
+ */
+export function isHostAddress(host: string): boolean {
+  return isIP(host) !== 0 || /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253})$/.test(host);
+}
+
 export function decodeIdentityPayload(bytes: Uint8Array): IdentityPayload {
   const a = handshakeArray(bytes, 7, 'identity payload');
+  const p = checkedIdentity(a);
+  if (p.listenPort > 0 && !isHostAddress(p.listenHost)) {
+    throw new ProtocolError('SCHEMA', `identity.listenHost: ${JSON.stringify(p.listenHost)} is neither an IP literal nor a host name`);
+  }
+  return p;
+}
+
+function checkedIdentity(a: unknown[]): IdentityPayload {
   return {
     version: uint(a[0], 'identity.version', 0xffff),
     identityKey: bin(a[1], 'identity.identityKey', KEY_BYTES),

@@ -133,6 +133,18 @@ describe('Connection over loopback', () => {
     expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.BAD_SIGNATURE);
   });
 
+  it('refuses a listen address that is neither an IP literal nor a host name (sealed GOODBYE PROTOCOL_ERROR)', async () => {
+    const a = await side();
+    const p = await raw(a.port);
+    await p.handshake({ listenHost: 'not a host!', listenPort: 5 });
+    await p.waitClosed();
+    expect((p.goodbye() as Goodbye).code).to.equal(GoodbyeCode.PROTOCOL_ERROR);
+    const ok = await raw(a.port);
+    await ok.handshake({ listenHost: '', listenPort: 0 });
+    ok.send({ type: MessageType.PING, seq: 3 });
+    expect(await ok.waitFor((m) => m.type === MessageType.PONG)).to.deep.equal({ type: MessageType.PONG, seq: 3 });
+  });
+
   it('refuses a connection to itself', async () => {
     const a = await side();
     const p = await raw(a.port, a.identity);
