@@ -133,4 +133,45 @@ export const GOSSIP_CHECKS: readonly Check[] = [
       return 'bad_signature, unsigned and id_mismatch copies withheld; the genuine one relayed';
     },
   },
+  {
+    name: 'hops-saturate',
+    section: '§4.5 rule 6',
+    title: 'a GOSSIP arriving with hops 32 is relayed with hops 32 (hops saturate; 33 would break the schema)',
+    async run(ctx) {
+      const { sender, watcher } = await pair(ctx);
+      const m = { ...gossip(generateIdentity()), hops: LIMITS.maxHops };
+      sender.client.send(m);
+      const { msg } = await awaitRelay(ctx, watcher.client, m.id);
+      if (msg.hops !== LIMITS.maxHops) throw new CheckFailure(`relayed copy has hops ${msg.hops}, expected ${LIMITS.maxHops}`);
+      return `hops ${m.hops} -> ${msg.hops}`;
+    },
+  },
+  {
+    name: 'seen-by-once',
+    section: '§4.5 rule 6',
+    title: 'a relay already listed in seenBy does not list itself again',
+    async run(ctx) {
+      const { sender, watcher } = await pair(ctx);
+      const relay = sender.target.id.subarray(0, LIMITS.seenByEntryBytes);
+      const m = { ...gossip(generateIdentity()), seenBy: [Buffer.from(relay)] };
+      sender.client.send(m);
+      const { msg } = await awaitRelay(ctx, watcher.client, m.id);
+      const n = msg.seenBy.filter((p) => p.equals(relay)).length;
+      if (n !== 1) throw new CheckFailure(`the relay's prefix appears ${n} times in seenBy`);
+      return `relay listed once among ${msg.seenBy.length} entries`;
+    },
+  },
+  {
+    name: 'rejection-keeps-connection',
+    section: '§4.5 (rejections)',
+    title: 'a rejected GOSSIP (ttl 0) does not close the connection: a PING right after it is answered',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.send({ ...gossip(generateIdentity()), ttl: 0 });
+      const seq = randomBytes(4).readUInt32BE(0);
+      client.send({ type: MessageType.PING, seq });
+      await client.expect((m) => m.type === MessageType.PONG && m.seq === seq, ctx.opts.replyTimeoutMs, 'PONG after a rejected GOSSIP');
+      return 'still open after the rejection';
+    },
+  },
 ];

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeMessage, packValue } from '../wire/codec.js';
 import { frameHeader, encodeFrame } from '../wire/frame.js';
-import { GoodbyeCode, LIMITS, MessageType, PROTOCOL_VERSION } from '../wire/messages.js';
+import { AckStatus, GoodbyeCode, LIMITS, MessageType, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { CheckContext } from './context.js';
 import { CheckFailure } from './wire-client.js';
 
@@ -220,6 +220,75 @@ export const SESSION_CHECKS: readonly Check[] = [
       const { client } = await ctx.session();
       client.writeSession(encodeFrame(packValue([99, 1])));
       return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'float-for-int',
+    section: '§2',
+    title: 'an integer field sent as a float, even a whole one (PING seq 7.0 as float 64), is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeSession(encodeFrame(Buffer.from('9203cb401c000000000000', 'hex')));
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'reserved-byte',
+    section: '§2',
+    title: 'the never-used byte 0xc1 (as a PING seq) is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.writeSession(encodeFrame(Buffer.from('9203c1', 'hex')));
+      return ctx.expectGoodbye(client, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'handshake-after-open',
+    section: '§4.1',
+    title: 'a HANDSHAKE after the connection is open is refused with GOODBYE UNEXPECTED_MESSAGE',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      client.send({ type: MessageType.HANDSHAKE, noise: randomBytes(48) });
+      return ctx.expectGoodbye(client, GoodbyeCode.UNEXPECTED_MESSAGE);
+    },
+  },
+  {
+    name: 'bad-listen-host',
+    section: '§4.1',
+    title: 'a listen address that is neither an IP literal nor a host name ("not a host!":5) is refused with GOODBYE PROTOCOL_ERROR',
+    async run(ctx) {
+      const c = await ctx.client();
+      await c.handshake(ctx.opts.networkId, ctx.opts.replyTimeoutMs, { listenHost: 'not a host!', listenPort: 5 });
+      return ctx.expectGoodbye(c, GoodbyeCode.PROTOCOL_ERROR);
+    },
+  },
+  {
+    name: 'goodbye-not-answered',
+    section: '§4.12',
+    title: 'a GOODBYE is not answered: the target closes without sending anything back',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      const from = client.received.length;
+      client.send({ type: MessageType.GOODBYE, code: GoodbyeCode.NORMAL, reason: 'conformance' });
+      if (!(await client.waitClosed(ctx.opts.replyTimeoutMs))) throw new CheckFailure(`still open ${ctx.opts.replyTimeoutMs} ms after our GOODBYE`);
+      const answer = client.received.slice(from).find((m) => m.type === MessageType.GOODBYE);
+      if (answer) throw new CheckFailure('the target answered our GOODBYE with a GOODBYE');
+      return 'closed without an answer';
+    },
+  },
+  {
+    name: 'direct-no-subscriber',
+    section: '§4.8, §4.9',
+    title: 'a DIRECT on a topic the target does not subscribe to is answered with ACK status NO_SUBSCRIBER (1)',
+    async run(ctx) {
+      const { client } = await ctx.session();
+      const ref = randomBytes(LIMITS.refBytes);
+      const topic = `aethel-conformance-nobody-${randomBytes(4).toString('hex')}`;
+      client.send({ type: MessageType.DIRECT, ref, topic, payload: packValue(1), wantReply: false });
+      const m = await client.expect((x) => x.type === MessageType.ACK && x.ref.equals(ref), ctx.opts.replyTimeoutMs, 'ACK');
+      if (m.type !== MessageType.ACK) throw new CheckFailure('unreachable');
+      if (m.status !== AckStatus.NO_SUBSCRIBER) throw new CheckFailure(`ACK status ${m.status}, expected ${AckStatus.NO_SUBSCRIBER} (NO_SUBSCRIBER)`);
+      return 'ACK NO_SUBSCRIBER';
     },
   },
   {
