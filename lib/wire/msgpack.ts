@@ -40,6 +40,12 @@ export interface DecodeLimits {
   maxDepth: number;
   /** Array elements plus map entries, summed over the whole value (each checked at its header). */
   maxItems: number;
+  /**
+   * Map entries alone, summed over the whole value (part of maxItems); unset: maxItems. A map
+   * entry with a key never seen before costs ~1 µs (V8 makes a new string and hidden class),
+   * twenty times an array element, so entries get their own, smaller budget.
+   */
+  maxMapEntries?: number;
   /** Longest input in bytes; unset: whatever the caller hands in (the frame cap bounds it). */
   maxBytes?: number;
   /** Decode the timestamp extension (-1) to a Date; otherwise every ext is MALFORMED. Default false. */
@@ -49,15 +55,17 @@ export interface DecodeLimits {
 }
 
 /**
- * Application payloads (unpackValue). The worst value these limits admit decodes in a few
- * milliseconds (65,535 empty maps in an array, or one map of 65,535 distinct keys: see
- * `npx tsx bench/codec.ts`); a 32-deep value covers any sane document, and 65,536 items
- * any array a gossip payload should carry. packValue() refuses values beyond them, so a
- * node never publishes what its peers would reject.
+ * Application payloads (unpackValue). 32 levels cover any sane document; 65,536 array
+ * elements and map entries, of which 4,096 map entries, keep the costliest value they admit
+ * to a few milliseconds (`npx tsx bench/codec.ts` measures each shape: 65,535 bigints or
+ * Dates, 4,096 never-seen keys in maps of 15). Without the map budget, 65,536 fresh keys
+ * cost over 100 ms. packValue() refuses values beyond these limits, so a node never
+ * publishes what its peers would reject.
  */
 export const PAYLOAD_LIMITS: Readonly<DecodeLimits> = Object.freeze({
   maxDepth: 32,
   maxItems: 65_536,
+  maxMapEntries: 4_096,
   timestamps: true,
   floats: 'number' as const,
 });
@@ -95,6 +103,8 @@ let end = 0;
 let items = 0;
 let maxDepth = 0;
 let maxItems = 0;
+let mapEntries = 0;
+let maxMapEntries = 0;
 let timestamps = false;
 let boxFloats = false;
 
@@ -116,6 +126,8 @@ export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): unknown {
   items = 0;
   maxDepth = limits.maxDepth;
   maxItems = limits.maxItems;
+  mapEntries = 0;
+  maxMapEntries = limits.maxMapEntries ?? limits.maxItems;
   timestamps = limits.timestamps === true;
   boxFloats = limits.floats === 'boxed';
   try {
@@ -191,7 +203,7 @@ function read(depth: number): unknown {
       const hi = u32();
       const lo = u32();
       // hi < 2^21 keeps the value below 2^53: exact as a number.
-      return hi < 0x200000 ? hi * 0x100000000 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+      return hi < 0x200000 ? hi * 0x100000000 + lo : buf.readBigUInt64BE(pos - 8);
     }
     case 0xd0: need(1, 'int 8'); return (u8() << 24) >> 24;
     case 0xd1: need(2, 'int 16'); return (u16() << 16) >> 16;
@@ -201,7 +213,7 @@ function read(depth: number): unknown {
       const hi = u32() | 0;
       const lo = u32();
       const n = hi * 0x100000000 + lo; // exact whenever the result is a safe integer
-      return hi >= -0x200000 && hi < 0x200000 && Number.isSafeInteger(n) ? n : (BigInt(hi) << 32n) + BigInt(lo);
+      return hi >= -0x200000 && hi < 0x200000 && Number.isSafeInteger(n) ? n : buf.readBigInt64BE(pos - 8);
     }
     case 0xd4: return readExt(1, pos - 1);
     case 0xd5: return readExt(2, pos - 1);
@@ -230,19 +242,71 @@ function readStr(n: number): string {
   if (n > end - pos) throw malformed(`str of ${n} bytes at offset ${pos} runs past the end (${end - pos} left)`);
   const start = pos;
   pos += n;
-  // Short ASCII strings (topics, map keys) are most strs: build them directly, which is
-  // several times cheaper than a TextDecoder call. Anything else goes through the fatal
-  // decoder, which refuses invalid UTF-8 (overlongs, surrogates, truncated sequences).
-  if (n <= 32) {
-    let s = '';
-    for (let i = start; i < pos; i++) {
-      const c = buf[i]!;
-      if (c >= 0x80) return utf8Str(start);
-      s += String.fromCharCode(c);
-    }
-    return s;
+  // Short strs (topics, map keys, small fields) are most strs, and a TextDecoder call costs
+  // a few hundred ns whatever the length: decode them here, checking UTF-8 as strictly.
+  return n <= SHORT_STR_BYTES ? shortStr(start) : utf8Str(start);
+}
+
+/** Longest str decoded by shortStr(): beyond it the native decoder is faster. */
+const SHORT_STR_BYTES = 64;
+/** UTF-16 code units of the str being decoded by shortStr() (at most one per byte). */
+const units: number[] = [];
+
+/**
+ * UTF-8 to a string for buf[start..pos), refusing what a fatal TextDecoder refuses: stray
+ * continuation bytes, overlong forms, surrogates (ED A0..BF), code points above U+10FFFF and
+ * truncated sequences (the well-formed byte sequences of Unicode's table 3-7).
+ */
+function shortStr(start: number): string {
+  let i = start;
+  // All-ASCII first: no array, a string built byte by byte (short strings stay flat).
+  let s = '';
+  for (; i < pos; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) break;
+    s += String.fromCharCode(c);
   }
-  return utf8Str(start);
+  if (i === pos) return s;
+  units.length = 0;
+  for (let j = start; j < i; j++) units.push(buf[j]!);
+  while (i < pos) {
+    const c = buf[i++]!;
+    if (c < 0x80) {
+      units.push(c);
+      continue;
+    }
+    let cp: number;
+    let more: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      cp = c & 0x1f;
+      more = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      cp = c & 0x0f;
+      more = 2;
+      if (c === 0xe0) lo = 0xa0; // overlong
+      else if (c === 0xed) hi = 0x9f; // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      cp = c & 0x07;
+      more = 3;
+      if (c === 0xf0) lo = 0x90; // overlong
+      else if (c === 0xf4) hi = 0x8f; // above U+10FFFF
+    } else {
+      throw malformed(`str at offset ${start} is not valid UTF-8`);
+    }
+    if (more > pos - i) throw malformed(`str at offset ${start} is not valid UTF-8`);
+    for (let k = 0; k < more; k++) {
+      const d = buf[i++]!;
+      if (d < lo || d > hi) throw malformed(`str at offset ${start} is not valid UTF-8`);
+      lo = 0x80;
+      hi = 0xbf;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < 0x10000) units.push(cp);
+    else units.push(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+  }
+  return String.fromCharCode.apply(null, units);
 }
 
 function utf8Str(start: number): string {
@@ -271,15 +335,55 @@ function readArray(n: number, depth: number): unknown[] {
 
 function readMap(n: number, depth: number): Record<string, unknown> | Map<unknown, unknown> {
   enter(n, 2, 'map', depth);
+  mapEntries += n;
+  if (mapEntries > maxMapEntries) throw malformed(`more than ${maxMapEntries} map entries in all (map at offset ${pos})`);
   const obj: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
-    const key = read(depth + 1);
+    const b = buf[pos]!; // undefined past the end: read() then reports the truncation
+    const key = b >= 0xa0 && b <= 0xa0 + KEY_CACHE_MAX_BYTES ? readKey(b & 0x1f) : read(depth + 1);
     const value = read(depth + 1);
     if (typeof key !== 'string') return readMapTail(obj, key, value, n - i - 1, depth);
     if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
     else obj[key] = value;
   }
   return obj;
+}
+
+/** Longest fixstr key looked up in the key cache. */
+const KEY_CACHE_MAX_BYTES = 16;
+const KEY_CACHE_SLOTS = 4096;
+/** Recently seen short ASCII keys, by a hash of their bytes: a hit costs no new string. */
+const keyCache: Array<string | undefined> = new Array<string | undefined>(KEY_CACHE_SLOTS);
+
+/**
+ * A fixstr map key of n bytes whose format byte is at pos. Payload maps repeat the same few
+ * keys; returning the same (already internalized) string makes the property store cheaper.
+ */
+function readKey(n: number): string {
+  if (n + 1 > end - pos) return read(0) as string; // let read() report the truncation
+  const start = pos + 1;
+  let h = n;
+  for (let i = start; i < start + n; i++) h = (Math.imul(h, 31) + buf[i]!) | 0;
+  const slot = h & (KEY_CACHE_SLOTS - 1);
+  const hit = keyCache[slot];
+  if (hit !== undefined && hit.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (hit.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      pos = start + n;
+      return hit;
+    }
+  }
+  pos = start;
+  const key = readStr(n);
+  // Only ASCII keys are cached: their UTF-16 units are their bytes, so the check above holds.
+  if (key.length === n) keyCache[slot] = key;
+  return key;
 }
 
 /** The rest of a map once a key that is not a str was met: everything goes into a Map. */
@@ -349,6 +453,7 @@ const UINT64_MAX = 2n ** 64n - 1n;
  */
 export function assertEncodable(value: unknown, limits: DecodeLimits, root = 'data'): void {
   walkItems = 0;
+  walkMapEntries = 0;
   walkLimits = limits;
   try {
     walk(value, 0);
@@ -361,6 +466,7 @@ export function assertEncodable(value: unknown, limits: DecodeLimits, root = 'da
 }
 
 let walkItems = 0;
+let walkMapEntries = 0;
 let walkLimits: Readonly<DecodeLimits> = PAYLOAD_LIMITS;
 
 function walk(v: unknown, depth: number): void {
@@ -387,7 +493,10 @@ function walk(v: unknown, depth: number): void {
     walkCount(v.length);
     let i = 0;
     try {
-      for (; i < v.length; i++) walk(v[i], depth + 1);
+      for (; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (typeof x !== 'number') walk(x, depth + 1); // numbers, the bulk of big arrays, inline
+      }
     } catch (err) {
       if (err instanceof Refusal) err.path.push(`[${i}]`);
       throw err;
@@ -398,6 +507,9 @@ function walk(v: unknown, depth: number): void {
   if (proto === Object.prototype || proto === null) {
     const keys = Object.keys(v as object);
     walkCount(keys.length);
+    walkMapEntries += keys.length;
+    const maxEntries = walkLimits.maxMapEntries ?? walkLimits.maxItems;
+    if (walkMapEntries > maxEntries) throw new Refusal(`more than ${maxEntries} object entries in all cannot be decoded by peers`);
     let key = '';
     try {
       for (key of keys) {
