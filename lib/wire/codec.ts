@@ -133,7 +133,10 @@ const ARITY: Readonly<Record<number, number>> = {
 
 /**
  * Decode and validate a frame body. Throws ProtocolError: MALFORMED (not one complete
- * MessagePack value), UNKNOWN_TYPE, or SCHEMA (wrong field count, type, length or range).
+ * standard MessagePack value within PROTOCOL_LIMITS: 0xc1, any ext, nesting over 3, over
+ * 1,280 items), SCHEMA (not a non-empty array; a type code that is not an unsigned integer;
+ * wrong field count, type, length or range, a float where an integer is due included), or
+ * UNKNOWN_TYPE (an unsigned integer type code this version does not know).
  */
 export function decodeMessage(body: Uint8Array): Message {
   const a = decodeStrict(body, PROTOCOL_LIMITS);

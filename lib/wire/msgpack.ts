@@ -107,6 +107,12 @@ let mapEntries = 0;
 let maxMapEntries = 0;
 let timestamps = false;
 let boxFloats = false;
+/** A DataView of buf, made on the first bigint: its getBig*64 make one BigInt, Buffer's three. */
+let dataView: DataView | undefined;
+
+function view(): DataView {
+  return (dataView ??= new DataView(buf.buffer, buf.byteOffset, buf.length));
+}
 
 function malformed(what: string): ProtocolError {
   return new ProtocolError('MALFORMED', `invalid MessagePack: ${what}`);
@@ -130,6 +136,7 @@ export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): unknown {
   maxMapEntries = limits.maxMapEntries ?? limits.maxItems;
   timestamps = limits.timestamps === true;
   boxFloats = limits.floats === 'boxed';
+  dataView = undefined;
   try {
     if (end === 0) throw malformed('no value (0 bytes)');
     const value = read(0);
@@ -141,6 +148,7 @@ export function decodeStrict(bytes: Uint8Array, limits: DecodeLimits): unknown {
     throw malformed(`at offset ${pos}: ${(err as Error).message}`);
   } finally {
     buf = EMPTY; // do not keep the caller's bytes alive
+    dataView = undefined;
   }
 }
 
@@ -203,7 +211,7 @@ function read(depth: number): unknown {
       const hi = u32();
       const lo = u32();
       // hi < 2^21 keeps the value below 2^53: exact as a number.
-      return hi < 0x200000 ? hi * 0x100000000 + lo : buf.readBigUInt64BE(pos - 8);
+      return hi < 0x200000 ? hi * 0x100000000 + lo : view().getBigUint64(pos - 8);
     }
     case 0xd0: need(1, 'int 8'); return (u8() << 24) >> 24;
     case 0xd1: need(2, 'int 16'); return (u16() << 16) >> 16;
@@ -213,7 +221,7 @@ function read(depth: number): unknown {
       const hi = u32() | 0;
       const lo = u32();
       const n = hi * 0x100000000 + lo; // exact whenever the result is a safe integer
-      return hi >= -0x200000 && hi < 0x200000 && Number.isSafeInteger(n) ? n : buf.readBigInt64BE(pos - 8);
+      return hi >= -0x200000 && hi < 0x200000 && Number.isSafeInteger(n) ? n : view().getBigInt64(pos - 8);
     }
     case 0xd4: return readExt(1, pos - 1);
     case 0xd5: return readExt(2, pos - 1);
@@ -249,6 +257,8 @@ function readStr(n: number): string {
 
 /** Longest str decoded by shortStr(): beyond it the native decoder is faster. */
 const SHORT_STR_BYTES = 64;
+/** Buffer's native ASCII slice (untyped in @types/node): bytes below 0x80 to a string. */
+const asciiSlice = (Buffer.prototype as unknown as { asciiSlice(start: number, end: number): string }).asciiSlice;
 /** UTF-16 code units of the str being decoded by shortStr() (at most one per byte). */
 const units: number[] = [];
 
@@ -259,14 +269,20 @@ const units: number[] = [];
  */
 function shortStr(start: number): string {
   let i = start;
-  // All-ASCII first: no array, a string built byte by byte (short strings stay flat).
-  let s = '';
-  for (; i < pos; i++) {
-    const c = buf[i]!;
-    if (c >= 0x80) break;
-    s += String.fromCharCode(c);
+  if (pos - start <= 8) {
+    // Tiny ASCII (most map keys): concatenation beats building an array.
+    let s = '';
+    for (; i < pos; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) break;
+      s += String.fromCharCode(c);
+    }
+    if (i === pos) return s;
   }
-  if (i === pos) return s;
+  else {
+    while (i < pos && buf[i]! < 0x80) i++;
+    if (i === pos) return asciiSlice.call(buf, start, pos); // one native call, no check needed
+  }
   units.length = 0;
   for (let j = start; j < i; j++) units.push(buf[j]!);
   while (i < pos) {

@@ -184,6 +184,12 @@ describe('Message codec', () => {
     });
   }
 
+  it('rejects [99], an unknown type code with no fields, with UNKNOWN_TYPE', () => {
+    const err = decodeError(packValue([99]));
+    expect(err.code).to.equal('UNKNOWN_TYPE');
+    expect(err.message).to.equal('unknown message type 99');
+  });
+
   // Until the strict decoder these were UNKNOWN_TYPE; PROTOCOL.md §2 says the type code is an
   // unsigned integer, so anything else is a schema error (issue 15, gap 12).
   const NOT_TYPE_CODES: Array<[Buffer, string]> = [
