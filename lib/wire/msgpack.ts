@@ -521,21 +521,25 @@ function walk(v: unknown, depth: number): void {
   }
   const proto = Object.getPrototypeOf(v) as unknown;
   if (proto === Object.prototype || proto === null) {
-    const keys = Object.keys(v as object);
-    walkCount(keys.length);
-    walkMapEntries += keys.length;
-    const maxEntries = walkLimits.maxMapEntries ?? walkLimits.maxItems;
-    if (walkMapEntries > maxEntries) throw new Refusal(`more than ${maxEntries} object entries in all cannot be decoded by peers`);
+    // for-in, not Object.keys: no array per object. A plain object's prototype is
+    // Object.prototype or null, whose properties are not enumerable, so only own keys come.
     let key = '';
+    let count = 0;
     try {
-      for (key of keys) {
+      for (key in v as object) {
+        count++;
         if (!isWellFormed(key)) throw new Refusal('keys with lone surrogates cannot be encoded as UTF-8');
-        walk((v as Record<string, unknown>)[key], depth + 1);
+        const x = (v as Record<string, unknown>)[key];
+        if (typeof x !== 'number') walk(x, depth + 1);
       }
     } catch (err) {
       if (err instanceof Refusal) err.path.push(/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
       throw err;
     }
+    walkCount(count);
+    walkMapEntries += count;
+    const maxEntries = walkLimits.maxMapEntries ?? walkLimits.maxItems;
+    if (walkMapEntries > maxEntries) throw new Refusal(`more than ${maxEntries} object entries in all cannot be decoded by peers`);
     return;
   }
   if (v instanceof Date) {
