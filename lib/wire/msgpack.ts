@@ -257,8 +257,12 @@ function readStr(n: number): string {
 
 /** Longest str decoded by shortStr(): beyond it the native decoder is faster. */
 const SHORT_STR_BYTES = 64;
-/** Buffer's native ASCII slice (untyped in @types/node): bytes below 0x80 to a string. */
-const asciiSlice = (Buffer.prototype as unknown as { asciiSlice(start: number, end: number): string }).asciiSlice;
+/** Buffer's native ASCII slice (untyped in @types/node; toString's latin1 if it ever goes). */
+const asciiSlice: (this: Buffer, start: number, end: number) => string =
+  (Buffer.prototype as unknown as { asciiSlice?: (start: number, end: number) => string }).asciiSlice ??
+  function (this: Buffer, start: number, end: number) {
+    return this.toString('latin1', start, end);
+  };
 /** UTF-16 code units of the str being decoded by shortStr() (at most one per byte). */
 const units: number[] = [];
 
@@ -278,8 +282,7 @@ function shortStr(start: number): string {
       s += String.fromCharCode(c);
     }
     if (i === pos) return s;
-  }
-  else {
+  } else {
     while (i < pos && buf[i]! < 0x80) i++;
     if (i === pos) return asciiSlice.call(buf, start, pos); // one native call, no check needed
   }

@@ -78,6 +78,11 @@ const FORMATS: Array<[string, string, unknown]> = [
   ['str 16', 'da0003616263', 'abc'],
   ['str 32', 'db00000003616263', 'abc'],
   ['str 8 of 100 UTF-8 bytes', 'd964' + 'c3a9'.repeat(50), 'é'.repeat(50)],
+  ['fixstr of 9 ASCII bytes', 'a9' + '61'.repeat(9), 'a'.repeat(9)],
+  ['str 8 of 64 ASCII bytes', 'd940' + '61'.repeat(64), 'a'.repeat(64)],
+  ['str 8 of 65 ASCII bytes', 'd941' + '61'.repeat(65), 'a'.repeat(65)],
+  ['str 8 of 64 bytes, ASCII then 2-byte', 'd940' + '61'.repeat(62) + 'c3a9', 'a'.repeat(62) + 'é'],
+  ['str 8 of 64 bytes with a 4-byte sequence', 'd940' + '61'.repeat(60) + 'f09f9880', 'a'.repeat(60) + '😀'],
   ['bin 8 empty', 'c400', Buffer.alloc(0)],
   ['bin 8', 'c4020102', Buffer.from([1, 2])],
   ['bin 16', 'c500020102', Buffer.from([1, 2])],
@@ -124,6 +129,8 @@ const MALFORMED: Array<[string, string]> = [
   ['invalid UTF-8: a truncated sequence', 'a2e282'],
   ['invalid UTF-8 in a long str', 'd950' + '61'.repeat(79) + 'ff'],
   ['invalid UTF-8 in a map key', '81a1ff00'],
+  ['invalid UTF-8 after 40 ASCII bytes', 'd929' + '61'.repeat(40) + 'ff'],
+  ['a truncated 4-byte sequence at the end of a 64-byte str', 'd940' + '61'.repeat(61) + 'f09f98'],
   ['ext type 1 (fixext 1)', 'd40100'],
   ['ext type 0 (fixext 16)', 'd800' + '00'.repeat(16)],
   ['ext type 5 (ext 8)', 'c70105aa'],
@@ -296,6 +303,26 @@ describe('Strict MessagePack decoder', () => {
           expect((err as ProtocolError).code).to.equal('MALFORMED');
         }
         if (ok) expect(() => readStandardMsgpack(bytes)).to.not.throw();
+      }), { numRuns: 3000 });
+    });
+
+    it('reads a str of up to 80 random bytes exactly as a fatal TextDecoder does', () => {
+      const td = new TextDecoder('utf-8', { fatal: true });
+      const arbUtf8ish = fc.array(fc.oneof(
+        fc.integer({ min: 0, max: 255 }),
+        fc.constantFrom(0x61, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xee, 0xef, 0xf0, 0xf4, 0xf5),
+      ), { maxLength: 80 });
+      fc.assert(fc.property(arbUtf8ish, (a) => {
+        const data = Uint8Array.from(a);
+        let expected: string | undefined;
+        try {
+          expected = td.decode(data);
+        } catch {
+          expected = undefined;
+        }
+        const body = Buffer.concat([Buffer.from([0xd9, data.length]), data]);
+        if (expected === undefined) malformed(body);
+        else expect(decodeStrict(body, LOOSE)).to.equal(expected);
       }), { numRuns: 3000 });
     });
 
