@@ -2,13 +2,18 @@
  * Codec benchmark: frame encode/decode throughput at 64 B, 1 KiB and 64 KiB bodies (decoding
  * from 64 KiB chunks, as socket reads arrive, and from 1-byte chunks, the worst case, whose
  * time must grow linearly with the input), then GOSSIP message encode/decode, message-id
- * hashing, signing and verification per second.
+ * hashing, signing and verification per second; then the strict MessagePack decoder against
+ * msgpackr's (typical bodies and payloads), packValue's guard against a bare msgpackr pack,
+ * and decode bombs: time to reject (or decode) the costliest inputs the limits let through.
  *
  *   npx tsx bench/codec.ts [--ms 1000]      (prints a BENCH-RESULT line; bench/run.ts runs it)
  */
 import { identityFromSeed, verifySignature } from '../lib/identity.js';
 import { gossipMessageId } from '../lib/gossip/message-id.js';
+import { Packr, Unpackr } from 'msgpackr';
 import { decodeMessage, encodeMessage, packValue } from '../lib/wire/codec.js';
+import { decodeStrict, PAYLOAD_LIMITS, PROTOCOL_LIMITS } from '../lib/wire/msgpack.js';
+import type { DecodeLimits } from '../lib/wire/msgpack.js';
 import { encodeFrame, FrameDecoder, frameHeader } from '../lib/wire/frame.js';
 import { MessageType } from '../lib/wire/messages.js';
 import type { Gossip } from '../lib/wire/messages.js';
@@ -169,4 +174,158 @@ const message = {
 note(`GOSSIP (${body.length} B): encode ${Math.round(message.encodePerSec)}/s, decode ${Math.round(message.decodePerSec)}/s, ` +
   `id ${Math.round(message.idHashPerSec)}/s, sign ${Math.round(message.signPerSec)}/s, verify ${Math.round(message.verifyPerSec)}/s`);
 
-emitResult({ frames, oneByte, linearity, message });
+// ---- strict decoder vs msgpackr ------------------------------------------------------------
+// msgpackr as the codec used it before the strict decoder (same options), on the same bytes.
+const unpackr = new Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: true, int64AsType: 'number' });
+const rawPackr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, encodeUndefinedAsNil: true });
+const gossipWith = (p: Buffer): Buffer => encodeMessage({ ...gossip, payload: p });
+/** An application value like a consensus vote, about 300 bytes encoded. */
+const vote = { height: 1234, round: 2, step: 'prevote', block: Buffer.alloc(32, 1), signer: 'node-abcdef', ts: 1_700_000_000_000, tags: ['a', 'b'], note: 'x'.repeat(150) };
+/** About 64 KiB of records: the repeated-key maps, strs and floats payloads are made of. */
+const records = Array.from({ length: 600 }, (_, i) => ({ id: i, name: `item-${i}`, score: i * 1.5, ok: true, note: 'é'.repeat(20) }));
+const ihave = encodeMessage({ type: MessageType.IHAVE, ids: Array.from({ length: 64 }, (_, i) => Buffer.alloc(32, i)) });
+
+export interface StrictDecodeFigures {
+  name: string;
+  bytes: number;
+  msgpackrPerSec: number;
+  strictPerSec: number;
+  /** strict / msgpackr: >= 1 means the strict decoder is no slower. */
+  ratio: number;
+}
+const decodeCases: Array<{ name: string; body: Buffer; limits: DecodeLimits }> = [
+  { name: 'GOSSIP, 300 B payload', body: gossipWith(packValue(vote)), limits: PROTOCOL_LIMITS },
+  { name: 'IHAVE, 64 ids', body: ihave, limits: PROTOCOL_LIMITS },
+  { name: 'GOSSIP, 64 KiB payload', body: gossipWith(Buffer.alloc(64 * 1024, 7)), limits: PROTOCOL_LIMITS },
+  { name: 'payload, 300 B vote', body: packValue(vote), limits: PAYLOAD_LIMITS },
+  { name: 'payload, 64 KiB records', body: packValue(records), limits: PAYLOAD_LIMITS },
+];
+// Interleaved rounds, best kept: other processes' load hits both decoders alike.
+const strictDecode: StrictDecodeFigures[] = decodeCases.map((c) => ({ name: c.name, bytes: c.body.length, msgpackrPerSec: 0, strictPerSec: 0, ratio: 0 }));
+for (let round = 0; round < 5; round++) {
+  decodeCases.forEach((c, i) => {
+    const n = c.body.length > 10_000 ? 20 : 500;
+    const f = strictDecode[i]!;
+    f.msgpackrPerSec = Math.max(f.msgpackrPerSec, opsPerSecond(() => {
+      for (let k = 0; k < n; k++) unpackr.unpack(c.body);
+    }, n, MS / 5));
+    f.strictPerSec = Math.max(f.strictPerSec, opsPerSecond(() => {
+      for (let k = 0; k < n; k++) decodeStrict(c.body, c.limits);
+    }, n, MS / 5));
+  });
+}
+for (const f of strictDecode) {
+  f.ratio = f.strictPerSec / f.msgpackrPerSec;
+  note(`decode ${f.name} (${f.bytes} B): msgpackr ${Math.round(f.msgpackrPerSec)}/s, strict ${Math.round(f.strictPerSec)}/s (x${f.ratio.toFixed(2)})`);
+}
+
+// packValue = a guard walk (what MessagePack cannot carry, the peers' limits) + msgpackr pack.
+export interface PackFigures {
+  name: string;
+  msgpackrPerSec: number;
+  packValuePerSec: number;
+  ratio: number;
+}
+const packCases: Array<[string, unknown]> = [
+  ['300 B vote', vote],
+  ['256 B bin', Buffer.alloc(256, 1)],
+  ['64 KiB records', records],
+  ['60,000 numbers', Array.from({ length: 60_000 }, (_, i) => i)],
+];
+const pack: PackFigures[] = packCases.map(([name]) => ({ name, msgpackrPerSec: 0, packValuePerSec: 0, ratio: 0 }));
+for (let round = 0; round < 5; round++) {
+  packCases.forEach(([, v], i) => {
+    const f = pack[i]!;
+    f.msgpackrPerSec = Math.max(f.msgpackrPerSec, opsPerSecond(() => {
+      for (let k = 0; k < 20; k++) rawPackr.pack(v);
+    }, 20, MS / 5));
+    f.packValuePerSec = Math.max(f.packValuePerSec, opsPerSecond(() => {
+      for (let k = 0; k < 20; k++) packValue(v);
+    }, 20, MS / 5));
+  });
+}
+for (const f of pack) {
+  f.ratio = f.packValuePerSec / f.msgpackrPerSec;
+  note(`pack ${f.name}: msgpackr ${Math.round(f.msgpackrPerSec)}/s, packValue ${Math.round(f.packValuePerSec)}/s (x${f.ratio.toFixed(2)})`);
+}
+
+// ---- decode bombs ----------------------------------------------------------------------------
+const u32be = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+const array32 = (n: number, elements: Buffer[]): Buffer => Buffer.concat([Buffer.from([0xdd]), u32be(n), ...elements]);
+const fixstr = (s: string): Buffer => Buffer.concat([Buffer.from([0xa0 | s.length]), Buffer.from(s)]);
+let fresh = 0;
+/** A key no earlier run used, so neither our key cache nor V8 has seen it. */
+const freshKey = (): Buffer => fixstr('k' + (fresh++).toString(36));
+const I = PAYLOAD_LIMITS.maxItems - 1;
+const E = PAYLOAD_LIMITS.maxMapEntries!;
+
+export interface BombFigures {
+  name: string;
+  bytes: number;
+  outcome: 'rejected' | 'decoded';
+  strictMs: number;
+  msgpackrMs: number;
+}
+const bombCases: Array<{ name: string; make: () => Buffer; limits: DecodeLimits }> = [
+  { name: '1 MiB body: array of a million empty maps', make: () => array32((1 << 20) - 5, [Buffer.alloc((1 << 20) - 5, 0x80)]), limits: PROTOCOL_LIMITS },
+  { name: '256 KiB payload: array of empty maps', make: () => array32(256 * 1024 - 5, [Buffer.alloc(256 * 1024 - 5, 0x80)]), limits: PAYLOAD_LIMITS },
+  { name: '1 MiB payload: 0x91 nested a million deep', make: () => Buffer.concat([Buffer.alloc((1 << 20) - 1, 0x91), Buffer.from([0xc0])]), limits: PAYLOAD_LIMITS },
+  // The costliest shapes PAYLOAD_LIMITS lets through:
+  { name: `payload at the limit: ${I} empty maps`, make: () => array32(I, [Buffer.alloc(I, 0x80)]), limits: PAYLOAD_LIMITS },
+  { name: `payload at the limit: ${I} empty arrays`, make: () => array32(I, [Buffer.alloc(I, 0x90)]), limits: PAYLOAD_LIMITS },
+  { name: `payload at the limit: ${I} uint 64 bigints`, make: () => array32(I, Array.from({ length: I }, () => Buffer.from('cfffffffffffffffff', 'hex'))), limits: PAYLOAD_LIMITS },
+  { name: `payload at the limit: ${I} timestamps`, make: () => array32(I, Array.from({ length: I }, () => Buffer.from('d6ff00000001', 'hex'))), limits: PAYLOAD_LIMITS },
+  { name: `payload at the limit: ${I} short strs`, make: () => array32(I, Array.from({ length: I }, (_, i) => fixstr('s' + (i % 1000)))), limits: PAYLOAD_LIMITS },
+  {
+    name: `payload at the limit: ${E} fresh keys in maps of 15`,
+    make: () => array32(Math.ceil(E / 15), Array.from({ length: Math.ceil(E / 15) }, (_, i) => {
+      const k = Math.min(15, E - i * 15);
+      return Buffer.concat([Buffer.from([0x80 | k]), ...Array.from({ length: k }, () => Buffer.concat([freshKey(), Buffer.from([0xc0])]))]);
+    })),
+    limits: PAYLOAD_LIMITS,
+  },
+  {
+    name: `payload at the limit: one map of ${E} fresh keys`,
+    make: () => Buffer.concat([Buffer.from([0xdf]), u32be(E), ...Array.from({ length: E }, () => Buffer.concat([freshKey(), Buffer.from([0xc0])]))]),
+    limits: PAYLOAD_LIMITS,
+  },
+  {
+    name: `over the limit: ${I} fresh keys in maps of 15 (no map budget)`,
+    make: () => array32(Math.ceil(I / 15), Array.from({ length: Math.ceil(I / 15) }, (_, i) => {
+      const k = Math.min(15, I - i * 15);
+      return Buffer.concat([Buffer.from([0x80 | k]), ...Array.from({ length: k }, () => Buffer.concat([freshKey(), Buffer.from([0xc0])]))]);
+    })),
+    limits: { ...PAYLOAD_LIMITS, maxItems: 1 << 20, maxMapEntries: undefined },
+  },
+];
+const bombs: BombFigures[] = [];
+for (const c of bombCases) {
+  let strictMs = Infinity;
+  let msgpackrMs = Infinity;
+  let outcome: BombFigures['outcome'] = 'decoded';
+  let bytes = 0;
+  // Fresh bytes per run (fresh keys stay fresh); best of 7 runs (2 for the slow demonstration).
+  const runs = c.name.startsWith('over') ? 2 : 7;
+  for (let r = 0; r < runs; r++) {
+    const body = c.make();
+    bytes = body.length;
+    strictMs = Math.min(strictMs, bestMs(() => {
+      try {
+        decodeStrict(body, c.limits);
+      } catch {
+        outcome = 'rejected';
+      }
+    }, 1));
+    const again = c.make();
+    // msgpackr recurses without a depth cap: skip it where it would overflow the stack.
+    if (!c.name.includes('nested')) msgpackrMs = Math.min(msgpackrMs, bestMs(() => unpackr.unpack(again), 1));
+  }
+  bombs.push({ name: c.name, bytes, outcome, strictMs, msgpackrMs });
+  note(`bomb ${c.name} (${bytes} B): strict ${outcome} in ${strictMs.toFixed(2)} ms; msgpackr decodes it in ${Number.isFinite(msgpackrMs) ? msgpackrMs.toFixed(1) + ' ms' : '(not run)'}`);
+}
+
+emitResult({ frames, oneByte, linearity, message, strictDecode, pack, bombs });

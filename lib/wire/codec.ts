@@ -3,47 +3,43 @@
  * MessagePack library can read it), one schema check per message type. Every message is an
  * array whose first element is its type code; fields follow in the order docs/PROTOCOL.md
  * gives. Invalid input becomes a ProtocolError (MALFORMED, UNKNOWN_TYPE or SCHEMA), never
- * another exception.
+ * another exception. msgpackr encodes; msgpack.ts's strict, bounded decoder decodes.
  */
 import { isIP } from 'node:net';
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr } from 'msgpackr';
 import { ProtocolError } from '../errors.js';
 import { KEY_BYTES, SIGNATURE_BYTES } from '../identity.js';
 import { decodeGossip, encodeGossip, looksLikeGossip } from './gossip-envelope.js';
 import { LIMITS, MessageType, MESSAGE_TYPE_NAMES } from './messages.js';
 import type { Message, NodeContact } from './messages.js';
+import { assertEncodable, decodeStrict, MsgpackFloat, PAYLOAD_LIMITS, PROTOCOL_LIMITS } from './msgpack.js';
 
-// One instance each, reused: msgpackr amortises its buffers across calls.
+// One instance, reused: msgpackr amortises its buffers across calls. With these options its
+// output is standard MessagePack (ints, floats, str, bin, array, map, timestamp) only.
 const packr = new Packr({
   useRecords: false,
   structuredClone: false,
   moreTypes: false,
   encodeUndefinedAsNil: true,
 });
-const unpackr = new Unpackr({
-  useRecords: false,
-  structuredClone: false,
-  mapsAsObjects: true,
-  int64AsType: 'number',
-});
 
-/** Encode any MessagePack value (application data) to bytes. */
+/**
+ * Encode application data to MessagePack. Throws P2PError INVALID_ARGUMENT naming the path
+ * (`data.a[2]: functions cannot be encoded`) for a value MessagePack cannot carry faithfully
+ * or that peers' PAYLOAD_LIMITS would refuse (see assertEncodable in msgpack.ts).
+ */
 export function packValue(value: unknown): Buffer {
+  assertEncodable(value, PAYLOAD_LIMITS);
   return packr.pack(value);
 }
 
-/** Decode application data; throws ProtocolError MALFORMED on invalid MessagePack or trailing bytes. */
+/**
+ * Decode application data: exactly one standard MessagePack value within PAYLOAD_LIMITS
+ * (timestamps become Dates). Throws ProtocolError MALFORMED otherwise.
+ */
 export function unpackValue(bytes: Uint8Array): unknown {
-  try {
-    return unpackr.unpack(bytes);
-  } catch (err) {
-    throw new ProtocolError('MALFORMED', `invalid MessagePack: ${(err as Error).message}`);
-  }
+  return decodeStrict(bytes, PAYLOAD_LIMITS);
 }
-
-// MessagePack integers above 2^32 would be packed by msgpackr as float64; a BigInt makes it
-// pack a 64-bit integer, which is what the spec says the field is.
-const u64 = (n: number): number | bigint => (n > 0xffffffff ? BigInt(n) : n);
 
 /** Encode a message to a frame body. The caller guarantees the message is well-formed. */
 export function encodeMessage(msg: Message): Buffer {
@@ -99,6 +95,8 @@ function bool(v: unknown, field: string): boolean {
 }
 
 function uint(v: unknown, field: string, max: number): number {
+  // Decoded floats arrive boxed: 7.0 is not an integer on the wire, whatever its value.
+  if (v instanceof MsgpackFloat) fail(`${field}: expected integer 0..${max}, got float`);
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) fail(`${field}: expected integer 0..${max}`);
   return v;
 }
@@ -133,14 +131,18 @@ const ARITY: Readonly<Record<number, number>> = {
 
 /**
  * Decode and validate a frame body. Throws ProtocolError: MALFORMED (not one complete
- * MessagePack value), UNKNOWN_TYPE, or SCHEMA (wrong field count, type, length or range).
+ * standard MessagePack value within PROTOCOL_LIMITS: 0xc1, any ext, nesting over 3, over
+ * 1,280 items), SCHEMA (not a non-empty array; a type code that is not an unsigned integer;
+ * wrong field count, type, length or range, a float where an integer is due included), or
+ * UNKNOWN_TYPE (an unsigned integer type code this version does not know).
  */
 export function decodeMessage(body: Uint8Array): Message {
   // GOSSIP has a fixed layout (§4.5) read by offsets, without generic decoding.
   if (looksLikeGossip(body)) return decodeGossip(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-  const a = unpackValue(body);
+  const a = decodeStrict(body, PROTOCOL_LIMITS);
   if (!Array.isArray(a) || a.length === 0) throw new ProtocolError('SCHEMA', 'message: expected non-empty array');
-  const type = a[0];
+  const type: unknown = a[0];
+  if (!(typeof type === 'number' || typeof type === 'bigint') || type < 0) fail('message: type code must be an unsigned integer');
   const arity = typeof type === 'number' ? ARITY[type] : undefined;
   if (arity === undefined) throw new ProtocolError('UNKNOWN_TYPE', `unknown message type ${String(type)}`);
   const name = MESSAGE_TYPE_NAMES[type as number];
@@ -258,7 +260,8 @@ function checkedIdentity(a: unknown[]): IdentityPayload {
 }
 
 function handshakeArray(bytes: Uint8Array, arity: number, what: string): unknown[] {
-  const a = unpackValue(bytes);
+  // Protocol limits and boxed floats, as for a message: a float version or port is SCHEMA.
+  const a = decodeStrict(bytes, PROTOCOL_LIMITS);
   if (!Array.isArray(a) || a.length !== arity) throw new ProtocolError('SCHEMA', `${what}: expected an array of ${arity} elements`);
   return a;
 }

@@ -110,6 +110,7 @@ describe('Connection over loopback', () => {
     ['a zero length prefix', (p) => p.sendRaw(Buffer.from('00000000', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'FRAME_EMPTY'],
     ['a truncated MessagePack body', (p) => p.sendRaw(Buffer.from('0000000192', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'MALFORMED'],
     ['a body that is not a message array', (p) => p.sendRaw(Buffer.from('00000001c0', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'SCHEMA'],
+    ['the never-used byte 0xc1 as the body', (p) => p.sendRaw(Buffer.from('00000001c1', 'hex')), GoodbyeCode.PROTOCOL_ERROR, 'MALFORMED'],
   ];
   for (const [what, act, goodbye, code] of refusals) {
     it(`refuses ${what} with GOODBYE ${goodbye} and closes only that socket`, async () => {

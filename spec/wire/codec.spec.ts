@@ -18,11 +18,19 @@ function wireArray(name: MessageTypeName): unknown[] {
   return unpackValue(encodeMessage(SAMPLES.get(name)!)) as unknown[];
 }
 
+/**
+ * A wire array packed as the encoder does: integers above 2^32 as MessagePack integers
+ * (packValue, like msgpackr, writes a number that large as float64, which integer fields refuse).
+ */
+function packWire(a: unknown[]): Buffer {
+  return packValue(a.map((x) => (typeof x === 'number' && Number.isInteger(x) && Math.abs(x) > 0xffffffff ? BigInt(x) : x)));
+}
+
 /** The sample with element `index` of its wire array replaced, encoded. */
 function withElement(name: MessageTypeName, index: number, value: unknown): Buffer {
   const a = wireArray(name);
   a[index] = value;
-  return packValue(a);
+  return packWire(a);
 }
 
 function decodeError(body: Uint8Array): ProtocolError {
@@ -111,8 +119,8 @@ describe('Message codec', () => {
       });
 
       it('rejects an extra element and a missing element with SCHEMA', () => {
-        expect(decodeError(packValue([...wireArray(name), 0])).code).to.equal('SCHEMA');
-        expect(decodeError(packValue(wireArray(name).slice(0, -1))).code).to.equal('SCHEMA');
+        expect(decodeError(packWire([...wireArray(name), 0])).code).to.equal('SCHEMA');
+        expect(decodeError(packWire(wireArray(name).slice(0, -1))).code).to.equal('SCHEMA');
       });
 
       it('rejects trailing bytes after the message with MALFORMED', () => {
@@ -148,12 +156,36 @@ describe('Message codec', () => {
     }
   });
 
-  const UNKNOWN_TYPES: Array<[unknown, string]> = [
-    [0, '0'], [2, '2 (AUTH of version 1, retired)'], [13, '13'], [255, '255'], [-1, '-1'], [1.5, '1.5'], ['PING', 'a string'], [null, 'nil'], [bytes(1), 'bin'],
-  ];
+  const UNKNOWN_TYPES: Array<[unknown, string]> = [[0, '0'], [2, '2 (AUTH of version 1, retired)'], [13, '13'], [255, '255'], [99, '99'], [2n ** 64n - 1n, '2^64 - 1 (uint 64)']];
   for (const [type, what] of UNKNOWN_TYPES) {
-    it(`rejects type code ${what} with UNKNOWN_TYPE`, () => {
+    it(`rejects the unknown type code ${what} with UNKNOWN_TYPE`, () => {
       expect(decodeError(packValue([type, 7])).code).to.equal('UNKNOWN_TYPE');
+    });
+  }
+
+  it('rejects [99], an unknown type code with no fields, with UNKNOWN_TYPE', () => {
+    const err = decodeError(packValue([99]));
+    expect(err.code).to.equal('UNKNOWN_TYPE');
+    expect(err.message).to.equal('unknown message type 99');
+  });
+
+  // Until the strict decoder these were UNKNOWN_TYPE; PROTOCOL.md §2 says the type code is an
+  // unsigned integer, so anything else is a schema error (issue 15, gap 12).
+  const NOT_TYPE_CODES: Array<[Buffer, string]> = [
+    [packValue([-1, 7]), '-1'],
+    [packValue([1.5, 7]), '1.5'],
+    [Buffer.from('92cb400800000000000007', 'hex'), '3.0 as float 64'],
+    [Buffer.from('92ca4040000007', 'hex'), '3.0 as float 32'],
+    [packValue(['PING', 7]), 'a string'],
+    [packValue(['x']), '"x" alone'],
+    [packValue([null, 7]), 'nil'],
+    [packValue([bytes(1), 7]), 'bin'],
+  ];
+  for (const [body, what] of NOT_TYPE_CODES) {
+    it(`rejects type code ${what} with SCHEMA: the type code must be an unsigned integer`, () => {
+      const err = decodeError(body);
+      expect(err.code).to.equal('SCHEMA');
+      expect(err.message).to.equal('message: type code must be an unsigned integer');
     });
   }
 
@@ -170,11 +202,43 @@ describe('Message codec', () => {
     }
   });
 
-  it('rejects the never-used byte 0xc1 wherever it appears', () => {
-    // msgpackr reads 0xc1 as a marker object rather than failing, so the schema check catches it.
-    for (const hex of ['c1', '92c107', '9203c1']) {
-      expect(decodeError(Buffer.from(hex, 'hex')).code, hex).to.be.oneOf(['MALFORMED', 'SCHEMA', 'UNKNOWN_TYPE']);
+  it('rejects the never-used byte 0xc1 wherever it appears with MALFORMED', () => {
+    // msgpackr read 0xc1 as a marker object; the strict decoder refuses it (issue 15, gap 2).
+    for (const hex of ['c1', '92c107', '9203c1', '930cc1a0', '930c00c1']) {
+      expect(decodeError(Buffer.from(hex, 'hex')).code, hex).to.equal('MALFORMED');
     }
+  });
+
+  describe('refuses an integer field sent as a float with SCHEMA, even when the value is integral', () => {
+    // Issue 15, gap 1: msgpackr gave 7.0 as the number 7, so these used to be accepted.
+    const CASES: Array<[string, string]> = [
+      ['PING seq 7.0 as float 64', '9203cb401c000000000000'],
+      ['PING seq 7.0 as float 32', '9203ca40e00000'],
+      ['PONG seq 0.0 as float 32', '9204ca00000000'],
+      ['GOODBYE code 1.0 as float 64', '930ccb3ff0000000000000a0'],
+    ];
+    for (const [what, hex] of CASES) {
+      it(what, () => {
+        const err = decodeError(Buffer.from(hex, 'hex'));
+        expect(err.code).to.equal('SCHEMA');
+        expect(err.message).to.match(/got float$/);
+      });
+    }
+
+    it('while the same messages with integer formats decode', () => {
+      expect(decodeMessage(Buffer.from('9203cc07', 'hex'))).to.deep.equal({ type: MessageType.PING, seq: 7 });
+      expect(decodeMessage(Buffer.from('9203d30000000000000007', 'hex'))).to.deep.equal({ type: MessageType.PING, seq: 7 });
+    });
+  });
+
+  it('refuses a body nested deeper than 3 or with more items than any message needs, with MALFORMED', () => {
+    expect(decodeError(Buffer.from('920b' + '91'.repeat(3) + '00', 'hex')).code).to.equal('MALFORMED');
+    expect(decodeError(Buffer.concat([Buffer.from('9206dd00000520', 'hex'), Buffer.alloc(0x520, 0xc0)])).code).to.equal('MALFORMED');
+  });
+
+  it('refuses any extension, the timestamp included, in a message with MALFORMED', () => {
+    expect(decodeError(Buffer.from('9203d6ff00000000', 'hex')).code).to.equal('MALFORMED');
+    expect(decodeError(Buffer.from('9203d40100', 'hex')).code).to.equal('MALFORMED');
   });
 
   describe('byte layout', () => {
@@ -195,7 +259,7 @@ describe('Message codec', () => {
       for (let i = 0; i < 40; i++) last = packValue({ height: i, vote: 'yes' });
       expect(readStandardMsgpack(last)).to.deep.equal(new Map<unknown, unknown>([['height', 39], ['vote', 'yes']]));
       expect(readStandardMsgpack(packValue(new Date(1_700_000_000_000)))).to.have.property('timestamp');
-      expect(packValue(undefined).toString('hex')).to.equal('c0');
+      expect(packValue(null).toString('hex')).to.equal('c0');
     });
   });
 });

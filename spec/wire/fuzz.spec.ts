@@ -197,6 +197,18 @@ describe('Wire layer under random and mutated input', () => {
       }), { numRuns: 1000 });
     });
 
+    it('gives a valid message or a coded ProtocolError for random format bytes after an array header', () => {
+      // Mostly MessagePack format bytes (floats, 0xc1, exts, containers, strs), so the strict
+      // decoder's paths are reached far more often than by uniform bytes.
+      const FORMAT_BYTES = [0x00, 0x03, 0x07, 0x0b, 0x80, 0x81, 0x90, 0x91, 0x92, 0x93, 0xa1, 0xc0, 0xc1, 0xc4, 0xc7, 0xca, 0xcb, 0xcc,
+        0xcf, 0xd3, 0xd4, 0xd6, 0xd9, 0xdc, 0xde, 0xe0, 0xff, 0x40, 0x1c];
+      const arbBody = fc.tuple(fc.constantFrom(0x92, 0x93, 0x9a), fc.array(fc.constantFrom(...FORMAT_BYTES), { maxLength: 40 }))
+        .map(([head, rest]) => Buffer.from([head, ...rest]));
+      fc.assert(fc.property(arbBody, (body) => {
+        decodeOrTypedError(body);
+      }), { numRuns: 2000 });
+    });
+
     it('gives a valid message or a coded ProtocolError for random arrays led by a real type code', () => {
       const arbArray = fc.tuple(fc.constantFrom(...Object.values(MessageType)), fc.array(arbValue, { maxLength: 10 }))
         .map(([type, rest]) => packValue([type, ...rest]));
