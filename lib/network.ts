@@ -788,6 +788,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     try {
       payload = packValue(data);
     } catch (err) {
+      if (err instanceof P2PError) throw err; // already names the path: "data.a[2]: functions cannot be encoded"
       throw P2PError.invalidArgument(`data cannot be encoded as MessagePack: ${(err as Error).message}`);
     }
     // Leave room for the envelope (ids, signature, seen-by, topic): at most ~1 KiB.
