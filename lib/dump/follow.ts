@@ -4,7 +4,54 @@
  * node that answers "why did node X (not) get message M".
  */
 import { describeBody, SHORT_ID_CHARS } from './describe.js';
-import type { DumpEntry } from './reader.js';
+import { messageDelays } from './delays.js';
+import type { NodeDelivery } from './delays.js';
+import { mapConnections } from './pairs.js';
+import type { ConnectionMap } from './pairs.js';
+import type { DumpEntry, FrameEntry } from './reader.js';
+
+/** What an id prefix given to --msg matches in the inputs. */
+export interface IdMatches {
+  /** Full message ids starting with the prefix, in order of first appearance. */
+  messages: Array<{ id: string; firstT: number; origin?: string; text?: string }>;
+  /** Node ids (writers of dumps, peers, ends named in captures) starting with the prefix. */
+  nodes: string[];
+}
+
+/** Every message id and node id in `entries` that starts with `prefix` (hex). */
+export function matchIds(entries: readonly DumpEntry[], prefix: string): IdMatches {
+  const p = prefix.toLowerCase();
+  const messages = new Map<string, { id: string; firstT: number; origin?: string; text?: string }>();
+  const nodes = new Set<string>();
+  const node = (x: string | null | undefined) => {
+    if (x && /^[0-9a-f]{64}$/.test(x) && x.startsWith(p)) nodes.add(x);
+  };
+  const msg = (id: string, t: number) => {
+    if (!id.startsWith(p)) return undefined;
+    let m = messages.get(id);
+    if (!m) messages.set(id, (m = { id, firstT: t }));
+    return m;
+  };
+  for (const e of entries) {
+    node(e.node);
+    if (e.kind === 'frame') {
+      node(e.peer);
+      const d = describeBody(e.body);
+      for (const id of d.msgIds) {
+        const m = msg(id, e.t);
+        if (m && d.type === 'GOSSIP' && !m.text) {
+          m.origin = d.fields.originId as string;
+          m.text = `topic=${JSON.stringify(d.fields.topic)} payload=${String(d.fields.payload)}`;
+        }
+      }
+    } else if (e.kind === 'trace') {
+      node(e.rec.peer);
+      for (const t of e.rec.to ?? []) node(t);
+      if (e.rec.msg) msg(e.rec.msg, e.t);
+    }
+  }
+  return { messages: [...messages.values()], nodes: [...nodes] };
+}
 
 export interface MessageStep {
   t: number;
@@ -26,19 +73,33 @@ export interface MessageTrail {
   nodes: NodeVerdict[];
 }
 
+const timeOf = (us: number): string => new Date(Math.floor(us / 1000)).toISOString().slice(11, 19) + '.' + String(Math.floor(us % 1e6)).padStart(6, '0');
+
 const short = (s: string | null | undefined): string => (s ? (s.includes(':') ? s : s.slice(0, SHORT_ID_CHARS)) : '?');
 
-/** The trail of the message whose id starts with `idPrefix` (hex, any length). */
-export function followMessage(entries: DumpEntry[], idPrefix: string): MessageTrail {
+/** "+178.2 ms by repair from 603c1def, hops 3" */
+function deliveryText(d: NodeDelivery): string {
+  return `+${d.delayMs!.toFixed(1)} ms by ${d.via} from ${short(d.from)}, hops ${d.hops ?? '?'}`;
+}
+
+/**
+ * The trail of the message whose id starts with `idPrefix` (hex, any length; the first
+ * match is followed: resolve an ambiguous prefix with matchIds first). `map` (from
+ * mapConnections over the same entries) lets copies sent and never received be marked.
+ */
+export function followMessage(entries: DumpEntry[], idPrefix: string, map: ConnectionMap = mapConnections(entries)): MessageTrail {
   const prefix = idPrefix.toLowerCase();
   let id: string | undefined;
   const steps: MessageStep[] = [];
-  const facts = new Map<string, { origin?: boolean; delivered?: string; duplicate?: number; rejected?: string; gotCopy?: boolean; onWire?: string; advertised?: boolean; lost: string[] }>();
+  const facts = new Map<string, { origin?: boolean; delivered?: string; duplicate?: number; rejected?: string; gotCopy?: boolean; onWire: string[]; advertised?: boolean; lost: string[]; neverArrived: string[] }>();
   const fact = (node: string) => {
     let f = facts.get(node);
-    if (!f) facts.set(node, (f = { lost: [] }));
+    if (!f) facts.set(node, (f = { lost: [], onWire: [], neverArrived: [] }));
     return f;
   };
+  // Frames sent on a connection whose other end is in the dumps and that it never received.
+  const arrived = new Set<FrameEntry>();
+  for (const list of map.matched.values()) for (const m of list) arrived.add(m.sent);
   // Every node that wrote a dump, or that a capture names by id (unnamed endpoints are left out).
   for (const e of entries) if (e.kind !== 'malformed' && /^[0-9a-f]{64}$/.test(e.node)) fact(e.node);
   const matches = (x: string) => (id ? x === id : x.startsWith(prefix));
@@ -52,9 +113,15 @@ export function followMessage(entries: DumpEntry[], idPrefix: string): MessageTr
       // A capture has no node's view, only TCP connections: name the connection.
       const captured = typeof e.conn === 'string';
       const where = captured ? ` [${e.local} > ${e.remote}]` : '';
-      steps.push({ t: e.t, node: e.node, text: `${arrow} ${d.type === 'GOSSIP' ? d.text.replace(/ payload=.*$/, '') : d.type + ' (names it)'}${where}` });
+      let missing = '';
+      const end = captured || e.dir === 'in' ? undefined : map.endOf(e);
+      if (end?.other && !arrived.has(e)) {
+        missing = `  ✗ never received by ${short(end.other.node)}`;
+        if (d.type === 'GOSSIP') fact(end.other.node).neverArrived.push(`from ${short(e.node)} at ${timeOf(e.t)}`);
+      }
+      steps.push({ t: e.t, node: e.node, text: `${arrow} ${d.type === 'GOSSIP' ? d.text.replace(/ payload=.*$/, '') : d.type + ' (names it)'}${where}${missing}` });
       if (d.type === 'GOSSIP' && d.fields.originId === e.node) fact(e.node).origin = true;
-      if (captured && d.type === 'GOSSIP') fact(e.peer ?? e.remote).onWire ??= `a copy was sent to it on ${e.local} > ${e.remote} (a capture records no decisions)`;
+      if (captured && d.type === 'GOSSIP') fact(e.peer ?? e.remote).onWire.push(`${timeOf(e.t)} on ${e.local} > ${e.remote}`);
       if (e.dir === 'in' && d.type === 'GOSSIP') fact(e.node).gotCopy = true;
       if (e.dir === 'in' && d.type === 'IHAVE') fact(e.node).advertised = true;
     } else if (e.kind === 'trace') {
@@ -97,18 +164,27 @@ export function followMessage(entries: DumpEntry[], idPrefix: string): MessageTr
       steps.push({ t: e.t, node: e.node, text });
     }
   }
+  const delays = new Map<string, NodeDelivery>();
+  if (id) for (const n of messageDelays(entries.filter((e) => e.kind !== 'trace' || e.rec.msg === id || e.rec.msg === undefined)).find((m) => m.id === id)?.nodes ?? []) delays.set(n.node, n);
   const nodes: NodeVerdict[] = [...facts].map(([node, f]) => {
     const lost = f.lost.length > 0 ? `; meanwhile: ${f.lost.join(', ')}` : '';
+    const never = f.neverArrived.length > 0 ? `; sent to it and never received: ${f.neverArrived.join(', ')}` : '';
     if (f.origin) return { node, verdict: 'origin', detail: 'published it' };
-    if (f.delivered) return { node, verdict: 'delivered', detail: f.delivered + (f.duplicate ? `, then ${f.duplicate} duplicate(s)` : '') };
+    const delay = delays.get(node);
+    if (f.delivered && delay?.delayMs !== undefined) {
+      return { node, verdict: 'delivered', detail: deliveryText(delay) + (f.duplicate ? `, then ${f.duplicate} duplicate(s)` : '') + never };
+    }
+    if (f.delivered) return { node, verdict: 'delivered', detail: f.delivered + (f.duplicate ? `, then ${f.duplicate} duplicate(s)` : '') + never };
     if (f.rejected) return { node, verdict: 'rejected', detail: f.rejected };
     if (f.duplicate) return { node, verdict: 'duplicate only', detail: `${f.duplicate} copies counted as duplicates (seen before these dumps began?)` };
-    if (f.onWire) return { node, verdict: 'sent to it (capture)', detail: f.onWire };
-    if (f.advertised) return { node, verdict: 'advertised, not fetched', detail: `an IHAVE named it but no copy arrived${lost}` };
+    if (f.onWire.length > 0) {
+      return { node, verdict: 'sent to it (capture)', detail: `${f.onWire.length} cop${f.onWire.length === 1 ? 'y' : 'ies'} on the wire towards it: ${f.onWire.join('; ')} (a capture records no decisions: a relay may have swallowed some)` };
+    }
+    if (f.advertised) return { node, verdict: 'advertised, not fetched', detail: `an IHAVE named it but no copy arrived${never}${lost}` };
     return {
       node,
       verdict: 'never received',
-      detail: (f.gotCopy ? 'a copy arrived but no decision was traced' : 'no copy and no IHAVE reached it in these dumps') + lost,
+      detail: (f.gotCopy ? 'a copy arrived but no decision was traced' : 'no copy and no IHAVE reached it in these dumps') + never + lost,
     };
   });
   return { id: id ?? prefix, steps, nodes };
