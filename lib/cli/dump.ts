@@ -13,7 +13,7 @@ import type { ClockAlignment } from '../dump/clock-align.js';
 import { countByNode, DEFAULT_GAP_MS } from '../dump/counts.js';
 import { DEFAULT_LATE_MS, messageDelays, summarizeDelays } from '../dump/delays.js';
 import type { DelayStats, MessageDelays } from '../dump/delays.js';
-import { describeBody, SHORT_ID_CHARS } from '../dump/describe.js';
+import { describeFrame, SHORT_ID_CHARS } from '../dump/describe.js';
 import { filterEntries, parseTimeArg, TRACE_EVENTS } from '../dump/filter.js';
 import { followMessage, matchIds } from '../dump/follow.js';
 import { DEFAULT_SILENCE_MS, linkViews } from '../dump/links.js';
@@ -71,8 +71,8 @@ export function timeOfDay(us: number): string {
 export function entryJson(e: DumpEntry): Record<string, unknown> {
   switch (e.kind) {
     case 'frame': {
-      const d = describeBody(e.body);
-      return { t: e.t, node: e.node, kind: 'frame', conn: e.conn, dir: e.dir, local: e.local, remote: e.remote, peer: e.peer, len: e.body.length, type: d.type, fields: d.fields, ...(d.error ? { error: d.error } : {}) };
+      const d = describeFrame(e);
+      return { t: e.t, node: e.node, kind: 'frame', conn: e.conn, dir: e.dir, local: e.local, remote: e.remote, peer: e.peer, len: e.truncated ?? e.body.length, type: d.type, fields: d.fields, ...(d.error ? { error: d.error } : {}) };
     }
     case 'trace':
       return { node: e.node, ...e.rec, t: e.t };
@@ -88,10 +88,10 @@ export function entryText(e: DumpEntry): string {
   const head = `${timeOfDay(e.t)} ${short(e.node).padEnd(SHORT_ID_CHARS)}`;
   switch (e.kind) {
     case 'frame': {
-      const d = describeBody(e.body);
+      const d = describeFrame(e);
       // From a capture: name the TCP connection, the only "where" a capture knows.
       const where = typeof e.conn === 'string' ? `  [${e.local} > ${e.remote}]` : '';
-      return `${head} ${e.dir === 'out' ? '→' : '←'} ${short(e.peer ?? e.remote).padEnd(SHORT_ID_CHARS)} ${String(e.body.length).padStart(6)} B  ${d.text}${where}`;
+      return `${head} ${e.dir === 'out' ? '→' : '←'} ${short(e.peer ?? e.remote).padEnd(SHORT_ID_CHARS)} ${String(e.truncated ?? e.body.length).padStart(6)} B  ${d.text}${where}`;
     }
     case 'trace': {
       const r = e.rec;

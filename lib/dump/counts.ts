@@ -7,6 +7,7 @@
  */
 import { decodeMessage } from '../wire/codec.js';
 import { MESSAGE_TYPE_NAMES, MessageType } from '../wire/messages.js';
+import { peekMessageType } from './describe.js';
 import type { DumpEntry } from './reader.js';
 
 /** A node writing nothing for longer than this is flagged by default, ms (3 heartbeats of 1 s). */
@@ -59,15 +60,17 @@ export function countByNode(entries: readonly DumpEntry[], gapMs = DEFAULT_GAP_M
     switch (e.kind) {
       case 'frame': {
         c.frames[e.dir]++;
-        c.bytes[e.dir] += e.body.length;
-        let type = 'MALFORMED';
-        try {
-          const m = decodeMessage(e.body);
-          type = MESSAGE_TYPE_NAMES[m.type] ?? String(m.type);
-          if (m.type === MessageType.IHAVE) c.ihaveIds[e.dir] += m.ids.length;
-          if (m.type === MessageType.IWANT) c.iwantIds[e.dir] += m.ids.length;
-        } catch {
-          // counted as MALFORMED
+        c.bytes[e.dir] += e.truncated ?? e.body.length;
+        let type = `${peekMessageType(e.body) ?? '?'} (truncated)`;
+        if (e.truncated === undefined) {
+          try {
+            const m = decodeMessage(e.body);
+            type = MESSAGE_TYPE_NAMES[m.type] ?? String(m.type);
+            if (m.type === MessageType.IHAVE) c.ihaveIds[e.dir] += m.ids.length;
+            if (m.type === MessageType.IWANT) c.iwantIds[e.dir] += m.ids.length;
+          } catch {
+            type = 'MALFORMED';
+          }
         }
         (c.types[type] ??= { in: 0, out: 0 })[e.dir]++;
         break;

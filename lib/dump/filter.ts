@@ -11,7 +11,7 @@
  * `peer` keeps what involves one node, including that node's own frames on a connection
  * before the handshake told it who the peer was (the connection's later frames do).
  */
-import { describeBody } from './describe.js';
+import { describeFrame } from './describe.js';
 import type { DumpEntry, FrameEntry } from './reader.js';
 import type { TraceEventName } from './records.js';
 
@@ -45,7 +45,7 @@ export function filterEntries(entries: readonly DumpEntry[], f: EntryFilter): Du
     if (f.peer && !involves(e, f.peer, connPeer!)) return false;
     switch (e.kind) {
       case 'frame': {
-        const type = describeBody(e.body).type;
+        const type = describeFrame(e).type;
         if (typeNames && typeNames.length > 0 && !typeNames.includes(type)) return false;
         if (typeNames && typeNames.length === 0 && eventNames!.length > 0) return false;
         return !f.exclude?.has(type);

@@ -3,7 +3,7 @@
  * named it and every decision a node traced about it, in time order, then a verdict per
  * node that answers "why did node X (not) get message M".
  */
-import { describeBody, SHORT_ID_CHARS } from './describe.js';
+import { describeFrame, SHORT_ID_CHARS } from './describe.js';
 import { messageDelays } from './delays.js';
 import type { NodeDelivery } from './delays.js';
 import { mapConnections } from './pairs.js';
@@ -36,7 +36,7 @@ export function matchIds(entries: readonly DumpEntry[], prefix: string): IdMatch
     node(e.node);
     if (e.kind === 'frame') {
       node(e.peer);
-      const d = describeBody(e.body);
+      const d = describeFrame(e);
       for (const id of d.msgIds) {
         const m = msg(id, e.t);
         if (m && d.type === 'GOSSIP' && !m.text) {
@@ -105,7 +105,7 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
   const matches = (x: string) => (id ? x === id : x.startsWith(prefix));
   for (const e of entries) {
     if (e.kind === 'frame') {
-      const d = describeBody(e.body);
+      const d = describeFrame(e);
       const hit = d.msgIds.find(matches);
       if (!hit) continue;
       id ??= hit;

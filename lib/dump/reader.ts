@@ -22,6 +22,8 @@ export interface FrameEntry {
   remote: string;
   peer: string | null;
   body: Buffer;
+  /** From a capture that cut packets short (snaplen): the frame's full body length; `body` holds only its captured start. */
+  truncated?: number;
 }
 
 export interface TraceEntry {
