@@ -62,7 +62,7 @@ export interface MessageStep {
 
 export interface NodeVerdict {
   node: string;
-  verdict: 'origin' | 'delivered' | 'duplicate only' | 'rejected' | 'sent to it (capture)' | 'advertised, not fetched' | 'never received';
+  verdict: 'origin' | 'delivered' | 'duplicate only' | 'rejected' | 'sent to it (capture)' | 'lost in a relay (capture)' | 'advertised, not fetched' | 'never received';
   detail: string;
 }
 
@@ -91,7 +91,8 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
   const prefix = idPrefix.toLowerCase();
   let id: string | undefined;
   const steps: MessageStep[] = [];
-  const facts = new Map<string, { origin?: boolean; delivered?: string; duplicate?: number; rejected?: string; gotCopy?: boolean; onWire: string[]; advertised?: boolean; lost: string[]; neverArrived: string[] }>();
+  const facts = new Map<string, { origin?: boolean; delivered?: string; duplicate?: number; rejected?: string; gotCopy?: boolean; onWire: FrameEntry[]; advertised?: boolean; lost: string[]; neverArrived: string[] }>();
+  const relays = capturedRelays(entries);
   const fact = (node: string) => {
     let f = facts.get(node);
     if (!f) facts.set(node, (f = { lost: [], onWire: [], neverArrived: [] }));
@@ -121,7 +122,7 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
       }
       steps.push({ t: e.t, node: e.node, text: `${arrow} ${d.type === 'GOSSIP' ? d.text.replace(/ payload=.*$/, '') : d.type + ' (names it)'}${where}${missing}` });
       if (d.type === 'GOSSIP' && d.fields.originId === e.node) fact(e.node).origin = true;
-      if (captured && d.type === 'GOSSIP') fact(e.peer ?? e.remote).onWire.push(`${timeOf(e.t)} on ${e.local} > ${e.remote}`);
+      if (captured && d.type === 'GOSSIP') fact(e.peer ?? e.remote).onWire.push(e);
       if (e.dir === 'in' && d.type === 'GOSSIP') fact(e.node).gotCopy = true;
       if (e.dir === 'in' && d.type === 'IHAVE') fact(e.node).advertised = true;
     } else if (e.kind === 'trace') {
@@ -178,7 +179,19 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
     if (f.rejected) return { node, verdict: 'rejected', detail: f.rejected };
     if (f.duplicate) return { node, verdict: 'duplicate only', detail: `${f.duplicate} copies counted as duplicates (seen before these dumps began?)` };
     if (f.onWire.length > 0) {
-      return { node, verdict: 'sent to it (capture)', detail: `${f.onWire.length} cop${f.onWire.length === 1 ? 'y' : 'ies'} on the wire towards it: ${f.onWire.join('; ')} (a capture records no decisions: a relay may have swallowed some)` };
+      const chains = relayChains(f.onWire, relays);
+      const reached = chains.filter((c) => !relays.has(String(c.at(-1)!.conn)));
+      const text = chains.map((c) => {
+        const legs = c.map((x) => `${x.local} > ${x.remote}`).join(' → relay → ');
+        const last = c.at(-1)!;
+        const exit = relays.get(String(last.conn));
+        return exit
+          ? `${timeOf(c[0]!.t)} ${legs}: went into a relay (which passes this connection on as ${exit.replace('>', ' > ')}) and never came out`
+          : `${timeOf(c[0]!.t)} ${legs}${c.length > 1 ? ` (arrived ${timeOf(last.t)})` : ''}`;
+      });
+      const head = `${chains.length} cop${chains.length === 1 ? 'y' : 'ies'} on the wire towards it: ${text.join('; ')}`;
+      if (reached.length === 0) return { node, verdict: 'lost in a relay (capture)', detail: head };
+      return { node, verdict: 'sent to it (capture)', detail: `${head} (a capture records no decisions)` };
     }
     if (f.advertised) return { node, verdict: 'advertised, not fetched', detail: `an IHAVE named it but no copy arrived${never}${lost}` };
     return {
@@ -188,4 +201,34 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
     };
   });
   return { id: id ?? prefix, steps, nodes };
+}
+
+/**
+ * Relays seen in captures: a connection whose HELLO (random nonce: no two are alike) shows up
+ * again, byte for byte, on another connection later is relayed into it. Returns, per captured
+ * connection ("src>dst") that enters a relay, the connection it comes out on.
+ */
+function capturedRelays(entries: readonly DumpEntry[]): Map<string, string> {
+  const firstHello = new Map<string, string>();
+  const next = new Map<string, string>();
+  for (const e of entries) {
+    if (e.kind !== 'frame' || typeof e.conn !== 'string' || e.truncated !== undefined) continue;
+    if (describeFrame(e).type !== 'HELLO') continue;
+    const body = e.body.toString('hex');
+    const from = firstHello.get(body);
+    if (from === undefined) firstHello.set(body, e.conn);
+    else if (from !== e.conn && !next.has(from)) next.set(from, e.conn);
+  }
+  return next;
+}
+
+/** Copies of one message grouped into chains: a copy entering a relay, then the same bytes coming out of it. */
+function relayChains(copies: FrameEntry[], relays: Map<string, string>): FrameEntry[][] {
+  const chains: FrameEntry[][] = [];
+  for (const c of [...copies].sort((a, b) => a.t - b.t)) {
+    const chain = chains.find((ch) => relays.get(String(ch.at(-1)!.conn)) === c.conn && ch.at(-1)!.body.equals(c.body));
+    if (chain) chain.push(c);
+    else chains.push([c]);
+  }
+  return chains;
 }

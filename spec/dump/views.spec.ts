@@ -137,6 +137,15 @@ describe('dump views', () => {
     });
   });
 
+  describe('verdicts from a capture', () => {
+    it('lists every copy, follows a copy through a relay, and says when the relay swallowed it', async () => {
+      const cap = `${S}/session.pcap`;
+      const verdict = async (m: string) => (await run('--pcap', cap, '--msg', m)).lines.find((l) => l.startsWith('  ada7f9b6  '))!;
+      expect(await verdict('781ee63c')).to.equal('  ada7f9b6  sent to it (capture): 1 copy on the wire towards it: 16:19:39.143727 127.0.0.1:41679 > 127.0.0.1:43374 → relay → 127.0.0.1:35955 > 127.0.0.1:51212 (arrived 16:19:39.179495) (a capture records no decisions)');
+      expect(await verdict('328c9b29')).to.equal('  ada7f9b6  lost in a relay (capture): 1 copy on the wire towards it: 16:19:39.284262 127.0.0.1:41679 > 127.0.0.1:43374: went into a relay (which passes this connection on as 127.0.0.1:35955 > 127.0.0.1:51212) and never came out');
+    });
+  });
+
   describe('--links', () => {
     it('shows every connection from both ends, pairs ends through a relay by node ids, and says where frames stopped arriving', async () => {
       const map = mapConnections(mergeByTime(await Promise.all(SESSION.map((f) => readDump(f)))));
