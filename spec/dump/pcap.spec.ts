@@ -134,10 +134,11 @@ describe('capture decoding', () => {
     expect(bad.kind === 'malformed' && bad.error).to.equal(`10.0.0.1:40000 > 10.0.0.2:7001: bytes from offset ${goodbye![0] - 7} cut off by the capture (snaplen): no frame boundary known; resumed at offset ${goodbye![0]}`);
   });
 
-  it('marks a real capture cut to 80 bytes a packet instead of turning whole streams malformed', async () => {
+  it('marks a real capture cut to 80 bytes a packet (editcap -s 80) instead of turning whole streams malformed', async () => {
     const cap = await readCapture(FIXTURE);
     const full = framesFromPackets(cap.packets, 'full').filter((e): e is FrameEntry => e.kind === 'frame');
-    const cut = framesFromPackets(snap(cap.packets, 80), 'cut');
+    const cut = framesFromPackets((await readCapture('spec/fixtures/two-nodes-snap80.pcap')).packets, 'cut');
+    expect(framesFromPackets(snap(cap.packets, 80), 'cut')).to.deep.equal(cut);
     const frames = cut.filter((e): e is FrameEntry => e.kind === 'frame');
     const originals = new Set(full.map((f) => f.body.toString('hex')));
     // Every frame shown whole is one of the real frames; every truncated one is a real frame's start.
