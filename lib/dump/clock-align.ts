@@ -6,7 +6,8 @@
  * traffic both ways the offset is estimated as half the difference of the two minima (the
  * NTP estimate, exact when the fastest frame took as long each way); then every pair's
  * constraint "received at or after sent" is enforced by relaxation (a difference-constraint
- * system: Bellman-Ford over the dumps). Offsets are reported, never applied silently.
+ * system: Bellman-Ford over the dumps). Dumps whose clocks already agree (no receive before
+ * its send) are left as they are. Offsets are reported, never applied silently.
  */
 import type { DumpEntry } from './reader.js';
 import type { ConnectionMap } from './pairs.js';
@@ -47,8 +48,9 @@ export function alignClocks(map: ConnectionMap): ClockAlignment {
   const sources = Object.keys(nodes).sort();
   const reference = [...degree].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? sources[0];
   const theta = new Map<string, number>();
-  // First estimate: breadth-first from the reference over dumps that exchanged frames.
-  if (reference !== undefined) {
+  // Clocks that already agree (one host: the writers anchor at µs precision) are left alone;
+  // otherwise a first estimate, breadth-first from the reference over dumps that exchanged frames.
+  if (reference !== undefined && inversionsBefore > 0) {
     theta.set(reference, 0);
     const queue = [reference];
     while (queue.length > 0) {

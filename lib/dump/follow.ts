@@ -91,11 +91,11 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
   const prefix = idPrefix.toLowerCase();
   let id: string | undefined;
   const steps: MessageStep[] = [];
-  const facts = new Map<string, { origin?: boolean; delivered?: string; duplicate?: number; rejected?: string; gotCopy?: boolean; onWire: FrameEntry[]; advertised?: boolean; lost: string[]; neverArrived: string[] }>();
+  const facts = new Map<string, { origin?: boolean; delivered?: string; duplicate?: number; rejected?: string; gotCopy?: boolean; onWire: FrameEntry[]; advertised?: boolean; lost: string[]; neverArrived: string[]; stalls: string[] }>();
   const relays = capturedRelays(entries);
   const fact = (node: string) => {
     let f = facts.get(node);
-    if (!f) facts.set(node, (f = { lost: [], onWire: [], neverArrived: [] }));
+    if (!f) facts.set(node, (f = { lost: [], onWire: [], neverArrived: [], stalls: [] }));
     return f;
   };
   // Frames sent on a connection whose other end is in the dumps and that it never received.
@@ -132,6 +132,12 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
         if (id && (r.event === 'disconnect' || r.event === 'partitioned')) {
           fact(e.node).lost.push(`${r.event} ${short(r.peer)}${r.reason ? ` (${r.reason})` : ''}`);
           steps.push({ t: e.t, node: e.node, text: `${r.event} ${short(r.peer)}${r.reason ? `: ${r.reason}` : ''}` });
+        } else if (id && r.event === 'stalled') {
+          const f = fact(e.node);
+          // The process was stopped: what it received late, it received late for that reason.
+          if (!f.delivered) f.stalls.push(r.reason ?? 'stalled');
+          f.lost.push(r.reason ?? 'stalled');
+          steps.push({ t: e.t, node: e.node, text: `STALLED: ${r.reason ?? 'event loop stalled'}` });
         }
         continue;
       }
@@ -173,7 +179,8 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
     if (f.origin) return { node, verdict: 'origin', detail: 'published it' };
     const delay = delays.get(node);
     if (f.delivered && delay?.delayMs !== undefined) {
-      return { node, verdict: 'delivered', detail: deliveryText(delay) + (f.duplicate ? `, then ${f.duplicate} duplicate(s)` : '') + never };
+      const stalled = f.stalls.length > 0 ? `; before that this node's ${f.stalls.join(', ')}` : '';
+      return { node, verdict: 'delivered', detail: deliveryText(delay) + (f.duplicate ? `, then ${f.duplicate} duplicate(s)` : '') + never + stalled };
     }
     if (f.delivered) return { node, verdict: 'delivered', detail: f.delivered + (f.duplicate ? `, then ${f.duplicate} duplicate(s)` : '') + never };
     if (f.rejected) return { node, verdict: 'rejected', detail: f.rejected };
