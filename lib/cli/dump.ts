@@ -223,11 +223,7 @@ export async function runDump(argv: string[]): Promise<number> {
 
   quietOnClosedPipe();
   const out = (s: string) => process.stdout.write(s + '\n');
-  const clockNote = () => {
-    if (!clocks || !Object.values(clocks.offsets).some((o) => o !== 0)) return;
-    const shifted = Object.entries(clocks.offsets).filter(([, o]) => o !== 0).map(([src, o]) => `${short(clocks!.nodes[src])} ${o < 0 ? '+' : '-'}${(Math.abs(o) / 1000).toFixed(3)} ms`);
-    out(`clocks aligned on ${short(clocks.nodes[clocks.reference!])}: ${shifted.join(', ')} (from ${clocks.pairs} matched frames; see --clocks)`);
-  };
+  const clockNote = () => clockNoteTo(out, clocks);
 
   if (msg !== undefined) return showMessage(entries, msg, filter, map, clocks, json, out, clockNote);
   if (values.delays) {
@@ -280,8 +276,19 @@ export async function runDump(argv: string[]): Promise<number> {
     else for (const line of describeAlignment(clocks)) out(line);
     return 0;
   }
+  // The listing stays pure lines for scripts: a clock correction is said on stderr.
+  if (clocks && Object.values(clocks.offsets).some((o) => o !== 0)) {
+    clockNoteTo((s) => process.stderr.write(`aethel-p2p: ${s}\n`), clocks);
+  }
   for (const e of filterEntries(entries, filter)) out(json ? JSON.stringify(entryJson(e)) : entryText(e));
   return 0;
+}
+
+/** "clocks aligned on ab4864a0: f4f7ef2e +0.005 ms, ..." when any dump's times were corrected. */
+function clockNoteTo(write: (s: string) => void, clocks: ClockAlignment | undefined): void {
+  if (!clocks || !Object.values(clocks.offsets).some((o) => o !== 0)) return;
+  const shifted = Object.entries(clocks.offsets).filter(([, o]) => o !== 0).map(([src, o]) => `${short(clocks.nodes[src])} ${o < 0 ? '+' : '-'}${(Math.abs(o) / 1000).toFixed(3)} ms`);
+  write(`clocks aligned on ${short(clocks.nodes[clocks.reference!])}: ${shifted.join(', ')} (from ${clocks.pairs} matched frames; see --clocks)`);
 }
 
 async function showMessage(
