@@ -357,6 +357,7 @@ function directionText(d: LinkDirection): string {
   const head = `${short(d.from)} → ${short(d.to)}: sent ${d.sent} (${span(d.firstSent, d.lastSent)})`;
   if (d.received === null) return `${head}; the other end is not in these dumps`;
   let s = `${head}, received ${d.received} (${span(d.firstReceived, d.lastReceived)})`;
-  if (d.lost) s += `; ${d.lost} never received, ${d.sentAfterLastReceived} of them sent after the last one that arrived (first at ${timeOfDay(d.firstLostAt!)})`;
+  if (d.lost && d.lostOnlyAtClose) s += `; ${d.lost} GOODBYE crossed the other end's own GOODBYE (both closed at once)`;
+  else if (d.lost) s += `; ${d.lost} never received, ${d.sentAfterLastReceived} of them sent after the last one that arrived (first at ${timeOfDay(d.firstLostAt!)})`;
   return s;
 }

@@ -6,6 +6,7 @@
  * kept no dump, the connection never got past the handshake, or the addresses differ
  * because a relay or a NAT sits between the nodes).
  */
+import { describeFrame } from './describe.js';
 import type { ConnEnd, ConnectionMap } from './pairs.js';
 import type { FrameEntry } from './reader.js';
 
@@ -28,6 +29,11 @@ export interface LinkDirection {
   sentAfterLastReceived: number | null;
   /** Send time of the first frame that never arrived, µs. */
   firstLostAt?: number;
+  /**
+   * True when the frames that never arrived are GOODBYEs sent while the other end was closing
+   * too (its last frame was its own GOODBYE): both ends closing at once, nothing lost.
+   */
+  lostOnlyAtClose?: boolean;
 }
 
 export interface Silence {
@@ -114,6 +120,10 @@ function direction(from: ConnEnd, to: ConnEnd | undefined, map: ConnectionMap): 
     d.firstLostAt = lost[0]?.t;
     const lastArrivedSend = matched.at(-1)?.sent.t ?? -Infinity;
     d.sentAfterLastReceived = from.out.filter((f) => f.t > lastArrivedSend).length;
+    const lastOfOther = to.out.at(-1);
+    if (lost.length > 0 && lost.every((f) => describeFrame(f).type === 'GOODBYE') && lastOfOther && describeFrame(lastOfOther).type === 'GOODBYE') {
+      d.lostOnlyAtClose = true;
+    }
   }
   return d;
 }

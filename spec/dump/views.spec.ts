@@ -157,8 +157,10 @@ describe('dump views', () => {
       const bToC = cut.directions.find((d) => d.from.startsWith('ab4864a0'))!;
       expect(bToC).to.include({ sent: 12, received: 4, lost: 8, sentAfterLastReceived: 8 });
       expect(cut.silences.map((s) => [s.node.slice(0, 8), Math.round(s.ms)])).to.have.deep.members([['ada7f9b6', 1719], ['ab4864a0', 1705]]);
-      // A to B directly: paired by address.
+      // A to B directly: paired by address; at the end both sent GOODBYE at once, nothing lost.
       expect(views[0]!.pairedBy).to.equal('address');
+      expect(views[0]!.directions.map((d) => [d.lost, d.lostOnlyAtClose])).to.deep.equal([[1, true], [1, true]]);
+      expect(bToC.lostOnlyAtClose).to.equal(undefined);
       // The redials the cable swallowed: ends that never finished the handshake.
       expect(views.filter((v) => !v.b && /handshake never finished/.test(v.note ?? ''))).to.have.length(8);
 
