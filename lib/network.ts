@@ -102,6 +102,12 @@ class PeerHandle implements GossipPeer {
   }
 }
 
+/**
+ * The heartbeat timer firing more than this many heartbeats past its due time means this
+ * process's own event loop stalled (not the peers going silent).
+ */
+export const STALL_HEARTBEATS = 2;
+
 type Lifecycle = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
@@ -212,7 +218,15 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.lifecycle = 'starting';
     this.bound = await this.transport.listen(this.opts.listenHost, this.opts.listenPort);
     this.log.info({ host: this.bound.host, port: this.bound.port }, 'listening');
-    this.heartbeatTimer = this.clock.setInterval(() => this.heartbeat(), this.opts.heartbeatMs);
+    let lastBeat = this.clock.now();
+    this.heartbeatTimer = this.clock.setInterval(() => {
+      // A timer firing more than STALL_HEARTBEATS beats late means this process was not
+      // running (GC pause, SIGSTOP, VM migration): the peers' silence is ours.
+      const now = this.clock.now();
+      const lateMs = now - lastBeat - this.opts.heartbeatMs;
+      lastBeat = now;
+      this.heartbeat(lateMs > STALL_HEARTBEATS * this.opts.heartbeatMs ? lateMs : 0);
+    }, this.opts.heartbeatMs);
     this.lifecycle = 'running';
     await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
     if (this.handles.length === 0) this.rejoin();
@@ -415,11 +429,22 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   /**
    * Periodic work, called every heartbeatMs by a timer (and directly by tests): detect silent
    * peers (close, report, reconnect), ping the others, gossip repair adverts, cache cleanup.
+   * `stalledMs` > 0: the timer found this process stalled that long; the partition check is
+   * skipped for this beat and the stall is not counted against any peer.
    */
-  heartbeat(): void {
+  heartbeat(stalledMs = 0): void {
     if (this.lifecycle !== 'running') return;
     for (const h of this.handles) this.monitor.contact(h.idHex, h.conn.lastContact);
-    for (const id of this.monitor.check()) this.onPartitioned(id);
+    if (stalledMs > 0) {
+      // The sockets may hold what the peers sent while we were stopped: the stall does not
+      // count as their silence, and this beat judges nobody (the next one, after the pending
+      // data was read, does).
+      this.log.warn({ stalledMs }, 'event loop stalled');
+      this.dump?.trace({ event: 'stalled', reason: `event loop stalled for ${stalledMs} ms` });
+      this.monitor.resumeAfterStall(stalledMs);
+    } else {
+      for (const id of this.monitor.check()) this.onPartitioned(id);
+    }
     for (const h of this.handles) h.conn.ping();
     this.gossip.heartbeat();
     this.direct.heartbeat();

@@ -8,7 +8,10 @@
 -- or install it: copy to ~/.local/lib/wireshark/plugins/ (Wireshark 4.x).
 -- Streams are recognised from their first HELLO; for a capture that starts mid-stream,
 -- decode the port explicitly: -d tcp.port==7001,aethel (or set the aethel.port preference).
--- Display filters: aethel, aethel.type == 5, aethel.msg_id, aethel.topic == "chat", ...
+-- Display filters: aethel, aethel.type == 5, aethel.msg_id, aethel.topic == "chat",
+-- aethel.src_id, aethel.dst_id (node ids, once each end's HELLO was seen), aethel.truncated.
+-- A capture cut short (tcpdump -s 80) is dissected packet by packet: each frame shows what
+-- was captured and is marked truncated, never an error.
 
 local aethel = Proto("aethel", "aethel-p2p")
 
@@ -61,12 +64,80 @@ local f = {
   code = ProtoField.uint16("aethel.goodbye_code", "GOODBYE code", base.DEC, GOODBYE),
   reason = ProtoField.string("aethel.reason", "Reason"),
   malformed = ProtoField.string("aethel.malformed", "Malformed"),
+  truncated = ProtoField.string("aethel.truncated", "Truncated"),
+  src_id = ProtoField.string("aethel.src_id", "Sender node id"),
+  dst_id = ProtoField.string("aethel.dst_id", "Receiver node id"),
 }
 local field_list = {}
 for _, v in pairs(f) do table.insert(field_list, v) end
 aethel.fields = field_list
 
 aethel.prefs.port = Pref.uint("TCP port", 0, "Decode this TCP port as aethel-p2p (0: only streams recognised by their HELLO)")
+
+-- ---- Node ids: SHA-256 of the public key in each end's HELLO (PROTOCOL.md §3) ------------
+
+local bits = bit or bit32
+local band, bxor, bnot, rshift = bits.band, bits.bxor, bits.bnot, bits.rshift
+local ror = bits.ror or bits.rrotate
+local M32 = 4294967296
+local function u32(x) return x % M32 end
+
+-- FIPS 180-4 constants: fractional parts of the square roots (H0) and cube roots (K) of the
+-- first primes, computed here rather than listed.
+local SHA_H0, SHA_K = {}, {}
+do
+  local n, p = 0, 2
+  while n < 64 do
+    local prime = true
+    for d = 2, math.floor(math.sqrt(p)) do if p % d == 0 then prime = false break end end
+    if prime then
+      n = n + 1
+      if n <= 8 then SHA_H0[n] = math.floor((math.sqrt(p) % 1) * M32) end
+      SHA_K[n] = math.floor((p ^ (1 / 3) % 1) * M32)
+    end
+    p = p + 1
+  end
+end
+
+-- SHA-256 of a Lua string, as lowercase hex.
+local function sha256_hex(msg)
+  local len = #msg
+  msg = msg .. "\128" .. string.rep("\0", (55 - len) % 64)
+  local bitlen = len * 8
+  for i = 7, 0, -1 do msg = msg .. string.char(math.floor(bitlen / 2 ^ (8 * i)) % 256) end
+  local H = {}
+  for i = 1, 8 do H[i] = SHA_H0[i] end
+  local w = {}
+  for chunk = 1, #msg, 64 do
+    for i = 1, 16 do
+      local b1, b2, b3, b4 = msg:byte(chunk + (i - 1) * 4, chunk + (i - 1) * 4 + 3)
+      w[i] = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+    end
+    for i = 17, 64 do
+      local s0 = u32(bxor(ror(w[i - 15], 7), ror(w[i - 15], 18), rshift(w[i - 15], 3)))
+      local s1 = u32(bxor(ror(w[i - 2], 17), ror(w[i - 2], 19), rshift(w[i - 2], 10)))
+      w[i] = u32(w[i - 16] + s0 + w[i - 7] + s1)
+    end
+    local a, b, c, d, e, f_, g, h = H[1], H[2], H[3], H[4], H[5], H[6], H[7], H[8]
+    for i = 1, 64 do
+      local S1 = u32(bxor(ror(e, 6), ror(e, 11), ror(e, 25)))
+      local ch = u32(bxor(band(e, f_), band(bnot(e), g)))
+      local t1 = u32(h + S1 + ch + SHA_K[i] + w[i])
+      local S0 = u32(bxor(ror(a, 2), ror(a, 13), ror(a, 22)))
+      local maj = u32(bxor(band(a, b), band(a, c), band(b, c)))
+      h, g, f_, e, d, c, b, a = g, f_, e, u32(d + t1), c, b, a, u32(t1 + S0 + maj)
+    end
+    H[1], H[2], H[3], H[4] = u32(H[1] + a), u32(H[2] + b), u32(H[3] + c), u32(H[4] + d)
+    H[5], H[6], H[7], H[8] = u32(H[5] + e), u32(H[6] + f_), u32(H[7] + g), u32(H[8] + h)
+  end
+  local out = {}
+  for i = 1, 8 do out[i] = string.format("%08x", H[i]) end
+  return table.concat(out)
+end
+
+-- "address:port" of an end -> its node id, learned from the HELLO it sent.
+local node_ids = {}
+local function end_key(addr, port) return tostring(addr) .. ":" .. tostring(port) end
 
 -- ---- MessagePack: just enough to walk one value and remember where each part lies --------
 
@@ -210,37 +281,60 @@ local function summary(type_code, items)
   return name
 end
 
+-- One frame: `tvb` holds its 4-byte prefix and as much of its body as was captured.
 local function dissect_frame(tvb, pinfo, tree)
   local len = tvb(0, 4):uint()
+  local have = tvb:len() - 4
   local sub = tree:add(aethel, tvb(), "aethel-p2p")
   sub:add(f.length, tvb(0, 4))
+  local src, dst = end_key(pinfo.src, pinfo.src_port), end_key(pinfo.dst, pinfo.dst_port)
+  if node_ids[src] then sub:add(f.src_id, node_ids[src]) end
+  if node_ids[dst] then sub:add(f.dst_id, node_ids[dst]) end
   local info
-  local v, nxt = mp_read(tvb, 4, 4 + len)
-  if not v then
-    sub:add(f.malformed, tvb(4, len), "invalid MessagePack: " .. nxt)
-    info = "MALFORMED"
-  elseif nxt ~= 4 + len then
-    sub:add(f.malformed, tvb(4, len), "bytes after the MessagePack value")
-    info = "MALFORMED"
-  elseif v.kind ~= "array" or #v.items == 0 or v.items[1].kind ~= "int" then
-    sub:add(f.malformed, tvb(4, len), "not an array starting with a type code")
-    info = "MALFORMED"
+  if have < len then
+    -- Cut short by the capture (snaplen): name the type if the captured start tells it.
+    local type_code = (have >= 2 and tvb(4, 1):uint() >= 0x90 and tvb(4, 1):uint() <= 0x9f) and tvb(5, 1):uint() or nil
+    if type_code and TYPES[type_code] then sub:add(f.type, tvb(5, 1), type_code) end
+    local note = string.format("%d of %d body bytes captured", math.max(have, 0), len)
+    sub:add(f.truncated, have > 0 and tvb(4, have) or tvb(0, 4), note)
+    info = string.format("%s [TRUNCATED: %s]", type_code and TYPES[type_code] or "frame", note)
   else
-    local type_code = v.items[1].value
-    sub:add(f.type, v.items[1].range, type_code)
-    local names = FIELDS[type_code]
-    if not names then
-      info = "unknown type " .. tostring(type_code)
+    local v, nxt = mp_read(tvb, 4, 4 + len)
+    if not v then
+      sub:add(f.malformed, tvb(4, len), "invalid MessagePack: " .. nxt)
+      info = "MALFORMED"
+    elseif nxt ~= 4 + len then
+      sub:add(f.malformed, tvb(4, len), "bytes after the MessagePack value")
+      info = "MALFORMED"
+    elseif v.kind ~= "array" or #v.items == 0 or v.items[1].kind ~= "int" then
+      sub:add(f.malformed, tvb(4, len), "not an array starting with a type code")
+      info = "MALFORMED"
     else
-      for i, name in ipairs(names) do
-        local item = v.items[i + 1]
-        if item then add_field(sub, name, item) end
+      local type_code = v.items[1].value
+      sub:add(f.type, v.items[1].range, type_code)
+      local names = FIELDS[type_code]
+      if not names then
+        info = "unknown type " .. tostring(type_code)
+      else
+        for i, name in ipairs(names) do
+          local item = v.items[i + 1]
+          if item then add_field(sub, name, item) end
+        end
+        if #v.items ~= #names + 1 then sub:add(f.malformed, v.range, "wrong number of fields") end
+        info = summary(type_code, v.items)
+        -- A HELLO names its sender: node id = SHA-256(public key).
+        local key = v.items[4]
+        if type_code == 1 and key and key.kind == "bin" and key.data and not node_ids[src] then
+          node_ids[src] = sha256_hex(key.data:raw())
+          sub:add(f.src_id, node_ids[src])
+        end
       end
-      if #v.items ~= #names + 1 then sub:add(f.malformed, v.range, "wrong number of fields") end
-      info = summary(type_code, v.items)
     end
-    sub:append_text(", " .. info)
   end
+  if node_ids[src] then
+    info = string.format("[%s → %s] %s", node_ids[src]:sub(1, 8), node_ids[dst] and node_ids[dst]:sub(1, 8) or "?", info)
+  end
+  sub:append_text(", " .. info)
   pinfo.cols.protocol = "AETHEL"
   local prev = tostring(pinfo.cols.info)
   if pinfo.private.aethel_seen == "1" then
@@ -256,9 +350,34 @@ local function frame_length(tvb, pinfo, offset)
   return tvb(offset, 4):uint() + 4
 end
 
+-- A packet the capture cut short: TCP cannot reassemble it, so walk the frames it starts
+-- with as far as the captured bytes go, marking each one cut.
+local function dissect_truncated(tvb, pinfo, tree)
+  local off = 0
+  local captured = tvb:len()
+  while off + 4 <= captured do
+    local len = tvb(off, 4):uint()
+    if len > 64 * 1024 * 1024 then break end
+    local take = math.min(4 + len, captured - off)
+    dissect_frame(tvb(off, take):tvb(), pinfo, tree)
+    off = off + 4 + len
+  end
+  if off < tvb:reported_len() then
+    local rest = tree:add(aethel, tvb(), "aethel-p2p")
+    rest:add(f.truncated, string.format("%d byte(s) of this segment not captured", tvb:reported_len() - math.max(off, captured)))
+    pinfo.cols.protocol = "AETHEL"
+    if pinfo.private.aethel_seen ~= "1" then pinfo.cols.info:set("[TRUNCATED: frame start not captured]") end
+  end
+end
+
 function aethel.dissector(tvb, pinfo, tree)
   if tvb:len() == 0 then return 0 end
   pinfo.private.aethel_seen = "0"
+  if tvb:len() < tvb:reported_len() then
+    local ok, err = pcall(dissect_truncated, tvb, pinfo, tree)
+    if not ok then tree:add(aethel, tvb(0, 0), "aethel-p2p"):add(f.truncated, "truncated capture: " .. tostring(err)) end
+    return tvb:len()
+  end
   dissect_tcp_pdus(tvb, tree, 4, frame_length, dissect_frame)
   return tvb:len()
 end

@@ -49,8 +49,10 @@ main(process.argv.slice(2)).then(
     } else {
       // One line, never a stack trace: the first line of the message, with the code if any.
       const e = err as { code?: string; message?: string };
-      const message = (e.message ?? String(err)).split('\n')[0];
-      process.stderr.write(`aethel-p2p: ${e.code ? e.code + ': ' : ''}${message}\n`);
+      const message = (e.message ?? String(err)).split('\n')[0]!;
+      // Node's own errors already start with their code ("ENOENT: no such file..."): say it once.
+      const code = e.code && !message.startsWith(e.code) ? e.code + ': ' : '';
+      process.stderr.write(`aethel-p2p: ${code}${message.replace(/^aethel-p2p: /, '')}\n`);
       process.exitCode = 1;
     }
   },

@@ -1,8 +1,9 @@
 /**
  * `aethel-p2p node`: one node for people and for tests that run nodes as processes.
- * stdout carries JSON lines only: first {"event":"listening",...}, then one
- * {"event":"message",...} per delivery. Each stdin line is broadcast on the topic.
- * SIGINT/SIGTERM stop the node cleanly and exit 0.
+ * stdout carries JSON lines only: first {"event":"listening",...} (always first: deliveries
+ * that happen while start() is still dialing wait for it), then one {"event":"message",...}
+ * per delivery with its time and whether the copy came by push or by repair. Each stdin
+ * line is broadcast on the topic. SIGINT/SIGTERM stop the node cleanly and exit 0.
  */
 import { createInterface } from 'node:readline';
 import type { Interface } from 'node:readline';
@@ -15,6 +16,7 @@ import type { P2PNetworkOptions } from '../options.js';
 import { InvalidOptionError } from '../errors.js';
 import { parse, intArg, strArg, UsageError } from './args.js';
 import { makeLogger } from './logger.js';
+import { isoTimeUs, wallClockUs } from '../dump/writer.js';
 
 const HELP = `usage: aethel-p2p node [options]
   --host H            interface to listen on (default 127.0.0.1)
@@ -24,6 +26,9 @@ const HELP = `usage: aethel-p2p node [options]
   --network-id ID     network id; peers with another are refused (default "aethel")
   --key FILE          identity key file: loaded if it exists, created (mode 0600) if not
   --dump FILE         write an NDJSON wire dump of every frame
+  --heartbeat-ms N    heartbeat period, ms (default 1000)
+  --partition-timeout-ms N
+                      a peer silent this long, ms, is partitioned (default 30000)
   --log-level L       fatal|error|warn|info|debug|trace|silent (default warn), to stderr
   --help              this text`;
 
@@ -56,6 +61,8 @@ export async function runNode(argv: string[]): Promise<number> {
     'network-id': { type: 'string' },
     key: { type: 'string' },
     dump: { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    'partition-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
     help: { type: 'boolean' },
   });
@@ -72,6 +79,8 @@ export async function runNode(argv: string[]): Promise<number> {
     bootstrap,
     networkId: strArg(v, 'network-id'),
     wireDump: strArg(v, 'dump'),
+    heartbeatMs: v['heartbeat-ms'] === undefined ? undefined : intArg(v, 'heartbeat-ms', 0, 1, 2 ** 31 - 1),
+    partitionTimeoutMs: v['partition-timeout-ms'] === undefined ? undefined : intArg(v, 'partition-timeout-ms', 0, 1, 2 ** 31 - 1),
     logger,
   };
   try {
@@ -81,8 +90,13 @@ export async function runNode(argv: string[]): Promise<number> {
     throw err;
   }
   const node = new P2PNetwork({ ...options, identity: await identityFrom(strArg(v, 'key')) });
+  // Until the listening line is out, message lines wait here (start() dials the bootstrap
+  // peers and joins the DHT before it resolves, and deliveries can come in meanwhile).
+  let held: string[] | undefined = [];
   node.subscribe(topic, (data, info) => {
-    process.stdout.write(toJson({ event: 'message', topic: info.topic, from: info.from, id: info.id, hops: info.hops, data }) + '\n');
+    const line = toJson({ event: 'message', t: isoTimeUs(wallClockUs()), topic: info.topic, from: info.from, id: info.id, hops: info.hops, via: info.via ?? 'push', data }) + '\n';
+    if (held) held.push(line);
+    else process.stdout.write(line);
   });
 
   // Handlers go in before start(): a signal during the bootstrap dial still stops cleanly.
@@ -111,7 +125,8 @@ export async function runNode(argv: string[]): Promise<number> {
   }
   if (stopping) return stopped;
   const { host, port } = node.address;
-  process.stdout.write(JSON.stringify({ event: 'listening', id: node.id, host, port }) + '\n');
+  process.stdout.write(JSON.stringify({ event: 'listening', t: isoTimeUs(wallClockUs()), id: node.id, host, port }) + '\n' + held.join(''));
+  held = undefined;
 
   lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
@@ -127,6 +142,8 @@ const FLAG_OF: Record<string, string> = {
   listenPort: '--port',
   networkId: '--network-id',
   wireDump: '--dump',
+  heartbeatMs: '--heartbeat-ms',
+  partitionTimeoutMs: '--partition-timeout-ms',
 };
 
 /** An InvalidOptionError reworded in terms of the flag that caused it. */

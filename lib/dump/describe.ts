@@ -40,6 +40,34 @@ export function payloadPreview(payload: Buffer): string {
   return s.length > PREVIEW_CHARS ? s.slice(0, PREVIEW_CHARS - 1) + '…' : s;
 }
 
+/**
+ * The message type a frame body starts with, from its first bytes only (a capture that cut
+ * the frame short still shows its type): a MessagePack array whose first element is a known
+ * type number. Undefined when the bytes do not read so.
+ */
+export function peekMessageType(prefix: Uint8Array): string | undefined {
+  if (prefix.length < 2) return undefined;
+  const tag = prefix[0]!;
+  let at = 1;
+  if (tag >= 0x90 && tag <= 0x9f) at = 1;
+  else if (tag === 0xdc) at = 3;
+  else return undefined;
+  const type = prefix[at];
+  return type === undefined ? undefined : MESSAGE_TYPE_NAMES[type];
+}
+
+/** A frame a capture cut short: its type when the captured start tells it, and how much is missing. */
+export function describeTruncated(prefix: Buffer, fullLength: number): DecodedFrame {
+  const type = peekMessageType(prefix) ?? 'TRUNCATED';
+  const error = `truncated by the capture: ${prefix.length} of ${fullLength} B captured`;
+  return { type, fields: { truncated: true, capturedBytes: prefix.length, length: fullLength, bytes: prefix.subarray(0, 32).toString('hex') }, text: `${type} [TRUNCATED: ${prefix.length} of ${fullLength} B captured]`, msgIds: [], error };
+}
+
+/** Decode one frame entry for display: its body, or what a truncating capture left of it. */
+export function describeFrame(e: { body: Buffer; truncated?: number }): DecodedFrame {
+  return e.truncated === undefined ? describeBody(e.body) : describeTruncated(e.body, e.truncated);
+}
+
 /** Decode one frame body for display. */
 export function describeBody(body: Buffer): DecodedFrame {
   let m: Message;

@@ -22,6 +22,8 @@ export interface FrameEntry {
   remote: string;
   peer: string | null;
   body: Buffer;
+  /** From a capture that cut packets short (snaplen): the frame's full body length; `body` holds only its captured start. */
+  truncated?: number;
 }
 
 export interface TraceEntry {
@@ -52,16 +54,59 @@ export interface MalformedEntry {
 
 export type DumpEntry = FrameEntry | TraceEntry | LossEntry | MalformedEntry;
 
-/** Every entry of one dump file, in file order. */
+/**
+ * The input is not a wire dump at all (empty, or its first line is not a dump header), or
+ * cannot be read. The message names the file and says what is wrong, in one line.
+ */
+export class DumpInputError extends Error {
+  override name = 'DumpInputError';
+}
+
+/** "no such file", "permission denied": a file-system error without its code and path repeated. */
+export function fileProblem(path: string, err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const why: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', EPERM: 'not permitted' };
+  return `cannot read ${path}: ${(e.code && why[e.code]) ?? (e.message ?? String(err)).split('\n')[0]}`;
+}
+
+/**
+ * Every entry of one dump file, in file order. Throws DumpInputError when the file cannot
+ * be read, is empty, or does not start with a dump header (it is something else).
+ */
 export async function readDump(path: string): Promise<DumpEntry[]> {
   const out: DumpEntry[] = [];
   let node = '?';
   let lastT = 0;
   let n = 0;
-  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  let sawHeader = false;
+  const input = createReadStream(path);
+  const opened = new Promise<void>((resolve, reject) => {
+    input.once('open', () => resolve());
+    input.once('error', reject);
+  });
+  try {
+    await opened;
+  } catch (err) {
+    throw new DumpInputError(fileProblem(path, err));
+  }
+  const lines = createInterface({ input, crlfDelay: Infinity });
   for await (const line of lines) {
     n++;
     if (line.trim() === '') continue;
+    if (!sawHeader) {
+      let head: Partial<DumpRecord> | undefined;
+      try {
+        head = JSON.parse(line) as Partial<DumpRecord>;
+      } catch {
+        head = undefined;
+      }
+      if (!head || head.kind !== 'dump') {
+        lines.close();
+        input.destroy();
+        throw new DumpInputError(`${path} is not a wire dump: its first line is not a {"kind":"dump",...} header (a capture? use --pcap)`);
+      }
+      sawHeader = true;
+    }
     const bad = (error: string) => out.push({ kind: 'malformed', t: lastT, node, source: path, line: n, error });
     let rec: DumpRecord;
     try {
@@ -96,6 +141,7 @@ export async function readDump(path: string): Promise<DumpEntry[]> {
         bad(`unknown kind ${JSON.stringify((rec as { kind?: unknown }).kind)}`);
     }
   }
+  if (!sawHeader) throw new DumpInputError(`${path} is empty: not a wire dump`);
   return out;
 }
 

@@ -40,17 +40,20 @@ export interface FrameRecord {
 /**
  * What the node decided and why, one line each. `msg` is a gossip message id (64 hex),
  * `peer` the node id of the peer concerned, `to` the peers a copy went to.
- *   delivered     a new, verified message, handed to local subscribers (peer: sent it; hops as received)
+ *   delivered     a new, verified message, handed to local subscribers (peer: sent it; hops as received;
+ *                 via: "push", or "repair" when it arrived while this node had asked for it by IWANT)
  *   duplicate     a copy of a message already seen (peer: who sent the copy)
  *   rejected      a copy refused (reason: id_mismatch, ttl_zero, unsigned, bad_signature)
  *   dropped       a message not passed on (reason: ttl_expired, queue_full; peer: the target, when one)
  *   forwarded     copies pushed (to; ttl as sent; peer: who it came from, absent when we originated it;
  *                 via: "push" or "iwant" for a repair reply)
  *   connect, disconnect (reason), partitioned, recovered, invalid (reason): peer state
+ *   stalled       this node's event loop was stopped (reason says how long): peers' silence during it
+ *                 is not held against them
  */
 export type TraceEventName =
   | 'delivered' | 'duplicate' | 'rejected' | 'dropped' | 'forwarded'
-  | 'connect' | 'disconnect' | 'partitioned' | 'recovered' | 'invalid';
+  | 'connect' | 'disconnect' | 'partitioned' | 'recovered' | 'invalid' | 'stalled';
 
 export interface TraceRecord {
   t: number;
@@ -62,7 +65,7 @@ export interface TraceRecord {
   reason?: string;
   ttl?: number;
   hops?: number;
-  via?: 'push' | 'iwant';
+  via?: 'push' | 'iwant' | 'repair';
 }
 
 /** Written when lines had to be dropped because the disk was slower than the traffic. */

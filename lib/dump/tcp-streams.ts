@@ -8,7 +8,8 @@
  */
 import { nodeIdOf } from '../identity.js';
 import { decodeMessage } from '../wire/codec.js';
-import { FrameDecoder, MAX_FRAME_BYTES_LIMIT } from '../wire/frame.js';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES_LIMIT } from '../wire/frame.js';
+import { peekMessageType } from './describe.js';
 import { MessageType } from '../wire/messages.js';
 import { LinkType } from './pcap.js';
 import type { Packet } from './pcap.js';
@@ -20,7 +21,10 @@ interface Segment {
   dst: string;
   seq: number;
   syn: boolean;
+  /** The bytes captured; fewer than `claimed` when the capture cut the packet (snaplen). */
   payload: Buffer;
+  /** TCP payload bytes the packet carried, by its IP length. */
+  claimed: number;
 }
 
 /** The IP packet inside a link-layer frame, or undefined for anything else (ARP...). */
@@ -74,6 +78,7 @@ function ipAddr(b: Buffer): string {
 export function tcpSegment(t: number, ip: Buffer): Segment | undefined {
   if (ip.length < 1) return undefined;
   let src: Buffer, dst: Buffer, tcp: Buffer;
+  let tcpClaimed: number; // TCP header and payload bytes the packet carried, by its IP length
   const version = ip[0]! >> 4;
   if (version === 4) {
     const ihl = (ip[0]! & 0x0f) * 4;
@@ -82,6 +87,7 @@ export function tcpSegment(t: number, ip: Buffer): Segment | undefined {
     src = ip.subarray(12, 16);
     dst = ip.subarray(16, 20);
     tcp = ip.subarray(ihl, Math.min(ip.length, ip.readUInt16BE(2)));
+    tcpClaimed = ip.readUInt16BE(2) - ihl;
   } else if (version === 6) {
     if (ip.length < 40) return undefined;
     let next = ip[6]!;
@@ -95,6 +101,7 @@ export function tcpSegment(t: number, ip: Buffer): Segment | undefined {
     src = ip.subarray(8, 24);
     dst = ip.subarray(24, 40);
     tcp = ip.subarray(off, Math.min(ip.length, 40 + ip.readUInt16BE(4)));
+    tcpClaimed = 40 + ip.readUInt16BE(4) - off;
   } else {
     return undefined;
   }
@@ -108,42 +115,99 @@ export function tcpSegment(t: number, ip: Buffer): Segment | undefined {
     seq: tcp.readUInt32BE(4),
     syn: (flags & 0x02) !== 0,
     payload: tcp.subarray(Math.min(dataOff, tcp.length)),
+    claimed: Math.max(0, tcpClaimed - dataOff),
   };
 }
 
-/** One direction of one TCP connection being put back in order. */
-class Direction {
-  /** Sequence number of the next byte expected; undefined until SYN or the first data. */
-  next: number | undefined;
-  held = new Map<number, Segment>();
-  readonly decoder = new FrameDecoder(MAX_FRAME_BYTES_LIMIT);
-  failed = false;
-  constructor(readonly src: string, readonly dst: string) {}
+/** Captured bytes of one direction, by stream offset: data, or a range the capture cut off (snaplen). */
+interface Piece {
+  off: number;
+  end: number;
+  t: number;
+  /** The bytes, for a captured piece; undefined for bytes the packet carried but the capture cut (snaplen). */
+  bytes?: Buffer;
+  /** The piece starts where its TCP segment started (where a sender's write, and so a frame, often begins). */
+  segmentStart: boolean;
 }
 
-/** Segments held behind a gap per direction before the direction is given up (bounds memory). */
-const MAX_HELD_SEGMENTS = 65_536;
+/**
+ * One direction of one TCP connection as the capture saw it: pieces of the byte stream by
+ * offset from its first byte, with the bytes a truncating capture (snaplen) cut off and the
+ * ranges no packet covered told apart.
+ */
+export class CapturedStream {
+  readonly pieces: Piece[] = [];
+  constructor(readonly src: string, readonly dst: string) {}
+
+  /** Offset just past the last byte any packet carried. */
+  get length(): number {
+    return this.pieces.at(-1)?.end ?? 0;
+  }
+
+  /**
+   * `n` bytes from `off`: `bytes` when all were captured; else `cut` (a packet carried them,
+   * the capture kept fewer), `gap` (no packet carried them) or `end` (past the last packet),
+   * for the first byte that is missing, with how many bytes from `off` were captured.
+   */
+  read(off: number, n: number): { bytes?: Buffer; missing?: 'cut' | 'gap' | 'end'; have: number; t: number } {
+    const parts: Buffer[] = [];
+    let at = off;
+    let t = 0;
+    let i = this.pieceAt(off);
+    while (at < off + n) {
+      const p = this.pieces[i];
+      if (!p) return { missing: 'end', have: at - off, t };
+      if (p.off > at) return { missing: 'gap', have: at - off, t };
+      if (!p.bytes) return { missing: 'cut', have: at - off, t };
+      const take = Math.min(p.end, off + n) - at;
+      parts.push(p.bytes.subarray(at - p.off, at - p.off + take));
+      at += take;
+      t = p.t;
+      i++;
+    }
+    return { bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts), have: n, t };
+  }
+
+  /** Index of the piece holding `off`, or of the first piece after it. */
+  pieceAt(off: number): number {
+    let lo = 0;
+    let hi = this.pieces.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.pieces[mid]!.end <= off) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Offset of the first captured piece after `off` that starts a TCP segment (for resynchronising). */
+  nextSegmentStart(off: number): number | undefined {
+    for (let i = this.pieceAt(off); i < this.pieces.length; i++) {
+      const p = this.pieces[i]!;
+      if (p.off > off && p.bytes && p.segmentStart) return p.off;
+    }
+    return undefined;
+  }
+}
+
+interface SegmentRecord {
+  rel: number;
+  t: number;
+  payload: Buffer;
+  claimed: number;
+}
 
 const port = (addr: string) => Number(addr.slice(addr.lastIndexOf(':') + 1));
 
 /**
  * Protocol frames in a capture. `onlyPort`: keep only connections with that port at one
- * end. Gaps that never fill and bytes that do not frame become malformed entries.
+ * end. Bytes a truncating capture cut off make frames that are shown as truncated (type and
+ * length kept); bytes no packet carried, and bytes that do not frame, become malformed
+ * entries; decoding resumes at the next frame boundary it can find.
  */
 export function framesFromPackets(packets: Packet[], source: string, onlyPort?: number): Array<FrameEntry | MalformedEntry> {
   const out: Array<FrameEntry | MalformedEntry> = [];
-  const dirs = new Map<string, Direction>();
-  const emit = (d: Direction, t: number, bytes: Buffer) => {
-    if (d.failed) return;
-    try {
-      d.decoder.push(bytes, (body) => {
-        out.push({ kind: 'frame', t, node: d.src, source, conn: `${d.src}>${d.dst}`, dir: 'out', local: d.src, remote: d.dst, peer: null, body: Buffer.from(body) });
-      });
-    } catch (err) {
-      d.failed = true;
-      out.push({ kind: 'malformed', t, node: d.src, source, line: 0, error: `${d.src} > ${d.dst}: ${(err as Error).message}; rest of this direction skipped` });
-    }
-  };
+  const dirs = new Map<string, { src: string; dst: string; base: number | undefined; segs: SegmentRecord[] }>();
   for (const p of packets) {
     const ip = ipPayload(p.linkType, p.data);
     const s = ip && tcpSegment(p.t, ip);
@@ -151,50 +215,121 @@ export function framesFromPackets(packets: Packet[], source: string, onlyPort?: 
     if (onlyPort !== undefined && port(s.src) !== onlyPort && port(s.dst) !== onlyPort) continue;
     const key = `${s.src}>${s.dst}`;
     let d = dirs.get(key);
-    if (!d) dirs.set(key, (d = new Direction(s.src, s.dst)));
+    if (!d) dirs.set(key, (d = { src: s.src, dst: s.dst, base: undefined, segs: [] }));
     if (s.syn) {
-      d.next = (s.seq + 1) >>> 0; // a (re)transmitted SYN restarts the direction's numbering
+      d.base = (s.seq + 1) >>> 0; // a (re)transmitted SYN restarts the direction's numbering
+      d.segs = [];
       continue;
     }
-    if (s.payload.length === 0) continue;
-    if (d.failed) continue;
-    d.next ??= s.seq; // joined mid-stream: start at the first data seen
-    const same = d.held.get(s.seq);
-    if (!same || same.payload.length < s.payload.length) d.held.set(s.seq, s); // keep the longer retransmission
-    // A segment past a gap cannot make progress: hold it without rescanning the others.
-    if (((s.seq - d.next) | 0) <= 0) drain(d, emit);
-    else if (d.held.size > MAX_HELD_SEGMENTS) {
-      d.failed = true;
-      d.held.clear();
-      out.push({ kind: 'malformed', t: s.t, node: d.src, source, line: 0, error: `${d.src} > ${d.dst}: more than ${MAX_HELD_SEGMENTS} segments wait behind a gap that never filled; rest of this direction skipped` });
-    }
+    if (s.claimed === 0) continue;
+    d.base ??= s.seq; // joined mid-stream: start at the first data seen
+    d.segs.push({ rel: (s.seq - d.base) | 0, t: s.t, payload: s.payload, claimed: s.claimed }); // signed 32-bit distance: wraps correctly
   }
   for (const d of dirs.values()) {
-    if (d.held.size > 0 && !d.failed) {
-      const first = Math.min(...[...d.held.keys()].map((k) => (k - d.next!) >>> 0));
-      out.push({ kind: 'malformed', t: [...d.held.values()][0]!.t, node: d.src, source, line: 0, error: `${d.src} > ${d.dst}: ${first} byte(s) never captured; ${d.held.size} later segment(s) not decoded` });
-    }
+    if (d.segs.length === 0) continue;
+    framesOfStream(assemble(d.src, d.dst, d.segs), source, out);
   }
   nameNodes(out);
   return out.sort((a, b) => a.t - b.t);
 }
 
-/** Feed every held segment that is now contiguous; drop bytes already delivered. */
-function drain(d: Direction, emit: (d: Direction, t: number, bytes: Buffer) => void): void {
-  for (let progress = true; progress; ) {
-    progress = false;
-    for (const [seq, s] of d.held) {
-      const ahead = (seq - d.next!) | 0; // signed 32-bit distance: wraps correctly
-      if (ahead > 0) continue; // a gap before it: keep waiting
-      d.held.delete(seq);
-      const skip = -ahead;
-      if (skip < s.payload.length) {
-        emit(d, s.t, s.payload.subarray(skip));
-        d.next = (d.next! + s.payload.length - skip) >>> 0;
-      }
-      progress = true;
+/** Pieces in stream order; retransmitted and overlapping bytes taken once (the longest capture of a range first). */
+function assemble(src: string, dst: string, segs: SegmentRecord[]): CapturedStream {
+  const stream = new CapturedStream(src, dst);
+  const min = Math.min(...segs.map((s) => s.rel));
+  const sorted = segs.map((s) => ({ ...s, rel: s.rel - min })).sort((a, b) => a.rel - b.rel || b.payload.length - a.payload.length || a.t - b.t);
+  let covered = 0;
+  for (const s of sorted) {
+    const dataEnd = s.rel + s.payload.length;
+    const claimEnd = s.rel + s.claimed;
+    if (claimEnd <= covered) continue;
+    const segStart = s.rel >= covered;
+    if (dataEnd > covered) {
+      const from = Math.max(s.rel, covered);
+      stream.pieces.push({ off: from, end: dataEnd, t: s.t, bytes: s.payload.subarray(from - s.rel), segmentStart: segStart && from === s.rel });
+      covered = dataEnd;
+    }
+    if (claimEnd > covered) {
+      stream.pieces.push({ off: covered, end: claimEnd, t: s.t, segmentStart: false });
+      covered = claimEnd;
     }
   }
+  return stream;
+}
+
+/**
+ * Split one direction's byte stream on the 4-byte length prefix into frame entries. Every
+ * captured stream is decoded here and only here: a decryption step (a key log for the
+ * encrypted links of protocol v2) turns `stream` into plaintext before this point.
+ */
+export function framesOfStream(stream: CapturedStream, source: string, out: Array<FrameEntry | MalformedEntry>): void {
+  const { src, dst } = stream;
+  const frame = (t: number, body: Buffer, truncatedFrom?: number): FrameEntry => ({
+    kind: 'frame', t, node: src, source, conn: `${src}>${dst}`, dir: 'out', local: src, remote: dst, peer: null, body,
+    ...(truncatedFrom === undefined ? {} : { truncated: truncatedFrom }),
+  });
+  const bad = (t: number, error: string) => out.push({ kind: 'malformed', t, node: src, source, line: 0, error: `${src} > ${dst}: ${error}` });
+  let pos = 0;
+  while (pos < stream.length) {
+    const head = stream.read(pos, FRAME_HEADER_BYTES);
+    if (!head.bytes) {
+      if (head.missing === 'end') return; // the capture ended inside a header
+      const next = resync(stream, pos);
+      const why = head.missing === 'cut' ? 'cut off by the capture (snaplen)' : 'never captured';
+      bad(head.t || stream.pieces[stream.pieceAt(pos)]?.t || 0, `bytes from offset ${pos} ${why}: no frame boundary known${next === undefined ? '; rest of this direction skipped' : `; resumed at offset ${next}`}`);
+      if (next === undefined) return;
+      pos = next;
+      continue;
+    }
+    const len = head.bytes.readUInt32BE(0);
+    if (len > MAX_FRAME_BYTES_LIMIT) {
+      bad(head.t, `frame length ${len} exceeds ${MAX_FRAME_BYTES_LIMIT}; rest of this direction skipped`);
+      return;
+    }
+    const body = stream.read(pos + FRAME_HEADER_BYTES, len);
+    if (body.bytes) {
+      out.push(frame(body.t, Buffer.from(body.bytes)));
+    } else if (body.missing === 'end') {
+      if (body.have === 0 && stream.read(pos, 1).t === 0) return;
+      // The capture stopped inside this frame: show what there is, marked.
+      const part = stream.read(pos + FRAME_HEADER_BYTES, body.have);
+      out.push(frame(part.t || head.t, Buffer.from(part.bytes ?? Buffer.alloc(0)), len));
+      return;
+    } else if (body.missing === 'cut') {
+      const part = stream.read(pos + FRAME_HEADER_BYTES, body.have);
+      out.push(frame(part.t || head.t, Buffer.from(part.bytes ?? Buffer.alloc(0)), len));
+    } else {
+      const missing = countMissing(stream, pos + FRAME_HEADER_BYTES, len);
+      bad(head.t, `${missing} byte(s) never captured inside a ${len} B frame at offset ${pos}; frame skipped`);
+    }
+    pos += FRAME_HEADER_BYTES + len;
+  }
+}
+
+/** Bytes in [off, off + n) that no packet carried. */
+function countMissing(stream: CapturedStream, off: number, n: number): number {
+  let covered = 0;
+  for (let i = stream.pieceAt(off); i < stream.pieces.length; i++) {
+    const p = stream.pieces[i]!;
+    if (p.off >= off + n) break;
+    covered += Math.min(p.end, off + n) - Math.max(p.off, off);
+  }
+  return n - covered;
+}
+
+/**
+ * After bytes with no known frame boundary: the next segment start whose first bytes read as
+ * a plausible frame header (a length within the limit followed by a MessagePack array tag and
+ * a known message type), or undefined.
+ */
+function resync(stream: CapturedStream, pos: number): number | undefined {
+  for (let at = stream.nextSegmentStart(pos); at !== undefined; at = stream.nextSegmentStart(at)) {
+    const r = stream.read(at, FRAME_HEADER_BYTES + 2);
+    if (!r.bytes) continue;
+    const len = r.bytes.readUInt32BE(0);
+    if (len >= 2 && len <= MAX_FRAME_BYTES_LIMIT && peekMessageType(r.bytes.subarray(FRAME_HEADER_BYTES)) !== undefined) return at;
+  }
+  return undefined;
 }
 
 /**

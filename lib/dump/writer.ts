@@ -28,10 +28,19 @@ export interface DumpWriterOptions {
 /** Default cap on unwritten dump bytes: 4 MiB. */
 export const DEFAULT_DUMP_BUFFER_BYTES = 4 * 1024 * 1024;
 
-/** Wall-clock microseconds: Date.now() at load, advanced by the monotonic high-resolution timer. */
-const baseUs = Date.now() * 1000;
-const baseHr = process.hrtime.bigint();
-export const wallClockUs = (): number => baseUs + Number((process.hrtime.bigint() - baseHr) / 1000n);
+/**
+ * Wall-clock microseconds: the process's time origin (taken at start with microsecond
+ * precision, where Date.now() has only milliseconds) advanced by the monotonic
+ * high-resolution timer. Dumps of processes on one host then agree to a few µs rather than
+ * up to a millisecond, which is less than a loopback hop; the dump tool corrects what is
+ * left from matched send/receive pairs (lib/dump/clock-align.ts).
+ */
+export const wallClockUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+/** "2026-12-03T16:19:39.283988Z": an ISO 8601 UTC time with microseconds. */
+export function isoTimeUs(us: number): string {
+  return new Date(Math.floor(us / 1000)).toISOString().slice(0, 19) + '.' + String(Math.floor(us % 1e6)).padStart(6, '0') + 'Z';
+}
 
 export class DumpWriter {
   /** Lines dropped since the writer was opened, by kind. */

@@ -43,6 +43,8 @@ export interface DeliveryInfo {
   hops: number;
   /** True for sendToPeer messages, false for gossip. */
   direct: boolean;
+  /** Gossip: 'repair' when the copy arrived while we had asked for it by IWANT, else 'push'. */
+  via?: 'push' | 'repair';
 }
 
 /** What the engine needs from the node it runs in. */
@@ -175,7 +177,7 @@ export class GossipEngine {
       return this.reject(from, id, 'bad_signature');
     }
     this.seen.add(id);
-    this.wanted.delete(id.toString('latin1'));
+    const via = this.wanted.delete(id.toString('latin1')) ? 'repair' : 'push';
     // Copy what we keep: decoded fields are views into a socket chunk we must not pin.
     const kept: Gossip = {
       ...msg,
@@ -192,8 +194,9 @@ export class GossipEngine {
       from: this.originIdHex(kept.origin),
       hops: msg.hops,
       direct: false,
+      via,
     });
-    this.host.trace?.({ event: 'delivered', msg: id.toString('hex'), peer: from.idHex, hops: msg.hops });
+    this.host.trace?.({ event: 'delivered', msg: id.toString('hex'), peer: from.idHex, hops: msg.hops, via });
     if (kept.ttl === 0) {
       this.metrics.drop('ttl_expired');
       this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), reason: 'ttl_expired' });

@@ -110,6 +110,19 @@ export class PartitionMonitor {
     return newly;
   }
 
+  /**
+   * This node's own event loop was stalled for `stalledMs` (a GC pause, SIGSTOP, a VM
+   * migration): it could not read its sockets, so that time is not the peers' silence.
+   * Every tracked peer's last contact moves forward by `stalledMs` (never past now), so a
+   * peer is judged partitioned only on silence the node was awake to hear. The owner calls
+   * this before check(), when its heartbeat fires far past its due time.
+   */
+  resumeAfterStall(stalledMs: number): void {
+    if (!(stalledMs > 0)) return;
+    const now = this.clock.now();
+    for (const p of this.peers.values()) p.lastContact = Math.min(now, p.lastContact + stalledMs);
+  }
+
   /** State of `id`, or undefined when it is not tracked. */
   state(id: string): PeerHealthState | undefined {
     return this.peers.get(id)?.state;

@@ -75,6 +75,25 @@ describe('aethel-p2p node', function () {
     }
   });
 
+  it('prints listening first even for a late starter that fetches earlier messages while it starts, and stamps each message line with its time and push or repair', async () => {
+    const a = new CliProcess(['node', '--port', '0']);
+    const aUp = await listening(a);
+    const probe = new CliProcess(['node', '--port', '0', '--bootstrap', `127.0.0.1:${String(aUp.port)}`]);
+    await listening(probe);
+    for (const line of ['early 1', 'early 2', 'early 3']) a.child.stdin.write(line + '\n');
+    await probe.waitForEvent(() => probe.events.filter((e) => e.event === 'message').length >= 3, WAIT_MS, 'three pushed lines');
+    const late = new CliProcess(['node', '--port', '0', '--bootstrap', `127.0.0.1:${String(aUp.port)}`]);
+    await late.waitForEvent(() => late.events.filter((e) => e.event === 'message').length >= 3, WAIT_MS, 'the three earlier lines, by repair');
+    expect(late.events[0]!.event).to.equal('listening');
+    const before = Date.now();
+    for (const e of [...late.events, ...probe.events].filter((x) => x.event === 'message')) {
+      expect(e.t).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      expect(Date.parse(String(e.t))).to.be.within(before - 30_000, before + 1000);
+    }
+    expect(probe.events.filter((e) => e.event === 'message').map((e) => e.via)).to.deep.equal(['push', 'push', 'push']);
+    expect(late.events.filter((e) => e.event === 'message').map((e) => e.via)).to.deep.equal(['repair', 'repair', 'repair']);
+  });
+
   it('stops cleanly and exits 0 on SIGTERM and on SIGINT', async () => {
     const { a, b } = await pair();
     a.signal('SIGTERM');

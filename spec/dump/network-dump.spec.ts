@@ -50,7 +50,7 @@ describe('wireDump option', () => {
     const traceA = events(da);
     const traceB = events(db);
     expect(traceA).to.deep.include({ event: 'forwarded', msg: id, to: [b.id], ttl: 10, via: 'push' });
-    expect(traceB).to.deep.include({ event: 'delivered', msg: id, peer: a.id, hops: 1 });
+    expect(traceB).to.deep.include({ event: 'delivered', msg: id, peer: a.id, hops: 1, via: 'push' });
     expect(traceB.filter((r) => r.event === 'connect').map((r) => r.peer)).to.deep.equal([a.id]);
     for (let i = 1; i < da.length; i++) expect(da[i]!.t).to.be.at.least(da[i - 1]!.t);
   });

@@ -4,6 +4,7 @@ import type { Packet } from '../../lib/dump/pcap.js';
 import { readDump } from '../../lib/dump/reader.js';
 import type { FrameEntry } from '../../lib/dump/reader.js';
 import { framesFromPackets } from '../../lib/dump/tcp-streams.js';
+import { describeFrame } from '../../lib/dump/describe.js';
 import { seededRandom } from '../../lib/random.js';
 import { encodeMessage, packValue } from '../../lib/wire/codec.js';
 import { encodeFrame } from '../../lib/wire/frame.js';
@@ -89,13 +90,65 @@ describe('capture decoding', () => {
     expect(bodies(framesFromPackets(stream(0xffffff00, inOrder(101)), 's'))).to.deep.equal(EXPECTED);
   });
 
-  it('reports a gap that never fills as malformed and keeps the frames before it', () => {
+  it('reports a gap that never fills as malformed, skips the frame it falls in and decodes the frames around it', () => {
     const segs = inOrder(10).filter(([off]) => off !== 20); // PING is 7 bytes: bytes 20..29 are inside DIRECT
     const out = framesFromPackets(stream(1, segs), 's');
-    expect(bodies(out)).to.deep.equal(EXPECTED.slice(0, 1));
+    expect(bodies(out)).to.deep.equal([EXPECTED[0], EXPECTED[2], EXPECTED[3]]);
     const bad = out.filter((e) => e.kind === 'malformed');
     expect(bad).to.have.length(1);
-    expect(bad[0]!.kind === 'malformed' && bad[0]!.error).to.match(/10 byte\(s\) never captured/);
+    expect(bad[0]!.kind === 'malformed' && bad[0]!.error).to.match(/10 byte\(s\) never captured inside a \d+ B frame at offset 7; frame skipped/);
+  });
+
+  /** Frame boundaries in STREAM, one [offset, length] per frame: how a node writes them. */
+  const perFrame = (): Array<[number, number]> => {
+    let off = 0;
+    return MESSAGES.map((m) => {
+      const len = encodeFrame(encodeMessage(m)).length;
+      off += len;
+      return [off - len, len] as [number, number];
+    });
+  };
+  const snap = (packets: Packet[], snaplen: number) => packets.map((p) => ({ ...p, data: p.data.subarray(0, snaplen) }));
+
+  it('decodes what a capture cut to 80 bytes a packet holds and marks the frames it cut, with their type and length', () => {
+    const out = framesFromPackets(snap(stream(1, perFrame()), 80), 's');
+    const frames = out.filter((e): e is FrameEntry => e.kind === 'frame');
+    expect(out.filter((e) => e.kind === 'malformed')).to.deep.equal([]);
+    expect(frames.map((f) => [describeFrame(f).type, f.truncated ?? null])).to.deep.equal([
+      ['PING', null], ['DIRECT', encodeMessage(MESSAGES[1]!).length], ['PONG', null], ['GOODBYE', null],
+    ]);
+    expect(describeFrame(frames[1]!).text).to.match(/^DIRECT \[TRUNCATED: 22 of \d+ B captured\]$/);
+    expect([frames[0], frames[2], frames[3]].map((f) => f!.body.toString('hex'))).to.deep.equal([EXPECTED[0], EXPECTED[2], EXPECTED[3]]);
+  });
+
+  it('resumes at the next segment that starts a frame when a cut hides a frame boundary', () => {
+    // DIRECT and then PONG are written in 500-byte segments; GOODBYE in a segment of its own.
+    const [, direct, , goodbye] = perFrame();
+    const segs: Array<[number, number]> = [[0, 7]];
+    for (let off = direct![0]; off < goodbye![0]; off += 500) segs.push([off, Math.min(500, goodbye![0] - off)]);
+    segs.push(goodbye!);
+    const out = framesFromPackets(snap(stream(1, segs), 80), 's');
+    const kinds = out.map((e) => (e.kind === 'frame' ? `${describeFrame(e).type}${e.truncated ? '!' : ''}` : 'MALFORMED'));
+    expect(kinds).to.deep.equal(['PING', 'DIRECT!', 'MALFORMED', 'GOODBYE']);
+    const bad = out[2]!;
+    expect(bad.kind === 'malformed' && bad.error).to.equal(`10.0.0.1:40000 > 10.0.0.2:7001: bytes from offset ${goodbye![0] - 7} cut off by the capture (snaplen): no frame boundary known; resumed at offset ${goodbye![0]}`);
+  });
+
+  it('marks a real capture cut to 80 bytes a packet (editcap -s 80) instead of turning whole streams malformed', async () => {
+    const cap = await readCapture(FIXTURE);
+    const full = framesFromPackets(cap.packets, 'full').filter((e): e is FrameEntry => e.kind === 'frame');
+    const cut = framesFromPackets((await readCapture('spec/fixtures/two-nodes-snap80.pcap')).packets, 'cut');
+    expect(framesFromPackets(snap(cap.packets, 80), 'cut')).to.deep.equal(cut);
+    const frames = cut.filter((e): e is FrameEntry => e.kind === 'frame');
+    const originals = new Set(full.map((f) => f.body.toString('hex')));
+    // Every frame shown whole is one of the real frames; every truncated one is a real frame's start.
+    for (const f of frames) {
+      if (f.truncated === undefined) expect(originals.has(f.body.toString('hex'))).to.equal(true);
+      else expect(full.some((o) => o.body.length === f.truncated && o.body.subarray(0, f.body.length).equals(f.body))).to.equal(true);
+    }
+    expect(frames.filter((f) => f.truncated === undefined).map((f) => describeFrame(f).type)).to.include.members(['PING', 'PONG']);
+    expect(frames.filter((f) => f.truncated !== undefined).map((f) => describeFrame(f).type)).to.include.members(['HELLO', 'GOSSIP']);
+    expect(frames.length).to.be.at.least(full.length * 0.9);
   });
 
   it('shows a stream that is not this protocol as malformed without stopping other streams', () => {
