@@ -11,7 +11,12 @@ export type DropReason =
   | 'too_large'       // the encoded message exceeds maxFrameBytes
   | 'ttl_expired'     // a gossip message arrived with no hops left, so it was not forwarded
   | 'send_failed'     // sendToPeer gave up after its retries
-  | 'handler_error';  // a subscriber's handler threw
+  | 'handler_error'   // a subscriber's handler threw
+  | 'rate_limited'    // a peer's message over its budget for that type (lib/peers/peer-ledger.ts)
+  | 'graylisted'      // GOSSIP, IHAVE, IWANT or FIND_NODE from a graylisted peer, ignored
+  | 'verify_budget'   // an unsolicited GOSSIP over its sender's signature-verification budget
+  | 'serve_budget'    // an IWANT answer over the asker's serve budget (amplification bound)
+  | 'iwant_refused';  // an IWANT for an id not advertised to the asker, or answered 3 times already
 
 export interface MetricsSnapshot {
   /** Protocol messages written to peers, all types. */

@@ -59,7 +59,9 @@ export class ReplayWindow {
   readonly windowSize: number;
   readonly maxOrigins: number;
   private readonly origins = new Map<string, OriginWindow>();
-  private readonly evicted: Float64Array;
+  private readonly evictedSlots: number;
+  /** Floors of evicted origins by slot; allocated at the first eviction (most nodes never evict). */
+  private evicted: Float64Array | undefined;
   private readonly salt: number;
   /** Origins evicted to stay within maxOrigins (folded into the slot table). */
   evictions = 0;
@@ -72,7 +74,7 @@ export class ReplayWindow {
     this.horizonMs = int('horizonMs', options.horizonMs, 1);
     this.windowSize = int('windowSize', options.windowSize ?? REPLAY_WINDOW_DEFAULTS.windowSize, 1);
     this.maxOrigins = int('maxOrigins', options.maxOrigins ?? REPLAY_WINDOW_DEFAULTS.maxOrigins, 1);
-    this.evicted = new Float64Array(int('evictedSlots', options.evictedSlots ?? REPLAY_WINDOW_DEFAULTS.evictedSlots, 1)).fill(-Infinity);
+    this.evictedSlots = int('evictedSlots', options.evictedSlots ?? REPLAY_WINDOW_DEFAULTS.evictedSlots, 1);
     this.salt = Math.floor(random() * 0x100000000) >>> 0;
   }
 
@@ -86,7 +88,7 @@ export class ReplayWindow {
     if (seq < this.timeFloorUs()) return 'too_old';
     const key = keyOf(origin);
     const w = this.origins.get(key);
-    if (!w) return seq <= this.evicted[this.slot(key)]! ? 'too_old' : 'new';
+    if (!w) return seq <= this.evictedFloor(key) ? 'too_old' : 'new';
     if (seq <= w.floor) return 'too_old';
     return indexOf(w.seqs, seq) >= 0 ? 'replay' : 'new';
   }
@@ -98,7 +100,7 @@ export class ReplayWindow {
     if (w) {
       this.origins.delete(key); // re-inserted below: Map order is least recently committed first
     } else {
-      w = { seqs: [], floor: this.evicted[this.slot(key)]! };
+      w = { seqs: [], floor: this.evictedFloor(key) };
     }
     this.origins.set(key, w);
     const timeFloor = this.timeFloorUs();
@@ -110,7 +112,7 @@ export class ReplayWindow {
 
   clear(): void {
     this.origins.clear();
-    this.evicted.fill(-Infinity);
+    this.evicted = undefined;
   }
 
   private evictOldest(): void {
@@ -120,8 +122,13 @@ export class ReplayWindow {
     this.origins.delete(key);
     this.evictions++;
     const top = w.seqs.length > 0 ? w.seqs[w.seqs.length - 1]! : w.floor;
+    this.evicted ??= new Float64Array(this.evictedSlots).fill(-Infinity);
     const s = this.slot(key);
     this.evicted[s] = Math.max(this.evicted[s]!, Math.min(top, this.clock.now() * 1000));
+  }
+
+  private evictedFloor(key: string): number {
+    return this.evicted ? this.evicted[this.slot(key)]! : -Infinity;
   }
 
   private timeFloorUs(): number {
@@ -132,7 +139,7 @@ export class ReplayWindow {
   private slot(key: string): number {
     let h = (0x811c9dc5 ^ this.salt) >>> 0;
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return (h >>> 0) % this.evicted.length;
+    return (h >>> 0) % this.evictedSlots;
   }
 }
 

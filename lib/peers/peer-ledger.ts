@@ -103,7 +103,10 @@ export interface ScoringOptions {
   verifyBurst: number;
   /** IWANT answers: bytes a peer earns per byte it sends us (the amplification bound). Default 2. */
   serveAmplification: number;
-  /** IWANT answers: bytes per second granted on top of what the peer earns. Default 262144 (256 KiB). */
+  /**
+   * IWANT answers: bytes per second granted on top of what the peer earns. Default 0: once
+   * its burst is spent, a peer is served at most serveAmplification times what it sends.
+   */
   serveBytesPerSecond: number;
   /** IWANT answers: burst, bytes (one catch-up of the repair window). Default 4 MiB. */
   serveBurstBytes: number;
@@ -146,7 +149,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   verifyPerSecond: 1000,
   verifyBurst: 2000,
   serveAmplification: 2,
-  serveBytesPerSecond: 256 * 1024,
+  serveBytesPerSecond: 0,
   serveBurstBytes: 4 * 1024 * 1024,
   maxTrackedPeers: 4096,
 });
