@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'HANDSHAKE_TIMEOUT',
   'SELF_CONNECTION',
   'DUPLICATE_CONNECTION',
+  'BANNED',
   // a bug of ours reached while handling a peer's message: only that connection is closed
   'INTERNAL',
 ] as const;

@@ -43,6 +43,8 @@ export interface MetricsSnapshot {
   droppedByReason: Record<string, number>;
   /** Messages and connections rejected because of what a peer sent, by error code. */
   invalidByReason: Record<string, number>;
+  /** Peers banned for misbehaviour (score at or below scoring.banScore) since start. */
+  peersBanned: number;
 }
 
 export class Metrics {
@@ -53,6 +55,7 @@ export class Metrics {
   delivered = 0;
   duplicatesReceived = 0;
   gossipSent = 0;
+  peersBanned = 0;
   private readonly sentByType = new Map<number, number>();
   private readonly receivedByType = new Map<number, number>();
   private readonly droppedByReason = new Map<string, number>();
@@ -107,6 +110,7 @@ export class Metrics {
       receivedByType: byName(this.receivedByType),
       droppedByReason: Object.fromEntries(this.droppedByReason),
       invalidByReason: Object.fromEntries(this.invalidByReason),
+      peersBanned: this.peersBanned,
     };
   }
 }

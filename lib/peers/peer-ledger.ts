@@ -7,7 +7,7 @@
  * - the network's dispatch() calls chargeInbound() for every message before handing it to an
  *   engine: a message over its peer's budget (token buckets per message type) is dropped and
  *   costs `rateExcessPenalty`; it asks verdict() first and ignores the gossip and requests
- *   of a graylisted peer;
+ *   of a graylisted peer, each of which also costs rateExcessPenalty (ignored());
  * - the gossip engine (through its host) reports first deliveries, duplicates and invalid
  *   messages, asks mayVerify() before each signature check and mayServe() before answering
  *   an IWANT;
@@ -57,7 +57,7 @@ export interface ScoringOptions {
    * gossip budget is what bounds a duplicate flood.
    */
   duplicatePenalty: number;
-  /** Subtracted per message dropped for exceeding a budget (any kind). Default 0.25. */
+  /** Subtracted per message dropped for exceeding a budget (any kind), and per message of a graylisted peer. Default 0.25. */
   rateExcessPenalty: number;
   /**
    * Subtracted per invalid message, by reason; reasons not listed cost `otherInvalidPenalty`.
@@ -311,10 +311,17 @@ export class PeerLedger {
     if (this.opts.serveAmplification > 0) this.serveBucket(r, now).credit(now, bytes * this.opts.serveAmplification);
   }
 
-  /** The peer was graylisted and one of its messages was ignored. */
+  /**
+   * The peer is graylisted and one of its messages was ignored. A graylisted peer has no
+   * budget left: each ignored message costs rateExcessPenalty, so a peer that keeps sending
+   * after it was graylisted reaches banScore (from graylistScore, 240 messages at the
+   * defaults), while one that stops recovers by decay.
+   */
   ignored(id: string): void {
-    const r = this.records.get(id);
-    if (r) r.counters.ignored++;
+    const now = this.clock.now();
+    const r = this.record(id, now);
+    r.counters.ignored++;
+    this.add(r, now, -this.opts.rateExcessPenalty);
   }
 
   /** The peer asked for `n` ids by IWANT. */

@@ -75,6 +75,20 @@ describe('PeerLedger', () => {
     expect(l.snapshot(P)!.counters.rateLimited.findNode).to.equal(400);
   });
 
+  it('bans a graylisted peer that keeps sending, and lets one that stops recover', () => {
+    const l = new PeerLedger(clock);
+    for (const id of [P, Q]) for (let i = 0; i < 2; i++) l.invalid(id, 'bad_signature');
+    expect(l.verdict(P)).to.equal('graylist');
+    let ignored = 0;
+    while (l.verdict(P) !== 'ban' && ignored < 1000) {
+      l.ignored(P);
+      ignored++;
+    }
+    expect(ignored).to.equal(160); // (100 - 60) / 0.25
+    now += SCORING_DEFAULTS.scoreHalfLifeMs;
+    expect(l.verdict(Q)).to.equal('ok');
+  });
+
   it('keeps budgets apart per peer', () => {
     const l = new PeerLedger(clock, { directPerSecond: 0, directBurst: 1 });
     expect(l.take(P, 'direct')).to.equal(true);
