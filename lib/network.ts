@@ -738,7 +738,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private banIfDue(peerId: string, reason: string): void {
     if (this.ledger.verdict(peerId) !== 'ban') return;
     const conn = this.known.get(peerId)?.conn;
-    if (this.bans.isBanned(peerId) && !conn) return;
+    if (this.bans.isBanned(peerId)) {
+      // Banned already (its last frames are still arriving): counted and reported once.
+      conn?.close(GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`, new P2PError('BANNED', `peer ${peerId.slice(0, 12)} banned: ${reason}`));
+      return;
+    }
     this.bans.ban(peerId, conn?.socket.remoteAddress ?? '', this.opts.banDurationMs, reason);
     this.counters.peersBanned++;
     this.log.info({ peer: peerId.slice(0, 12), reason, score: this.ledger.score(peerId) }, 'peer banned');

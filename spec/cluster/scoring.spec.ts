@@ -72,6 +72,29 @@ describe('peer scoring between real nodes', function () {
     await waitFor(() => target.peers().some((p) => p.id === other.identity.idHex && p.state === 'connected'), 5000, 'honest peer registered');
   });
 
+  it('answers at most the FIND_NODE burst of a flooding peer, then bans it', async () => {
+    const target = await nodes.start();
+    const flooder = await raw(target.address.port);
+    await flooder.handshake();
+    await waitFor(() => target.peers().some((p) => p.id === flooder.identity.idHex && p.state === 'connected'), 5000, 'flooder registered');
+    const started = Date.now();
+    for (let i = 0; i < 1000 && !flooder.closed; i++) {
+      flooder.send({ type: MessageType.FIND_NODE, reqId: i + 1, target: generateIdentity().id });
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    await flooder.waitClosed(5000);
+    const seconds = (Date.now() - started) / 1000;
+    const answered = flooder.client.received.filter((m) => m.type === MessageType.NODES).length;
+    expect(answered).to.be.at.most(200 + Math.ceil(20 * seconds)); // the burst, plus 20/s refilled meanwhile
+    // The GOODBYE may be lost: FIND_NODEs still arriving after the close make the target's
+    // kernel reset the connection, which can discard it unread. If it arrived, it says why.
+    const bye = flooder.goodbye() as Goodbye | undefined;
+    if (bye) expect(bye.code).to.equal(GoodbyeCode.MISBEHAVIOR);
+    expect(target.metrics().droppedByReason.rate_limited).to.be.greaterThan(0);
+    expect(target.metrics().peersBanned).to.equal(1);
+    expect(target.isBanned(flooder.identity.idHex)).to.equal(true);
+  });
+
   describe('a 20-node cluster broadcasting at a steady rate', () => {
     let net: Testnet | undefined;
     afterEach(async () => {
