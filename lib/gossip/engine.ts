@@ -141,11 +141,14 @@ export class GossipEngine {
       maxEntries: opts.repair ? opts.maxCachedMessages : 0,
       maxBytes: opts.maxCachedBytes,
     });
+    // The replay window's hash salt: secret (a signature only this node can make) and
+    // deterministic (the simulator's runs stay reproducible), without drawing from `random`.
+    const salt = identity.sign(Buffer.from('aethel-p2p replay-window salt')).readUInt32BE(0) / 0x100000000;
     this.replay = new ReplayWindow(clock, {
       horizonMs: opts.seenTtlMs,
       windowSize: opts.replayWindowSize,
       maxOrigins: opts.maxReplayOrigins,
-    }, random);
+    }, () => salt);
     this.selfPrefix = identity.id.subarray(0, LIMITS.seenByEntryBytes);
     this.selfPrefixKey = this.selfPrefix.toString('latin1');
     // Sequence numbers are the publish time in microseconds (strictly increasing), so a node
