@@ -95,6 +95,33 @@ describe('peer scoring between real nodes', function () {
     expect(target.isBanned(flooder.identity.idHex)).to.equal(true);
   });
 
+  it('delivers 0 recorded messages replayed after a flood evicted them from the seen-cache', async () => {
+    const target = await nodes.start({ maxSeenEntries: 50 });
+    const got: string[] = [];
+    target.subscribe('t', (_d, info) => void got.push(info.id));
+    const peer = await raw(target.address.port);
+    await peer.handshake();
+    await waitFor(() => target.peers().some((p) => p.id === peer.identity.idHex && p.state === 'connected'), 5000, 'peer registered');
+    const make = (origin: ReturnType<typeof generateIdentity>, k: number): Gossip => {
+      const payload = packValue(k);
+      const seq = Date.now() * 1000 + k;
+      const id = gossipMessageId(origin.publicKey, seq, 't', payload);
+      return { type: MessageType.GOSSIP, id, origin: origin.publicKey, seq, topic: 't', ttl: 1, hops: 1, seenBy: [], payload, signature: origin.sign(id) };
+    };
+    const origin = generateIdentity();
+    const recorded = Array.from({ length: 10 }, (_, k) => make(origin, k));
+    for (const m of recorded) peer.send(m);
+    await waitFor(() => got.length === 10, 5000, 'the recorded messages delivered');
+    const flooder = generateIdentity();
+    for (let k = 0; k < 200; k++) peer.send(make(flooder, k));
+    await waitFor(() => got.length === 210, 5000, 'the flood delivered');
+    expect(target.metrics().seenMessages).to.be.at.most(50); // the recorded ids are forgotten
+    for (const m of recorded) peer.send(m);
+    await waitFor(() => (target.metrics().invalidByReason.replay ?? 0) === 10, 5000, 'the replays refused');
+    expect(got).to.have.length(210);
+    expect(target.peerScore(peer.identity.idHex)!.verdict).to.equal('ok');
+  });
+
   describe('a 20-node cluster broadcasting at a steady rate', () => {
     let net: Testnet | undefined;
     afterEach(async () => {
