@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   'ENCRYPTION_MISMATCH',
   'BAD_RECORD',
   'NOISE_HANDSHAKE',
+  'BANNED',
   // a bug of ours reached while handling a peer's message: only that connection is closed
   'INTERNAL',
 ] as const;

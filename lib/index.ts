@@ -5,6 +5,8 @@ export type { DeliveryInfo } from './gossip/engine.js';
 export { DEFAULTS } from './options.js';
 export type { P2PNetworkOptions } from './options.js';
 export type { RetryConfig } from './retry/backoff.js';
+export { SCORING_DEFAULTS } from './peers/peer-ledger.js';
+export type { ScoringOptions, PeerSnapshot, PeerCounters, Verdict } from './peers/peer-ledger.js';
 export type { MetricsSnapshot } from './metrics.js';
 export { P2PError, InvalidOptionError, ProtocolError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';

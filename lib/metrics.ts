@@ -12,7 +12,12 @@ export type DropReason =
   | 'ttl_expired'     // a gossip message arrived with no hops left, so it was not forwarded
   | 'send_failed'     // sendToPeer gave up after its retries
   | 'handler_error'   // a subscriber's handler threw
-  | 'no_subscriber';  // a direct message or request arrived for a topic nobody here subscribes to
+  | 'no_subscriber'   // a direct message or request arrived for a topic nobody here subscribes to
+  | 'rate_limited'    // a peer's message over its budget for that type (lib/peers/peer-ledger.ts)
+  | 'graylisted'      // GOSSIP, IHAVE, IWANT or FIND_NODE from a graylisted peer, ignored
+  | 'verify_budget'   // an unsolicited GOSSIP over its sender's signature-verification budget
+  | 'serve_budget'    // an IWANT answer over the asker's serve budget (amplification bound)
+  | 'iwant_refused';  // an IWANT for an id not advertised to the asker, or answered 3 times already
 
 export interface MetricsSnapshot {
   /** Protocol messages written to peers, all types. */
@@ -39,6 +44,8 @@ export interface MetricsSnapshot {
   droppedByReason: Record<string, number>;
   /** Messages and connections rejected because of what a peer sent, by error code. */
   invalidByReason: Record<string, number>;
+  /** Peers banned for misbehaviour (score at or below scoring.banScore) since start. */
+  peersBanned: number;
 }
 
 export class Metrics {
@@ -49,6 +56,7 @@ export class Metrics {
   delivered = 0;
   duplicatesReceived = 0;
   gossipSent = 0;
+  peersBanned = 0;
   private readonly sentByType = new Map<number, number>();
   private readonly receivedByType = new Map<number, number>();
   private readonly droppedByReason = new Map<string, number>();
@@ -103,6 +111,7 @@ export class Metrics {
       receivedByType: byName(this.receivedByType),
       droppedByReason: Object.fromEntries(this.droppedByReason),
       invalidByReason: Object.fromEntries(this.invalidByReason),
+      peersBanned: this.peersBanned,
     };
   }
 }

@@ -24,6 +24,9 @@ import { Reconnector } from './health/reconnector.js';
 import { generateIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
+import { BanList } from './peers/ban-list.js';
+import { chargeInbound, PeerLedger } from './peers/peer-ledger.js';
+import type { PeerSnapshot } from './peers/peer-ledger.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { parseAddress, resolveOptions } from './options.js';
 import type { P2PNetworkOptions, ResolvedOptions } from './options.js';
@@ -70,6 +73,11 @@ export interface P2PNetworkEvents {
   'peer:recovered': [peer: PeerInfo];
   /** A peer sent something invalid: its id and a stable reason word. */
   'peer:invalid': [peerId: string, reason: string];
+  /**
+   * A peer's score reached scoring.banScore: it was disconnected with GOODBYE MISBEHAVIOR
+   * and banned (id and address) for banDurationMs. `reason`: the event that crossed the line.
+   */
+  'peer:banned': [peerId: string, reason: string];
 }
 
 interface KnownPeer {
@@ -124,6 +132,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly retry: BackoffScheduler;
   private readonly monitor: PartitionMonitor;
   private readonly reconnector: Reconnector;
+  /** Per-peer accounting, budgets and scores (lib/peers/peer-ledger.ts). */
+  private readonly ledger: PeerLedger;
+  /** Peers banned for misbehaviour, by id and address. */
+  private readonly bans: BanList;
   /** The wire dump (wireDump option), when one is being written. */
   private readonly dump: DumpWriter | undefined;
   /** The key log (keyLog option), when one is being written. */
@@ -169,11 +181,17 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       },
       (conn) => this.adopt(conn),
     );
+    this.ledger = new PeerLedger(this.clock, this.opts.scoring);
+    this.bans = new BanList(this.clock);
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
       peers: () => this.handles,
       deliver: (topic, payload, info) => this.deliver(topic, payload, info),
       invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
       trace: this.dump?.trace,
+      mayVerify: (from) => this.ledger.mayVerify(from.idHex) || this.overBudget(from.idHex, 'verify_budget'),
+      mayServe: (from, bytes) => this.ledger.mayServe(from.idHex, bytes),
+      firstDelivery: (from) => this.ledger.firstDelivery(from.idHex),
+      duplicate: (from) => this.ledger.duplicate(from.idHex),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
     this.dht = new Dht(this.identity.id, this.clock, {
@@ -446,6 +464,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       for (const id of this.monitor.check()) this.onPartitioned(id);
     }
     for (const h of this.handles) h.conn.ping();
+    this.bans.prune();
     this.gossip.heartbeat();
     this.direct.heartbeat();
     void this.dht.refresh();
@@ -543,6 +562,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   private register(conn: Connection): void {
+    if (this.refuseBanned(conn)) return;
     const id = conn.peerIdHex;
     const existing = this.known.get(id);
     if (existing?.conn) {
@@ -703,6 +723,21 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private dispatch(p: KnownPeer, msg: Message): void {
     const h = p.handle;
     if (!h) return;
+    // Budgets first: a graylisted peer's gossip and requests are ignored, and what exceeds a
+    // peer's budget for its type is dropped (and costs it score) before any engine sees it.
+    if (GRAYLIST_IGNORES.has(msg.type) && this.ledger.verdict(p.id) !== 'ok') {
+      this.ledger.ignored(p.id);
+      this.counters.drop('graylisted');
+      this.banIfDue(p.id, 'graylisted');
+      return;
+    }
+    if (!chargeInbound(this.ledger, p.id, msg)) {
+      this.counters.drop('rate_limited');
+      // A sender over its DIRECT budget is told so (it may retry later) rather than left waiting.
+      if (msg.type === MessageType.DIRECT) h.send({ type: MessageType.ACK, ref: msg.ref, status: AckStatus.REFUSED, reply: null });
+      this.overBudget(p.id, 'rate_limited');
+      return;
+    }
     switch (msg.type) {
       case MessageType.GOSSIP: return this.gossip.onGossip(h, msg);
       case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
@@ -792,6 +827,50 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.counters.invalid(reason);
     this.log.debug({ peer: peerId.slice(0, 12), reason }, 'invalid message');
     this.emit('peer:invalid', peerId, reason);
+    this.ledger.invalid(peerId, reason);
+    this.banIfDue(peerId, reason);
+  }
+
+  /** A peer went over a budget (already counted and penalized by the ledger). Returns false. */
+  private overBudget(peerId: string, reason: string): false {
+    this.banIfDue(peerId, reason);
+    return false;
+  }
+
+  /**
+   * Ban a peer whose score reached scoring.banScore: by id and by the address its connection
+   * comes from, for banDurationMs; close its connection with GOODBYE MISBEHAVIOR.
+   */
+  private banIfDue(peerId: string, reason: string): void {
+    if (this.ledger.verdict(peerId) !== 'ban') return;
+    const conn = this.known.get(peerId)?.conn;
+    if (this.bans.isBanned(peerId)) {
+      // Banned already (its last frames are still arriving): counted and reported once.
+      conn?.close(GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`, new P2PError('BANNED', `peer ${peerId.slice(0, 12)} banned: ${reason}`));
+      return;
+    }
+    this.bans.ban(peerId, conn?.socket.remoteAddress ?? '', this.opts.banDurationMs, reason);
+    this.counters.peersBanned++;
+    this.log.info({ peer: peerId.slice(0, 12), reason, score: this.ledger.score(peerId) }, 'peer banned');
+    conn?.close(GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`, new P2PError('BANNED', `peer ${peerId.slice(0, 12)} banned: ${reason}`));
+    this.emit('peer:banned', peerId, reason);
+  }
+
+  /** Close a connection from a banned peer (id or address) right after its handshake. */
+  private refuseBanned(conn: Connection): boolean {
+    if (!this.isBanned(conn.peerIdHex, conn.socket.remoteAddress ?? '')) return false;
+    conn.close(GoodbyeCode.MISBEHAVIOR, 'banned', new P2PError('BANNED', `peer ${conn.peerIdHex.slice(0, 12)} is banned`));
+    return true;
+  }
+
+  /** Whether a peer id or an address is banned now (for admission: checked after the handshake). */
+  isBanned(peerId: string, host = ''): boolean {
+    return this.bans.isBanned(peerId, host);
+  }
+
+  /** What the ledger knows about a peer: score, verdict and counters; undefined if untracked. */
+  peerScore(peerId: string): PeerSnapshot | undefined {
+    return this.ledger.snapshot(peerId);
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -823,6 +902,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return payload;
   }
 }
+
+/** Types ignored from a graylisted peer: its gossip is not forwarded, its requests not served. */
+const GRAYLIST_IGNORES: ReadonlySet<number> = new Set([MessageType.GOSSIP, MessageType.IHAVE, MessageType.IWANT, MessageType.FIND_NODE]);
 
 /**
  * Whether a closed connection is a loss worth redialing: the link failed (reset, end without

@@ -11,6 +11,8 @@ import type { Identity } from './identity.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_BYTES_LIMIT } from './wire/frame.js';
 import { LIMITS } from './wire/messages.js';
 import { resolveRetryConfig } from './retry/backoff.js';
+import { resolveScoringOptions } from './peers/peer-ledger.js';
+import type { ScoringOptions } from './peers/peer-ledger.js';
 import type { RetryConfig } from './retry/backoff.js';
 
 export interface P2PNetworkOptions {
@@ -105,6 +107,18 @@ export interface P2PNetworkOptions {
   keyLog?: string;
   /** Injected clock (tests, simulator). Default: the system clock. */
   clock?: Clock;
+
+  // ---- peer scoring and rate limits (docs/API.md "Peer scoring and rate limits") ----
+  /** Score weights, thresholds and per-peer budgets; every field optional (lib/peers/peer-ledger.ts SCORING_DEFAULTS). */
+  scoring?: Partial<ScoringOptions>;
+  /** How long a peer whose score reached scoring.banScore is banned, by id and address, ms. Default 3600000 (1 hour). */
+  banDurationMs?: number;
+  /** Accepted seqs remembered per origin by the replay window (reordering tolerated, in messages). Default 1024. */
+  replayWindowSize?: number;
+  /** Origins the replay window tracks at once (least recently used evicted into a fixed floor table). Default 10000. */
+  maxReplayOrigins?: number;
+  /** Times one message is sent to one peer in answer to its IWANTs. Default 3. */
+  iwantServesPerPeer?: number;
 }
 
 /** Options after defaults; what the components receive. */
@@ -143,6 +157,12 @@ export interface ResolvedOptions {
   wireDump: string | undefined;
   encryption: boolean;
   keyLog: string | undefined;
+  // peer scoring and rate limits
+  scoring: ScoringOptions;
+  banDurationMs: number;
+  replayWindowSize: number;
+  maxReplayOrigins: number;
+  iwantServesPerPeer: number;
 }
 
 /** Every default in one place. */
@@ -176,6 +196,11 @@ export const DEFAULTS = Object.freeze({
   dhtRequestTimeoutMs: 2000,
   refreshIntervalMs: 3_600_000,
   encryption: true,
+  // peer scoring and rate limits (the scoring weights and budgets: SCORING_DEFAULTS)
+  banDurationMs: 3_600_000,
+  replayWindowSize: 1024,
+  maxReplayOrigins: 10_000,
+  iwantServesPerPeer: 3,
 });
 
 function int(field: string, v: unknown, min: number, max: number): number {
@@ -272,6 +297,12 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     wireDump: o.wireDump,
     encryption: bool('encryption', o.encryption ?? d.encryption),
     keyLog: o.keyLog,
+    // peer scoring and rate limits
+    scoring: resolveScoringOptions(o.scoring ?? {}, 'scoring'),
+    banDurationMs: int('banDurationMs', o.banDurationMs ?? d.banDurationMs, 0, Number.MAX_SAFE_INTEGER),
+    replayWindowSize: int('replayWindowSize', o.replayWindowSize ?? d.replayWindowSize, 1, 1_000_000),
+    maxReplayOrigins: int('maxReplayOrigins', o.maxReplayOrigins ?? d.maxReplayOrigins, 1, 10_000_000),
+    iwantServesPerPeer: int('iwantServesPerPeer', o.iwantServesPerPeer ?? d.iwantServesPerPeer, 1, 1000),
   };
   if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
     // A quiet peer is heard from (PONG) about once per heartbeat: a shorter timeout partitions everyone.

@@ -17,7 +17,9 @@ import { encodeMessage } from '../wire/codec.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
 import type { Gossip, Message } from '../wire/messages.js';
 import { gossipMessageId } from './message-id.js';
-import { cachedMessage, MessageCache } from './message-cache.js';
+import { cachedMessage, MAX_SERVES_PER_PEER, MessageCache } from './message-cache.js';
+import type { CacheEntry } from './message-cache.js';
+import { ReplayWindow } from './replay-window.js';
 import { SeenCache } from './seen-cache.js';
 
 /** A connected peer as the engine sees it. */
@@ -57,6 +59,17 @@ export interface GossipHost {
   invalid(from: GossipPeer, reason: string): void;
   /** Optional observer of each decision and its reason (wire dumps). Not called when absent. */
   trace?(event: TraceEvent): void;
+  /**
+   * Peer accounting (lib/peers/peer-ledger.ts); every one optional: without them nothing is
+   * budgeted. mayVerify: whether a signature check for an unsolicited GOSSIP from the peer
+   * fits its budget (asked before verifying; false drops the message). mayServe: whether
+   * answering its IWANT with `bytes` fits its serve budget. firstDelivery / duplicate: what
+   * its copies were worth.
+   */
+  mayVerify?(from: GossipPeer): boolean;
+  mayServe?(from: GossipPeer, bytes: number): boolean;
+  firstDelivery?(from: GossipPeer): void;
+  duplicate?(from: GossipPeer): void;
 }
 
 export interface GossipOptions {
@@ -71,6 +84,12 @@ export interface GossipOptions {
   messageCacheMs: number;
   maxCachedMessages: number;
   maxCachedBytes: number;
+  /** Accepted seqs remembered per origin by the replay window. Default 1024. */
+  replayWindowSize?: number;
+  /** Origins the replay window tracks at once. Default 10000. */
+  maxReplayOrigins?: number;
+  /** IWANT answers per (peer, message). Default 3. */
+  iwantServesPerPeer?: number;
 }
 
 /** Outstanding IWANT requests we track at most (bounds memory under an IHAVE flood). */
@@ -95,6 +114,8 @@ interface Wanted {
 export class GossipEngine {
   readonly seen: SeenCache;
   readonly cache: MessageCache;
+  /** Per-origin anti-replay: refuses (origin, seq) pairs seen before or older than seenTtlMs. */
+  readonly replay: ReplayWindow;
   private readonly selfPrefixKey: string;
   private readonly selfPrefix: Buffer;
   private seq: number;
@@ -122,16 +143,25 @@ export class GossipEngine {
       maxEntries: opts.repair ? opts.maxCachedMessages : 0,
       maxBytes: opts.maxCachedBytes,
     });
+    // The replay window's hash salt: secret (a signature only this node can make) and
+    // deterministic (the simulator's runs stay reproducible), without drawing from `random`.
+    const salt = identity.sign(Buffer.from('aethel-p2p replay-window salt')).readUInt32BE(0) / 0x100000000;
+    this.replay = new ReplayWindow(clock, {
+      horizonMs: opts.seenTtlMs,
+      windowSize: opts.replayWindowSize,
+      maxOrigins: opts.maxReplayOrigins,
+    }, () => salt);
     this.selfPrefix = identity.id.subarray(0, LIMITS.seenByEntryBytes);
     this.selfPrefixKey = this.selfPrefix.toString('latin1');
-    // Sequence numbers start at the current time in microseconds, so a node restarted with
-    // the same identity never reuses a (origin, seq) pair its peers may still remember.
-    this.seq = Math.floor(clock.now() * 1000);
+    // Sequence numbers are the publish time in microseconds (strictly increasing), so a node
+    // restarted with the same identity never reuses a (origin, seq) pair its peers may still
+    // remember, and receivers can refuse a message older than their seen-cache TTL.
+    this.seq = Math.floor(clock.now() * 1000) - 1;
   }
 
   /** Originate a message. Returns its id. `payload` is already MessagePack-encoded. */
   publish(topic: string, payload: Buffer): Buffer {
-    const seq = this.seq++;
+    const seq = (this.seq = Math.max(this.seq + 1, Math.floor(this.clock.now() * 1000)));
     const origin = this.identity.publicKey;
     const id = gossipMessageId(origin, seq, topic, payload);
     const msg: Gossip = {
@@ -147,6 +177,7 @@ export class GossipEngine {
       signature: this.opts.signMessages ? this.identity.sign(id) : null,
     };
     this.seen.add(id);
+    this.replay.commit(origin, seq);
     this.push(msg, undefined);
     if (this.opts.deliverOwnMessages) {
       this.host.deliver(topic, payload, { id: id.toString('hex'), topic, from: this.identity.idHex, hops: 0, direct: false });
@@ -165,19 +196,35 @@ export class GossipEngine {
       this.metrics.duplicatesReceived++;
       this.host.trace?.({ event: 'duplicate', msg: msg.id.toString('hex'), peer: from.idHex });
       this.cache.markKnown(msg.id, from.idHex);
+      this.host.duplicate?.(from);
       return;
     }
+    // Before any hashing: (origin, seq) alone proves a replay or a message past the seen-cache
+    // TTL, whatever the seen-cache still holds. Nothing is recorded until verified below, so
+    // a forged copy cannot make the genuine message look like a replay.
+    const fresh = this.replay.check(msg.origin, msg.seq);
+    if (fresh !== 'new') return this.reject(from, msg.id, fresh);
     const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
     if (!id.equals(msg.id)) return this.reject(from, msg.id, 'id_mismatch');
+    const key = id.toString('latin1');
     // Verify only now: a tampered copy cannot enter the seen-cache and suppress the genuine
     // message, and each unique message costs one hash and one verification, not one per copy.
     if (msg.signature === null) {
       if (this.opts.signMessages) return this.reject(from, id, 'unsigned');
-    } else if (this.opts.signMessages && !verifySignature(msg.origin, id, msg.signature)) {
-      return this.reject(from, id, 'bad_signature');
+    } else if (this.opts.signMessages) {
+      // A peer's unsolicited messages may cost only so many verifications (what we asked for
+      // by IWANT is bounded by the wanted list instead).
+      if (!this.wanted.has(key) && this.host.mayVerify && !this.host.mayVerify(from)) {
+        this.metrics.drop('verify_budget');
+        this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: from.idHex, reason: 'verify_budget' });
+        return;
+      }
+      if (!verifySignature(msg.origin, id, msg.signature)) return this.reject(from, id, 'bad_signature');
     }
     this.seen.add(id);
-    const via = this.wanted.delete(id.toString('latin1')) ? 'repair' : 'push';
+    this.replay.commit(msg.origin, msg.seq);
+    const via = this.wanted.delete(key) ? 'repair' : 'push';
+    this.host.firstDelivery?.(from);
     // Copy what we keep: decoded fields are views into a socket chunk we must not pin.
     const kept: Gossip = {
       ...msg,
@@ -230,14 +277,29 @@ export class GossipEngine {
     if (ask.length > 0) from.send({ type: MessageType.IWANT, ids: ask });
   }
 
-  /** A peer asked for ids: send those still in the cache. */
+  /**
+   * A peer asked for ids: send those still in the cache that we pushed or advertised to it,
+   * each at most iwantServesPerPeer times to that peer, within its serve budget (host
+   * mayServe: bytes served stay within twice what it sent us plus a small allowance).
+   * What is refused is counted (iwant_refused, serve_budget); the asker asks another advertiser.
+   */
   onIWant(from: GossipPeer, ids: Buffer[]): void {
+    const maxServes = this.opts.iwantServesPerPeer ?? MAX_SERVES_PER_PEER;
     for (const id of ids) {
-      const entry = this.cache.serve(id);
+      const entry = this.cache.get(id);
       if (!entry) continue;
+      if (this.cache.mayServe(entry, from.idHex, maxServes) !== 'ok') {
+        this.metrics.drop('iwant_refused');
+        continue;
+      }
+      if (this.host.mayServe && !this.host.mayServe(from, entry.body.length)) {
+        this.metrics.drop('serve_budget');
+        continue;
+      }
       // Served as forwarded; one kept after its TTL ran out goes with TTL 1 (one more hop).
       const sent = entry.ttl >= 1 ? from.sendEncoded(MessageType.GOSSIP, entry.body) : from.send({ ...cachedMessage(entry), ttl: 1 });
       if (!sent) continue; // the asker asks another advertiser two heartbeats on
+      this.cache.served(entry, from.idHex);
       this.metrics.gossipSent++;
       this.host.trace?.({ event: 'forwarded', msg: id.toString('hex'), to: [from.idHex], ttl: Math.max(1, entry.ttl), via: 'iwant' });
       entry.knownBy.add(from.idHex);
@@ -255,7 +317,7 @@ export class GossipEngine {
     const now = this.clock.now();
     this.cache.expire(now);
     // '' is never a peer id, so no entry is skipped.
-    this.advertise(peer, this.cache.unknownTo('', 0).map((e) => e.id));
+    this.advertise(peer, this.cache.unknownTo('', 0));
   }
 
   /**
@@ -273,10 +335,8 @@ export class GossipEngine {
     if (fresh.length > 0) {
       for (const peer of peers) {
         if (this.behind.has(peer.idHex)) continue; // its catch-up covers these too
-        const ids: Buffer[] = [];
-        for (const e of fresh) if (!e.knownBy.has(peer.idHex)) ids.push(e.id);
-        if (this.advertise(peer, ids)) for (const e of fresh) e.knownBy.add(peer.idHex);
-        else this.fellBehind(peer.idHex, fresh[0]!.at);
+        const entries = fresh.filter((e) => !e.knownBy.has(peer.idHex));
+        if (!this.advertise(peer, entries)) this.fellBehind(peer.idHex, fresh[0]!.at);
       }
     }
     this.retryWanted(now, peers);
@@ -292,9 +352,7 @@ export class GossipEngine {
         this.behind.delete(id); // gone: a reconnection advertises the whole window anyway
         continue;
       }
-      const entries = this.cache.unknownTo(id, since);
-      if (!this.advertise(peer, entries.map((e) => e.id))) continue;
-      for (const e of entries) e.knownBy.add(id);
+      if (!this.advertise(peer, this.cache.unknownTo(id, since))) continue;
       this.behind.delete(id);
     }
   }
@@ -326,10 +384,22 @@ export class GossipEngine {
     }
   }
 
-  /** Send IHAVE for `ids` in as many messages as the cap needs; false if one could not be queued. */
-  private advertise(peer: GossipPeer, ids: Buffer[]): boolean {
-    for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) {
-      if (!peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) })) return false;
+  /**
+   * Send IHAVE for `entries` in as many messages as the cap needs; each id queued marks the
+   * peer in the entry's knownBy (not advertised again; its IWANT for it is answered).
+   * False if one could not be queued.
+   */
+  private advertise(peer: GossipPeer, entries: CacheEntry[]): boolean {
+    for (let i = 0; i < entries.length; i += LIMITS.idsPerAdvert) {
+      const chunk = entries.slice(i, i + LIMITS.idsPerAdvert);
+      // Marked before sending: the IWANT may come back before send() returns (a synchronous
+      // host), and it must find the ids advertised. Unmarked again if the send failed.
+      const marked = chunk.filter((e) => !e.knownBy.has(peer.idHex));
+      for (const e of marked) e.knownBy.add(peer.idHex);
+      if (!peer.send({ type: MessageType.IHAVE, ids: chunk.map((e) => e.id) })) {
+        for (const e of marked) e.knownBy.delete(peer.idHex);
+        return false;
+      }
     }
     return true;
   }
@@ -392,6 +462,7 @@ export class GossipEngine {
     this.behind.clear();
     this.cache.clear();
     this.seen.clear();
+    this.replay.clear();
   }
 }
 

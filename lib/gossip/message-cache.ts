@@ -33,16 +33,24 @@ export interface CacheEntry {
   at: number;
   /** Bytes charged against maxBytes. */
   bytes: number;
-  /** Peers (id hex) known to hold the message: never advertised to again. */
+  /**
+   * Peers (id hex) known to hold the message: never advertised to again. Also the peers an
+   * IWANT for it is answered to: those we pushed it or advertised it to (and those it came
+   * from or that advertised it to us, which hold it already).
+   */
   knownBy: Set<string>;
-  /** Times it was sent in answer to IWANT. */
-  serves: number;
+  /** Times it was sent in answer to IWANT, per peer (id hex); created on the first answer. */
+  servedTo: Map<string, number> | undefined;
 }
 
 /** Fixed cost charged per entry on top of its payload: ids, seen-by, bookkeeping. */
 const ENTRY_OVERHEAD_BYTES = 256;
-/** An entry answers at most this many IWANTs: bounds what a peer can make us re-send. */
-export const MAX_SERVES_PER_MESSAGE = 32;
+/**
+ * An entry answers at most this many IWANTs from one peer (gossipsub's GossipRetransmission):
+ * bounds what a peer can make us re-send, and, counted per peer, lets no peer use up what
+ * others need.
+ */
+export const MAX_SERVES_PER_PEER = 3;
 
 export class MessageCache {
   private readonly entries = new Map<string, CacheEntry>();
@@ -84,7 +92,7 @@ export class MessageCache {
       return;
     }
     const own = { id: this.store.copy(msg.id), body: this.store.copy(body ?? encodeMessage(msg)) };
-    const entry: CacheEntry = { id: own.id, body: own.body, ttl: msg.ttl, at: now, bytes, knownBy: new Set(knownBy), serves: 0 };
+    const entry: CacheEntry = { id: own.id, body: own.body, ttl: msg.ttl, at: now, bytes, knownBy: new Set(knownBy), servedTo: undefined };
     this.entries.set(key, entry);
     this.order.push(key);
     this.totalBytes += entry.bytes;
@@ -103,12 +111,18 @@ export class MessageCache {
     this.get(id)?.knownBy.add(peer);
   }
 
-  /** The entry to answer an IWANT with, or undefined if absent or served too often. */
-  serve(id: Uint8Array): CacheEntry | undefined {
-    const e = this.get(id);
-    if (!e || e.serves >= MAX_SERVES_PER_MESSAGE) return undefined;
-    e.serves++;
-    return e;
+  /**
+   * Whether an IWANT from `peer` for this entry may be answered: the peer is in knownBy (we
+   * pushed or advertised it to that peer) and was answered fewer than `maxPerPeer` times.
+   */
+  mayServe(e: CacheEntry, peer: string, maxPerPeer = MAX_SERVES_PER_PEER): 'ok' | 'unadvertised' | 'exhausted' {
+    if (!e.knownBy.has(peer)) return 'unadvertised';
+    return (e.servedTo?.get(peer) ?? 0) >= maxPerPeer ? 'exhausted' : 'ok';
+  }
+
+  /** Count one IWANT answer of `e` to `peer`. */
+  served(e: CacheEntry, peer: string): void {
+    (e.servedTo ??= new Map()).set(peer, (e.servedTo.get(peer) ?? 0) + 1);
   }
 
   /** Entries added since the last call, oldest first. */

@@ -58,6 +58,12 @@ export const GoodbyeCode = {
   ENCRYPTION_MISMATCH: 12,
   /** A record failed authentication or its counter would wrap (§4.2); usually unsendable. */
   BAD_RECORD: 13,
+  /**
+   * The sender scored this peer's behaviour below its ban threshold (forged signatures,
+   * invalid messages, budgets exceeded: docs/API.md "Peer scoring and rate limits") and has
+   * banned it for a while, by id and address. Sent also to a banned peer that connects.
+   */
+  MISBEHAVIOR: 14,
 } as const;
 export type GoodbyeCodeValue = (typeof GoodbyeCode)[keyof typeof GoodbyeCode];
 export const GOODBYE_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze(

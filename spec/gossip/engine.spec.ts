@@ -45,11 +45,17 @@ const OPTIONS: GossipOptions = {
   maxCachedBytes: 1 << 20,
 };
 
+/**
+ * Seqs are publish times in microseconds: a test's `seq` is an offset from the clock's start,
+ * so it is never older than the seen-cache TTL (which the replay window would refuse).
+ */
+let seqBase = 0;
+
 function signedGossip(origin: Identity, seq: number, topic = 't', data: unknown = 'hello', over: Partial<Gossip> = {}): Gossip {
   const payload = packValue(data);
-  const id = gossipMessageId(origin.publicKey, seq, topic, payload);
+  const id = gossipMessageId(origin.publicKey, seqBase + seq, topic, payload);
   return {
-    type: MessageType.GOSSIP, id, origin: origin.publicKey, seq, topic, ttl: 5, hops: 1, seenBy: [], payload,
+    type: MessageType.GOSSIP, id, origin: origin.publicKey, seq: seqBase + seq, topic, ttl: 5, hops: 1, seenBy: [], payload,
     signature: origin.sign(id), ...over,
   };
 }
@@ -73,6 +79,7 @@ describe('GossipEngine', () => {
 
   beforeEach(() => {
     now = 1_000_000;
+    seqBase = now * 1000;
     clock = { now: () => now, setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) };
     peers = Array.from({ length: 6 }, () => new FakePeer());
     delivered = [];
@@ -219,8 +226,10 @@ describe('GossipEngine', () => {
       b.onGossip(peers[1]!, signedGossip(generateIdentity(), 2)); // unrelated
       const iwant = asker.sent.find((m) => m.type === MessageType.IWANT);
       expect(iwant).to.deep.equal({ type: MessageType.IWANT, ids: [msg.id, Buffer.alloc(32, 3)] });
-      // A serves it from its cache.
+      // A serves it from its cache, to a peer it advertised it to.
       const requester = new FakePeer();
+      peers.push(requester);
+      a.heartbeat();
       a.onIWant(requester, [msg.id, Buffer.alloc(32, 3)]);
       expect(requester.gossip()).to.have.length(1);
       expect(requester.gossip()[0]!.id.equals(msg.id)).to.equal(true);

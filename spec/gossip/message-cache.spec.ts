@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
-import { cachedMessage, MAX_SERVES_PER_MESSAGE, MessageCache } from '../../lib/gossip/message-cache.js';
+import { cachedMessage, MAX_SERVES_PER_PEER, MessageCache } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry, MessageCacheOptions } from '../../lib/gossip/message-cache.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
@@ -65,7 +65,7 @@ describe('MessageCache', () => {
       expect(cache.size).to.equal(0);
       expect(cache.bytes).to.equal(0);
       expect(cache.get(msg(1).id)).to.equal(undefined);
-      expect(cache.serve(msg(1).id)).to.equal(undefined);
+      expect(cache.get(msg(1).id)).to.equal(undefined);
     });
 
     it('drops only the messages past the window, oldest first, and leaves the rest servable', () => {
@@ -74,8 +74,8 @@ describe('MessageCache', () => {
       // At WINDOW + 2000, the messages added at 0, 1000 and 2000 are past the window.
       expect(cache.expire(WINDOW + 2000)).to.equal(3);
       expect(cache.size).to.equal(2);
-      expect(cache.serve(msg(2).id)).to.equal(undefined);
-      expect(cachedMessage(cache.serve(msg(3).id)!).seq).to.equal(3);
+      expect(cache.get(msg(2).id)).to.equal(undefined);
+      expect(cachedMessage(cache.get(msg(3).id)!).seq).to.equal(3);
       expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
     });
 
@@ -105,7 +105,7 @@ describe('MessageCache', () => {
       const cache = new MessageCache(opts({ maxEntries: 0 }));
       cache.add(msg(1), 0, []);
       expect(cache.size).to.equal(0);
-      expect(cache.serve(msg(1).id)).to.equal(undefined);
+      expect(cache.get(msg(1).id)).to.equal(undefined);
       expect(cache.takeFresh()).to.deep.equal([]);
     });
 
@@ -163,12 +163,21 @@ describe('MessageCache', () => {
   });
 
   describe('serving and advertising', () => {
-    it(`serves one message at most ${MAX_SERVES_PER_MESSAGE} times`, () => {
+    it(`serves one message at most ${MAX_SERVES_PER_PEER} times to each peer it was offered to, and never to others`, () => {
       const cache = new MessageCache(opts());
-      cache.add(msg(1), 0, []);
+      cache.add(msg(1), 0, ['alice', 'bob']);
+      const e = cache.get(msg(1).id)!;
       let served = 0;
-      for (let i = 0; i < MAX_SERVES_PER_MESSAGE + 10; i++) if (cache.serve(msg(1).id)) served++;
-      expect(served).to.equal(MAX_SERVES_PER_MESSAGE);
+      for (let i = 0; i < MAX_SERVES_PER_PEER + 10; i++) {
+        if (cache.mayServe(e, 'alice') === 'ok') {
+          cache.served(e, 'alice');
+          served++;
+        }
+      }
+      expect(served).to.equal(MAX_SERVES_PER_PEER);
+      expect(cache.mayServe(e, 'alice')).to.equal('exhausted');
+      expect(cache.mayServe(e, 'bob')).to.equal('ok');
+      expect(cache.mayServe(e, 'carol')).to.equal('unadvertised');
     });
 
     it('hands out messages added since the last call once, leaving out evicted ones', () => {
@@ -243,6 +252,7 @@ describe('the repair window seen from the gossip engine', () => {
     const id = e.publish('t', packValue('x'));
     const late = new RecordingPeer();
     now += MESSAGE_CACHE_MS - 1;
+    e.onPeerConnected(late); // advertises the window: only then is its IWANT answered
     e.onIWant(late, [id]);
     const got = late.ofType(MessageType.GOSSIP) as Gossip[];
     expect(got).to.have.length(1);

@@ -1,0 +1,147 @@
+import { expect } from 'chai';
+import type { Clock } from '../../lib/clock.js';
+import { InvalidOptionError } from '../../lib/errors.js';
+import { chargeInbound, PeerLedger, SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
+import { MessageType } from '../../lib/wire/messages.js';
+
+const P = 'p'.repeat(64);
+const Q = 'q'.repeat(64);
+
+describe('PeerLedger', () => {
+  let now: number;
+  let clock: Clock;
+  beforeEach(() => {
+    now = 0;
+    clock = { now: () => now, setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) };
+  });
+
+  it('says ok for an unknown peer and for one that only delivers', () => {
+    const l = new PeerLedger(clock);
+    expect(l.verdict(P)).to.equal('ok');
+    for (let i = 0; i < 10_000; i++) l.firstDelivery(P);
+    expect(l.score(P)).to.equal(SCORING_DEFAULTS.maxPositiveScore);
+    expect(l.verdict(P)).to.equal('ok');
+  });
+
+  it('graylists after two forged signatures and bans after four', () => {
+    const l = new PeerLedger(clock);
+    l.invalid(P, 'bad_signature');
+    expect(l.verdict(P)).to.equal('ok');
+    l.invalid(P, 'bad_signature');
+    expect(l.verdict(P)).to.equal('graylist');
+    l.invalid(P, 'id_mismatch');
+    l.invalid(P, 'unsigned');
+    expect(l.verdict(P)).to.equal('ban');
+    expect(l.snapshot(P)!.counters.invalid).to.deep.equal({ bad_signature: 2, id_mismatch: 1, unsigned: 1 });
+  });
+
+  it('does not let banked good behaviour pay for an attack (positive score is capped)', () => {
+    const l = new PeerLedger(clock);
+    for (let i = 0; i < 1_000_000; i++) l.firstDelivery(P);
+    for (let i = 0; i < 3; i++) l.invalid(P, 'bad_signature');
+    expect(l.score(P)).to.equal(SCORING_DEFAULTS.maxPositiveScore - 90);
+    expect(l.verdict(P)).to.equal('graylist');
+  });
+
+  it('halves a score every scoreHalfLifeMs', () => {
+    const l = new PeerLedger(clock);
+    l.invalid(P, 'bad_signature');
+    l.invalid(P, 'bad_signature');
+    expect(l.score(P)).to.equal(-60);
+    now += SCORING_DEFAULTS.scoreHalfLifeMs;
+    expect(l.score(P)).to.be.closeTo(-30, 1e-9);
+    expect(l.verdict(P)).to.equal('ok');
+    now += 10 * SCORING_DEFAULTS.scoreHalfLifeMs;
+    expect(l.score(P)).to.be.closeTo(-30 / 1024, 1e-9);
+  });
+
+  it('never graylists a peer that sends only duplicates at its whole gossip budget', () => {
+    const l = new PeerLedger(clock);
+    // One hour at 2000 duplicates/s, in 1 s steps.
+    for (let s = 0; s < 3600; s++) {
+      now = s * 1000;
+      for (let i = 0; i < SCORING_DEFAULTS.gossipPerSecond; i++) l.duplicate(P);
+    }
+    expect(l.score(P)).to.be.above(-10);
+    expect(l.verdict(P)).to.equal('ok');
+  });
+
+  it('drops what exceeds a budget, counts it, and bans a peer that keeps exceeding', () => {
+    const l = new PeerLedger(clock, { findNodePerSecond: 10, findNodeBurst: 10 });
+    let granted = 0;
+    for (let i = 0; i < 1000 && l.verdict(P) !== 'ban'; i++) if (l.take(P, 'findNode')) granted++;
+    expect(granted).to.equal(10);
+    expect(l.verdict(P)).to.equal('ban');
+    expect(l.snapshot(P)!.counters.rateLimited.findNode).to.equal(400);
+  });
+
+  it('bans a graylisted peer that keeps sending, and lets one that stops recover', () => {
+    const l = new PeerLedger(clock);
+    for (const id of [P, Q]) for (let i = 0; i < 2; i++) l.invalid(id, 'bad_signature');
+    expect(l.verdict(P)).to.equal('graylist');
+    let ignored = 0;
+    while (l.verdict(P) !== 'ban' && ignored < 1000) {
+      l.ignored(P);
+      ignored++;
+    }
+    expect(ignored).to.equal(160); // (100 - 60) / 0.25
+    now += SCORING_DEFAULTS.scoreHalfLifeMs;
+    expect(l.verdict(Q)).to.equal('ok');
+  });
+
+  it('keeps budgets apart per peer', () => {
+    const l = new PeerLedger(clock, { directPerSecond: 0, directBurst: 1 });
+    expect(l.take(P, 'direct')).to.equal(true);
+    expect(l.take(P, 'direct')).to.equal(false);
+    expect(l.take(Q, 'direct')).to.equal(true);
+  });
+
+  it('serves IWANT bytes up to twice what the peer sent, plus the allowance', () => {
+    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveAmplification: 2 });
+    expect(l.mayServe(P, 10_000)).to.equal(true); // the initial burst
+    expect(l.mayServe(P, 1)).to.equal(false);
+    l.received(P, 300);
+    expect(l.mayServe(P, 600)).to.equal(true);
+    expect(l.mayServe(P, 1)).to.equal(false);
+    const c = l.snapshot(P)!.counters;
+    expect(c).to.include({ bytesServed: 10_600, iwantIdsServed: 2, serveRefused: 2, bytesIn: 300 });
+    expect(l.verdict(P)).to.equal('ok'); // refusals are not penalized
+  });
+
+  it('charges inbound messages to the right budgets and lets others through', () => {
+    const l = new PeerLedger(clock, { ihaveIdsPerSecond: 0, ihaveIdsBurst: 1500 });
+    const ids = (n: number) => Array.from({ length: n }, () => Buffer.alloc(32));
+    expect(chargeInbound(l, P, { type: MessageType.IHAVE, ids: ids(1024) })).to.equal(true);
+    expect(chargeInbound(l, P, { type: MessageType.IHAVE, ids: ids(1024) })).to.equal(false);
+    expect(chargeInbound(l, P, { type: MessageType.ACK, ref: Buffer.alloc(16), status: 0, reply: null })).to.equal(true);
+    expect(chargeInbound(l, P, { type: MessageType.FIND_NODE, reqId: 1, target: Buffer.alloc(32) })).to.equal(true);
+    expect(l.snapshot(P)!.counters).to.include({ findNodeAsked: 1 });
+    expect(l.snapshot(P)!.counters.rateLimited).to.deep.equal({ ihaveIds: 1 });
+  });
+
+  it('survives the cap by evicting the longest-idle record with nothing to remember', () => {
+    const l = new PeerLedger(clock, { maxTrackedPeers: 3 });
+    l.invalid('1', 'bad_signature'); // negative: kept
+    now = 1;
+    l.firstDelivery('2');
+    now = 2;
+    l.firstDelivery('3');
+    now = 3;
+    l.firstDelivery('4');
+    expect(l.ids().sort()).to.deep.equal(['1', '3', '4']);
+    expect(l.evictions).to.equal(1);
+  });
+
+  it('evicts a ban-level record only when every record is at ban level', () => {
+    const l = new PeerLedger(clock, { maxTrackedPeers: 2 });
+    for (const id of ['1', '2']) for (let i = 0; i < 4; i++) l.invalid(id, 'bad_signature');
+    l.invalid('3', 'ttl_zero');
+    expect(l.ids().sort()).to.deep.equal(['2', '3']);
+  });
+
+  it('names the bad option', () => {
+    expect(() => new PeerLedger(clock, { banScore: -10 })).to.throw(InvalidOptionError).with.property('field', 'scoring.banScore');
+    expect(() => new PeerLedger(clock, { gossipBurst: 0 })).to.throw(InvalidOptionError).with.property('field', 'scoring.gossipBurst');
+    expect(() => new PeerLedger(clock, { invalidPenalty: { x: -1 } })).to.throw(InvalidOptionError).with.property('field', 'scoring.invalidPenalty.x');
+  });
+});
