@@ -861,10 +861,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private handlerFailed(topic: string, err: unknown): void {
     this.counters.drop('handler_error');
     this.log.warn({ topic, err }, 'subscriber handler threw');
+    const heard = this.listenerCount('handler:error') > 0;
     this.emit('handler:error', topic, err);
     // Silent by default, but not about a bug in the caller's own code: without a logger or a
     // 'handler:error' listener the first failure becomes a process warning (stderr, once).
-    if (!this.loggerGiven && this.listenerCount('handler:error') === 0 && !this.handlerWarningShown) {
+    if (!this.loggerGiven && !heard && !this.handlerWarningShown) {
       this.handlerWarningShown = true;
       const why = err instanceof Error ? err.message : String(err);
       process.emitWarning(
