@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,19 +128,23 @@ describe('the packed package', function () {
 
   it('type-checks under strict TypeScript from an ES module and from CommonJS', async () => {
     const body = `
-import { P2PNetwork, P2PError, ERROR_CODES, DEFAULTS } from '${pkg.name}';
-import type { DialFailure, DisconnectDetail, ErrorCode, MetricsSnapshot, P2PNetworkOptions, StartResult } from '${pkg.name}';
+import { P2PNetwork, P2PError, ERROR_CODES, DEFAULTS, PROMETHEUS_CONTENT_TYPE } from '${pkg.name}';
+import type { DialFailure, DisconnectCode, DisconnectDetail, ErrorCode, MetricsSnapshot, P2PNetworkOptions, SendOptions, StartResult } from '${pkg.name}';
 
 export async function main(): Promise<number> {
   const opts: P2PNetworkOptions = { listenPort: 0, requireBootstrap: false, fanout: DEFAULTS.fanout };
   const node = new P2PNetwork(opts);
   node.on('peer:dial-failed', (f: DialFailure) => console.log(f.address, f.code));
-  node.on('peer:disconnect', (_p, reason: string, d: DisconnectDetail) => console.log(reason, d.code));
+  node.on('peer:disconnect', (_p, reason: string, d: DisconnectDetail) => {
+    const code: DisconnectCode = d.code;
+    console.log(reason, code);
+  });
   const started: StartResult = await node.start();
   const m: MetricsSnapshot = node.metrics();
-  const text: string = node.metricsText();
+  const text: string = PROMETHEUS_CONTENT_TYPE + node.metricsText();
   try {
-    await node.sendToPeer('00'.repeat(32), 't', 1, { timeoutMs: 10, signal: AbortSignal.timeout(10) });
+    const send: SendOptions = { timeoutMs: 10, signal: AbortSignal.timeout(10) };
+    await node.sendToPeer('00'.repeat(32), 't', 1, send);
   } catch (err) {
     if (err instanceof P2PError) {
       const code: ErrorCode = err.code;
@@ -163,6 +167,13 @@ export async function main(): Promise<number> {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const r = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app }).catch((err: { stdout: string }) => ({ stdout: err.stdout, failed: true }));
     expect(r.stdout).to.equal('');
+  });
+
+  it('runs the shipped quick start unchanged against the built package', async () => {
+    await copyFile(join(installed, 'docs', 'examples', 'quickstart.ts'), join(app, 'quickstart.ts'));
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'quickstart.ts'], { cwd: app });
+    expect(stdout).to.match(/^bob reached 1 of 1 bootstrap address\(es\)$/m);
+    expect(stdout).to.match(/^a send to an unknown id failed with TIMEOUT$/m);
   });
 
   it('runs its command line from the tarball: --version prints the package version', async () => {
