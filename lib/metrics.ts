@@ -13,6 +13,7 @@ export type DropReason =
   | 'send_failed'     // sendToPeer gave up after its retries
   | 'send_timeout'    // sendToPeer's timeoutMs ran out before the ACK (the peer may still get it)
   | 'send_aborted'    // sendToPeer's AbortSignal fired before the ACK (the peer may still get it)
+  | 'no_subscriber'   // a direct message arrived on a topic this node does not subscribe to
   | 'handler_error';  // a subscriber's handler threw
 
 export interface MetricsSnapshot {

@@ -838,7 +838,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
     const handlers = this.subscriptions.get(topic);
-    if (!handlers || handlers.size === 0) return;
+    if (!handlers || handlers.size === 0) {
+      // Gossip on a topic we do not subscribe to is only relayed; a direct message to one is lost.
+      if (info.direct) {
+        this.counters.drop('no_subscriber');
+        this.log.debug({ topic, peer: info.from.slice(0, 12) }, 'direct message on a topic with no subscriber');
+      }
+      return;
+    }
     let data: unknown;
     try {
       data = unpackValue(payload);

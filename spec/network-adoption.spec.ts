@@ -216,6 +216,13 @@ describe('P2PNetwork for a new user: visible failures, typed errors', () => {
       expect((await rejection(a.sendToPeer(unknownId, 't', 1, { signal: {} as AbortSignal }))).code).to.equal('INVALID_ARGUMENT');
     });
 
+    it('counts a direct message on a topic the receiver does not subscribe to as no_subscriber', async () => {
+      const a = await nodes.start();
+      const b = await nodes.start({ bootstrap: [addrOf(a)] });
+      await a.sendToPeer(b.id, 'nobody-listens', 1);
+      expect(b.metrics().droppedByReason).to.deep.equal({ no_subscriber: 1 });
+    });
+
     it('still resolves within timeoutMs when the ACK comes back, leaving no timer behind', async () => {
       const a = await nodes.start();
       const b = await nodes.start({ bootstrap: [addrOf(a)] });
