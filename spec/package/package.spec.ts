@@ -61,6 +61,10 @@ describe('the packed package', function () {
   let installed: string;
   let files: string[];
 
+  // npm pack builds dist/ here (prepack); a checkout that had none gets none back, so that
+  // `npx aethel-p2p` keeps running the current sources rather than this build.
+  const hadDist = existsSync(join(ROOT, 'dist'));
+
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'aethel-pack-'));
     await run('npm', ['pack', '--pack-destination', tmp, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: ROOT, maxBuffer: 16 << 20 });
@@ -81,6 +85,7 @@ describe('the packed package', function () {
 
   after(async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
+    if (!hadDist) await rm(join(ROOT, 'dist'), { recursive: true, force: true });
   });
 
   it('ships the build, the sources its maps point at, the docs, LICENSE and CHANGELOG, and no tests or benchmarks', async () => {
