@@ -1,10 +1,13 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { killAllCli, runCli } from './cli-process.js';
 import type { CliResult } from './cli-process.js';
 
@@ -78,6 +81,13 @@ describe('aethel-p2p command line arguments', function () {
     const r = await runCli(['--version']);
     expect(r.code).to.equal(0);
     expect(r.stdout).to.equal(`${version}\n`);
+  });
+
+  it('runs through bin/aethel-p2p.js in a checkout, built or not (tsx when dist/ is missing)', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const bin = fileURLToPath(new URL('../../bin/aethel-p2p.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, '--version']);
+    expect(stdout).to.equal(`${version}\n`);
   });
 
   it('says once, in plain words, that the port is in use, and exits 1', async () => {
