@@ -160,8 +160,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
   private readonly log: Logger;
-  /** Per-component child loggers (each line carries `component` and `node`). */
-  private readonly logs: { transport: Logger; gossip: Logger; dht: Logger; health: Logger };
+  /**
+   * Per-component child loggers (each line carries `component` and `node`). The engines take
+   * no logger themselves (gossip logs nothing yet); the facade logs on their behalf.
+   */
+  private readonly logs: { transport: Logger; dht: Logger; health: Logger };
   /** Whether the caller chose the advertised host (else it was derived from listenHost). */
   private readonly advertiseHostGiven: boolean;
   /** Whether the caller passed a logger (else handler failures are reported by a process warning, once). */
@@ -198,7 +201,6 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.log = root.child({ component: 'p2p' });
     this.logs = {
       transport: root.child({ component: 'transport' }),
-      gossip: root.child({ component: 'gossip' }),
       dht: root.child({ component: 'dht' }),
       health: root.child({ component: 'health' }),
     };
