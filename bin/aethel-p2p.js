@@ -1,9 +1,19 @@
 #!/usr/bin/env node
-// Runs the compiled CLI (npm install builds dist/ through the `prepare` script).
-import('../dist/cli/main.js').catch((err) => {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && /dist[\\/]cli[\\/]main\.js/.test(String(err.message))) {
+// Runs the compiled CLI (dist/, built by `npm run build`, and at `npm pack` time by the
+// `prepack` script). In a checkout where dist/ was never built it runs the TypeScript
+// sources through tsx (a devDependency), so `npx aethel-p2p` works right after `npm install`.
+const missing = (err, file) =>
+  err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(file);
+
+import('../dist/cli/main.js').catch(async (err) => {
+  if (!missing(err, 'main.js')) throw err;
+  let api;
+  try {
+    api = await import('tsx/esm/api');
+  } catch {
     process.stderr.write('aethel-p2p: dist/ is missing; run `npm run build` first\n');
     process.exit(1);
   }
-  throw err;
+  api.register();
+  await import('../lib/cli/main.ts');
 });

@@ -20,6 +20,10 @@ export const ERROR_CODES = [
   'CONNECTION_CLOSED',
   'NO_HANDLER',
   'HANDLER_FAILED',
+  'ABORTED',
+  // start()
+  'LISTEN_FAILED',
+  'BOOTSTRAP_FAILED',
   // protocol errors caused by a peer's bytes
   'FRAME_EMPTY',
   'FRAME_TOO_LARGE',
@@ -46,6 +50,8 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export class P2PError extends Error {
   /** Stable machine-readable code; never changes meaning between versions. */
   readonly code: ErrorCode;
+  /** For errors from the operating system (LISTEN_FAILED, dial failures): its code, e.g. 'EADDRINUSE'. */
+  syscallCode?: string;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -57,6 +63,24 @@ export class P2PError extends Error {
     return new P2PError('INVALID_ARGUMENT', what);
   }
 
+  /** The caller's AbortSignal fired; `cause` is the signal's reason. */
+  static aborted(what: string, reason?: unknown): P2PError {
+    return new P2PError('ABORTED', `${what} aborted`, { cause: reason });
+  }
+
+  /**
+   * The listening socket could not be opened. The operating system's code (EADDRINUSE,
+   * EACCES, EADDRNOTAVAIL) is kept in `syscallCode` and in the message, once.
+   */
+  static listenFailed(host: string, port: number, err: unknown): P2PError {
+    const sys = (err as { code?: unknown } | null)?.code;
+    const code = typeof sys === 'string' ? sys : undefined;
+    const why = code ? (LISTEN_PROBLEMS[code] ?? code) : (err instanceof Error ? err.message : String(err));
+    const e = new P2PError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${why}${code && LISTEN_PROBLEMS[code] ? ` (${code})` : ''}`, { cause: err });
+    if (code) e.syscallCode = code;
+    return e;
+  }
+
   static peerUnreachable(peer: string, attempts: number, cause?: unknown): P2PError {
     return new P2PError(
       'PEER_UNREACHABLE',
@@ -65,6 +89,13 @@ export class P2PError extends Error {
     );
   }
 }
+
+/** Plain words for the listen errors people meet. */
+const LISTEN_PROBLEMS: Readonly<Record<string, string>> = Object.freeze({
+  EADDRINUSE: 'the port is already in use',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'this machine has no such address',
+});
 
 /** Thrown by option validation; `field` names the offending option (dotted for nested). */
 export class InvalidOptionError extends P2PError {

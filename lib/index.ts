@@ -1,6 +1,9 @@
 /** Public exports of aethel-p2p. Everything else is internal. */
 export { P2PNetwork } from './network.js';
-export type { PeerInfo, PeerState, HealthSnapshot, MessageHandler, P2PNetworkEvents } from './network.js';
+export type {
+  PeerInfo, PeerState, HealthSnapshot, MessageHandler, P2PNetworkEvents,
+  StartResult, SendOptions, DialFailure, DisconnectDetail, DisconnectCode,
+} from './network.js';
 export type { DeliveryInfo } from './gossip/engine.js';
 export { DEFAULTS } from './options.js';
 export type { P2PNetworkOptions } from './options.js';
@@ -8,6 +11,7 @@ export type { RetryConfig } from './retry/backoff.js';
 export { SCORING_DEFAULTS } from './peers/peer-ledger.js';
 export type { ScoringOptions, PeerSnapshot, PeerCounters, Verdict } from './peers/peer-ledger.js';
 export type { MetricsSnapshot } from './metrics.js';
+export { PROMETHEUS_CONTENT_TYPE } from './metrics-text.js';
 export { P2PError, InvalidOptionError, ProtocolError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { generateIdentity, identityFromSeed, loadIdentity, saveIdentity, nodeIdOf } from './identity.js';

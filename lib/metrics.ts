@@ -13,6 +13,8 @@ export type DropReason =
   | 'send_failed'     // sendToPeer gave up after its retries
   | 'handler_error'   // a subscriber's handler threw
   | 'no_subscriber'   // a direct message or request arrived for a topic nobody here subscribes to
+  | 'send_timeout'    // sendToPeer's timeoutMs ran out before the ACK (the peer may still get it)
+  | 'send_aborted'    // sendToPeer's AbortSignal fired before the ACK (the peer may still get it)
   | 'rate_limited'    // a peer's message over its budget for that type (lib/peers/peer-ledger.ts)
   | 'graylisted'      // GOSSIP, IHAVE, IWANT or FIND_NODE from a graylisted peer, ignored
   | 'verify_budget'   // an unsolicited GOSSIP over its sender's signature-verification budget
@@ -46,6 +48,77 @@ export interface MetricsSnapshot {
   invalidByReason: Record<string, number>;
   /** Peers banned for misbehaviour (score at or below scoring.banScore) since start. */
   peersBanned: number;
+  /** Dials that did not end in a connection (peer:dial-failed), by error code. */
+  dialFailuresByCode: Record<string, number>;
+}
+
+/**
+ * A cumulative histogram with fixed upper bounds, as Prometheus defines one: counts[i] holds
+ * observations <= bounds[i] and above bounds[i - 1]; the last slot is +Inf. O(buckets) per
+ * observation, no allocation.
+ */
+export class Histogram {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  /** Cumulative counts per bound, +Inf last (what the `le` buckets of the text format carry). */
+  cumulative(): number[] {
+    let run = 0;
+    return this.counts.map((n) => (run += n));
+  }
+}
+
+/** Hop-count buckets: gossip reaches 10,000 nodes in about 8 hops (docs/SCALE.md). */
+export const HOPS_BUCKETS: readonly number[] = Object.freeze([1, 2, 3, 4, 5, 6, 8, 10, 16, 32]);
+/** Round-trip buckets, seconds: loopback (sub-ms) to intercontinental with queueing (seconds). */
+export const SECONDS_BUCKETS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+/** Topics with a label of their own; later topics share the label 'other'. */
+export const MAX_TOPIC_LABELS = 32;
+/** The label of topics beyond MAX_TOPIC_LABELS. */
+export const OTHER_TOPIC = 'other';
+
+/**
+ * Per-topic delivery counts and hop histograms. The first MAX_TOPIC_LABELS topics delivered
+ * keep their own label for the node's lifetime (a counter's label never moves, so rates stay
+ * right); later ones are summed under 'other', so a peer cannot grow the series count by
+ * inventing topics.
+ */
+export class TopicStats {
+  private readonly byTopic = new Map<string, { delivered: number; hops: Histogram }>();
+
+  private entry(topic: string): { delivered: number; hops: Histogram } {
+    let e = this.byTopic.get(topic);
+    if (e) return e;
+    const key = this.byTopic.size < MAX_TOPIC_LABELS ? topic : OTHER_TOPIC;
+    e = this.byTopic.get(key);
+    if (!e) this.byTopic.set(key, (e = { delivered: 0, hops: new Histogram(HOPS_BUCKETS) }));
+    return e;
+  }
+
+  /** One message handed to subscribers; `hops` only for gossip received from the network. */
+  delivered(topic: string, hops: number | undefined): void {
+    const e = this.entry(topic);
+    e.delivered++;
+    if (hops !== undefined) e.hops.observe(hops);
+  }
+
+  /** Every labelled topic, in the order first seen ('other' where it fell). */
+  entries(): Array<[topic: string, delivered: number, hops: Histogram]> {
+    return [...this.byTopic].map(([t, e]) => [t, e.delivered, e.hops]);
+  }
 }
 
 export class Metrics {
@@ -61,6 +134,13 @@ export class Metrics {
   private readonly receivedByType = new Map<number, number>();
   private readonly droppedByReason = new Map<string, number>();
   private readonly invalidByReason = new Map<string, number>();
+  private readonly dialFailuresByCode = new Map<string, number>();
+  /** Deliveries and hops by topic (bounded labels). */
+  readonly topics = new TopicStats();
+  /** sendToPeer: seconds from writing the DIRECT to its ACK, for the attempt that was acknowledged. */
+  readonly directAckSeconds = new Histogram(SECONDS_BUCKETS);
+  /** PING to PONG, seconds; fed through observeRtt() for each PONG. */
+  readonly peerRttSeconds = new Histogram(SECONDS_BUCKETS);
 
   frameOut(type: number, frameBytes: number): void {
     this.messagesSent++;
@@ -85,6 +165,16 @@ export class Metrics {
 
   invalid(reason: string): void {
     this.invalidByReason.set(reason, (this.invalidByReason.get(reason) ?? 0) + 1);
+  }
+
+  /** A dial that did not end in a connection. */
+  dialFailed(code: string): void {
+    this.dialFailuresByCode.set(code, (this.dialFailuresByCode.get(code) ?? 0) + 1);
+  }
+
+  /** A PING round trip, ms. */
+  observeRtt(ms: number): void {
+    this.peerRttSeconds.observe(ms / 1000);
   }
 
   dropped(reason: DropReason): number {
@@ -112,6 +202,7 @@ export class Metrics {
       droppedByReason: Object.fromEntries(this.droppedByReason),
       invalidByReason: Object.fromEntries(this.invalidByReason),
       peersBanned: this.peersBanned,
+      dialFailuresByCode: Object.fromEntries(this.dialFailuresByCode),
     };
   }
 }

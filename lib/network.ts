@@ -16,6 +16,7 @@ import { DirectMessenger } from './direct.js';
 import { traceNetworkEvents } from './dump/network-trace.js';
 import { DumpWriter } from './dump/writer.js';
 import { InvalidOptionError, P2PError } from './errors.js';
+import type { ErrorCode } from './errors.js';
 import { GossipEngine } from './gossip/engine.js';
 import type { DeliveryInfo, GossipPeer } from './gossip/engine.js';
 import { PartitionMonitor } from './health/partition-monitor.js';
@@ -28,6 +29,7 @@ import { BanList } from './peers/ban-list.js';
 import { chargeInbound, PeerLedger } from './peers/peer-ledger.js';
 import type { PeerSnapshot } from './peers/peer-ledger.js';
 import type { MetricsSnapshot } from './metrics.js';
+import { formatExposition, metricsFamilies } from './metrics-text.js';
 import { parseAddress, resolveOptions } from './options.js';
 import type { P2PNetworkOptions, ResolvedOptions } from './options.js';
 import { BackoffScheduler, RetryExhaustedError } from './retry/backoff.js';
@@ -37,7 +39,7 @@ import { TcpTransport } from './transport/tcp.js';
 import { KeyLogFile } from './transport/key-log-file.js';
 import { generateX25519 } from './noise/handshake.js';
 import { packValue, unpackValue } from './wire/codec.js';
-import { AckStatus, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
+import { AckStatus, GOODBYE_CODE_NAMES, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
 import type { Message } from './wire/messages.js';
 
 export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'partitioned';
@@ -64,9 +66,59 @@ const BOOTSTRAP_KEY = 'bootstrap';
 /** Handler for a topic: data is the decoded MessagePack value. May return a promise. */
 export type MessageHandler = (data: unknown, info: DeliveryInfo) => void | Promise<void>;
 
+/**
+ * Why a connection ended, as a stable code beside the free-text reason: the P2PError code when
+ * an error closed it ('MALFORMED', 'HANDSHAKE_TIMEOUT', ...), else the GOODBYE code name sent
+ * or received ('NORMAL', 'TIMEOUT', 'IDLE', 'TOO_MANY_PEERS', ...), else 'CONNECTION_LOST'
+ * (the socket ended or was reset without a GOODBYE).
+ */
+export type DisconnectCode = ErrorCode | keyof typeof GoodbyeCode | 'CONNECTION_LOST';
+
+/** Third argument of 'peer:disconnect'. */
+export interface DisconnectDetail {
+  code: DisconnectCode;
+  /** True when the peer ended it (GOODBYE received, socket ended or reset). */
+  byPeer: boolean;
+}
+
+/** A dial that did not end in a connection: payload of 'peer:dial-failed'. */
+export interface DialFailure {
+  /** 'host:port' as dialed. */
+  address: string;
+  host: string;
+  port: number;
+  /** CONNECTION_CLOSED (refused, unreachable, reset), TIMEOUT (no TCP connect in dialTimeoutMs), or the handshake's code (NETWORK_MISMATCH, VERSION_MISMATCH, HANDSHAKE_TIMEOUT, ...). */
+  code: ErrorCode;
+  /** Plain words: 'connection refused (ECONNREFUSED)', or the handshake's reason. */
+  reason: string;
+  /** The operating system's error code when there is one ('ECONNREFUSED', 'EHOSTUNREACH', 'ENOTFOUND'). */
+  syscallCode?: string;
+}
+
+/** What start() resolves with. */
+export interface StartResult {
+  /** The address bound (as node.address). */
+  address: { host: string; port: number };
+  /** How the bootstrap dials went: `answered` of `total` completed a handshake. */
+  bootstrap: { total: number; answered: number; failures: DialFailure[] };
+}
+
+/** Options of sendToPeer. */
+export interface SendOptions {
+  /** Give up after this many ms in all (dials, retries, ACK waits included): rejects with TIMEOUT. Default: no limit beyond the retry policy. */
+  timeoutMs?: number;
+  /** Abort the send: rejects with ABORTED (the peer may still receive what was already written). */
+  signal?: AbortSignal;
+}
+
 export interface P2PNetworkEvents {
   'peer:connect': [peer: PeerInfo];
-  'peer:disconnect': [peer: PeerInfo, reason: string];
+  /** reason: free text; detail.code: a stable code (DisconnectCode). */
+  'peer:disconnect': [peer: PeerInfo, reason: string, detail: DisconnectDetail];
+  /** A dial (bootstrap, addPeer, reconnection, DHT lookup, sendToPeer) did not end in a connection. */
+  'peer:dial-failed': [failure: DialFailure];
+  /** A subscriber's handler threw or rejected (also counted as droppedByReason.handler_error). */
+  'handler:error': [topic: string, error: unknown];
   /** A peer not heard from for partitionTimeoutMs (its connection, if any, is closed; reconnection is under way). */
   'peer:partitioned': [peer: PeerInfo];
   /** A peer reported partitioned is connected again (the gossip catch-up follows). */
@@ -124,6 +176,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
   private readonly log: Logger;
+  /**
+   * Per-component child loggers (each line carries `component` and `node`). The engines take
+   * no logger themselves (gossip logs nothing yet); the facade logs on their behalf.
+   */
+  private readonly logs: { transport: Logger; dht: Logger; health: Logger };
+  /** Whether the caller chose the advertised host (else it was derived from listenHost). */
+  private readonly advertiseHostGiven: boolean;
+  /** Whether the caller passed a logger (else handler failures are reported by a process warning, once). */
+  private readonly loggerGiven: boolean;
+  private handlerWarningShown = false;
   private readonly counters = new Metrics();
   private readonly transport: TcpTransport;
   private readonly gossip: GossipEngine;
@@ -147,8 +209,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly subscriptions = new Map<string, Set<MessageHandler>>();
   private heartbeatTimer: TimerHandle | undefined;
   private lifecycle: Lifecycle = 'new';
-  private startPromise: Promise<void> | undefined;
+  private startPromise: Promise<StartResult> | undefined;
   private stopPromise: Promise<void> | undefined;
+  private teardownPromise: Promise<void> | undefined;
   private bound: { host: string; port: number } | undefined;
 
   constructor(options: P2PNetworkOptions = {}) {
@@ -156,7 +219,15 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.opts = resolveOptions(options);
     this.clock = options.clock ?? systemClock;
     this.identity = options.identity ?? generateIdentity();
-    this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'p2p', node: this.identity.idHex.slice(0, 12) });
+    const root = (options.logger ?? pino({ level: 'silent' })).child({ node: this.identity.idHex.slice(0, 12) });
+    this.log = root.child({ component: 'p2p' });
+    this.logs = {
+      transport: root.child({ component: 'transport' }),
+      dht: root.child({ component: 'dht' }),
+      health: root.child({ component: 'health' }),
+    };
+    this.loggerGiven = options.logger !== undefined;
+    this.advertiseHostGiven = options.advertiseHost !== undefined;
     this.keyLog = this.opts.keyLog === undefined ? undefined : new KeyLogFile(this.opts.keyLog, (err) =>
       this.log.warn({ file: this.opts.keyLog, err: err.message }, 'key log stopped: cannot write'));
     this.dump = this.opts.wireDump === undefined ? undefined : new DumpWriter(this.opts.wireDump, {
@@ -208,7 +279,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     if (this.dump) traceNetworkEvents(this, this.dump);
     this.monitor = new PartitionMonitor(this.clock, { partitionTimeoutMs: this.opts.partitionTimeoutMs });
     this.reconnector = new Reconnector(this.clock, this.retry, { retry: this.opts.retry, reconnectForMs: this.opts.reconnectForMs }, (key, err) =>
-      this.log.info({ peer: key.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'gave up reconnecting'),
+      this.logs.health.info({ peer: key.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'gave up reconnecting'),
     );
   }
 
@@ -223,8 +294,13 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return { ...this.bound };
   }
 
-  /** Listen, dial the bootstrap peers, start the heartbeat. Idempotent; a stopped network cannot restart. */
-  start(): Promise<void> {
+  /**
+   * Listen, dial the bootstrap peers, start the heartbeat; resolves with the bound address and
+   * how many bootstrap addresses answered. Idempotent; a stopped network cannot restart.
+   * Rejects with LISTEN_FAILED (port in use, ...), and with BOOTSTRAP_FAILED when
+   * requireBootstrap is set and no bootstrap address answered (the node is then stopped).
+   */
+  start(): Promise<StartResult> {
     if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') {
       return Promise.reject(new P2PError('STOPPED', 'a stopped network cannot be started again; create a new one'));
     }
@@ -232,10 +308,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return this.startPromise;
   }
 
-  private async doStart(): Promise<void> {
+  private async doStart(): Promise<StartResult> {
     this.lifecycle = 'starting';
     this.bound = await this.transport.listen(this.opts.listenHost, this.opts.listenPort);
-    this.log.info({ host: this.bound.host, port: this.bound.port }, 'listening');
+    this.logs.transport.info({ host: this.bound.host, port: this.bound.port, advertised: `${this.opts.advertiseHost}:${this.opts.advertisePort || this.bound.port}` }, 'listening');
+    this.warnIfUnroutable();
     let lastBeat = this.clock.now();
     this.heartbeatTimer = this.clock.setInterval(() => {
       // A timer firing more than STALL_HEARTBEATS beats late means this process was not
@@ -246,11 +323,44 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       this.heartbeat(lateMs > STALL_HEARTBEATS * this.opts.heartbeatMs ? lateMs : 0);
     }, this.opts.heartbeatMs);
     this.lifecycle = 'running';
-    await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+    const failures: DialFailure[] = [];
+    const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') failures.push(dialFailure(this.opts.bootstrap[i]!.host, this.opts.bootstrap[i]!.port, r.reason));
+    });
+    const bootstrap = { total: results.length, answered: results.length - failures.length, failures };
+    if (bootstrap.total > 0 && bootstrap.answered === 0) {
+      this.logs.transport.warn(
+        { bootstrap: failures.map((f) => ({ address: f.address, code: f.code, reason: f.reason })) },
+        this.opts.requireBootstrap ? 'no bootstrap address answered' : 'no bootstrap address answered; redialing them in the background',
+      );
+      if (this.opts.requireBootstrap) {
+        const err = new P2PError('BOOTSTRAP_FAILED', `none of the ${bootstrap.total} bootstrap address(es) answered: ${failures.map((f) => `${f.address} ${f.reason}`).join('; ')}`);
+        await this.teardown();
+        throw err;
+      }
+    } else if (bootstrap.total > 0) {
+      this.logs.transport.info({ answered: bootstrap.answered, total: bootstrap.total }, 'bootstrap done');
+    }
     if (this.handles.length === 0) this.rejoin();
     // Join the DHT: looking up our own id fills the buckets near us and tells others of us.
     await this.dht.join();
     this.trimLookupLinks();
+    return { address: { ...this.bound }, bootstrap };
+  }
+
+  /**
+   * A wildcard advertised host cannot be dialed, and a node listening on every interface
+   * that advertises the loopback default hands peers on other machines an address that
+   * leads back to themselves.
+   */
+  private warnIfUnroutable(): void {
+    const adv = this.opts.advertiseHost;
+    if (isWildcard(adv)) {
+      this.logs.transport.warn({ advertiseHost: adv }, 'advertiseHost is a wildcard address that peers cannot dial; set advertiseHost (CLI: --advertise-host) to an address they can reach');
+    } else if (isWildcard(this.opts.listenHost) && !this.advertiseHostGiven) {
+      this.logs.transport.warn({ listenHost: this.opts.listenHost, advertiseHost: adv }, `listening on every interface but advertising ${adv}: peers on other machines will redial the wrong host; set advertiseHost (CLI: --advertise-host)`);
+    }
   }
 
   /** Close every connection, cancel every retry and timer. Idempotent; the process can exit after it. */
@@ -261,6 +371,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private async doStop(): Promise<void> {
     if (this.startPromise) await this.startPromise.catch(() => {});
+    await this.teardown();
+  }
+
+  /** The work of stop(), once; also run by a start() that fails its requireBootstrap check. */
+  private teardown(): Promise<void> {
+    this.teardownPromise ??= this.doTeardown();
+    return this.teardownPromise;
+  }
+
+  private async doTeardown(): Promise<void> {
     this.lifecycle = 'stopping';
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
@@ -304,41 +424,48 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    * Send `data` to one peer; resolves when its ACK says it was delivered. The peer's `topic`
    * handlers get it with info.direct === true, once. Retries with backoff; rejects with
    * PEER_UNREACHABLE after the last retry (messagesDropped counts it), and with NO_HANDLER,
-   * without retrying, when nobody on the peer subscribes to `topic`.
+   * without retrying, when nobody on the peer subscribes to `topic`. `options.timeoutMs`
+   * bounds the whole send (TIMEOUT), `options.signal` aborts it (ABORTED); either cancels the
+   * retries.
    */
-  async sendToPeer(peerId: string, topic: string, data: unknown): Promise<void> {
-    await this.sendDirect(peerId, topic, data, false);
+  async sendToPeer(peerId: string, topic: string, data: unknown, options: SendOptions = {}): Promise<void> {
+    await this.sendDirect(peerId, topic, data, false, options);
   }
 
   /**
    * Ask one peer and wait for its answer: the peer's first `topic` handler runs with
    * info.direct === true and the value it returns (or resolves to) comes back here.
    * Rejects with NO_HANDLER when nobody there subscribes to `topic`, HANDLER_FAILED (with
-   * the handler's error text) when it throws, PEER_UNREACHABLE after the retries. The
-   * handler must answer within ackTimeoutMs, or the request is retried (and the retry is
-   * answered only if the first call's answer is lost: not run twice).
+   * the handler's error text) when it throws, PEER_UNREACHABLE after the retries, and
+   * TIMEOUT / ABORTED as sendToPeer does. The handler must answer within ackTimeoutMs, or the
+   * request is retried (and the retry is answered only if the first call's answer is lost:
+   * not run twice).
    */
-  async request(peerId: string, topic: string, data: unknown): Promise<unknown> {
-    const reply = await this.sendDirect(peerId, topic, data, true);
+  async request(peerId: string, topic: string, data: unknown, options: SendOptions = {}): Promise<unknown> {
+    const reply = await this.sendDirect(peerId, topic, data, true, options);
     return reply === null ? null : unpackValue(reply);
   }
 
-  private async sendDirect(peerId: string, topic: string, data: unknown, wantReply: boolean): Promise<Buffer | null> {
+  private async sendDirect(peerId: string, topic: string, data: unknown, wantReply: boolean, options: SendOptions): Promise<Buffer | null> {
     this.assertRunning();
     if (typeof peerId !== 'string' || !/^[0-9a-f]{64}$/.test(peerId)) throw P2PError.invalidArgument('peerId must be 64 lowercase hex characters');
     if (peerId === this.id) throw P2PError.invalidArgument('cannot send to ourselves');
     checkTopic(topic);
+    const { timeoutMs, signal } = checkSendOptions(options);
     const payload = this.encodeData(data);
+    if (signal?.aborted) throw P2PError.aborted('sendToPeer', signal.reason);
     const ref = this.direct.newRef();
     const final = (e: unknown) => e instanceof P2PError && (e.code === 'STOPPED' || e.code === 'NO_HANDLER' || e.code === 'HANDLER_FAILED');
     const task = this.retry.run(async () => {
       const conn = await this.connectionTo(peerId);
       const acked = this.direct.waitForAck(ref, this.opts.ackTimeoutMs);
+      const sentAt = this.clock.now();
       if (!conn.send({ type: MessageType.DIRECT, ref, topic, payload, wantReply })) {
         acked.catch(() => {});
         throw new P2PError('QUEUE_FULL', 'could not queue the message');
       }
       const ack = await acked;
+      this.counters.directAckSeconds.observe((this.clock.now() - sentAt) / 1000);
       switch (ack.status) {
         case AckStatus.DELIVERED: return ack.reply;
         case AckStatus.NO_SUBSCRIBER: throw new P2PError('NO_HANDLER', `peer ${peerId.slice(0, 16)} has no handler for topic ${JSON.stringify(topic)}`);
@@ -349,14 +476,34 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
         default: throw new P2PError('QUEUE_FULL', `peer refused the message (ACK status ${ack.status})`);
       }
     }, this.opts.retry, { shouldRetry: (e) => !final(e) });
+    // The caller's limits: whichever comes first of the task, the deadline and the signal.
+    let timer: TimerHandle | undefined;
+    let onAbort: (() => void) | undefined;
+    let limitHit: P2PError | undefined;
+    const limits = new Promise<never>((_resolve, reject) => {
+      if (timeoutMs !== undefined) {
+        timer = this.clock.setTimeout(() => reject((limitHit = new P2PError('TIMEOUT', `${wantReply ? 'request' : 'sendToPeer'}: no ACK from ${peerId.slice(0, 12)} within ${timeoutMs} ms`))), timeoutMs);
+      }
+      if (signal) {
+        onAbort = () => reject((limitHit = P2PError.aborted(wantReply ? 'request' : 'sendToPeer', signal.reason)));
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
     try {
-      return await task.promise;
+      return await (timer || onAbort ? Promise.race([task.promise, limits]) : task.promise);
     } catch (err) {
       if (err instanceof RetryExhaustedError) {
         this.counters.drop('send_failed');
         throw P2PError.peerUnreachable(peerId, err.attempts, err.lastError);
       }
+      if (limitHit !== undefined && err === limitHit) {
+        task.cancel();
+        this.counters.drop(limitHit.code === 'TIMEOUT' ? 'send_timeout' : 'send_aborted');
+      }
       throw err;
+    } finally {
+      timer?.cancel();
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -437,6 +584,23 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   /**
+   * The metrics in the Prometheus text exposition format (0.0.4): counters, gauges and
+   * histograms named `aethel_p2p_*` (docs/METRICS.md). Serve it with the content type
+   * PROMETHEUS_CONTENT_TYPE; append it to a prom-client registry's output to expose both.
+   */
+  metricsText(): string {
+    const health = this.monitor.health();
+    const peerRtts: Array<{ id: string; rttMs: number }> = [];
+    for (const h of this.handles) if (h.conn.rttMs !== undefined) peerRtts.push({ id: h.idHex, rttMs: h.conn.rttMs });
+    return formatExposition(metricsFamilies(this.metrics(), this.counters, {
+      knownPeers: health.knownPeers,
+      partitionedPeers: health.partitionedPeers,
+      reachableFraction: health.reachableFraction,
+      peerRtts,
+    }));
+  }
+
+  /**
    * What this node can reach: a consensus layer stops making progress while it cannot see a
    * quorum (docs/FAILURES.md). Counts every peer this node has been connected to and not removed.
    */
@@ -494,7 +658,12 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const key = `${host}:${port}`;
     let p = this.dialing.get(key);
     if (!p) {
-      p = this.dial(host, port).finally(() => this.dialing.delete(key));
+      p = this.dial(host, port)
+        .catch((err: unknown) => {
+          this.dialFailed(host, port, err);
+          throw err;
+        })
+        .finally(() => this.dialing.delete(key));
       this.dialing.set(key, p);
     }
     return p;
@@ -524,6 +693,19 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       conn.once('open', onOpen);
       conn.once('close', onClose);
     });
+  }
+
+  /** Log, count and emit a failed dial (not one cut short by stop() or a lost duplicate race). */
+  private dialFailed(host: string, port: number, err: unknown): void {
+    const f = dialFailure(host, port, err);
+    if (f.code === 'STOPPED' || f.code === 'DUPLICATE_CONNECTION') return;
+    this.counters.dialFailed(f.code);
+    // A peer that refused our handshake points at a configuration problem (network id, version): warn.
+    const refusedHandshake = f.code !== 'CONNECTION_CLOSED' && f.code !== 'TIMEOUT';
+    const fields = { address: f.address, code: f.code, reason: f.reason, ...(f.syscallCode ? { syscallCode: f.syscallCode } : {}) };
+    if (refusedHandshake) this.logs.transport.warn(fields, 'dial failed: handshake refused');
+    else this.logs.transport.info(fields, 'dial failed');
+    this.emit('peer:dial-failed', f);
   }
 
   /** Resolves once `peerId` has an open connection, or rejects after timeoutMs. */
@@ -615,7 +797,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private unregister(conn: Connection, info: CloseInfo): void {
     if (info.error && info.error.code !== 'DUPLICATE_CONNECTION') {
-      this.log.debug({ peer: conn.peerIdHex.slice(0, 12), code: info.error.code, reason: info.reason }, 'connection failed');
+      this.logs.transport.debug({ peer: conn.peerIdHex.slice(0, 12) || undefined, remote: remoteOf(conn), code: info.error.code, reason: info.reason }, 'connection failed');
     }
     const p = conn.peerIdHex ? this.known.get(conn.peerIdHex) : undefined;
     if (!p || p.conn !== conn) return;
@@ -624,7 +806,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const partitioned = this.monitor.state(p.id) === 'partitioned';
     const lost = partitioned || isLoss(info);
     this.monitor.disconnected(p.id, !lost);
-    this.emit('peer:disconnect', this.info(p), info.reason);
+    this.emit('peer:disconnect', this.info(p), info.reason, disconnectDetail(info));
     if (partitioned) this.emit('peer:partitioned', this.info(p));
     if (info.code === GoodbyeCode.IDLE && !lost) this.forget(p.id);
     if (lost) this.reconnect(p.id);
@@ -636,7 +818,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const p = this.known.get(id);
     if (!p) return;
     const silentMs = this.clock.now() - (this.monitor.lastContact(id) ?? 0);
-    this.log.info({ peer: id.slice(0, 12), silentMs }, 'peer partitioned');
+    this.logs.health.info({ peer: id.slice(0, 12), remote: p.conn ? remoteOf(p.conn) : `${p.host}:${p.port}`, silentMs }, 'peer partitioned');
     // Closing emits peer:disconnect and peer:partitioned and schedules the reconnection (unregister).
     if (p.conn) p.conn.close(GoodbyeCode.TIMEOUT, `silent for ${silentMs} ms`);
     else this.emit('peer:partitioned', this.info(p));
@@ -653,7 +835,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       if (peer.conn) return;
       // Read the address at each attempt: the peer may have dialed us from a new one.
       await this.linkTo({ id: contactId, host: peer.host, port: peer.port }).catch((err: unknown) => {
-        this.log.debug({ peer: id.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'reconnect attempt failed');
+        this.logs.health.debug({ peer: id.slice(0, 12), address: `${peer.host}:${peer.port}`, err: err instanceof Error ? err.message : String(err) }, 'reconnect attempt failed');
         throw err;
       });
     });
@@ -667,7 +849,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       if (this.handles.length > 0) return;
       const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
       if (!results.some((r) => r.status === 'fulfilled')) throw new P2PError('NOT_CONNECTED', 'no bootstrap address answered');
-      this.log.info('rejoined through bootstrap');
+      this.logs.dht.info('rejoined through bootstrap');
       void this.dht.join();
     });
   }
@@ -799,7 +981,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
     const handlers = this.subscriptions.get(topic);
-    if (!handlers || handlers.size === 0) return;
+    if (!handlers || handlers.size === 0) {
+      // Gossip on a topic we do not subscribe to is only relayed; a direct message to one is lost.
+      if (info.direct) {
+        this.counters.drop('no_subscriber');
+        this.log.debug({ topic, peer: info.from.slice(0, 12) }, 'direct message on a topic with no subscriber');
+      }
+      return;
+    }
     let data: unknown;
     try {
       data = unpackValue(payload);
@@ -808,6 +997,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       return;
     }
     this.counters.delivered++;
+    this.counters.topics.delivered(topic, info.direct || info.hops === 0 ? undefined : info.hops);
     for (const handler of handlers) {
       try {
         const r = handler(data, info);
@@ -821,6 +1011,18 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private handlerFailed(topic: string, err: unknown): void {
     this.counters.drop('handler_error');
     this.log.warn({ topic, err }, 'subscriber handler threw');
+    const heard = this.listenerCount('handler:error') > 0;
+    this.emit('handler:error', topic, err);
+    // Silent by default, but not about a bug in the caller's own code: without a logger or a
+    // 'handler:error' listener the first failure becomes a process warning (stderr, once).
+    if (!this.loggerGiven && !heard && !this.handlerWarningShown) {
+      this.handlerWarningShown = true;
+      const why = err instanceof Error ? err.message : String(err);
+      process.emitWarning(
+        `a subscriber handler for topic ${JSON.stringify(topic)} threw: ${why}. Later failures are only counted (droppedByReason.handler_error); pass a logger or listen to 'handler:error' to see each one.`,
+        { code: 'AETHEL_P2P_HANDLER_ERROR' },
+      );
+    }
   }
 
   private reportInvalid(peerId: string, reason: string): void {
@@ -918,6 +1120,61 @@ function isLoss(info: CloseInfo): boolean {
 
 function truncate(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/** Host values that mean "every interface": listenable, never dialable. */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '::0' || host === '0:0:0:0:0:0:0:0';
+}
+
+function remoteOf(conn: Connection): string {
+  const a = conn.socket.remoteAddress;
+  return a === undefined ? '' : `${a.includes(':') ? `[${a}]` : a}:${conn.socket.remotePort ?? 0}`;
+}
+
+/** Plain words for the socket errors a dial meets. */
+const DIAL_PROBLEMS: Readonly<Record<string, string>> = Object.freeze({
+  ECONNREFUSED: 'connection refused: nothing listens there',
+  ECONNRESET: 'connection reset by the peer',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed (temporary)',
+  ETIMEDOUT: 'connect timed out',
+  EADDRNOTAVAIL: 'address not available',
+});
+
+/** A dial's rejection as a DialFailure. */
+function dialFailure(host: string, port: number, err: unknown): DialFailure {
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const code: ErrorCode = err instanceof P2PError ? err.code : 'CONNECTION_CLOSED';
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  const sys = typeof cause?.code === 'string' ? cause.code : undefined;
+  const reason = sys ? `${DIAL_PROBLEMS[sys] ?? 'socket error'} (${sys})` : err instanceof Error ? err.message : String(err);
+  const f: DialFailure = { address, host, port, code, reason };
+  if (sys) f.syscallCode = sys;
+  return f;
+}
+
+function disconnectDetail(info: CloseInfo): DisconnectDetail {
+  if (info.error) return { code: info.error.code, byPeer: info.byPeer };
+  // The peer went without a GOODBYE (end, reset): the code in CloseInfo is not one it sent.
+  const name = info.byPeer && info.goodbye !== true ? undefined : GOODBYE_CODE_NAMES[info.code];
+  return { code: (name as keyof typeof GoodbyeCode | undefined) ?? 'CONNECTION_LOST', byPeer: info.byPeer };
+}
+
+const MS_MAX = 2_147_483_647;
+
+function checkSendOptions(o: SendOptions): SendOptions {
+  if (typeof o !== 'object' || o === null) throw P2PError.invalidArgument('options must be an object { timeoutMs?, signal? }');
+  const { timeoutMs, signal } = o;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MS_MAX)) {
+    throw P2PError.invalidArgument(`options.timeoutMs must be an integer from 1 to ${MS_MAX}, got ${String(timeoutMs)}`);
+  }
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
+    throw P2PError.invalidArgument('options.signal must be an AbortSignal');
+  }
+  return { timeoutMs, signal };
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

@@ -119,6 +119,14 @@ export interface P2PNetworkOptions {
   maxReplayOrigins?: number;
   /** Times one message is sent to one peer in answer to its IWANTs. Default 3. */
   iwantServesPerPeer?: number;
+  // ---- adoption ----------------------------------------------------------------------------
+  /**
+   * start() rejects with BOOTSTRAP_FAILED (after stopping the node) when `bootstrap` lists
+   * addresses and none of them completed a handshake. With an empty list there is nothing to
+   * require: the first node of a network starts alone. Default false (start() resolves and
+   * the node keeps redialing the bootstrap addresses in the background).
+   */
+  requireBootstrap?: boolean;
 }
 
 /** Options after defaults; what the components receive. */
@@ -163,6 +171,8 @@ export interface ResolvedOptions {
   replayWindowSize: number;
   maxReplayOrigins: number;
   iwantServesPerPeer: number;
+  // ---- adoption ----
+  requireBootstrap: boolean;
 }
 
 /** Every default in one place. */
@@ -201,6 +211,8 @@ export const DEFAULTS = Object.freeze({
   replayWindowSize: 1024,
   maxReplayOrigins: 10_000,
   iwantServesPerPeer: 3,
+  // ---- adoption ----
+  requireBootstrap: false,
 });
 
 function int(field: string, v: unknown, min: number, max: number): number {
@@ -303,7 +315,10 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     replayWindowSize: int('replayWindowSize', o.replayWindowSize ?? d.replayWindowSize, 1, 1_000_000),
     maxReplayOrigins: int('maxReplayOrigins', o.maxReplayOrigins ?? d.maxReplayOrigins, 1, 10_000_000),
     iwantServesPerPeer: int('iwantServesPerPeer', o.iwantServesPerPeer ?? d.iwantServesPerPeer, 1, 1000),
+    // ---- adoption ----
+    requireBootstrap: bool('requireBootstrap', o.requireBootstrap ?? d.requireBootstrap),
   };
+  checkAdoptionOptions(o, resolved);
   if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
     // A quiet peer is heard from (PONG) about once per heartbeat: a shorter timeout partitions everyone.
     throw new InvalidOptionError('partitionTimeoutMs', `must exceed heartbeatMs (${resolved.heartbeatMs})`);
@@ -318,4 +333,33 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     throw new InvalidOptionError('advertiseHost', `not a host name or IP address: ${JSON.stringify(advertiseHost)}`);
   }
   return resolved;
+}
+
+// ---- adoption: checks at the constructor ---------------------------------------------------
+
+/** Options accepted although they have no resolved form (objects handed over as they are). */
+const PASS_THROUGH_OPTIONS: readonly string[] = ['identity', 'logger', 'clock'];
+
+/** Logger methods the library calls: pino's Logger has them all; `console` lacks `child`. */
+const LOGGER_METHODS = ['info', 'warn', 'debug', 'child'] as const;
+
+/**
+ * Unknown option keys (a typo such as `bootstraps` would otherwise be silently ignored) and
+ * the logger's shape. The known keys are those resolveOptions produced plus the pass-through
+ * ones, so an option added to ResolvedOptions is known without a second list to keep.
+ */
+function checkAdoptionOptions(o: P2PNetworkOptions, resolved: ResolvedOptions): void {
+  for (const key of Object.keys(o)) {
+    if ((o as Record<string, unknown>)[key] === undefined) continue;
+    if (!Object.hasOwn(resolved, key) && !PASS_THROUGH_OPTIONS.includes(key)) {
+      throw new InvalidOptionError(key, 'unknown option (see docs/API.md for the list)');
+    }
+  }
+  const logger = o.logger as unknown;
+  if (logger !== undefined) {
+    const missing = LOGGER_METHODS.filter((m) => typeof (logger as Record<string, unknown> | null)?.[m] !== 'function');
+    if (typeof logger !== 'object' || logger === null || missing.length > 0) {
+      throw new InvalidOptionError('logger', `expected a pino logger (functions ${LOGGER_METHODS.join(', ')}); missing ${missing.join(', ') || 'all'}`);
+    }
+  }
 }

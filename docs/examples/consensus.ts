@@ -7,16 +7,16 @@
  *
  * Toy: a fixed leader, no view change, no signatures on votes beyond gossip's own. Run it:
  *
- *     npx tsx docs/examples/consensus.ts
+ *     npx tsx --conditions=aethel-p2p-source docs/examples/consensus.ts   # in this repository
+ *     npx tsx consensus.ts                                                # where aethel-p2p is installed
  *
  * The story it plays: n nodes decide `rounds` heights; all but a quorum-less minority stop
  * (the survivors pause); one stopped node restarts with the same identity, syncs the history
  * over state_sync, the survivors resume, and together they decide `rounds` more heights.
  */
 import { pathToFileURL } from 'node:url';
-// In an application: import { P2PNetwork } from 'aethel-p2p';
-import { P2PNetwork } from '../../lib/index.js';
-import type { DeliveryInfo, P2PNetworkOptions } from '../../lib/index.js';
+import { P2PNetwork } from 'aethel-p2p';
+import type { DeliveryInfo, P2PNetworkOptions } from 'aethel-p2p';
 
 type PhaseType = 'pre-prepare' | 'prepare' | 'commit';
 interface Phase {

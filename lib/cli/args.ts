@@ -15,11 +15,31 @@ export type ArgValues = Record<string, string | boolean | string[] | undefined>;
 /** parseArgs in strict mode, positionals allowed, its errors turned into one-line UsageErrors. */
 export function parseCommand(argv: string[], options: Options): { values: ArgValues; positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: joinNegativeValues(argv, options), strict: true, allowPositionals: true, options });
     return { values: values as ArgValues, positionals };
   } catch (err) {
     throw new UsageError(describeParseError(err as Error & { code?: string }));
   }
+}
+
+/**
+ * `--port -1` as `--port=-1`: parseArgs would read "-1" as an option and say "--port needs a
+ * value"; joined, the option's own check says what is wrong with the number.
+ */
+function joinNegativeValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
 }
 
 /** parseCommand for a command that takes no positional argument. */

@@ -2,9 +2,17 @@
  * aethel-p2p command line.
  *   aethel-p2p node [--host H] [--port P] [--bootstrap H:P,...] [--topic T] [--dump FILE] ...
  *   aethel-p2p demo [--nodes N] [--messages M] [--size B]
+ *   aethel-p2p --version
  * A bad command line prints one line to stderr and exits with code 2.
  */
+import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
+
+/** The package version: package.json is two levels up from lib/cli/ and from dist/cli/ alike. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 /**
  * One line per command: its name and its entry point, loaded only when that command runs
@@ -23,11 +31,16 @@ function usage(): string {
     'usage: aethel-p2p <command> [options]',
     `commands: ${Object.keys(COMMANDS).join(', ')}`,
     'run "aethel-p2p <command> --help" for what a command does and its options',
+    '"aethel-p2p --version" prints the version',
   ].join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
   if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(usage() + '\n');
     return 0;
@@ -50,9 +63,9 @@ main(process.argv.slice(2)).then(
       // One line, never a stack trace: the first line of the message, with the code if any.
       const e = err as { code?: string; message?: string };
       const message = (e.message ?? String(err)).split('\n')[0]!;
-      // Node's own errors already start with their code ("ENOENT: no such file..."): say it once.
-      const code = e.code && !message.startsWith(e.code) ? e.code + ': ' : '';
-      process.stderr.write(`aethel-p2p: ${code}${message.replace(/^aethel-p2p: /, '')}\n`);
+      // The code once: not again when the message already carries it ("EACCES: permission denied").
+      const prefix = e.code && !message.includes(e.code) ? `${e.code}: ` : '';
+      process.stderr.write(`aethel-p2p: ${prefix}${message.replace(/^aethel-p2p: /, '')}\n`);
       process.exitCode = 1;
     }
   },

@@ -21,6 +21,9 @@ import { isoTimeUs, wallClockUs } from '../dump/writer.js';
 const HELP = `usage: aethel-p2p node [options]
   --host H            interface to listen on (default 127.0.0.1)
   --port P            port to listen on, 0 = any free port (default 0)
+  --advertise-host H  address other machines dial to reach this node (default: --host, or
+                      127.0.0.1 when --host is 0.0.0.0 or ::, which only this machine can use)
+  --advertise-port P  port they dial, when a forward or proxy differs from --port (default: bound port)
   --bootstrap LIST    comma-separated host:port peers to dial at start
   --topic T           topic to broadcast stdin lines on and print deliveries of (default "chat")
   --network-id ID     network id; peers with another are refused (default "aethel")
@@ -56,6 +59,8 @@ export async function runNode(argv: string[]): Promise<number> {
   const v = parse(argv, {
     host: { type: 'string' },
     port: { type: 'string' },
+    'advertise-host': { type: 'string' },
+    'advertise-port': { type: 'string' },
     bootstrap: { type: 'string' },
     topic: { type: 'string' },
     'network-id': { type: 'string' },
@@ -76,6 +81,8 @@ export async function runNode(argv: string[]): Promise<number> {
   const options: P2PNetworkOptions = {
     listenHost: strArg(v, 'host') ?? '127.0.0.1',
     listenPort: intArg(v, 'port', 0, 0, 65535),
+    advertiseHost: strArg(v, 'advertise-host'),
+    advertisePort: intArg(v, 'advertise-port', 0, 0, 65535),
     bootstrap,
     networkId: strArg(v, 'network-id'),
     wireDump: strArg(v, 'dump'),
@@ -138,7 +145,8 @@ export async function runNode(argv: string[]): Promise<number> {
 /** Command-line flags for the P2PNetwork options the node command sets. */
 const FLAG_OF: Record<string, string> = {
   listenHost: '--host',
-  advertiseHost: '--host',
+  advertiseHost: '--advertise-host',
+  advertisePort: '--advertise-port',
   listenPort: '--port',
   networkId: '--network-id',
   wireDump: '--dump',

@@ -126,6 +126,43 @@ export function formatSimResult(r: SimResult): string {
   return lines.join('\n');
 }
 
+/** On a terminal: one bar on stderr, redrawn at most every 100 ms. */
+function progressBar(): (phase: string, fraction: number) => void {
+  let last = 0;
+  return (phase, fraction) => {
+    const now = Date.now();
+    if (now - last < 100 && fraction < 1) return;
+    last = now;
+    const f = Math.max(0, Math.min(1, fraction));
+    const width = 30;
+    const full = Math.round(f * width);
+    process.stderr.write(`\r\x1b[K[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${phase} ${Math.round(100 * f)}%`);
+  };
+}
+
+/** Wall time between two progress lines when stderr is not a terminal (a log file, CI), ms. */
+export const PROGRESS_LINE_MS = 10_000;
+
+/**
+ * Without a terminal (CI, a pipe, a log file): plain lines on stderr, so a run of minutes is
+ * visibly alive while stdout keeps only the result. A line at each new phase and at most one
+ * per PROGRESS_LINE_MS within a phase.
+ */
+export function progressLines(now: () => number, write: (line: string) => void = (l) => void process.stderr.write(l)): (phase: string, fraction: number) => void {
+  const start = now();
+  let lastPhase = '';
+  let last = -Infinity;
+  return (phase, fraction) => {
+    const t = now();
+    if (phase === lastPhase && t - last < PROGRESS_LINE_MS) return;
+    if (phase === 'done') return;
+    lastPhase = phase;
+    last = t;
+    const pct = Math.round(100 * Math.max(0, Math.min(1, fraction)));
+    write(`sim: ${phase} ${pct}% (${((t - start) / 1000).toFixed(0)} s)\n`);
+  };
+}
+
 export async function runSim(argv: string[]): Promise<number> {
   const { options, json, help } = parseSimArgs(argv);
   if (help) {
@@ -133,16 +170,7 @@ export async function runSim(argv: string[]): Promise<number> {
     return 0;
   }
   const tty = process.stderr.isTTY === true;
-  let last = 0;
-  const progress = (phase: string, fraction: number) => {
-    const now = Date.now();
-    if (!tty || (now - last < 100 && fraction < 1)) return;
-    last = now;
-    const f = Math.max(0, Math.min(1, fraction));
-    const width = 30;
-    const full = Math.round(f * width);
-    process.stderr.write(`\r\x1b[K[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${phase} ${Math.round(100 * f)}%`);
-  };
+  const progress = tty ? progressBar() : progressLines(Date.now);
   let result: SimResult;
   try {
     result = await runSimulation(options, progress);

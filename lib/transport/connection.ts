@@ -274,6 +274,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         if (sentAt !== undefined) {
           this.pingSentAt.delete(msg.seq);
           this.rttMs = this.cfg.clock.now() - sentAt;
+          this.cfg.metrics.observeRtt(this.rttMs);
         }
         return;
       }

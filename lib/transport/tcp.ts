@@ -26,16 +26,16 @@ export class TcpTransport {
     private readonly onInbound: (conn: Connection) => void,
   ) {}
 
-  /** Start listening; resolves with the address actually bound. */
+  /** Start listening; resolves with the address actually bound. Rejects with LISTEN_FAILED (EADDRINUSE, EACCES, ...). */
   async listen(host: string, port: number): Promise<Address> {
     const server = createServer({ noDelay: true }, (socket) => {
       this.track(socket);
       this.onInbound(new Connection(socket, false, this.cfg));
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err) => reject(P2PError.listenFailed(host, port, err)));
       server.listen({ host, port }, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });

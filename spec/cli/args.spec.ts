@@ -1,8 +1,13 @@
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { killAllCli, runCli } from './cli-process.js';
 import type { CliResult } from './cli-process.js';
 
@@ -17,6 +22,9 @@ const BAD: Array<{ args: string[]; says: RegExp; what: string }> = [
   { what: 'a port out of range', args: ['node', '--port', '70000'], says: /--port must be an integer from 0 to 65535/ },
   { what: 'a port that is not a number', args: ['node', '--port', 'abc'], says: /--port .*"abc"/ },
   { what: 'a flag missing its value', args: ['node', '--port'], says: /--port needs a value/ },
+  { what: 'a negative port', args: ['node', '--port', '-1'], says: /^aethel-p2p: --port must be an integer from 0 to 65535, got "-1"$/ },
+  { what: 'a bad advertised port', args: ['node', '--advertise-port', '65536'], says: /--advertise-port must be an integer from 0 to 65535/ },
+  { what: 'a bad advertised host', args: ['node', '--advertise-host', 'a b'], says: /--advertise-host: / },
   { what: 'a bootstrap address without a port', args: ['node', '--bootstrap', 'nope'], says: /--bootstrap: .*"nope"/ },
   { what: 'a bootstrap address with port 0', args: ['node', '--bootstrap', '127.0.0.1:7001,127.0.0.1:0'], says: /--bootstrap: .*"127\.0\.0\.1:0"/ },
   { what: 'a bad log level', args: ['node', '--log-level', 'loud'], says: /--log-level must be one of/ },
@@ -68,6 +76,34 @@ describe('aethel-p2p command line arguments', function () {
     }
   });
 
+  it('prints the package version and exits 0 for --version', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = await runCli(['--version']);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.equal(`${version}\n`);
+  });
+
+  it('runs through bin/aethel-p2p.js in a checkout, built or not (tsx when dist/ is missing)', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const bin = fileURLToPath(new URL('../../bin/aethel-p2p.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, '--version']);
+    expect(stdout).to.equal(`${version}\n`);
+  });
+
+  it('says once, in plain words, that the port is in use, and exits 1', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    try {
+      const r = await runCli(['node', '--port', String(port)]);
+      expect(r.code).to.equal(1);
+      expect(r.stderr).to.equal(`aethel-p2p: LISTEN_FAILED: cannot listen on 127.0.0.1:${port}: the port is already in use (EADDRINUSE)\n`);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('prints its usage and exits 0 for --help', async () => {
     const r = await runCli(['--help']);
     expect(r.code).to.equal(0);
@@ -78,6 +114,6 @@ describe('aethel-p2p command line arguments', function () {
   it('prints the node command\'s options and exits 0 for node --help', async () => {
     const r = await runCli(['node', '--help']);
     expect(r.code).to.equal(0);
-    for (const flag of ['--host', '--port', '--bootstrap', '--topic', '--dump', '--log-level']) expect(r.stdout).to.include(flag);
+    for (const flag of ['--host', '--port', '--advertise-host', '--advertise-port', '--bootstrap', '--topic', '--dump', '--log-level']) expect(r.stdout).to.include(flag);
   });
 });
