@@ -31,6 +31,10 @@ export const ERROR_CODES = [
   'HANDSHAKE_TIMEOUT',
   'SELF_CONNECTION',
   'DUPLICATE_CONNECTION',
+  // admission: refused or closed by the node's connection limits
+  'NOT_MEMBER',
+  'TOO_MANY_PEERS',
+  'EVICTED',
   // a bug of ours reached while handling a peer's message: only that connection is closed
   'INTERNAL',
 ] as const;

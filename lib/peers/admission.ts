@@ -29,6 +29,8 @@ export interface AdmissionOptions {
   maxInboundPeers?: number;
   /** Outbound connections the node opens on its own (discovery, redials), at most; members excluded. Default 10. */
   maxOutboundPeers?: number;
+  /** Connections in total, both directions, members excepted. Default maxInboundPeers + maxOutboundPeers. */
+  maxPeers?: number;
   /** Inbound connections from one IP address, at most. Default 2. */
   maxInboundPerIp?: number;
   /** Inbound connections from one address group (/24 IPv4, /48 IPv6), at most. Default 4. */
@@ -125,9 +127,12 @@ export function resolveAdmissionOptions(o: AdmissionOptions = {}): ResolvedAdmis
   const onlyMembers = o.onlyMembers ?? d.onlyMembers;
   if (typeof onlyMembers !== 'boolean') throw new InvalidOptionError('onlyMembers', `expected a boolean, got ${typeof onlyMembers}`);
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
+  const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? d.maxInboundPeers, 0, 10_000);
+  const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
   return {
-    maxInboundPeers: int('maxInboundPeers', o.maxInboundPeers ?? d.maxInboundPeers, 0, 10_000),
-    maxOutboundPeers: int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000),
+    maxInboundPeers,
+    maxOutboundPeers,
+    maxPeers: int('maxPeers', o.maxPeers ?? maxInboundPeers + maxOutboundPeers, 1, 20_000),
     maxInboundPerIp: int('maxInboundPerIp', o.maxInboundPerIp ?? d.maxInboundPerIp, 1, 10_000),
     maxInboundPerGroup: int('maxInboundPerGroup', o.maxInboundPerGroup ?? d.maxInboundPerGroup, 1, 10_000),
     maxPendingHandshakes: int('maxPendingHandshakes', o.maxPendingHandshakes ?? d.maxPendingHandshakes, 1, 100_000),
@@ -245,15 +250,17 @@ export class Admission {
   }
 
   /**
-   * A handshake completed: keep the connection? Outbound connections and members are always
-   * kept (members outside the counts); an inbound one must fit the per-IP, per-group and
-   * total limits, possibly by evicting one inbound peer (`evict`). Does not change state:
+   * A handshake completed: keep the connection? Members are always kept (outside the counts);
+   * an outbound one while the total is below maxPeers; an inbound one must fit the per-IP,
+   * per-group, inbound and total limits, possibly by evicting one inbound peer (`evict`). Does not change state:
    * call added() if the connection is kept.
    */
   admit(peer: AdmissionPeer): AdmitVerdict {
     const member = this.members.has(peer.id);
     if (this.opts.onlyMembers && !member) return { accept: false, reason: 'NOT_MEMBER' };
-    if (member || peer.outbound || this.slots.has(peer.id)) return { accept: true };
+    if (member || this.slots.has(peer.id)) return { accept: true };
+    const full = this.inbound + this.outbound >= this.opts.maxPeers;
+    if (peer.outbound) return full ? { accept: false, reason: 'TOO_MANY_PEERS' } : { accept: true };
     if (!this.allowlist.has(peer.ip)) {
       const group = addressGroup(peer.ip);
       let sameIp = 0;
@@ -266,7 +273,7 @@ export class Admission {
       if (sameIp >= this.opts.maxInboundPerIp) return { accept: false, reason: 'TOO_MANY_FROM_IP' };
       if (sameGroup >= this.opts.maxInboundPerGroup) return { accept: false, reason: 'TOO_MANY_FROM_GROUP' };
     }
-    if (this.inbound < this.opts.maxInboundPeers) return { accept: true };
+    if (this.inbound < this.opts.maxInboundPeers && !full) return { accept: true };
     const evict = this.selectEviction();
     return evict === undefined ? { accept: false, reason: 'TOO_MANY_PEERS' } : { accept: true, evict };
   }

@@ -52,6 +52,10 @@ export const GoodbyeCode = {
    * peer is still up and stays in routing tables; neither side redials or reports it.
    */
   IDLE: 11,
+  /** The receiver admits only its configured members (onlyMembers), and the sender is not one. */
+  NOT_MEMBER: 15,
+  /** The receiver's inbound slots are full and it chose this peer to make room for a newcomer. */
+  EVICTED: 16,
 } as const;
 export type GoodbyeCodeValue = (typeof GoodbyeCode)[keyof typeof GoodbyeCode];
 export const GOODBYE_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze(
