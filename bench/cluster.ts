@@ -13,7 +13,7 @@
  * 120000) is reported as failed (ok: false), with what it did deliver.
  */
 import { P2PNetwork } from '../lib/network.js';
-import { waitFor } from '../lib/testnet.js';
+import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
 import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -34,7 +34,7 @@ const baselineRssMb = process.memoryUsage().rss / (1024 * 1024);
 const edges = topology(N, D, seed);
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }

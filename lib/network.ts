@@ -522,7 +522,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const key = `${host}:${port}`;
     let p = this.dialing.get(key);
     if (!p) {
-      const verdict = this.dialLimiter.check(host, port, kind === 'learned' && this.trustedAddresses.has(addressKey(host, port)) ? 'trusted' : kind, expectedId);
+      const verdict = this.dialLimiter.check(host, port, this.trustedAddresses.has(addressKey(host, port)) ? 'trusted' : kind, expectedId);
       if (verdict !== 'ok') {
         return Promise.reject(new P2PError('NOT_CONNECTED', `dial of ${host}:${port} refused: ${verdict}`));
       }
@@ -531,6 +531,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
         .then(
           (id) => {
             this.dialLimiter.succeeded(host, port, id);
+            // An endpoint proof, also when this dial lost a duplicate race to a live connection.
+            this.knownPeers.proveAddress(id, host, port);
             return id;
           },
           (err: unknown) => {
@@ -754,7 +756,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       if (this.lifecycle !== 'running' || !peer) throw new P2PError('STOPPED', 'stopped or peer removed');
       if (this.known.get(id)?.conn) return;
       // Read the address at each attempt: the peer may have dialed us from a new one.
-      await this.linkTo({ id: contactId, host: peer.host, port: peer.port }).catch((err: unknown) => {
+      await this.linkTo({ id: contactId, host: peer.host, port: peer.port }, 'keep', 'claimed').catch((err: unknown) => {
         this.log.debug({ peer: id.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'reconnect attempt failed');
         throw err;
       });
@@ -797,14 +799,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   /** An open link to a contact, dialing it if needed and checking the node there is the one expected. */
-  private async linkTo(contact: LookupContact, purpose: 'keep' | 'lookup' = 'keep'): Promise<PeerHandle> {
+  private async linkTo(contact: LookupContact, purpose: 'keep' | 'lookup' = 'keep', kind: DialKind = 'learned'): Promise<PeerHandle> {
     const hex = contact.id.toString('hex');
     const known = this.known.get(hex);
     if (known?.handle) {
       if (purpose === 'keep') known.lookupOnly = false;
       return known.handle;
     }
-    const id = await this.connect(contact.host, contact.port, 'learned', hex);
+    const id = await this.connect(contact.host, contact.port, kind, hex);
     if (id !== hex) throw new P2PError('NOT_CONNECTED', `${contact.host}:${contact.port} is node ${id.slice(0, 12)}, not ${hex.slice(0, 12)}`);
     const p = this.known.get(hex);
     if (!p?.handle) throw new P2PError('NOT_CONNECTED', `connection to ${hex.slice(0, 12)} closed`);

@@ -99,7 +99,7 @@ export interface P2PNetworkOptions {
   clock?: Clock;
 
   // ---- admission (docs/API.md §Admission) ----
-  /** Inbound connections kept at most, members excepted. Default 40. */
+  /** Inbound connections kept at most, members excepted. Default 40, or maxPeers − maxOutboundPeers when that is larger. */
   maxInboundPeers?: number;
   /** Outbound connections the node opens on its own (discovery, redials), at most, members excepted. Default 10. */
   maxOutboundPeers?: number;
@@ -302,9 +302,13 @@ function resolveAdmission(o: P2PNetworkOptions): AdmissionFields {
   const allow = list('admissionAllowlist', o.admissionAllowlist ?? []) as string[];
   const onlyMembers = bool('onlyMembers', o.onlyMembers ?? d.onlyMembers);
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
+  const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
+  // A maxPeers raised above the default total raises the inbound share with it.
+  const derivedInbound = typeof o.maxPeers === 'number' ? Math.max(d.maxInboundPeers, o.maxPeers - maxOutboundPeers) : d.maxInboundPeers;
+  const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? derivedInbound, 0, 10_000);
   const a: AdmissionFields = {
-    maxInboundPeers: int('maxInboundPeers', o.maxInboundPeers ?? d.maxInboundPeers, 0, 10_000),
-    maxOutboundPeers: int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000),
+    maxInboundPeers,
+    maxOutboundPeers,
     maxInboundPerIp: int('maxInboundPerIp', o.maxInboundPerIp ?? d.maxInboundPerIp, 1, 10_000),
     maxInboundPerGroup: int('maxInboundPerGroup', o.maxInboundPerGroup ?? d.maxInboundPerGroup, 1, 10_000),
     admissionAllowlist: [...allow],

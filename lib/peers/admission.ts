@@ -25,7 +25,7 @@ import { InvalidOptionError } from '../errors.js';
 import { addressGroup } from './address-group.js';
 
 export interface AdmissionOptions {
-  /** Inbound connections kept at most (members excluded). Default 40. */
+  /** Inbound connections kept at most (members excluded). Default 40, or maxPeers − maxOutboundPeers when larger. */
   maxInboundPeers?: number;
   /** Outbound connections the node opens on its own (discovery, redials), at most; members excluded. Default 10. */
   maxOutboundPeers?: number;
@@ -127,8 +127,9 @@ export function resolveAdmissionOptions(o: AdmissionOptions = {}): ResolvedAdmis
   const onlyMembers = o.onlyMembers ?? d.onlyMembers;
   if (typeof onlyMembers !== 'boolean') throw new InvalidOptionError('onlyMembers', `expected a boolean, got ${typeof onlyMembers}`);
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
-  const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? d.maxInboundPeers, 0, 10_000);
   const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
+  const derivedInbound = typeof o.maxPeers === 'number' ? Math.max(d.maxInboundPeers, o.maxPeers - maxOutboundPeers) : d.maxInboundPeers;
+  const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? derivedInbound, 0, 10_000);
   return {
     maxInboundPeers,
     maxOutboundPeers,

@@ -5,14 +5,19 @@
  * reports started(), then succeeded(host, port, id) when the handshake showed an id there,
  * or failed() when the dial or handshake failed.
  *
- * Rules for a 'learned' dial (an address someone else gave us, or a redial of one):
+ * Kinds of dial and their rules:
+ * - 'learned' (an address a third party gave us: a NODES reply, a routing-table contact):
+ *   all three rules below;
+ * - 'claimed' (the redial of a peer worth keeping at the address it gave for itself in its
+ *   handshake): the first and third rules; the reconnector's backoff spaces the attempts;
+ * - 'trusted' (addresses from the user: bootstrap, addPeer, members): always allowed.
+ * Rules:
  * - an address whose last dial showed another node than the one expected is not dialed for
  *   that claim ('claimed_by_other'): one dial tells us who really lives there;
  * - an address never proven is dialed at most maxUnprovenDials times without success, then
  *   left alone for unprovenRetryAfterMs ('unproven_limit');
  * - after a failure the address is not dialed again within minRedialIntervalMs ('too_soon'),
  *   however many identities claim it.
- * 'trusted' dials (addresses from the user: bootstrap, addPeer, members) are always allowed.
  * The table is capped (maxTrackedAddresses), least recently dialed forgotten first.
  */
 import type { Clock } from '../clock.js';
@@ -36,7 +41,7 @@ export const DIAL_LIMITER_DEFAULTS = Object.freeze({
   maxTrackedAddresses: 4096,
 });
 
-export type DialKind = 'trusted' | 'learned';
+export type DialKind = 'trusted' | 'claimed' | 'learned';
 export type DialVerdict = 'ok' | 'too_soon' | 'unproven_limit' | 'claimed_by_other';
 
 interface AddressRecord {
@@ -83,7 +88,7 @@ export class DialLimiter {
     const now = this.clock.now();
     let verdict: DialVerdict = 'ok';
     if (r.provenId !== undefined && expectedId !== undefined && r.provenId !== expectedId) verdict = 'claimed_by_other';
-    else if (r.provenId === undefined && r.failures >= this.opts.maxUnprovenDials && now - r.lastAttemptAt < this.opts.unprovenRetryAfterMs) verdict = 'unproven_limit';
+    else if (kind === 'learned' && r.provenId === undefined && r.failures >= this.opts.maxUnprovenDials && now - r.lastAttemptAt < this.opts.unprovenRetryAfterMs) verdict = 'unproven_limit';
     else if (r.failures > 0 && now - r.lastFailedAt < this.opts.minRedialIntervalMs) verdict = 'too_soon';
     if (verdict !== 'ok') this.refused[verdict]++;
     return verdict;

@@ -57,6 +57,16 @@ describe('DialLimiter', () => {
     expect(l.check(...VICTIM, 'learned')).to.equal('ok');
   });
 
+  it('lets a kept peer be redialed at its own claimed address past the unproven limit, spaced, but not once another node proved it', () => {
+    const l = new DialLimiter(systemClock);
+    failDials(l, 5, 2000);
+    expect(l.check(...VICTIM, 'claimed', A)).to.equal('ok');
+    l.failed(...VICTIM);
+    expect(l.check(...VICTIM, 'claimed', A)).to.equal('too_soon');
+    l.succeeded(...VICTIM, B);
+    expect(l.check(...VICTIM, 'claimed', A)).to.equal('claimed_by_other');
+  });
+
   it('always allows trusted dials (bootstrap, addPeer, members)', () => {
     const l = new DialLimiter(systemClock, { maxUnprovenDials: 1 });
     failDials(l, 3, 10);
