@@ -623,7 +623,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    */
   private acceptSocket(socket: Socket): boolean {
     const ip = socket.remoteAddress;
-    if (ip === undefined || this.lifecycle !== 'running') return false;
+    if (ip === undefined || (this.lifecycle !== 'running' && this.lifecycle !== 'starting')) return false;
     const verdict = this.admission.openPending(ip);
     if (verdict === 'ok') return true;
     this.refused[verdict]++;
