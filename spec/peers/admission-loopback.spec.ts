@@ -146,6 +146,19 @@ describe('admission over loopback', function () {
       expect(target.health()).to.deep.equal({ connectedPeers: 1, knownPeers: 1, partitionedPeers: 0, reachableFraction: 1 });
     });
 
+    it('redials a member that left with GOODBYE and came back on its address', async () => {
+      const mid = generateIdentity();
+      const m = await start({ identity: mid });
+      const port = m.address.port;
+      const target = await start({ members: [`${mid.idHex}@127.0.0.1:${port}`], retry: { initialDelayMs: 20, maxDelayMs: 100, maxRetries: 3 } });
+      await waitFor(() => target.health().reachableFraction === 1, 5000, 'member connected');
+      await m.stop(); // GOODBYE NORMAL: any other peer would not be redialed
+      await waitFor(() => target.health().reachableFraction === 0, 5000, 'member gone');
+      await start({ identity: mid, listenPort: port });
+      await waitFor(() => target.health().reachableFraction === 1, 5000, 'member redialed');
+      expect(target.admissionStats()).to.include({ members: 1, outbound: 0, inbound: 0 });
+    });
+
     it('reports health over the members, counting one never connected as unreachable', async () => {
       const m1 = generateIdentity();
       const absent = generateIdentity();
