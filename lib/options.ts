@@ -116,7 +116,7 @@ export interface P2PNetworkOptions {
   maxPendingHandshakes?: number;
   /** Inbound sockets whose handshake is under way from one IP, at most (allowlist exempt). Default 4. */
   maxPendingPerIp?: number;
-  /** An inbound peer connected for less than this, ms, is never evicted for a newcomer. Default 60000. */
+  /** An inbound peer connected for less than this, ms, is never evicted for a newcomer. Default 10000. */
   minEvictionAgeMs?: number;
   /**
    * Node ids (64 hex), each optionally 'id@host:port': always admitted, never evicted, dialed
@@ -229,8 +229,12 @@ export const DEFAULTS = Object.freeze({
   /** geth keeps 50 handshake slots; libp2p 32 transient inbound connections. */
   maxPendingHandshakes: 64,
   maxPendingPerIp: 4,
-  /** As libp2p's connection-manager grace period: a peer gets a minute before it can be evicted. */
-  minEvictionAgeMs: 60_000,
+  /**
+   * Ten heartbeats to earn a protection (a measured round trip, useful deliveries) before it
+   * can be evicted; short enough that a flood of identities holding every inbound slot is
+   * evictable, and an honest newcomer gets in, seconds after it arrived.
+   */
+  minEvictionAgeMs: 10_000,
   onlyMembers: false,
   maxKnownPeers: 1000,
   /** Four default partition timeouts: a churning identity never stays this long. */

@@ -41,7 +41,7 @@ export interface AdmissionOptions {
   maxPendingHandshakes?: number;
   /** Inbound sockets whose handshake is under way from one IP address, at most (allowlist exempt). Default 4. */
   maxPendingPerIp?: number;
-  /** An inbound peer connected for less than this, ms, is never evicted. Default 60000. */
+  /** An inbound peer connected for less than this, ms, is never evicted. Default 10000. */
   minEvictionAgeMs?: number;
   /** Node ids (64 hex) always admitted, never evicted, outside both slot counts. Default []. */
   members?: readonly string[];
@@ -62,7 +62,7 @@ export const ADMISSION_DEFAULTS = Object.freeze({
   maxInboundPerGroup: 4,
   maxPendingHandshakes: 64,
   maxPendingPerIp: 4,
-  minEvictionAgeMs: 60_000,
+  minEvictionAgeMs: 10_000,
   onlyMembers: false,
 });
 
