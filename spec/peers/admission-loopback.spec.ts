@@ -85,6 +85,33 @@ describe('admission over loopback', function () {
     expect(code(GoodbyeCode.EVICTED) + code(GoodbyeCode.TOO_MANY_PEERS)).to.be.at.least(18);
   });
 
+  it('a new honest node gets in while identities hold every inbound slot, once they are older than minEvictionAgeMs', async () => {
+    const target = await start({ maxInboundPeers: 10, minEvictionAgeMs: 300 });
+    const attackers = await Promise.all(Array.from({ length: 10 }, () => RawPeer.connect(target.address.port)));
+    cleanup.push(() => attackers.forEach((a) => a.destroy()));
+    await Promise.all(attackers.map((a) => a.handshake()));
+    await waitFor(() => target.admissionStats().inbound === 10, 5000, 'inbound full');
+    const connects: string[] = [];
+    target.on('peer:connect', (p) => void connects.push(p.id));
+    const early = await start();
+    // Its own handshake completes (addPeer resolves), then the target closes it: no slot yet.
+    const earlyGone = new Promise((r) => early.once('peer:disconnect', r));
+    await early.addPeer(addrOf(target)).catch(() => undefined);
+    await earlyGone;
+    await quiet(350);
+    const t0 = Date.now();
+    const late = await start();
+    await late.addPeer(addrOf(target));
+    const ms = Date.now() - t0;
+    await waitFor(() => attackers.some((a) => a.closed), 3000, 'an attacker evicted');
+    const evicted = attackers.filter((a) => a.goodbye()?.type === MessageType.GOODBYE && (a.goodbye() as { code: number }).code === GoodbyeCode.EVICTED);
+    console.log(`      newcomer before min age: refused; after: connected in ${ms} ms, ${evicted.length} attacker evicted`);
+    expect(connects).to.not.include(early.id);
+    expect(connects).to.include(late.id);
+    expect(target.peers().find((p) => p.id === late.id)?.state).to.equal('connected');
+    expect(target.admissionStats().inbound).to.equal(10);
+  });
+
   describe('per-source limits with no allowlist', () => {
     it('admits two peers from one IP and refuses the third; another IP is still welcome', async () => {
       const target = await start({ admissionAllowlist: [] });
