@@ -21,7 +21,7 @@ import type { DeliveryInfo, GossipPeer } from './gossip/engine.js';
 import { PartitionMonitor } from './health/partition-monitor.js';
 import type { HealthSnapshot } from './health/partition-monitor.js';
 import { Reconnector } from './health/reconnector.js';
-import { Admission } from './peers/admission.js';
+import { Admission, preferDiverse } from './peers/admission.js';
 import type { AdmissionRefusal, PendingVerdict } from './peers/admission.js';
 import { DialLimiter } from './peers/dial-limiter.js';
 import type { DialKind } from './peers/dial-limiter.js';
@@ -398,7 +398,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       const r = await this.dht.lookup(target);
       for (const c of r.closest) found.set(c.id.toString('hex'), c);
     }
-    for (const [hex, c] of found) {
+    for (const c of preferDiverse([...found.values()], this.admission.outboundGroups())) {
+      const hex = c.id.toString('hex');
       if (this.handles.length >= this.opts.minPeers || !this.admission.outboundAvailable()) break;
       const p = this.known.get(hex);
       // A link the lookups opened becomes a kept one: it is one of the minPeers now.

@@ -309,6 +309,13 @@ export class Admission {
     return this.slots.get(id)?.outbound;
   }
 
+  /** Address groups of the outbound peers now: discovery prefers candidates outside them. */
+  outboundGroups(): Set<string> {
+    const groups = new Set<string>();
+    for (const s of this.slots.values()) if (s.outbound && !s.member) groups.add(s.group);
+    return groups;
+  }
+
   /** Clock time the peer's slot was taken, or undefined. */
   connectedAt(id: string): number | undefined {
     return this.slots.get(id)?.connectedAt;
@@ -380,4 +387,24 @@ function protect(c: Slot[], n: number, eligible: (s: Slot) => boolean, order: (a
 
 function cmp(a: Buffer, b: Buffer): number {
   return Buffer.compare(a, b);
+}
+
+/**
+ * Order outbound candidates for diversity: first one per address group not in `taken`
+ * (in the given order), then the rest in the given order. So the node's own picks spread
+ * over networks, and one network's many identities do not take every outbound slot.
+ */
+export function preferDiverse<T extends { host: string }>(candidates: readonly T[], taken: ReadonlySet<string>): T[] {
+  const seen = new Set(taken);
+  const first: T[] = [];
+  const rest: T[] = [];
+  for (const c of candidates) {
+    const g = addressGroup(c.host);
+    if (seen.has(g)) rest.push(c);
+    else {
+      seen.add(g);
+      first.push(c);
+    }
+  }
+  return [...first, ...rest];
 }

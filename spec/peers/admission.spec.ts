@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import sinon from 'sinon';
 import { systemClock } from '../../lib/clock.js';
 import { InvalidOptionError } from '../../lib/errors.js';
-import { AddressAllowlist, Admission, resolveAdmissionOptions } from '../../lib/peers/admission.js';
+import { AddressAllowlist, Admission, preferDiverse, resolveAdmissionOptions } from '../../lib/peers/admission.js';
 import type { AdmissionHost, AdmissionOptions } from '../../lib/peers/admission.js';
 
 /** A 64-hex id from a short label. */
@@ -163,6 +163,16 @@ describe('Admission', () => {
     for (const [o, field] of cases) {
       expect(() => resolveAdmissionOptions(o)).to.throw(InvalidOptionError).with.property('field', field);
     }
+  });
+
+  it('orders outbound candidates one per new address group first, keeping the given order within each pass', () => {
+    const hosts = ['10.0.1.1', '10.0.1.2', '10.0.2.1', '10.0.3.1', '10.0.2.2', '2001:db8:1::1'].map((host) => ({ host }));
+    const taken = new Set(['v4:10.0.3.0/24']);
+    expect(preferDiverse(hosts, taken).map((c) => c.host)).to.deep.equal(['10.0.1.1', '10.0.2.1', '2001:db8:1::1', '10.0.1.2', '10.0.3.1', '10.0.2.2']);
+    const a = make();
+    connect(a, 1, '10.0.3.9', true);
+    connect(a, 2, '10.0.4.9');
+    expect([...a.outboundGroups()]).to.deep.equal(['v4:10.0.3.0/24']);
   });
 
   it('matches allowlist CIDRs, single addresses, IPv4-mapped IPv6 and host names', () => {
