@@ -807,6 +807,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       if (purpose === 'keep') known.lookupOnly = false;
       return known.handle;
     }
+    // With onlyMembers a non-member would be refused after its handshake: do not dial it at all.
+    if (this.opts.onlyMembers && !this.admission.isMember(hex)) throw new P2PError('NOT_MEMBER', `${hex.slice(0, 12)} is not a member`);
     const id = await this.connect(contact.host, contact.port, kind, hex);
     if (id !== hex) throw new P2PError('NOT_CONNECTED', `${contact.host}:${contact.port} is node ${id.slice(0, 12)}, not ${hex.slice(0, 12)}`);
     const p = this.known.get(hex);
