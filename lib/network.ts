@@ -662,7 +662,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
         const victim = this.known.get(verdict.evict);
         this.log.debug({ peer: verdict.evict.slice(0, 12), for: id.slice(0, 12) }, 'evicting an inbound peer');
         this.refused.EVICTED++;
-        victim?.conn?.close(GoodbyeCode.EVICTED, 'evicted to make room', new P2PError('EVICTED', 'evicted to make room'));
+        // Closing unregisters it (and frees its slot) at once.
+        if (victim?.conn) victim.conn.close(GoodbyeCode.EVICTED, 'evicted to make room', new P2PError('EVICTED', 'evicted to make room'));
+        else this.admission.removed(verdict.evict);
       }
       this.admission.added({ id, ip, outbound: conn.outbound });
     }

@@ -102,8 +102,9 @@ export class KnownPeers {
    */
   connected(id: string, address: { host: string; port: number; proven: boolean }): string[] {
     const r = this.ensure(id);
+    // A duplicate connection replacing the first one does not restart the peer's time.
+    if (!r.connected) r.connectedAt = this.clock.now();
     r.connected = true;
-    r.connectedAt = this.clock.now();
     if (address.proven) {
       r.host = address.host;
       r.port = address.port;
