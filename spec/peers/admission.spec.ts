@@ -4,6 +4,7 @@ import { systemClock } from '../../lib/clock.js';
 import { InvalidOptionError } from '../../lib/errors.js';
 import { AddressAllowlist, Admission, preferDiverse, resolveAdmissionOptions } from '../../lib/peers/admission.js';
 import type { AdmissionHost, AdmissionOptions } from '../../lib/peers/admission.js';
+import { resolveOptions } from '../../lib/options.js';
 
 /** A 64-hex id from a short label. */
 const id = (n: number): string => n.toString(16).padStart(64, '0');
@@ -182,5 +183,25 @@ describe('Admission', () => {
       ['fd12:3456::1', true], ['fe80::1', false], ['localhost', true], ['192.0.2.1', false],
     ];
     for (const [h, want] of table) expect(l.has(h), h).to.equal(want);
+  });
+
+  describe('network options', () => {
+    it('default to an Internet node: no allowlist, 40 in / 10 out, maxPeers their sum', () => {
+      expect(resolveOptions({})).to.include({ maxInboundPeers: 40, maxOutboundPeers: 10, maxPeers: 50, maxInboundPerIp: 2, maxInboundPerGroup: 4, maxPendingHandshakes: 64, maxPendingPerIp: 4, minEvictionAgeMs: 10_000, onlyMembers: false, maxKnownPeers: 1000, provenAfterMs: 120_000, maxUnprovenDials: 3, minRedialIntervalMs: 1000 });
+      expect(resolveOptions({}).admissionAllowlist).to.deep.equal([]);
+    });
+
+    it('raise the inbound share with a larger maxPeers, and keep it for a smaller one', () => {
+      expect(resolveOptions({ maxPeers: 200 })).to.include({ maxInboundPeers: 190, maxPeers: 200 });
+      expect(resolveOptions({ maxPeers: 2, minPeers: 1 })).to.include({ maxInboundPeers: 40, maxPeers: 2 });
+    });
+
+    it('parse members as "id" or "id@host:port", naming a bad entry', () => {
+      const r = resolveOptions({ members: [MEMBER, `${id(1)}@127.0.0.1:4000`] });
+      expect(r.members).to.deep.equal([{ id: MEMBER, host: '', port: 0 }, { id: id(1), host: '127.0.0.1', port: 4000 }]);
+      expect(() => resolveOptions({ members: [`${id(1)}@nowhere`] })).to.throw(InvalidOptionError).with.property('field', 'members[0]');
+      expect(() => resolveOptions({ onlyMembers: true })).to.throw(InvalidOptionError).with.property('field', 'onlyMembers');
+      expect(() => resolveOptions({ admissionAllowlist: ['127.0.0.0/40'] })).to.throw(InvalidOptionError).with.property('field', 'admissionAllowlist[0]');
+    });
   });
 });
