@@ -1,6 +1,6 @@
 /** Public exports of aethel-p2p. Everything else is internal. */
 export { P2PNetwork } from './network.js';
-export type { PeerInfo, PeerState, HealthSnapshot, MessageHandler, P2PNetworkEvents } from './network.js';
+export type { PeerInfo, PeerState, HealthSnapshot, MessageHandler, P2PNetworkEvents, AdmissionStats } from './network.js';
 export type { DeliveryInfo } from './gossip/engine.js';
 export { DEFAULTS } from './options.js';
 export type { P2PNetworkOptions } from './options.js';
@@ -11,7 +11,7 @@ export type { ErrorCode } from './errors.js';
 export { generateIdentity, identityFromSeed, loadIdentity, saveIdentity, nodeIdOf } from './identity.js';
 export type { Identity } from './identity.js';
 export type { Clock, TimerHandle } from './clock.js';
-export { createTestnet } from './testnet.js';
+export { createTestnet, LOOPBACK_ALLOWLIST } from './testnet.js';
 export type { Testnet, TestnetOptions } from './testnet.js';
 // Wire layer, for conformance tests, dump tools and other implementations.
 export { FrameDecoder, encodeFrame, frameHeader, DEFAULT_MAX_FRAME_BYTES } from './wire/frame.js';

@@ -212,6 +212,8 @@ export const DEFAULTS = Object.freeze({
   handshakeTimeoutMs: 5000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxQueueBytes: 8 * 1024 * 1024,
+  /** maxInboundPeers + maxOutboundPeers with their defaults; resolveOptions derives it from the two. */
+  maxPeers: 50,
   minPeers: 8,
   k: 20,
   alpha: 3,
