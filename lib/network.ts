@@ -150,6 +150,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly refused: Record<PendingRefusal | AdmissionRefusal | 'EVICTED', number> = {
     too_many_pending: 0, too_many_pending_from_ip: 0, NOT_MEMBER: 0, TOO_MANY_PEERS: 0, TOO_MANY_FROM_IP: 0, TOO_MANY_FROM_GROUP: 0, EVICTED: 0,
   };
+  /** The IP each accepted socket holds a pending-handshake slot for (read once, at accept). */
+  private readonly pendingIp = new WeakMap<Socket, string>();
   /** The address each outbound connection was dialed at: proven once its handshake shows an id. */
   private readonly dialedAt = new WeakMap<Connection, { host: string; port: number }>();
   /** The wire dump (wireDump option), when one is being written. */
@@ -594,18 +596,19 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   /** Take charge of a connection whose handshake is under way. */
   private adopt(conn: Connection): void {
+    // An inbound socket holds a pending-handshake slot (taken in acceptSocket) until it opens or closes.
+    const ip = this.pendingIp.get(conn.socket);
+    let pending = ip !== undefined;
+    const release = () => {
+      if (pending) this.admission.closePending(ip!);
+      pending = false;
+    };
     if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') {
+      release();
       conn.close(GoodbyeCode.NORMAL, 'shutting down');
       return;
     }
     this.handshaking.add(conn);
-    // An inbound socket holds a pending-handshake slot (taken in acceptSocket) until it opens or closes.
-    const ip = conn.socket.remoteAddress ?? '';
-    let pending = !conn.outbound;
-    const release = () => {
-      if (pending) this.admission.closePending(ip);
-      pending = false;
-    };
     conn.once('open', () => {
       release();
       this.handshaking.delete(conn);
@@ -626,7 +629,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const ip = socket.remoteAddress;
     if (ip === undefined || (this.lifecycle !== 'running' && this.lifecycle !== 'starting')) return false;
     const verdict = this.admission.openPending(ip);
-    if (verdict === 'ok') return true;
+    if (verdict === 'ok') {
+      this.pendingIp.set(socket, ip);
+      return true;
+    }
     this.refused[verdict]++;
     return false;
   }
