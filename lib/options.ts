@@ -310,7 +310,7 @@ function resolveAdmission(o: P2PNetworkOptions): AdmissionFields {
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
   const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
   // A maxPeers raised above the default total raises the inbound share with it.
-  const derivedInbound = typeof o.maxPeers === 'number' ? Math.max(d.maxInboundPeers, o.maxPeers - maxOutboundPeers) : d.maxInboundPeers;
+  const derivedInbound = Number.isInteger(o.maxPeers) ? Math.max(d.maxInboundPeers, o.maxPeers! - maxOutboundPeers) : d.maxInboundPeers;
   const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? derivedInbound, 0, 10_000);
   const a: AdmissionFields = {
     maxInboundPeers,

@@ -128,7 +128,7 @@ export function resolveAdmissionOptions(o: AdmissionOptions = {}): ResolvedAdmis
   if (typeof onlyMembers !== 'boolean') throw new InvalidOptionError('onlyMembers', `expected a boolean, got ${typeof onlyMembers}`);
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
   const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
-  const derivedInbound = typeof o.maxPeers === 'number' ? Math.max(d.maxInboundPeers, o.maxPeers - maxOutboundPeers) : d.maxInboundPeers;
+  const derivedInbound = Number.isInteger(o.maxPeers) ? Math.max(d.maxInboundPeers, o.maxPeers! - maxOutboundPeers) : d.maxInboundPeers;
   const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? derivedInbound, 0, 10_000);
   return {
     maxInboundPeers,
@@ -326,16 +326,21 @@ export class Admission {
   }
 
   /**
-   * The inbound peer to evict for a newcomer, or undefined when every inbound peer is
-   * protected. Steps, each removing peers from the candidates: members, outbound peers and
-   * peers younger than minEvictionAgeMs; EVICTION_PROTECT.byGroup peers of distinct address
-   * groups picked by a salted hash; the byLatency lowest round trips; the byUsefulness most
-   * useful (usefulness > 0); the older half of the rest. Then the address group with most
-   * candidates (ties: the group whose youngest candidate is youngest) loses its youngest.
+   * The inbound peer to evict for a newcomer, or undefined when none may be. Steps, each
+   * removing peers from the candidates: members, outbound peers, allowlisted peers (a local
+   * testbed's own) and peers younger than minEvictionAgeMs; EVICTION_PROTECT.byGroup peers of
+   * distinct address groups picked by a salted hash; the byLatency lowest round trips; the
+   * byUsefulness most useful (usefulness > 0); the older half of the rest. Then the address
+   * group with the most inbound peers, counting the young ones too (ties: the group whose
+   * youngest peer is youngest), loses its youngest remaining candidate; if it has none,
+   * nobody is evicted. Counting young peers is what keeps a flood of fresh identities from
+   * one network from evicting established peers of other networks: their own group is the
+   * most represented, and it has no candidate yet.
    */
   selectEviction(): string | undefined {
     const now = this.clock.now();
-    let c = [...this.slots.values()].filter((s) => !s.member && !s.outbound && now - s.connectedAt >= this.opts.minEvictionAgeMs);
+    const inbound = [...this.slots.values()].filter((s) => !s.member && !s.outbound && !s.allowlisted);
+    let c = inbound.filter((s) => now - s.connectedAt >= this.opts.minEvictionAgeMs);
     // 1. Distinct address groups, chosen by a keyed hash the attacker cannot predict.
     const byKey = [...c].sort((a, b) => cmp(this.groupKey(a.group), this.groupKey(b.group)) || a.connectedAt - b.connectedAt);
     const protectedGroups = new Set<string>();
@@ -354,23 +359,29 @@ export class Admission {
     // 4. The older half: an attacker arriving now cannot have been here long.
     c = protect(c, Math.floor(c.length / 2), () => true, (a, b) => a.connectedAt - b.connectedAt);
     if (c.length === 0) return undefined;
-    // 5. The most represented group loses its youngest member.
-    const groups = new Map<string, Slot[]>();
-    for (const s of c) {
+    // 5. The most represented group (all its inbound peers, young ones included) loses its
+    //    youngest remaining candidate.
+    const groups = new Map<string, { size: number; youngest: number }>();
+    for (const s of inbound) {
       const g = groups.get(s.group);
-      if (g) g.push(s);
-      else groups.set(s.group, [s]);
-    }
-    let best: Slot[] | undefined;
-    let bestYoungest = -Infinity;
-    for (const g of groups.values()) {
-      const youngest = Math.max(...g.map((s) => s.connectedAt));
-      if (!best || g.length > best.length || (g.length === best.length && youngest > bestYoungest)) {
-        best = g;
-        bestYoungest = youngest;
+      if (g) {
+        g.size++;
+        g.youngest = Math.max(g.youngest, s.connectedAt);
+      } else {
+        groups.set(s.group, { size: 1, youngest: s.connectedAt });
       }
     }
-    return best!.reduce((a, b) => (b.connectedAt > a.connectedAt ? b : a)).id;
+    let bestGroup: string | undefined;
+    let best = { size: 0, youngest: -Infinity };
+    for (const [group, g] of groups) {
+      if (g.size > best.size || (g.size === best.size && g.youngest > best.youngest)) {
+        bestGroup = group;
+        best = g;
+      }
+    }
+    const victims = c.filter((s) => s.group === bestGroup);
+    if (victims.length === 0) return undefined;
+    return victims.reduce((a, b) => (b.connectedAt > a.connectedAt ? b : a)).id;
   }
 
   private groupKey(group: string): Buffer {

@@ -114,19 +114,34 @@ describe('Admission', () => {
       expect(v).to.deep.equal({ accept: true, evict: id(20) });
     });
 
-    it('protects the lowest latencies, the most useful and the longest connected', () => {
-      const a = full();
+    it('protects the lowest latencies and the most useful, and evicts from the most represented group only', () => {
+      const a = make({ maxInboundPeers: 20, minEvictionAgeMs: 60_000 });
+      // Eight old peers in eight /24s, then twelve from one /24 (ids 9..20), one second apart.
+      for (let i = 1; i <= 20; i++) {
+        connect(a, i, i <= 8 ? `10.${i}.0.1` : `172.16.9.${i}`);
+        clock.tick(1000);
+      }
       clock.tick(60_000);
-      // Peers 13..20 are the youngest; make 8 of the youngest fast and 4 useful:
       for (let i = 13; i <= 20; i++) rtt.set(id(i), 1);
-      for (let i = 9; i <= 12; i++) usefulness.set(id(i), 5);
-      const v = a.admit({ id: id(100), ip: '172.20.0.1', outbound: false });
-      expect(v.accept).to.equal(true);
-      const evicted = (v as { evict: string }).evict;
-      const n = parseInt(evicted, 16);
-      // Not fast, not useful; the older half of the 8 left (1..8 minus 4 group-protected) is protected too.
-      expect(n).to.be.within(1, 8);
-      expect(rtt.has(evicted) || usefulness.has(evicted)).to.equal(false);
+      usefulness.set(id(10), 5);
+      usefulness.set(id(11), 5);
+      // The crowded group's youngest without a protection is 12.
+      expect(a.selectEviction()).to.equal(id(12));
+      usefulness.set(id(12), 5);
+      // Left unprotected in the crowded group: at most 9 (unless the salted group pick took it).
+      expect([id(9), undefined]).to.include(a.selectEviction());
+      // Never one of the old peers of the other groups, whatever their latency.
+    });
+
+    it('lets no fresh flood from one /24 evict established peers of other groups', () => {
+      const a = make({ maxInboundPeers: 12, minEvictionAgeMs: 60_000 });
+      for (let i = 1; i <= 8; i++) connect(a, i, `10.${i}.0.1`);
+      clock.tick(120_000);
+      const out = Array.from({ length: 10 }, (_, i) => connect(a, 100 + i, `198.51.100.${i + 1}`));
+      // Four fit (per-group cap and free slots), then the flood's own group is the most
+      // represented and has no peer old enough: refused.
+      expect(out.filter((v) => v.accept && !v.evict)).to.have.length(4);
+      expect(out.some((v) => v.accept && v.evict)).to.equal(false);
     });
 
     it('never evicts members or outbound peers', () => {
