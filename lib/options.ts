@@ -12,6 +12,7 @@ import { DEFAULT_MAX_FRAME_BYTES, MAX_FRAME_BYTES_LIMIT } from './wire/frame.js'
 import { LIMITS } from './wire/messages.js';
 import { resolveRetryConfig } from './retry/backoff.js';
 import { resolveAdmissionOptions } from './peers/admission.js';
+import { isLoopback } from './peers/address-group.js';
 import type { RetryConfig } from './retry/backoff.js';
 
 export interface P2PNetworkOptions {
@@ -108,8 +109,10 @@ export interface P2PNetworkOptions {
   /** Inbound connections from one address group (/24 IPv4, /48 IPv6), at most. Default 4. */
   maxInboundPerGroup?: number;
   /**
-   * CIDRs or addresses exempt from the per-IP and per-group limits (inbound and pending), e.g.
-   * ['127.0.0.0/8', '::1'] for a testbed on one machine. Default [] (an Internet node).
+   * CIDRs or addresses exempt from the per-IP and per-group limits (inbound and pending) and
+   * from eviction, e.g. ['127.0.0.0/8', '::1'] for a testbed on one machine. Default [] (an
+   * Internet node), or ['127.0.0.0/8', '::1'] when listenHost is a loopback address: only
+   * local processes can connect then, and they can use any 127.x.y.z address anyway.
    */
   admissionAllowlist?: string[];
   /** Inbound sockets whose handshake is under way, at most; more are closed at accept. Default 64. */
@@ -298,14 +301,14 @@ export function parseMember(field: string, v: unknown): { id: string; host: stri
   return { id, ...parseAddress(field, v.slice(at + 1)) };
 }
 
-function resolveAdmission(o: P2PNetworkOptions): AdmissionFields {
+function resolveAdmission(o: P2PNetworkOptions, listenHost: string): AdmissionFields {
   const d = DEFAULTS;
   const list = (field: string, v: unknown): unknown[] => {
     if (!Array.isArray(v)) throw new InvalidOptionError(field, 'expected an array');
     return v;
   };
   const members = list('members', o.members ?? []).map((m, i) => parseMember(`members[${i}]`, m));
-  const allow = list('admissionAllowlist', o.admissionAllowlist ?? []) as string[];
+  const allow = list('admissionAllowlist', o.admissionAllowlist ?? (isLoopback(listenHost) ? ['127.0.0.0/8', '::1'] : [])) as string[];
   const onlyMembers = bool('onlyMembers', o.onlyMembers ?? d.onlyMembers);
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
   const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
@@ -385,7 +388,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     dhtRequestTimeoutMs: int('dhtRequestTimeoutMs', o.dhtRequestTimeoutMs ?? d.dhtRequestTimeoutMs, 1, MS_MAX),
     refreshIntervalMs: int('refreshIntervalMs', o.refreshIntervalMs ?? d.refreshIntervalMs, 1, MS_MAX),
     wireDump: o.wireDump,
-    ...resolveAdmission(o),
+    ...resolveAdmission(o, listenHost),
   };
   resolved.maxPeers = int('maxPeers', o.maxPeers ?? resolved.maxInboundPeers + resolved.maxOutboundPeers, 1, 20_000);
   if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
