@@ -13,7 +13,7 @@
  * 120000) is reported as failed (ok: false), with what it did deliver.
  */
 import { P2PNetwork } from '../lib/network.js';
-import { waitFor } from '../lib/testnet.js';
+import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
 import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -37,7 +37,7 @@ const edges = topology(N, D, seed);
 let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }

@@ -41,6 +41,10 @@ export const ERROR_CODES = [
   'BAD_RECORD',
   'NOISE_HANDSHAKE',
   'BANNED',
+  // admission: refused or closed by the node's connection limits
+  'NOT_MEMBER',
+  'TOO_MANY_PEERS',
+  'EVICTED',
   // a bug of ours reached while handling a peer's message: only that connection is closed
   'INTERNAL',
 ] as const;

@@ -2,7 +2,7 @@
 export { P2PNetwork } from './network.js';
 export type {
   PeerInfo, PeerState, HealthSnapshot, MessageHandler, P2PNetworkEvents,
-  StartResult, SendOptions, DialFailure, DisconnectDetail, DisconnectCode,
+  StartResult, SendOptions, DialFailure, DisconnectDetail, DisconnectCode, AdmissionStats,
 } from './network.js';
 export type { DeliveryInfo } from './gossip/engine.js';
 export { DEFAULTS } from './options.js';
@@ -17,7 +17,7 @@ export type { ErrorCode } from './errors.js';
 export { generateIdentity, identityFromSeed, loadIdentity, saveIdentity, nodeIdOf } from './identity.js';
 export type { Identity } from './identity.js';
 export type { Clock, TimerHandle } from './clock.js';
-export { createTestnet } from './testnet.js';
+export { createTestnet, LOOPBACK_ALLOWLIST } from './testnet.js';
 export type { Testnet, TestnetOptions } from './testnet.js';
 // Wire layer, for conformance tests, dump tools and other implementations.
 export { FrameDecoder, encodeFrame, frameHeader, DEFAULT_MAX_FRAME_BYTES } from './wire/frame.js';

@@ -22,6 +22,11 @@ import type { DeliveryInfo, GossipPeer } from './gossip/engine.js';
 import { PartitionMonitor } from './health/partition-monitor.js';
 import type { HealthSnapshot } from './health/partition-monitor.js';
 import { Reconnector } from './health/reconnector.js';
+import { Admission, preferDiverse } from './peers/admission.js';
+import type { AdmissionRefusal, PendingVerdict } from './peers/admission.js';
+import { DialLimiter } from './peers/dial-limiter.js';
+import type { DialKind } from './peers/dial-limiter.js';
+import { KnownPeers } from './peers/known-peers.js';
 import { generateIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
@@ -38,9 +43,12 @@ import type { CloseInfo } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import { KeyLogFile } from './transport/key-log-file.js';
 import { generateX25519 } from './noise/handshake.js';
+import type { Socket } from 'node:net';
 import { packValue, unpackValue } from './wire/codec.js';
 import { AckStatus, GOODBYE_CODE_NAMES, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
 import type { Message } from './wire/messages.js';
+
+type PendingRefusal = Exclude<PendingVerdict, 'ok'>;
 
 export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'partitioned';
 
@@ -146,6 +154,18 @@ interface KnownPeer {
   lookupOnly: boolean;
 }
 
+/** What admissionStats() reports. */
+export interface AdmissionStats {
+  inbound: number;
+  outbound: number;
+  members: number;
+  pending: number;
+  knownPeers: number;
+  reconnecting: number;
+  refused: Record<string, number>;
+  dialsRefused: Record<string, number>;
+}
+
 /** A connected peer as the engines see it. */
 class PeerHandle implements GossipPeer {
   readonly idHex: string;
@@ -198,6 +218,24 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly ledger: PeerLedger;
   /** Peers banned for misbehaviour, by id and address. */
   private readonly bans: BanList;
+  /** Redials of members: never give up. */
+  private readonly memberReconnector: Reconnector;
+  /** Slots, per-source limits, pending handshakes, eviction, members (lib/peers/admission.ts). */
+  private readonly admission: Admission;
+  /** Who is worth keeping, whose address is proven; capped (lib/peers/known-peers.ts). */
+  private readonly knownPeers: KnownPeers;
+  /** Per-address dial limits (lib/peers/dial-limiter.ts). */
+  private readonly dialLimiter: DialLimiter;
+  /** Addresses from the user (bootstrap, addPeer, members): dialed without the learned-address limits. */
+  private readonly trustedAddresses = new Set<string>();
+  /** Connections refused or evicted by admission, by reason (admissionStats()). */
+  private readonly refused: Record<PendingRefusal | AdmissionRefusal | 'EVICTED', number> = {
+    too_many_pending: 0, too_many_pending_from_ip: 0, NOT_MEMBER: 0, TOO_MANY_PEERS: 0, TOO_MANY_FROM_IP: 0, TOO_MANY_FROM_GROUP: 0, EVICTED: 0,
+  };
+  /** The IP each accepted socket holds a pending-handshake slot for (read once, at accept). */
+  private readonly pendingIp = new WeakMap<Socket, string>();
+  /** The address each outbound connection was dialed at: proven once its handshake shows an id. */
+  private readonly dialedAt = new WeakMap<Connection, { host: string; port: number }>();
   /** The wire dump (wireDump option), when one is being written. */
   private readonly dump: DumpWriter | undefined;
   /** The key log (keyLog option), when one is being written. */
@@ -251,6 +289,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
         tap: this.dump?.frame,
       },
       (conn) => this.adopt(conn),
+      (socket) => this.acceptSocket(socket),
     );
     this.ledger = new PeerLedger(this.clock, this.opts.scoring);
     this.bans = new BanList(this.clock);
@@ -265,22 +304,75 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       duplicate: (from) => this.ledger.duplicate(from.idHex),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
+    const o = this.opts;
+    this.admission = new Admission(this.clock, {
+      maxInboundPeers: o.maxInboundPeers,
+      maxOutboundPeers: o.maxOutboundPeers,
+      maxPeers: o.maxPeers,
+      maxInboundPerIp: o.maxInboundPerIp,
+      maxInboundPerGroup: o.maxInboundPerGroup,
+      admissionAllowlist: o.admissionAllowlist,
+      maxPendingHandshakes: o.maxPendingHandshakes,
+      maxPendingPerIp: o.maxPendingPerIp,
+      minEvictionAgeMs: o.minEvictionAgeMs,
+      members: o.members.map((m) => m.id),
+      onlyMembers: o.onlyMembers,
+    }, { usefulness: (id) => this.usefulness(id), rttMs: (id) => this.known.get(id)?.conn?.rttMs });
+    this.knownPeers = new KnownPeers(this.clock, { maxKnownPeers: o.maxKnownPeers, provenAfterMs: o.provenAfterMs }, (id) => this.usefulness(id), (id) => this.admission.isMember(id));
+    this.dialLimiter = new DialLimiter(this.clock, { maxUnprovenDials: o.maxUnprovenDials, minRedialIntervalMs: o.minRedialIntervalMs });
+    for (const a of o.bootstrap) this.trustedAddresses.add(addressKey(a.host, a.port));
+    for (const m of o.members) {
+      this.knownPeers.addMember(m.id, m.host, m.port);
+      if (m.port > 0) this.trustedAddresses.add(addressKey(m.host, m.port));
+    }
+    // isProven: the DHT hands out (NODES) only contacts whose address this node proved.
+    const dhtHost = {
+      linkTo: (c: LookupContact) => this.linkTo(c, 'lookup'),
+      isAlive: (c: LookupContact) => this.isAlive(c),
+      isConnected: (id: Buffer) => this.known.get(id.toString('hex'))?.conn !== undefined,
+      isProven: (id: Buffer) => this.knownPeers.isProven(id.toString('hex')),
+    };
     this.dht = new Dht(this.identity.id, this.clock, {
       k: this.opts.k,
       alpha: this.opts.alpha,
       requestTimeoutMs: this.opts.dhtRequestTimeoutMs,
       refreshIntervalMs: this.opts.refreshIntervalMs,
-    }, {
-      linkTo: (c) => this.linkTo(c, 'lookup'),
-      isAlive: (c) => this.isAlive(c),
-      isConnected: (id) => this.known.get(id.toString('hex'))?.conn !== undefined,
-    }, randomBytes);
+    }, dhtHost, randomBytes);
     this.retry = new BackoffScheduler(this.clock);
     if (this.dump) traceNetworkEvents(this, this.dump);
     this.monitor = new PartitionMonitor(this.clock, { partitionTimeoutMs: this.opts.partitionTimeoutMs });
     this.reconnector = new Reconnector(this.clock, this.retry, { retry: this.opts.retry, reconnectForMs: this.opts.reconnectForMs }, (key, err) =>
       this.logs.health.info({ peer: key.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'gave up reconnecting'),
     );
+    this.memberReconnector = new Reconnector(this.clock, this.retry, { retry: this.opts.retry, reconnectForMs: Infinity });
+  }
+
+  /**
+   * Whether this node proved `peerId`'s address (it dialed it and the handshake showed that
+   * id), or the address is a configured member's. Only such contacts are handed out.
+   */
+  isProven(peerId: string): boolean {
+    return this.knownPeers.isProven(peerId);
+  }
+
+  /**
+   * Admission figures: connections by slot kind, pending handshakes, the known-peer table
+   * size, reconnect tasks, connections refused (or evicted) by reason, dials refused by the
+   * per-address limits by verdict.
+   */
+  admissionStats(): AdmissionStats {
+    return {
+      ...this.admission.counts(),
+      knownPeers: this.knownPeers.size,
+      reconnecting: this.reconnector.size + this.memberReconnector.size,
+      refused: { ...this.refused },
+      dialsRefused: { ...this.dialLimiter.refused },
+    };
+  }
+
+  /** Dials this node started to host:port (the per-address dial limiter's count). */
+  dialsTo(host: string, port: number): number {
+    return this.dialLimiter.attempts(host, port);
   }
 
   /** Node id: 64 hex chars, SHA-256 of the public key. */
@@ -324,7 +416,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }, this.opts.heartbeatMs);
     this.lifecycle = 'running';
     const failures: DialFailure[] = [];
+    const members = this.opts.members.filter((m) => m.port > 0);
     const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
+    await Promise.allSettled(members.map((m) => this.connect(m.host, m.port, 'trusted', m.id)));
+    // Members not reached at start are redialed forever.
+    for (const m of members) if (!this.known.get(m.id)?.conn) this.reconnect(m.id);
     results.forEach((r, i) => {
       if (r.status === 'rejected') failures.push(dialFailure(this.opts.bootstrap[i]!.host, this.opts.bootstrap[i]!.port, r.reason));
     });
@@ -385,6 +481,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
     this.reconnector.cancelAll();
+    this.memberReconnector.cancelAll();
     this.retry.cancelAll();
     this.direct.clear(new P2PError('STOPPED', 'the network was stopped'));
     this.dht.clear();
@@ -518,8 +615,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       const r = await this.dht.lookup(target);
       for (const c of r.closest) found.set(c.id.toString('hex'), c);
     }
-    for (const [hex, c] of found) {
-      if (this.handles.length >= this.opts.minPeers) break;
+    for (const c of preferDiverse([...found.values()], this.admission.outboundGroups())) {
+      const hex = c.id.toString('hex');
+      if (this.handles.length >= this.opts.minPeers || !this.admission.outboundAvailable()) break;
       const p = this.known.get(hex);
       // A link the lookups opened becomes a kept one: it is one of the minPeers now.
       if (p?.conn) p.lookupOnly = false;
@@ -556,6 +654,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     } catch (err) {
       throw P2PError.invalidArgument((err as InvalidOptionError).message);
     }
+    this.trustedAddresses.add(addressKey(a.host, a.port));
     const id = await this.connect(a.host, a.port);
     return this.info(this.known.get(id)!);
   }
@@ -570,7 +669,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   /** Drop a peer's entry, its health record and any redial of it (the routing table is not touched). */
   private forget(peerId: string): void {
     this.reconnector.cancel(peerId);
+    this.memberReconnector.cancel(peerId);
     this.known.delete(peerId);
+    this.knownPeers.remove(peerId);
     this.monitor.remove(peerId);
   }
 
@@ -602,10 +703,15 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   /**
    * What this node can reach: a consensus layer stops making progress while it cannot see a
-   * quorum (docs/FAILURES.md). Counts every peer this node has been connected to and not removed.
+   * quorum (docs/FAILURES.md). With `members` configured, counts over the members (one never
+   * connected is unreachable); otherwise over the peers worth keeping (address proven by our
+   * dial, connected provenAfterMs, or useful), so identities that proved nothing cannot move
+   * it. connectedPeers counts every open connection.
    */
   health(): HealthSnapshot {
-    return this.monitor.health();
+    const members = this.opts.members;
+    if (members.length > 0) return this.monitor.health({ members: members.map((m) => m.id) });
+    return this.monitor.health({ counts: (id) => this.knownPeers.worthKeeping(id) });
   }
 
   /**
@@ -653,16 +759,35 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   // ---- connections -------------------------------------------------------------------------
 
-  /** Dial and wait for the handshake; resolves with the peer id. Concurrent dials of one address share one attempt. */
-  private connect(host: string, port: number): Promise<string> {
+  /**
+   * Dial and wait for the handshake; resolves with the peer id. Concurrent dials of one
+   * address share one attempt. A 'learned' address (from a peer's HELLO or a NODES reply, or
+   * a redial of one) is subject to the per-address dial limits; `expectedId` is the node the
+   * caller expects there. Every handshake proves which node lives at the address.
+   */
+  private connect(host: string, port: number, kind: DialKind = 'trusted', expectedId?: string): Promise<string> {
     const key = `${host}:${port}`;
     let p = this.dialing.get(key);
     if (!p) {
+      const verdict = this.dialLimiter.check(host, port, this.trustedAddresses.has(addressKey(host, port)) ? 'trusted' : kind, expectedId);
+      if (verdict !== 'ok') {
+        return Promise.reject(new P2PError('NOT_CONNECTED', `dial of ${host}:${port} refused: ${verdict}`));
+      }
+      this.dialLimiter.started(host, port);
       p = this.dial(host, port)
-        .catch((err: unknown) => {
-          this.dialFailed(host, port, err);
-          throw err;
-        })
+        .then(
+          (id) => {
+            this.dialLimiter.succeeded(host, port, id);
+            // An endpoint proof, also when this dial lost a duplicate race to a live connection.
+            this.knownPeers.proveAddress(id, host, port);
+            return id;
+          },
+          (err: unknown) => {
+            this.dialLimiter.failed(host, port);
+            this.dialFailed(host, port, err);
+            throw err;
+          },
+        )
         .finally(() => this.dialing.delete(key));
       this.dialing.set(key, p);
     }
@@ -672,6 +797,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private async dial(host: string, port: number): Promise<string> {
     if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') throw new P2PError('STOPPED', 'the network is stopped');
     const conn = await this.transport.dial(host, port, this.opts.dialTimeoutMs);
+    this.dialedAt.set(conn, { host, port });
     this.adopt(conn);
     return new Promise((resolve, reject) => {
       const onOpen = () => {
@@ -728,19 +854,50 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   /** Take charge of a connection whose handshake is under way. */
   private adopt(conn: Connection): void {
+    // An inbound socket holds a pending-handshake slot (taken in acceptSocket) until it opens or closes.
+    const ip = this.pendingIp.get(conn.socket);
+    let pending = ip !== undefined;
+    const release = () => {
+      if (pending) this.admission.closePending(ip!);
+      pending = false;
+    };
     if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') {
+      release();
       conn.close(GoodbyeCode.NORMAL, 'shutting down');
       return;
     }
     this.handshaking.add(conn);
     conn.once('open', () => {
+      release();
       this.handshaking.delete(conn);
       this.register(conn);
     });
     conn.once('close', (info) => {
+      release();
       this.handshaking.delete(conn);
       this.unregister(conn, info);
     });
+  }
+
+  /**
+   * A socket was accepted (nothing read yet): refuse it when the pending handshakes are at
+   * their cap, in total or from its IP. The socket is destroyed by the transport.
+   */
+  private acceptSocket(socket: Socket): boolean {
+    const ip = socket.remoteAddress;
+    if (ip === undefined || (this.lifecycle !== 'running' && this.lifecycle !== 'starting')) return false;
+    const verdict = this.admission.openPending(ip);
+    if (verdict === 'ok') {
+      this.pendingIp.set(socket, ip);
+      return true;
+    }
+    this.refused[verdict]++;
+    return false;
+  }
+
+  /** Useful first deliveries of a peer: the scoring ledger plugs in here (0 until it does). */
+  private usefulness(_peerId: string): number {
+    return 0;
   }
 
   private register(conn: Connection): void {
@@ -758,18 +915,34 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       }
       this.detach(existing);
       loser.close(GoodbyeCode.DUPLICATE_CONNECTION, 'duplicate connection', new P2PError('DUPLICATE_CONNECTION', 'duplicate connection'));
-    }
-    if (this.handles.length >= this.opts.maxPeers) {
-      conn.close(GoodbyeCode.TOO_MANY_PEERS, 'too many peers');
-      return;
+    } else {
+      // A new peer (not a duplicate replacing its first connection, which keeps its slot).
+      const ip = conn.socket.remoteAddress ?? '';
+      const verdict = this.admission.admit({ id, ip, outbound: conn.outbound });
+      if (!verdict.accept) {
+        this.refuse(conn, verdict.reason);
+        return;
+      }
+      if (verdict.evict !== undefined) {
+        const victim = this.known.get(verdict.evict);
+        this.log.debug({ peer: verdict.evict.slice(0, 12), for: id.slice(0, 12) }, 'evicting an inbound peer');
+        this.refused.EVICTED++;
+        // Closing unregisters it (and frees its slot) at once.
+        if (victim?.conn) victim.conn.close(GoodbyeCode.EVICTED, 'evicted to make room', new P2PError('EVICTED', 'evicted to make room'));
+        else this.admission.removed(verdict.evict);
+      }
+      this.admission.added({ id, ip, outbound: conn.outbound });
     }
     const p: KnownPeer = existing ?? { id, host: '', port: 0, conn: undefined, handle: undefined, lookupOnly: false };
-    if (conn.peerListenPort > 0) {
-      p.host = conn.peerListenHost;
-      p.port = conn.peerListenPort;
-    } else if (!p.host) {
-      p.host = conn.socket.remoteAddress ?? '';
-    }
+    // Where to redial: the address we dialed (proven by this handshake), else the peer's claim.
+    const dialed = conn.outbound ? this.dialedAt.get(conn) : undefined;
+    const claim = dialed
+      ? { ...dialed, proven: true }
+      : { host: conn.peerListenPort > 0 ? conn.peerListenHost : conn.socket.remoteAddress ?? '', port: conn.peerListenPort, proven: false };
+    for (const gone of this.knownPeers.connected(id, claim)) this.dropKnown(gone);
+    const record = this.knownPeers.get(id)!;
+    p.host = record.host || (conn.socket.remoteAddress ?? '');
+    p.port = record.port;
     p.conn = conn;
     p.lookupOnly = false;
     p.handle = new PeerHandle(conn);
@@ -777,10 +950,15 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const recovered = this.monitor.connected(id);
     // Connected, whoever dialed: stop redialing it (and re-bootstrapping, if we were alone).
     this.reconnector.cancel(id);
+    this.memberReconnector.cancel(id);
     this.reconnector.cancel(BOOTSTRAP_KEY);
     this.handles = [...this.handles, p.handle];
     conn.on('message', (msg) => this.dispatch(p, msg));
-    if (conn.peerListenPort > 0) this.dht.peerSeen(conn.peerId!, conn.peerListenHost, conn.peerListenPort);
+    // The routing table takes a proven address, or an inbound claim that points at the host
+    // the peer connects from (it cannot name a third party's host): a lookup candidate whose
+    // dial is then bounded by the dial limits, never handed out until proven (isProven).
+    if (record.addressProven) this.dht.peerSeen(conn.peerId!, record.host, record.port);
+    else if (claim.port > 0 && sameHost(claim.host, conn.socket.remoteAddress ?? '')) this.dht.peerSeen(conn.peerId!, claim.host, claim.port);
     this.log.debug({ peer: id.slice(0, 12), outbound: conn.outbound }, 'peer connected');
     this.emit('peer:connect', this.info(p));
     if (recovered) this.emit('peer:recovered', this.info(p));
@@ -803,13 +981,24 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     if (!p || p.conn !== conn) return;
     this.monitor.contact(p.id, conn.lastContact);
     this.detach(p);
+    this.admission.removed(p.id);
+    this.knownPeers.disconnected(p.id);
     const partitioned = this.monitor.state(p.id) === 'partitioned';
     const lost = partitioned || isLoss(info);
     this.monitor.disconnected(p.id, !lost);
     this.emit('peer:disconnect', this.info(p), info.reason, disconnectDetail(info));
     if (partitioned) this.emit('peer:partitioned', this.info(p));
-    if (info.code === GoodbyeCode.IDLE && !lost) this.forget(p.id);
-    if (lost) this.reconnect(p.id);
+    const member = this.admission.isMember(p.id);
+    if (!this.knownPeers.worthKeeping(p.id)) {
+      // Connected, proved nothing, left: forgotten at once, never redialed, not in health.
+      this.forget(p.id);
+    } else if (member && info.byPeer) {
+      this.reconnect(p.id); // members are redialed whenever they leave, forever
+    } else if (info.code === GoodbyeCode.IDLE && !lost) {
+      this.forget(p.id);
+    } else if (lost) {
+      this.reconnect(p.id);
+    }
     if (this.handles.length === 0) this.rejoin();
   }
 
@@ -826,15 +1015,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   /** Redial a lost peer at its known address with backoff, until it answers or reconnectForMs runs out. */
   private reconnect(id: string): void {
-    const p = this.known.get(id);
-    if (!p || p.port === 0 || this.lifecycle !== 'running') return;
+    const rec = this.knownPeers.get(id);
+    if (!rec || rec.port === 0 || this.lifecycle !== 'running') return;
     const contactId = Buffer.from(id, 'hex');
-    this.reconnector.schedule(id, async () => {
-      const peer = this.known.get(id);
+    const reconnector = this.admission.isMember(id) ? this.memberReconnector : this.reconnector;
+    reconnector.schedule(id, async () => {
+      const peer = this.knownPeers.get(id);
       if (this.lifecycle !== 'running' || !peer) throw new P2PError('STOPPED', 'stopped or peer removed');
-      if (peer.conn) return;
+      if (this.known.get(id)?.conn) return;
       // Read the address at each attempt: the peer may have dialed us from a new one.
-      await this.linkTo({ id: contactId, host: peer.host, port: peer.port }).catch((err: unknown) => {
+      await this.linkTo({ id: contactId, host: peer.host, port: peer.port }, 'keep', 'claimed').catch((err: unknown) => {
         this.logs.health.debug({ peer: id.slice(0, 12), address: `${peer.host}:${peer.port}`, err: err instanceof Error ? err.message : String(err) }, 'reconnect attempt failed');
         throw err;
       });
@@ -877,14 +1067,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   /** An open link to a contact, dialing it if needed and checking the node there is the one expected. */
-  private async linkTo(contact: LookupContact, purpose: 'keep' | 'lookup' = 'keep'): Promise<PeerHandle> {
+  private async linkTo(contact: LookupContact, purpose: 'keep' | 'lookup' = 'keep', kind: DialKind = 'learned'): Promise<PeerHandle> {
     const hex = contact.id.toString('hex');
     const known = this.known.get(hex);
     if (known?.handle) {
       if (purpose === 'keep') known.lookupOnly = false;
       return known.handle;
     }
-    const id = await this.connect(contact.host, contact.port);
+    // With onlyMembers a non-member would be refused after its handshake: do not dial it at all.
+    if (this.opts.onlyMembers && !this.admission.isMember(hex)) throw new P2PError('NOT_MEMBER', `${hex.slice(0, 12)} is not a member`);
+    const id = await this.connect(contact.host, contact.port, kind, hex);
     if (id !== hex) throw new P2PError('NOT_CONNECTED', `${contact.host}:${contact.port} is node ${id.slice(0, 12)}, not ${hex.slice(0, 12)}`);
     const p = this.known.get(hex);
     if (!p?.handle) throw new P2PError('NOT_CONNECTED', `connection to ${hex.slice(0, 12)} closed`);
@@ -1075,6 +1267,22 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return this.ledger.snapshot(peerId);
   }
 
+  /** Close a connection the admission refused, before the network ever reports it. */
+  private refuse(conn: Connection, reason: AdmissionRefusal): void {
+    this.refused[reason]++;
+    this.log.debug({ peer: conn.peerIdHex.slice(0, 12), ip: conn.socket.remoteAddress, reason }, 'connection refused');
+    if (reason === 'NOT_MEMBER') conn.close(GoodbyeCode.NOT_MEMBER, 'not a member', new P2PError('NOT_MEMBER', 'not a member'));
+    else conn.close(GoodbyeCode.TOO_MANY_PEERS, reason === 'TOO_MANY_PEERS' ? 'too many peers' : reason.toLowerCase().replace(/_/g, ' '));
+  }
+
+  /** The known-peer table dropped `id` to stay within its cap (never a connected peer). */
+  private dropKnown(id: string): void {
+    if (this.known.get(id)?.conn) return;
+    this.reconnector.cancel(id);
+    this.known.delete(id);
+    this.monitor.remove(id);
+  }
+
   // ---- helpers ------------------------------------------------------------------------------
 
   private info(p: KnownPeer): PeerInfo {
@@ -1175,6 +1383,16 @@ function checkSendOptions(o: SendOptions): SendOptions {
     throw P2PError.invalidArgument('options.signal must be an AbortSignal');
   }
   return { timeoutMs, signal };
+}
+
+function addressKey(host: string, port: number): string {
+  return `${host.toLowerCase()}|${port}`;
+}
+
+/** Whether two address literals name one host (IPv4-mapped IPv6 read as IPv4). */
+function sameHost(a: string, b: string): boolean {
+  const norm = (h: string) => h.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase();
+  return norm(a) === norm(b);
 }
 
 function checkTopic(topic: unknown): asserts topic is string {

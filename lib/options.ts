@@ -13,6 +13,8 @@ import { LIMITS } from './wire/messages.js';
 import { resolveRetryConfig } from './retry/backoff.js';
 import { resolveScoringOptions } from './peers/peer-ledger.js';
 import type { ScoringOptions } from './peers/peer-ledger.js';
+import { resolveAdmissionOptions } from './peers/admission.js';
+import { isLoopback } from './peers/address-group.js';
 import type { RetryConfig } from './retry/backoff.js';
 
 export interface P2PNetworkOptions {
@@ -74,7 +76,11 @@ export interface P2PNetworkOptions {
   maxFrameBytes?: number;
   /** Cap on bytes queued for one peer; further sends to it are dropped and counted. Default 8 MiB. */
   maxQueueBytes?: number;
-  /** Cap on connected peers (inbound beyond it are refused with TOO_MANY_PEERS). Default 50. */
+  /**
+   * Cap on connected peers in total, both directions, members excepted (beyond it an inbound
+   * peer may evict one, else it is refused with TOO_MANY_PEERS, and the node dials no more).
+   * Default maxInboundPeers + maxOutboundPeers (50).
+   */
   maxPeers?: number;
   /** discoverPeers() dials found peers until this many are connected. Default 8. */
   minPeers?: number;
@@ -127,6 +133,43 @@ export interface P2PNetworkOptions {
    * the node keeps redialing the bootstrap addresses in the background).
    */
   requireBootstrap?: boolean;
+  // ---- admission (docs/API.md §Admission) ----
+  /** Inbound connections kept at most, members excepted. Default 40, or maxPeers − maxOutboundPeers when that is larger. */
+  maxInboundPeers?: number;
+  /** Outbound connections the node opens on its own (discovery, redials), at most, members excepted. Default 10. */
+  maxOutboundPeers?: number;
+  /** Inbound connections from one IP address, at most. Default 2. */
+  maxInboundPerIp?: number;
+  /** Inbound connections from one address group (/24 IPv4, /48 IPv6), at most. Default 4. */
+  maxInboundPerGroup?: number;
+  /**
+   * CIDRs or addresses exempt from the per-IP and per-group limits (inbound and pending) and
+   * from eviction, e.g. ['127.0.0.0/8', '::1'] for a testbed on one machine. Default [] (an
+   * Internet node), or ['127.0.0.0/8', '::1'] when listenHost is a loopback address: only
+   * local processes can connect then, and they can use any 127.x.y.z address anyway.
+   */
+  admissionAllowlist?: string[];
+  /** Inbound sockets whose handshake is under way, at most; more are closed at accept. Default 64. */
+  maxPendingHandshakes?: number;
+  /** Inbound sockets whose handshake is under way from one IP, at most (allowlist exempt). Default 4. */
+  maxPendingPerIp?: number;
+  /** An inbound peer connected for less than this, ms, is never evicted for a newcomer. Default 10000. */
+  minEvictionAgeMs?: number;
+  /**
+   * Node ids (64 hex), each optionally 'id@host:port': always admitted, never evicted, dialed
+   * at start when an address is given and redialed forever. health() reports over them. Default [].
+   */
+  members?: string[];
+  /** Refuse every identity that is not a member, right after its handshake (GOODBYE NOT_MEMBER). Default false. */
+  onlyMembers?: boolean;
+  /** Peers remembered at most (connected ones and members always stay). Default 1000. */
+  maxKnownPeers?: number;
+  /** An inbound peer connected this long, ms, has proved itself (redialed when lost, counted in health). Default 120000. */
+  provenAfterMs?: number;
+  /** Failed dials of an address learned from others (HELLO, NODES) before it is left alone for an hour. Default 3. */
+  maxUnprovenDials?: number;
+  /** Wait after a failed dial of an address before dialing it again, ms, however many peers name it. Default 1000. */
+  minRedialIntervalMs?: number;
 }
 
 /** Options after defaults; what the components receive. */
@@ -173,6 +216,23 @@ export interface ResolvedOptions {
   iwantServesPerPeer: number;
   // ---- adoption ----
   requireBootstrap: boolean;
+
+  // ---- admission ----
+  maxInboundPeers: number;
+  maxOutboundPeers: number;
+  maxInboundPerIp: number;
+  maxInboundPerGroup: number;
+  admissionAllowlist: string[];
+  maxPendingHandshakes: number;
+  maxPendingPerIp: number;
+  minEvictionAgeMs: number;
+  /** Member ids with their configured address (port 0: none). */
+  members: Array<{ id: string; host: string; port: number }>;
+  onlyMembers: boolean;
+  maxKnownPeers: number;
+  provenAfterMs: number;
+  maxUnprovenDials: number;
+  minRedialIntervalMs: number;
 }
 
 /** Every default in one place. */
@@ -199,6 +259,7 @@ export const DEFAULTS = Object.freeze({
   handshakeTimeoutMs: 5000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxQueueBytes: 8 * 1024 * 1024,
+  /** maxInboundPeers + maxOutboundPeers with their defaults; resolveOptions derives it from the two. */
   maxPeers: 50,
   minPeers: 8,
   k: 20,
@@ -213,6 +274,31 @@ export const DEFAULTS = Object.freeze({
   iwantServesPerPeer: 3,
   // ---- adoption ----
   requireBootstrap: false,
+
+  // ---- admission ----
+  /** CometBFT's split of 50 (geth: 34 in / 16 out): the node picks a fifth of its peers itself. */
+  maxInboundPeers: 40,
+  maxOutboundPeers: 10,
+  /** Two per IP leaves room for a NAT with two nodes; one IP cannot hold more. */
+  maxInboundPerIp: 2,
+  /** Four per /24 or /48: filling 40 inbound slots takes ten distinct networks. */
+  maxInboundPerGroup: 4,
+  /** geth keeps 50 handshake slots; libp2p 32 transient inbound connections. */
+  maxPendingHandshakes: 64,
+  maxPendingPerIp: 4,
+  /**
+   * Ten heartbeats to earn a protection (a measured round trip, useful deliveries) before it
+   * can be evicted; short enough that a flood of identities holding every inbound slot is
+   * evictable, and an honest newcomer gets in, seconds after it arrived.
+   */
+  minEvictionAgeMs: 10_000,
+  onlyMembers: false,
+  maxKnownPeers: 1000,
+  /** Four default partition timeouts: a churning identity never stays this long. */
+  provenAfterMs: 120_000,
+  /** The issue's bound: an address others name is dialed at most 3 times without success. */
+  maxUnprovenDials: 3,
+  minRedialIntervalMs: 1000,
 });
 
 function int(field: string, v: unknown, min: number, max: number): number {
@@ -250,6 +336,56 @@ const MS_MAX = 2_147_483_647; // setTimeout's limit
 /** A duration in ms: an integer >= 0, or Infinity for "no limit". */
 function msOrForever(field: string, v: unknown): number {
   return v === Infinity ? v : int(field, v, 0, Number.MAX_SAFE_INTEGER);
+}
+
+// ---- admission ----
+type AdmissionFields = Pick<ResolvedOptions,
+  'maxInboundPeers' | 'maxOutboundPeers' | 'maxInboundPerIp' | 'maxInboundPerGroup' | 'admissionAllowlist' | 'maxPendingHandshakes' |
+  'maxPendingPerIp' | 'minEvictionAgeMs' | 'members' | 'onlyMembers' | 'maxKnownPeers' | 'provenAfterMs' | 'maxUnprovenDials' | 'minRedialIntervalMs'>;
+
+/** Parse 'id' or 'id@host:port'. */
+export function parseMember(field: string, v: unknown): { id: string; host: string; port: number } {
+  if (typeof v !== 'string') throw new InvalidOptionError(field, `expected "id" or "id@host:port", got ${typeof v}`);
+  const at = v.indexOf('@');
+  const id = at < 0 ? v : v.slice(0, at);
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new InvalidOptionError(field, 'expected a node id of 64 lowercase hex characters');
+  if (at < 0) return { id, host: '', port: 0 };
+  return { id, ...parseAddress(field, v.slice(at + 1)) };
+}
+
+function resolveAdmission(o: P2PNetworkOptions, listenHost: string): AdmissionFields {
+  const d = DEFAULTS;
+  const list = (field: string, v: unknown): unknown[] => {
+    if (!Array.isArray(v)) throw new InvalidOptionError(field, 'expected an array');
+    return v;
+  };
+  const members = list('members', o.members ?? []).map((m, i) => parseMember(`members[${i}]`, m));
+  const allow = list('admissionAllowlist', o.admissionAllowlist ?? (isLoopback(listenHost) ? ['127.0.0.0/8', '::1'] : [])) as string[];
+  const onlyMembers = bool('onlyMembers', o.onlyMembers ?? d.onlyMembers);
+  if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
+  const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);
+  // A maxPeers raised above the default total raises the inbound share with it.
+  const derivedInbound = Number.isInteger(o.maxPeers) ? Math.max(d.maxInboundPeers, o.maxPeers! - maxOutboundPeers) : d.maxInboundPeers;
+  const maxInboundPeers = int('maxInboundPeers', o.maxInboundPeers ?? derivedInbound, 0, 10_000);
+  const a: AdmissionFields = {
+    maxInboundPeers,
+    maxOutboundPeers,
+    maxInboundPerIp: int('maxInboundPerIp', o.maxInboundPerIp ?? d.maxInboundPerIp, 1, 10_000),
+    maxInboundPerGroup: int('maxInboundPerGroup', o.maxInboundPerGroup ?? d.maxInboundPerGroup, 1, 10_000),
+    admissionAllowlist: [...allow],
+    maxPendingHandshakes: int('maxPendingHandshakes', o.maxPendingHandshakes ?? d.maxPendingHandshakes, 1, 100_000),
+    maxPendingPerIp: int('maxPendingPerIp', o.maxPendingPerIp ?? d.maxPendingPerIp, 1, 100_000),
+    minEvictionAgeMs: int('minEvictionAgeMs', o.minEvictionAgeMs ?? d.minEvictionAgeMs, 0, Number.MAX_SAFE_INTEGER),
+    members,
+    onlyMembers,
+    maxKnownPeers: int('maxKnownPeers', o.maxKnownPeers ?? d.maxKnownPeers, 1, 10_000_000),
+    provenAfterMs: int('provenAfterMs', o.provenAfterMs ?? d.provenAfterMs, 0, Number.MAX_SAFE_INTEGER),
+    maxUnprovenDials: int('maxUnprovenDials', o.maxUnprovenDials ?? d.maxUnprovenDials, 1, 1000),
+    minRedialIntervalMs: int('minRedialIntervalMs', o.minRedialIntervalMs ?? d.minRedialIntervalMs, 0, MS_MAX),
+  };
+  // The allowlist entries are checked by the admission module's parser (same field names).
+  resolveAdmissionOptions({ ...a, members: members.map((m) => m.id) });
+  return a;
 }
 
 /** Apply defaults and validate. Throws InvalidOptionError naming the first bad field. */
@@ -300,7 +436,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     handshakeTimeoutMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs ?? d.handshakeTimeoutMs, 1, MS_MAX),
     maxFrameBytes: int('maxFrameBytes', o.maxFrameBytes ?? d.maxFrameBytes, 64, MAX_FRAME_BYTES_LIMIT),
     maxQueueBytes: int('maxQueueBytes', o.maxQueueBytes ?? d.maxQueueBytes, 1024, Number.MAX_SAFE_INTEGER),
-    maxPeers: int('maxPeers', o.maxPeers ?? d.maxPeers, 1, 10_000),
+    maxPeers: 0, // set below, from the admission block
     minPeers: int('minPeers', o.minPeers ?? d.minPeers, 0, 10_000),
     k: int('k', o.k ?? d.k, 1, LIMITS.contacts),
     alpha: int('alpha', o.alpha ?? d.alpha, 1, 16),
@@ -317,8 +453,9 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     iwantServesPerPeer: int('iwantServesPerPeer', o.iwantServesPerPeer ?? d.iwantServesPerPeer, 1, 1000),
     // ---- adoption ----
     requireBootstrap: bool('requireBootstrap', o.requireBootstrap ?? d.requireBootstrap),
+    ...resolveAdmission(o, listenHost),
   };
-  checkAdoptionOptions(o, resolved);
+  resolved.maxPeers = int('maxPeers', o.maxPeers ?? resolved.maxInboundPeers + resolved.maxOutboundPeers, 1, 20_000);
   if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
     // A quiet peer is heard from (PONG) about once per heartbeat: a shorter timeout partitions everyone.
     throw new InvalidOptionError('partitionTimeoutMs', `must exceed heartbeatMs (${resolved.heartbeatMs})`);
@@ -332,6 +469,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
   if (isIP(advertiseHost) === 0 && advertiseHost !== 'localhost' && !/^[a-zA-Z0-9.-]+$/.test(advertiseHost)) {
     throw new InvalidOptionError('advertiseHost', `not a host name or IP address: ${JSON.stringify(advertiseHost)}`);
   }
+  checkAdoptionOptions(o, resolved);
   return resolved;
 }
 

@@ -6,6 +6,12 @@ import { P2PNetwork } from './network.js';
 import type { P2PNetworkOptions } from './options.js';
 import { seededRandom } from './random.js';
 
+/**
+ * Every testnet node is 127.0.0.1: a loopback cluster opts out of the per-IP and per-group
+ * admission limits (an Internet node keeps them: the default allowlist is empty).
+ */
+export const LOOPBACK_ALLOWLIST: readonly string[] = Object.freeze(['127.0.0.0/8', '::1']);
+
 export interface TestnetOptions {
   /** Nodes to start. */
   nodes: number;
@@ -13,7 +19,10 @@ export interface TestnetOptions {
   degree?: number;
   /** Seed for the topology. Default 1. */
   seed?: number;
-  /** Options given to every node (listenHost/listenPort/bootstrap are set by the testnet). */
+  /**
+   * Options given to every node (listenHost/listenPort/bootstrap are set by the testnet;
+   * admissionAllowlist defaults to LOOPBACK_ALLOWLIST).
+   */
   nodeOptions?: P2PNetworkOptions;
   /** Called after each node has started (progress reporting). */
   onStarted?: (started: number) => void;
@@ -40,7 +49,7 @@ export async function createTestnet(opts: TestnetOptions): Promise<Testnet> {
         const pick = earlier[Math.floor(random() * earlier.length)]!;
         if (!bootstrap.includes(pick)) bootstrap.push(pick);
       }
-      const node = new P2PNetwork({ ...opts.nodeOptions, listenHost: '127.0.0.1', listenPort: 0, bootstrap });
+      const node = new P2PNetwork({ admissionAllowlist: [...LOOPBACK_ALLOWLIST], ...opts.nodeOptions, listenHost: '127.0.0.1', listenPort: 0, bootstrap });
       nodes.push(node);
       await node.start();
       opts.onStarted?.(i + 1);

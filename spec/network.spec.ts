@@ -112,7 +112,8 @@ describe('P2PNetwork', () => {
     });
 
     it('emits peer:connect on both sides and peer:disconnect when one stops', async () => {
-      const a = await node();
+      // provenAfterMs 0: b, which dialed in, is kept from its first connection (else a forgets it).
+      const a = await node({ provenAfterMs: 0 });
       const b = await node();
       const connected = once(a, 'peer:connect');
       const info = await b.addPeer(addr(a));
@@ -234,7 +235,8 @@ describe('P2PNetwork', () => {
       let skew = 0;
       // Real timers (sockets need them), a clock that can jump, and no heartbeat timer: the test calls heartbeat().
       const clock: Clock = { now: () => Date.now() + skew, setTimeout: systemClock.setTimeout, setInterval: () => ({ cancel() {} }) };
-      const a = await node({ clock, retry: RETRY });
+      // provenAfterMs 0: b, which dialed in, is kept and redialed from its first connection.
+      const a = await node({ clock, retry: RETRY, provenAfterMs: 0 });
       const b = await node({ clock, retry: RETRY });
       await b.addPeer(addr(a));
       await waitFor(() => a.health().connectedPeers === 1, 3000, 'a sees b');
@@ -258,7 +260,8 @@ describe('P2PNetwork', () => {
     });
 
     it('redials a peer whose connection was reset, with no partition when it is back quickly', async () => {
-      const a = await proxied({ retry: RETRY });
+      // provenAfterMs 0: b, which dialed in, is kept and redialed from its first connection.
+      const a = await proxied({ retry: RETRY, provenAfterMs: 0 });
       const b = await proxied({ retry: RETRY });
       await b.n.addPeer(`127.0.0.1:${a.p.port}`);
       await waitFor(() => a.n.health().connectedPeers === 1, 3000, 'a sees b');

@@ -12,16 +12,30 @@ import { InvalidOptionError } from '../errors.js';
 /** What the monitor knows of one peer. */
 export type PeerHealthState = 'connected' | 'disconnected' | 'partitioned';
 
-/** The network's health as a consensus layer reads it. */
+/**
+ * The network's health as a consensus layer reads it. Without a basis every tracked peer
+ * counts; with one (see HealthBasis) knownPeers, partitionedPeers and reachableFraction
+ * count only the basis, so identities that proved nothing cannot move them.
+ */
 export interface HealthSnapshot {
-  /** Peers with an open, authenticated connection. */
+  /** Peers with an open, authenticated connection (any identity). */
   connectedPeers: number;
-  /** Peers tracked: connected, disconnected or partitioned (never this node itself). */
+  /** Peers health is computed over: the members, or the tracked peers that count (never this node itself). */
   knownPeers: number;
-  /** Peers not heard from for at least partitionTimeoutMs. */
+  /** Of those, peers not heard from for at least partitionTimeoutMs. */
   partitionedPeers: number;
-  /** connectedPeers / knownPeers; 0 when no peer is known. */
+  /** Of knownPeers, the share connected now; 0 when knownPeers is 0. */
   reachableFraction: number;
+}
+
+/**
+ * Which peers health() counts. `members`: exactly these ids, tracked or not (one never
+ * connected counts as unreachable: the quorum view). Otherwise `counts` filters the tracked
+ * peers (the network passes "proven or worth keeping").
+ */
+export interface HealthBasis {
+  members?: readonly string[];
+  counts?: (id: string) => boolean;
 }
 
 export interface PartitionMonitorOptions {
@@ -133,15 +147,23 @@ export class PartitionMonitor {
     return this.peers.get(id)?.lastContact;
   }
 
-  /** Counts over every tracked peer. */
-  health(): HealthSnapshot {
+  /** Counts over every tracked peer, or over `basis` (connectedPeers always counts every connected peer). */
+  health(basis: HealthBasis = {}): HealthSnapshot {
     let connectedPeers = 0;
+    for (const p of this.peers.values()) if (p.state === 'connected') connectedPeers++;
+    let knownPeers = 0;
+    let reachable = 0;
     let partitionedPeers = 0;
-    for (const p of this.peers.values()) {
-      if (p.state === 'connected') connectedPeers++;
-      else if (p.state === 'partitioned') partitionedPeers++;
+    const tally = (state: PeerHealthState | undefined) => {
+      knownPeers++;
+      if (state === 'connected') reachable++;
+      else if (state === 'partitioned') partitionedPeers++;
+    };
+    if (basis.members && basis.members.length > 0) {
+      for (const id of new Set(basis.members)) tally(this.peers.get(id)?.state);
+    } else {
+      for (const [id, p] of this.peers) if (!basis.counts || basis.counts(id)) tally(p.state);
     }
-    const knownPeers = this.peers.size;
-    return { connectedPeers, knownPeers, partitionedPeers, reachableFraction: knownPeers === 0 ? 0 : connectedPeers / knownPeers };
+    return { connectedPeers, knownPeers, partitionedPeers, reachableFraction: knownPeers === 0 ? 0 : reachable / knownPeers };
   }
 }

@@ -20,15 +20,23 @@ export class TcpTransport {
   /**
    * @param cfg shared by every connection; advertisePort is filled in by listen().
    * @param onInbound called with each accepted connection, before its handshake completes.
+   * @param accept asked for each accepted socket before a Connection exists (nothing read,
+   *   nothing allocated for it yet); false destroys the socket at once. The admission's
+   *   pending-handshake caps live behind it.
    */
   constructor(
     private readonly cfg: ConnectionConfig,
     private readonly onInbound: (conn: Connection) => void,
+    private readonly accept: (socket: Socket) => boolean = () => true,
   ) {}
 
   /** Start listening; resolves with the address actually bound. Rejects with LISTEN_FAILED (EADDRINUSE, EACCES, ...). */
   async listen(host: string, port: number): Promise<Address> {
     const server = createServer({ noDelay: true }, (socket) => {
+      if (!this.accept(socket)) {
+        socket.destroy();
+        return;
+      }
       this.track(socket);
       this.onInbound(new Connection(socket, false, this.cfg));
     });

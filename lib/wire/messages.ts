@@ -64,6 +64,10 @@ export const GoodbyeCode = {
    * banned it for a while, by id and address. Sent also to a banned peer that connects.
    */
   MISBEHAVIOR: 14,
+  /** The receiver admits only its configured members (onlyMembers), and the sender is not one. */
+  NOT_MEMBER: 15,
+  /** The receiver's inbound slots are full and it chose this peer to make room for a newcomer. */
+  EVICTED: 16,
 } as const;
 export type GoodbyeCodeValue = (typeof GoodbyeCode)[keyof typeof GoodbyeCode];
 export const GOODBYE_CODE_NAMES: Readonly<Record<number, string>> = Object.freeze(

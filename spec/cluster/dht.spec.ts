@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { compareDistance } from '../../lib/dht/routing-table.js';
 import { P2PNetwork } from '../../lib/network.js';
 import { seededRandom } from '../../lib/random.js';
+import { LOOPBACK_ALLOWLIST } from '../../lib/testnet.js';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -22,7 +23,7 @@ describe('Kademlia over a 100-node loopback cluster', function () {
     // maxPeers is raised because node 0, the only bootstrap, is dialed by all 99 others.
     // The FIND_NODE timeout is generous: this checks what lookups find, not how fast, and a
     // query timed out on a loaded machine would drop a true neighbour from the result.
-    const opts = { k, heartbeatMs: 1000, maxPeers: 200, dhtRequestTimeoutMs: 15_000 };
+    const opts = { k, heartbeatMs: 1000, maxPeers: 200, dhtRequestTimeoutMs: 15_000, admissionAllowlist: [...LOOPBACK_ALLOWLIST] };
     const first = new P2PNetwork(opts);
     nodes.push(first);
     await first.start();

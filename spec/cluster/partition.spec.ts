@@ -1,12 +1,18 @@
 import { expect } from 'chai';
 import { P2PNetwork } from '../../lib/network.js';
 import type { P2PNetworkOptions } from '../../lib/options.js';
-import { waitFor } from '../../lib/testnet.js';
+import { LOOPBACK_ALLOWLIST, waitFor } from '../../lib/testnet.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import type { LinkMode } from '../helpers/fault-proxy.js';
 
-/** Short timeouts so a partition is detected and healed in about a second. */
+/**
+ * Short timeouts so a partition is detected and healed in about a second. Every node is on
+ * loopback (allowlisted), and every peer counts in health and is redialed from its first
+ * connection (provenAfterMs 0): this spec is about partitions, not Sybil identities.
+ */
 const FAST: P2PNetworkOptions = {
+  admissionAllowlist: [...LOOPBACK_ALLOWLIST],
+  provenAfterMs: 0,
   heartbeatMs: 100,
   partitionTimeoutMs: 500,
   handshakeTimeoutMs: 300,

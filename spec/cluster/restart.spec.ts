@@ -10,11 +10,17 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { P2PNetwork } from '../../lib/network.js';
 import type { P2PNetworkOptions } from '../../lib/options.js';
-import { waitFor } from '../../lib/testnet.js';
+import { LOOPBACK_ALLOWLIST, waitFor } from '../../lib/testnet.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * Loopback nodes (allowlisted); a peer that dialed in is redialed and counted in health from
+ * its first connection (provenAfterMs 0): this spec is about crashes, not Sybil identities.
+ */
 const FAST: P2PNetworkOptions = {
+  admissionAllowlist: [...LOOPBACK_ALLOWLIST],
+  provenAfterMs: 0,
   heartbeatMs: 100,
   partitionTimeoutMs: 1000,
   handshakeTimeoutMs: 1000,

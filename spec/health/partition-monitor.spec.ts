@@ -120,6 +120,22 @@ describe('PartitionMonitor', () => {
     expect(m.health().knownPeers).to.equal(0);
   });
 
+  it('counts only the basis: members (an unseen member is unreachable) or the peers a filter keeps', () => {
+    const m = new PartitionMonitor(systemClock, { partitionTimeoutMs: 500 });
+    m.connected(A);
+    m.connected(B);
+    m.disconnected(B);
+    // 200 identities that connected and left: they poison an unfiltered view.
+    const churn = Array.from({ length: 200 }, (_, i) => i.toString(16).padStart(64, '1'));
+    for (const id of churn) {
+      m.connected(id);
+      m.disconnected(id);
+    }
+    expect(m.health().reachableFraction).to.be.below(0.01);
+    expect(m.health({ counts: (id) => id === A || id === B })).to.deep.equal({ connectedPeers: 1, knownPeers: 2, partitionedPeers: 0, reachableFraction: 0.5 });
+    expect(m.health({ members: [A, C] })).to.deep.equal({ connectedPeers: 1, knownPeers: 2, partitionedPeers: 0, reachableFraction: 0.5 });
+  });
+
   it('ignores contact and disconnection of peers it does not track', () => {
     const m = new PartitionMonitor(systemClock, { partitionTimeoutMs: 500 });
     m.contact(A);
