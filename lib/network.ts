@@ -895,9 +895,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return false;
   }
 
-  /** Useful first deliveries of a peer: the scoring ledger plugs in here (0 until it does). */
-  private usefulness(_peerId: string): number {
-    return 0;
+  /** Useful first deliveries of a peer, from the scoring ledger (eviction protection, known-peer keeping). */
+  private usefulness(peerId: string): number {
+    return this.ledger.snapshot(peerId)?.counters.firstDeliveries ?? 0;
   }
 
   private register(conn: Connection): void {
