@@ -180,6 +180,9 @@ class PeerHandle implements GossipPeer {
   sendEncoded(type: number, body: Buffer): boolean {
     return this.conn.sendEncoded(type, body);
   }
+  get rttMs(): number | undefined {
+    return this.conn.rttMs;
+  }
 }
 
 /**

@@ -47,6 +47,12 @@ export interface P2PNetworkOptions {
   deliverOwnMessages?: boolean;
   /** Lazy repair (IHAVE/IWANT) so every connected node receives every message. Default true. */
   repair?: boolean;
+  /**
+   * Announce each message at once to the peers it is not pushed to (IHAVE in the same tick),
+   * so a node the push missed asks for it within a few round trips instead of waiting for the
+   * heartbeat (PROTOCOL.md §4.6). false: announcements only at the heartbeat. Default true.
+   */
+  announce?: boolean;
   /** Period of the heartbeat (PING, IHAVE advertisements, cache cleanup), ms. Default 1000. */
   heartbeatMs?: number;
   /** How long recent messages stay in the repair cache and can be fetched by IWANT, ms. Default 120000. */
@@ -187,6 +193,7 @@ export interface ResolvedOptions {
   signMessages: boolean;
   deliverOwnMessages: boolean;
   repair: boolean;
+  announce: boolean;
   heartbeatMs: number;
   messageCacheMs: number;
   maxCachedMessages: number;
@@ -248,6 +255,7 @@ export const DEFAULTS = Object.freeze({
   signMessages: true,
   deliverOwnMessages: false,
   repair: true,
+  announce: true,
   heartbeatMs: 1000,
   messageCacheMs: 120_000,
   maxCachedMessages: 10_000,
@@ -424,6 +432,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     signMessages: bool('signMessages', o.signMessages ?? d.signMessages),
     deliverOwnMessages: bool('deliverOwnMessages', o.deliverOwnMessages ?? d.deliverOwnMessages),
     repair: bool('repair', o.repair ?? d.repair),
+    announce: bool('announce', o.announce ?? d.announce),
     heartbeatMs: int('heartbeatMs', o.heartbeatMs ?? d.heartbeatMs, 10, MS_MAX),
     messageCacheMs: int('messageCacheMs', o.messageCacheMs ?? d.messageCacheMs, 0, MS_MAX),
     maxCachedMessages: int('maxCachedMessages', o.maxCachedMessages ?? d.maxCachedMessages, 0, 10_000_000),

@@ -8,7 +8,7 @@
  * calls. Every receiver recomputes the id and verifies the origin's signature once per
  * unique message, before it delivers or forwards.
  */
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import { nodeIdOf, verifySignature } from '../identity.js';
 import type { Identity } from '../identity.js';
 import type { Metrics } from '../metrics.js';
@@ -32,6 +32,8 @@ export interface GossipPeer {
   send(msg: Message): boolean;
   /** Queue an already-encoded body of the given type (one encoding shared by many peers). */
   sendEncoded(type: number, body: Buffer): boolean;
+  /** Last measured round trip to the peer, ms; undefined before the first PONG. */
+  readonly rttMs?: number | undefined;
 }
 
 /** What a subscriber learns about a delivered message. */
@@ -90,6 +92,29 @@ export interface GossipOptions {
   maxReplayOrigins?: number;
   /** IWANT answers per (peer, message). Default 3. */
   iwantServesPerPeer?: number;
+  /**
+   * Announce at once (lazy push, PROTOCOL.md §4.6): a node that forwards or publishes a
+   * message announces its id in the same tick to every other connected peer not known to hold
+   * it, and a receiver of an announcement waits a little (announceWaitMs) for the push copy
+   * before asking. false: announcements only at the heartbeat, asked for at once. Default true.
+   */
+  announce?: boolean;
+}
+
+/**
+ * How long a node waits, after an IHAVE for an id it has not received, before it asks for it
+ * (IWANT): the push copy is usually already on its way. 1.5 round trips of the announcing
+ * link, bounded to [ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_MAX_MS]; ANNOUNCE_WAIT_UNKNOWN_MS
+ * before the link's first PONG.
+ */
+export const ANNOUNCE_WAIT_MIN_MS = 5;
+export const ANNOUNCE_WAIT_MAX_MS = 200;
+export const ANNOUNCE_WAIT_UNKNOWN_MS = 50;
+
+/** The wait before asking an announcer, ms (see ANNOUNCE_WAIT_MIN_MS). */
+export function announceWaitMs(rttMs: number | undefined): number {
+  if (rttMs === undefined) return ANNOUNCE_WAIT_UNKNOWN_MS;
+  return Math.min(ANNOUNCE_WAIT_MAX_MS, Math.max(ANNOUNCE_WAIT_MIN_MS, Math.ceil(1.5 * rttMs)));
 }
 
 /** Outstanding IWANT requests we track at most (bounds memory under an IHAVE flood). */
@@ -107,6 +132,8 @@ const MAX_SOURCES_PER_WANT = 16;
 interface Wanted {
   id: Buffer;
   askedAt: number;
+  /** Not asked yet: the first announcer is asked at this clock time (announce mode). */
+  dueAt: number | undefined;
   /** Other peers that advertised it, asked in turn if the first does not answer. */
   sources: string[];
 }
@@ -128,6 +155,11 @@ export class GossipEngine {
    */
   private readonly behind = new Map<string, number>();
   private readonly originIds = new Map<string, string>();
+  /** Announcements gathered in this tick, per peer; sent as one IHAVE each when the tick's work is done. */
+  private readonly announcing = new Map<GossipPeer, CacheEntry[]>();
+  /** Fires when the earliest wanted id is due to be asked for (announce mode). */
+  private askTimer: TimerHandle | undefined;
+  private askTimerAt = Infinity;
 
   constructor(
     private readonly identity: Identity,
@@ -223,7 +255,10 @@ export class GossipEngine {
     }
     this.seen.add(id);
     this.replay.commit(msg.origin, msg.seq);
-    const via = this.wanted.delete(key) ? 'repair' : 'push';
+    // Repair when we had asked for it; an announced id not yet asked for came by push.
+    const w = this.wanted.get(key);
+    const via = w !== undefined && w.dueAt === undefined ? 'repair' : 'push';
+    this.wanted.delete(key);
     this.host.firstDelivery?.(from);
     // Copy what we keep: decoded fields are views into a socket chunk we must not pin.
     const kept: Gossip = {
@@ -271,11 +306,61 @@ export class GossipEngine {
       }
       if (this.wanted.size >= MAX_WANTED) continue;
       const copy = Buffer.from(id);
-      this.wanted.set(key, { id: copy, askedAt: now, sources: [] });
-      ask.push(copy);
+      if (this.opts.announce === false) {
+        this.wanted.set(key, { id: copy, askedAt: now, dueAt: undefined, sources: [] });
+        ask.push(copy);
+      } else {
+        // The push copy is probably on its way: ask this announcer only if it has not come.
+        const dueAt = now + announceWaitMs(from.rttMs);
+        this.wanted.set(key, { id: copy, askedAt: now, dueAt, sources: [from.idHex] });
+        this.scheduleAsk(dueAt);
+      }
     }
     if (ask.length > 0) from.send({ type: MessageType.IWANT, ids: ask });
   }
+
+  private scheduleAsk(at: number): void {
+    if (at >= this.askTimerAt) return;
+    this.askTimer?.cancel();
+    this.askTimerAt = at;
+    this.askTimer = this.clock.setTimeout(this.askDue, Math.max(0, at - this.clock.now()));
+  }
+
+  /** Ask (IWANT) for the announced ids whose push copy did not come in time, each of its first announcer. */
+  private readonly askDue = (): void => {
+    this.askTimer = undefined;
+    this.askTimerAt = Infinity;
+    const now = this.clock.now();
+    const byId = new Map(this.host.peers().map((p) => [p.idHex, p]));
+    const asks = new Map<GossipPeer, Buffer[]>();
+    let next = Infinity;
+    for (const [key, w] of this.wanted) {
+      if (w.dueAt === undefined) continue;
+      if (w.dueAt > now) {
+        next = Math.min(next, w.dueAt);
+        continue;
+      }
+      w.dueAt = undefined;
+      if (this.seen.has(w.id)) {
+        this.wanted.delete(key);
+        continue;
+      }
+      let peer: GossipPeer | undefined;
+      while (!peer && w.sources.length > 0) peer = byId.get(w.sources.shift()!);
+      if (!peer) {
+        this.wanted.delete(key);
+        continue;
+      }
+      w.askedAt = now;
+      const list = asks.get(peer) ?? [];
+      list.push(w.id);
+      asks.set(peer, list);
+    }
+    for (const [peer, ids] of asks) {
+      for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
+    }
+    if (next !== Infinity) this.scheduleAsk(next);
+  };
 
   /**
    * A peer asked for ids: send those still in the cache that we pushed or advertised to it,
@@ -365,7 +450,7 @@ export class GossipEngine {
     const byId = new Map(peers.map((p) => [p.idHex, p]));
     const asks = new Map<GossipPeer, Buffer[]>();
     for (const [key, w] of this.wanted) {
-      if (now - w.askedAt < 2 * this.opts.heartbeatMs) continue;
+      if (w.dueAt !== undefined || now - w.askedAt < 2 * this.opts.heartbeatMs) continue;
       let next: GossipPeer | undefined;
       while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
       if (!next || this.seen.has(w.id)) {
@@ -437,12 +522,56 @@ export class GossipEngine {
       }
     }
     this.cache.add(out, now, known, body);
+    if (this.opts.repair && this.opts.announce !== false) this.announce(msg.id, candidates.slice(targets.length));
   }
+
+  /**
+   * Lazy push: queue the id for every peer in `peers` (connected, not the sender, not in
+   * seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
+   * so a burst of messages costs one announcement per peer, not one per message.
+   */
+  private announce(id: Buffer, peers: GossipPeer[]): void {
+    if (peers.length === 0) return;
+    const entry = this.cache.get(id);
+    if (!entry) return;
+    if (this.announcing.size === 0) queueMicrotask(this.flushAnnouncements);
+    for (const p of peers) {
+      if (entry.knownBy.has(p.idHex) || this.behind.has(p.idHex)) continue;
+      const list = this.announcing.get(p);
+      if (list) list.push(entry);
+      else this.announcing.set(p, [entry]);
+    }
+  }
+
+  private readonly flushAnnouncements = (): void => {
+    const now = this.clock.now();
+    for (const [peer, entries] of this.announcing) {
+      if (!this.advertise(peer, entries)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
+    }
+    this.announcing.clear();
+  };
 
   /** Refuse a copy: trace it, and report the sender. */
   private reject(from: GossipPeer, id: Buffer, reason: string): void {
     this.host.trace?.({ event: 'rejected', msg: id.toString('hex'), peer: from.idHex, reason });
     this.host.invalid(from, reason);
+    this.askNextSource(id);
+  }
+
+  /**
+   * A copy of an id we asked for was refused (forged, tampered): ask the next peer that
+   * advertised it now, rather than two heartbeats later. A forger among the advertisers then
+   * costs one round trip, not two heartbeats.
+   */
+  private askNextSource(id: Buffer): void {
+    const w = this.wanted.get(id.toString('latin1'));
+    if (!w || w.dueAt !== undefined) return;
+    const byId = new Map(this.host.peers().map((p) => [p.idHex, p]));
+    let next: GossipPeer | undefined;
+    while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
+    if (!next) return;
+    w.askedAt = this.clock.now();
+    next.send({ type: MessageType.IWANT, ids: [w.id] });
   }
 
   private originIdHex(origin: Buffer): string {
@@ -458,6 +587,10 @@ export class GossipEngine {
 
   /** Forget in-flight repair state (on stop). */
   clear(): void {
+    this.askTimer?.cancel();
+    this.askTimer = undefined;
+    this.askTimerAt = Infinity;
+    this.announcing.clear();
     this.wanted.clear();
     this.behind.clear();
     this.cache.clear();

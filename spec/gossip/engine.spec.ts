@@ -43,6 +43,8 @@ const OPTIONS: GossipOptions = {
   messageCacheMs: 120_000,
   maxCachedMessages: 1000,
   maxCachedBytes: 1 << 20,
+  // Heartbeat repair as such; announcing at once has its own spec (announce.spec.ts).
+  announce: false,
 };
 
 /**

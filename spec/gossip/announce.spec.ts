@@ -1,0 +1,135 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { systemClock } from '../../lib/clock.js';
+import { ANNOUNCE_WAIT_MAX_MS, ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_UNKNOWN_MS, GossipEngine, announceWaitMs } from '../../lib/gossip/engine.js';
+import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
+import { gossipMessageId } from '../../lib/gossip/message-id.js';
+import { generateIdentity } from '../../lib/identity.js';
+import type { Identity } from '../../lib/identity.js';
+import { Metrics } from '../../lib/metrics.js';
+import { seededRandom } from '../../lib/random.js';
+import { decodeMessage, packValue } from '../../lib/wire/codec.js';
+import { LIMITS, MessageType } from '../../lib/wire/messages.js';
+import type { Gossip, Message } from '../../lib/wire/messages.js';
+
+class Peer implements GossipPeer {
+  readonly identity = generateIdentity();
+  readonly idHex = this.identity.idHex;
+  readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
+  readonly sent: Message[] = [];
+  constructor(readonly rttMs?: number) {}
+  send(msg: Message): boolean {
+    this.sent.push(msg);
+    return true;
+  }
+  sendEncoded(_type: number, body: Buffer): boolean {
+    return this.send(decodeMessage(body));
+  }
+  of<T extends Message['type']>(type: T): Array<Extract<Message, { type: T }>> {
+    return this.sent.filter((m): m is Extract<Message, { type: T }> => m.type === type);
+  }
+}
+
+const OPTIONS: GossipOptions = {
+  fanout: 3, gossipTtl: 10, seenTtlMs: 300_000, maxSeenEntries: 1000, signMessages: true, deliverOwnMessages: false,
+  repair: true, heartbeatMs: 1000, messageCacheMs: 120_000, maxCachedMessages: 1000, maxCachedBytes: 1 << 20,
+};
+
+const tick = () => new Promise<void>((r) => queueMicrotask(r));
+
+describe('GossipEngine: announce at once (lazy push, PROTOCOL.md §4.6)', () => {
+  let clock: sinon.SinonFakeTimers;
+  let self: Identity;
+  let peers: Peer[];
+  const engine = (over: Partial<GossipOptions> = {}) => new GossipEngine(self, systemClock, { ...OPTIONS, ...over }, {
+    peers: () => peers, deliver: () => {}, invalid: () => {},
+  }, new Metrics(), seededRandom(3));
+
+  function gossipFrom(origin: Identity, n: number): Gossip {
+    const payload = packValue({ n });
+    const seq = Date.now() * 1000 + n;
+    const id = gossipMessageId(origin.publicKey, seq, 't', payload);
+    return { type: MessageType.GOSSIP, id, origin: origin.publicKey, seq, topic: 't', ttl: 5, hops: 1, seenBy: [], payload, signature: origin.sign(id) };
+  }
+
+  beforeEach(() => {
+    clock = sinon.useFakeTimers({ now: 1_700_000_000_000, toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    self = generateIdentity();
+    peers = Array.from({ length: 7 }, (_, i) => new Peer(i === 0 ? 4 : undefined));
+  });
+  afterEach(() => clock.restore());
+
+  it('announces a published message to every peer it did not push to, in the same tick, one IHAVE per peer', async () => {
+    const e = engine();
+    const a = e.publish('t', packValue(1));
+    const b = e.publish('t', packValue(2));
+    await tick();
+    for (const p of peers) {
+      const pushed = p.of(MessageType.GOSSIP).map((g) => g.id.toString('hex'));
+      const announced = p.of(MessageType.IHAVE).flatMap((m) => m.ids.map((x) => x.toString('hex')));
+      for (const id of [a, b]) {
+        // Each peer learns of each message exactly once: pushed or announced.
+        expect(pushed.includes(id.toString('hex')) !== announced.includes(id.toString('hex')), p.idHex.slice(0, 8)).to.equal(true);
+      }
+      expect(p.of(MessageType.IHAVE).length).to.be.at.most(1);
+    }
+    // And the heartbeat does not announce them again.
+    const before = peers.map((p) => p.of(MessageType.IHAVE).length);
+    e.heartbeat();
+    expect(peers.map((p) => p.of(MessageType.IHAVE).length)).to.deep.equal(before);
+  });
+
+  it('waits for the push copy before asking an announcer, and asks nothing when it comes', async () => {
+    const e = engine();
+    const m = gossipFrom(generateIdentity(), 1);
+    const announcer = peers[0]!; // rtt 4 ms: waits 6 ms
+    e.onIHave(announcer, [m.id]);
+    expect(announcer.of(MessageType.IWANT)).to.deep.equal([]);
+    await clock.tickAsync(3);
+    e.onGossip(peers[1]!, m);
+    await clock.tickAsync(50);
+    expect(announcer.of(MessageType.IWANT)).to.deep.equal([]);
+  });
+
+  it('asks the announcer when no copy came within 1.5 round trips, then the next announcer after two heartbeats', async () => {
+    const e = engine();
+    const m = gossipFrom(generateIdentity(), 2);
+    const [first, second] = [peers[0]!, peers[1]!];
+    e.onIHave(first, [m.id]);
+    e.onIHave(second, [m.id]);
+    await clock.tickAsync(5);
+    expect(first.of(MessageType.IWANT)).to.deep.equal([]);
+    await clock.tickAsync(1);
+    expect(first.of(MessageType.IWANT).map((x) => x.ids[0]!.equals(m.id))).to.deep.equal([true]);
+    expect(second.of(MessageType.IWANT)).to.deep.equal([]);
+    await clock.tickAsync(2000);
+    e.heartbeat();
+    expect(second.of(MessageType.IWANT).map((x) => x.ids[0]!.equals(m.id))).to.deep.equal([true]);
+  });
+
+  it('bounds the wait: unknown round trip, tiny and huge ones', () => {
+    expect(announceWaitMs(undefined)).to.equal(ANNOUNCE_WAIT_UNKNOWN_MS);
+    expect(announceWaitMs(0.1)).to.equal(ANNOUNCE_WAIT_MIN_MS);
+    expect(announceWaitMs(40)).to.equal(60);
+    expect(announceWaitMs(10_000)).to.equal(ANNOUNCE_WAIT_MAX_MS);
+  });
+
+  it('with announce off, announces only at the heartbeat and asks at once', async () => {
+    const e = engine({ announce: false });
+    e.publish('t', packValue(3));
+    await tick();
+    expect(peers.flatMap((p) => p.of(MessageType.IHAVE))).to.deep.equal([]);
+    const m = gossipFrom(generateIdentity(), 3);
+    e.onIHave(peers[0]!, [m.id]);
+    expect(peers[0]!.of(MessageType.IWANT)).to.have.length(1);
+    e.clear();
+  });
+
+  it('leaves no timer behind after clear()', async () => {
+    const e = engine();
+    e.onIHave(peers[2]!, [gossipFrom(generateIdentity(), 4).id]);
+    expect(clock.countTimers()).to.equal(1);
+    e.clear();
+    expect(clock.countTimers()).to.equal(0);
+  });
+});
