@@ -11,6 +11,7 @@ import { systemClock } from './clock.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { randomBytes } from 'node:crypto';
 import { Dht } from './dht/dht.js';
+import { isLoopback } from './peers/address-group.js';
 import type { LookupContact } from './dht/lookup.js';
 import { DirectMessenger } from './direct.js';
 import { traceNetworkEvents } from './dump/network-trace.js';
@@ -166,6 +167,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       alpha: this.opts.alpha,
       requestTimeoutMs: this.opts.dhtRequestTimeoutMs,
       refreshIntervalMs: this.opts.refreshIntervalMs,
+      // Loopback contacts are exempt from the routing table's address-group limits (a local
+      // testbed is one /24); to be replaced by the admission allowlist's predicate.
+      groupExempt: isLoopback,
     }, {
       linkTo: (c) => this.linkTo(c, 'lookup'),
       isAlive: (c) => this.isAlive(c),

@@ -51,9 +51,9 @@ describe('Dht', () => {
       const isAlive = sinon.stub().resolves(true);
       const dht = make({ isAlive });
       const [a, b, c] = sameBucket(3);
-      dht.peerSeen(a!, '127.0.0.1', 1001);
-      dht.peerSeen(b!, '127.0.0.1', 1002);
-      dht.peerSeen(c!, '127.0.0.1', 1003);
+      dht.peerSeen(a!, '10.0.1.1', 1001);
+      dht.peerSeen(b!, '10.0.2.1', 1002);
+      dht.peerSeen(c!, '10.0.3.1', 1003);
       await Promise.resolve();
       await Promise.resolve();
       expect(isAlive.calledOnce).to.equal(true);
@@ -65,9 +65,9 @@ describe('Dht', () => {
     it('evicts the oldest contact when it does not answer; the newcomer takes its place', async () => {
       const dht = make({ isAlive: sinon.stub().resolves(false) });
       const [a, b, c] = sameBucket(3);
-      dht.peerSeen(a!, '127.0.0.1', 1001);
-      dht.peerSeen(b!, '127.0.0.1', 1002);
-      dht.peerSeen(c!, '127.0.0.1', 1003);
+      dht.peerSeen(a!, '10.0.1.1', 1001);
+      dht.peerSeen(b!, '10.0.2.1', 1002);
+      dht.peerSeen(c!, '10.0.3.1', 1003);
       await Promise.resolve();
       await Promise.resolve();
       expect(dht.table.has(a!)).to.equal(false);
