@@ -11,9 +11,11 @@
  *   nearest log-distance class (same highest differing bit from the target, the same
  *   "equally near" a bucket means) come first; within a class, contacts whose group has been
  *   asked fewer times in this lookup (this batch included) come first; then the nearer;
- * - the result: the k nearest that answered, taking at most `maxPerGroup` of any one group
- *   first, then filling the places left, nearest first, from those passed over (so a network
- *   with a single group, a loopback testbed, still gets k), returned nearest first.
+ * - the window (the "k nearest" the lookup must ask before it ends) and the result: the k
+ *   nearest, taking at most `maxPerGroup` of any one group first, then filling the places
+ *   left, nearest first, from those passed over (so a network with a single group, a loopback
+ *   testbed, still gets k), nearest first. Farther contacts of other groups are therefore
+ *   asked, and kept, instead of a group's surplus.
  *
 
  * No I/O here: queries go through the `query` function the caller supplies.
@@ -98,9 +100,10 @@ export async function iterativeLookup(
   let nearest: Buffer | undefined = shortlist[0]?.contact.id;
   let finalSweep = false;
   const askedPerGroup = new Map<string, number>();
+  const maxPerGroup = opts.maxPerGroup ?? DEFAULT_LOOKUP_MAX_PER_GROUP;
 
   for (;;) {
-    const window = shortlist.slice(0, opts.k);
+    const window = opts.groupOf ? diverseResult(shortlist, opts.k, maxPerGroup) : shortlist.slice(0, opts.k);
     const unasked = window.filter((c) => c.state === 'new');
     if (unasked.length === 0) break;
     const batch = finalSweep ? unasked : opts.groupOf ? pickDiverse(unasked, opts.alpha, target, askedPerGroup) : unasked.slice(0, opts.alpha);
@@ -129,7 +132,7 @@ export async function iterativeLookup(
     if (queried >= MAX_QUERIES_PER_K * opts.k) break;
   }
   const answered = shortlist.filter((c) => c.state === 'answered');
-  const chosen = opts.groupOf ? diverseResult(answered, opts.k, opts.maxPerGroup ?? DEFAULT_LOOKUP_MAX_PER_GROUP) : answered.slice(0, opts.k);
+  const chosen = opts.groupOf ? diverseResult(answered, opts.k, maxPerGroup) : answered.slice(0, opts.k);
   return { closest: chosen.map((c) => c.contact), rounds, queried, failed };
 }
 
@@ -158,7 +161,7 @@ function pickDiverse(unasked: Candidate[], n: number, target: Buffer, askedPerGr
   return picked;
 }
 
-/** The k of `answered` (nearest first) with at most maxPerGroup per group, topped up nearest first; nearest first. */
+/** k of `answered` (nearest first) with at most maxPerGroup per group, topped up nearest first; nearest first. */
 function diverseResult(answered: Candidate[], k: number, maxPerGroup: number): Candidate[] {
   const taken = new Set<Candidate>();
   const perGroup = new Map<string, number>();
