@@ -113,6 +113,7 @@ describe('DHT poisoning: 15 hostile identities in 2 address groups answer with p
     const table = dht.table.all();
     const hostileIn = table.filter((c) => hostileIds.has(c.id.toString('hex')));
     const honestIn = table.filter((c) => !hostileIds.has(c.id.toString('hex')));
+    console.log(`      table after the join: ${table.length} contacts, ${hostileIn.length} hostile, ${honestIn.length} honest; refused by group ${JSON.stringify(dht.table.refusedByGroup)}`);
     expect(Math.max(...perBucketGroup(dht).values())).to.be.at.most(2);
     expect(hostileIn).to.have.length.at.most(4); // 2 groups x 2 places of bucket 240
     expect(dht.table.refusedByGroup.bucket).to.be.greaterThan(0);
@@ -152,6 +153,7 @@ describe('DHT poisoning: 15 hostile identities in 2 address groups answer with p
     dht.peerSeen(bootstrap.id, bootstrap.host, bootstrap.port);
     await dht.join();
     const hostileIn = dht.table.all().filter((c) => hostileIds.has(c.id.toString('hex')));
+    console.log(`      without limits: ${dht.table.size} contacts, ${hostileIn.length} hostile`);
     expect(hostileIn).to.have.length(15);
   });
 });
