@@ -340,6 +340,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       alpha: this.opts.alpha,
       requestTimeoutMs: this.opts.dhtRequestTimeoutMs,
       refreshIntervalMs: this.opts.refreshIntervalMs,
+      // Allowlisted addresses (a one-machine testbed) are exempt from the routing table's
+      // address-group limits, as they are from admission's.
+      groupExempt: (host: string) => this.admission.isAllowlisted(host),
     }, dhtHost, randomBytes);
     this.retry = new BackoffScheduler(this.clock);
     if (this.dump) traceNetworkEvents(this, this.dump);

@@ -5,12 +5,13 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import { DEFAULTS } from '../options.js';
+import { ADVERSARY_BEHAVIOURS } from '../sim/adversary.js';
 import { runSimulation } from '../sim/scenario.js';
 import type { SimOptions, SimResult } from '../sim/scenario.js';
 import { parse, intArg, strArg, UsageError } from './args.js';
 
 type Behaviour = NonNullable<SimOptions['behaviour']>;
-const BEHAVIOURS: readonly Behaviour[] = ['drop', 'withhold', 'tamper', 'flood'];
+const BEHAVIOURS: readonly Behaviour[] = ADVERSARY_BEHAVIOURS;
 
 const HELP = `usage: aethel-p2p sim --nodes N [options]
 Simulate N nodes running the real gossip and Kademlia engines over an in-memory transport
@@ -24,7 +25,14 @@ and a virtual clock. The same seed gives the same result, event for event.
   --byzantine FRACTION   fraction of byzantine nodes, 0..0.9 (default 0)
   --behaviour B          what they do (default drop): drop (silent: forward and advertise
                          nothing), withhold (advertise IHAVE, never send GOSSIP), tamper,
-                         flood (3 copies to the target, 1 to every other peer)
+                         flood (3 copies to the target, 1 to every other peer),
+                         iwant-drain (silent; asks every peer 32 times for every id it
+                         learns), findnode-flood (FIND_NODE of random targets),
+                         forged-flood (unique GOSSIP with random signatures),
+                         unique-flood (validly signed unique messages, network TTL)
+  --attack-rate R        sends per second per flooding node (default: findnode-flood 100,
+                         forged-flood 100, unique-flood 1)
+  --attack-ms MS         how long the floods run from the first message (default 5000)
   --partition G:S:H      split into G groups S ms after the first message, heal at H ms
   --churn FRACTION       nodes that crash once and restart after --downtime ms (default 0)
   --downtime MS          (default 20000)
@@ -69,6 +77,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
   const str = { type: 'string' } as const;
   const v = parse(argv, {
     nodes: str, messages: str, fanout: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
+    'attack-rate': str, 'attack-ms': str,
     partition: str, churn: str, downtime: str, latency: str, jitter: str, ttl: str, size: str, interval: str,
     settle: str, lookups: str, join: str, 'partition-timeout': str, seed: str,
     json: { type: 'boolean' }, help: { type: 'boolean' },
@@ -88,6 +97,8 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
     repair: onOff(v, 'repair') ?? true,
     byzantine: numArg(v, 'byzantine', 0.9) ?? 0,
     behaviour: (behaviour as Behaviour | undefined) ?? 'drop',
+    attackRate: numArg(v, 'attack-rate', 100_000),
+    attackMs: intArg(v, 'attack-ms', 5000, 0, 86_400_000),
     partition: partitionArg(v),
     churn: numArg(v, 'churn', 0.9) ?? 0,
     downtimeMs: intArg(v, 'downtime', 20_000, 1, 86_400_000),
@@ -111,6 +122,7 @@ export function formatSimResult(r: SimResult): string {
   const lines = [
     `nodes ${r.nodes}, messages ${r.messages}, fanout ${r.fanout}, degree ${r.degree}, repair ${r.repair ? 'on' : 'off'}, loss ${r.loss}, seed ${r.seed}`,
     `byzantine        ${r.byzantine.count} (${r.byzantine.behaviour})`,
+    ...(r.attack ? [`attack           ${r.attack.ratePerSec > 0 ? `${r.attack.ratePerSec}/s per node for ${r.attack.durationMs} ms; ` : ''}${JSON.stringify(r.attack.counts)}; attackers sent ${r.attack.bytesSent} B, received ${r.attack.bytesReceived} B (x${r.attack.amplification ?? '-'})`] : []),
     `delivery         ${pct(r.deliveryFraction)} overall, ${pct(r.honestDeliveryFraction)} to honest nodes; ${r.fullyDelivered}/${r.messages} messages reached every honest node`,
     `forged delivered ${r.forgedDelivered}   rejected ${JSON.stringify(r.rejected)}`,
     `hops             mean ${r.hops.mean}, p99 ${r.hops.p99}, max ${r.hops.max}`,

@@ -4,13 +4,18 @@
  * contacts, liveness checks) and to time through the injected clock; no sockets here.
  *
  * Only authenticated peers enter the table (peerSeen is called after a handshake). Contacts
- * from NODES replies are lookup candidates only, until a lookup has reached them.
+ * from NODES replies are lookup candidates only, until a lookup has reached them (the host's
+ * linkTo dials them and the handshake shows the expected id; only then does the host call
+ * peerSeen). So what onFindNode hands out was proved by a handshake, never taken on the word
+ * of another node. The table limits each address group (routing-table.ts) and lookups prefer
+ * diverse groups (lookup.ts).
  */
 import { isIP } from 'node:net';
 import type { Clock, TimerHandle } from '../clock.js';
 import { P2PError } from '../errors.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
 import type { FindNode, Message, Nodes, NodeContact } from '../wire/messages.js';
+import { addressGroup } from '../peers/address-group.js';
 import { iterativeLookup } from './lookup.js';
 import type { LookupContact, LookupResult } from './lookup.js';
 import { bucketIndexOf, ID_BYTES, RoutingTable } from './routing-table.js';
@@ -39,6 +44,18 @@ export interface DhtOptions {
   requestTimeoutMs: number;
   /** Buckets untouched this long are refreshed by a lookup, ms. Default 1 hour. */
   refreshIntervalMs: number;
+  /**
+   * Contacts of one address group (/24 IPv4, /48 IPv6) a bucket may hold; more are refused.
+   * Also how many of one group a lookup result takes before others. Default 2 (as geth).
+   */
+  maxPerGroupInBucket?: number;
+  /** Contacts of one address group the routing table may hold. Default 10 (as geth). */
+  maxPerGroupInTable?: number;
+  /**
+   * Hosts exempt from the group limits and from lookup diversity (an allowlist, a loopback
+   * testbed). The network passes one built from its admission allowlist. Default: none.
+   */
+  groupExempt?: (host: string) => boolean;
 }
 
 /** FIND_NODE requests awaiting a reply, at most. */
@@ -60,6 +77,11 @@ export class Dht {
   readonly lookupRounds: number[] = [];
   /** Statistics of the most recent lookup. */
   lastLookup: { rounds: number; queried: number; failed: number } | undefined;
+  /** Inbound peers not added because the address they claimed is not the one they came from. */
+  refusedUnproven = 0;
+  /** Contacts (hex ids) whose liveness check is in flight: one check at a time per contact. */
+  private readonly checking = new Set<string>();
+  private readonly groupOf: (c: LookupContact) => string | undefined;
 
   constructor(
     private readonly selfId: Buffer,
@@ -68,7 +90,15 @@ export class Dht {
     private readonly host: DhtHost,
     private readonly randomBytes: (n: number) => Buffer,
   ) {
-    this.table = new RoutingTable(selfId, { k: opts.k, createdAt: clock.now() });
+    const exempt = opts.groupExempt ?? (() => false);
+    this.table = new RoutingTable(selfId, {
+      k: opts.k,
+      createdAt: clock.now(),
+      maxPerGroupInBucket: opts.maxPerGroupInBucket,
+      maxPerGroupInTable: opts.maxPerGroupInTable,
+      groupExempt: exempt,
+    });
+    this.groupOf = (c) => (exempt(c.host) ? undefined : addressGroup(c.host));
   }
 
   /** FIND_NODE requests awaiting their NODES now: while any is, the links they use must stay open. */
@@ -76,17 +106,34 @@ export class Dht {
     return this.pending.size;
   }
 
-  /** An authenticated peer listens at host:port: add it by Kademlia's rule. */
-  peerSeen(id: Buffer, host: string, port: number): void {
+  /**
+   * An authenticated peer listens at host:port: add it by Kademlia's rule, within the group
+   * limits. `remoteHost` is for an inbound connection, whose listen address is only claimed:
+   * the address the connection came from, which the claimed host must match (an endpoint
+   * proof on the IP, as discv4 takes the packet's source); otherwise the peer is not added.
+   * Leave it out when we dialed host:port ourselves and the handshake showed `id`.
+   *
+   * A full bucket pings its least-recently seen contact and replaces it only if that check
+   * fails; while a check is in flight, further newcomers only wait in the replacement cache.
+   */
+  peerSeen(id: Buffer, host: string, port: number, remoteHost?: string): void {
     if (port === 0 || !host) return;
+    if (remoteHost !== undefined && unmapped(remoteHost) !== unmapped(host)) {
+      this.refusedUnproven++;
+      return;
+    }
     const now = this.clock.now();
     const r = this.table.add({ id, host, port, lastSeen: now });
     if (r.status !== 'full') return;
     const { oldest } = r;
-    this.host.isAlive(oldest).then(
-      (alive) => this.table.resolveFull(oldest.id, alive, id, this.clock.now()),
-      () => this.table.resolveFull(oldest.id, false, id, this.clock.now()),
-    );
+    const key = oldest.id.toString('hex');
+    if (this.checking.has(key)) return;
+    this.checking.add(key);
+    const settle = (alive: boolean) => {
+      this.checking.delete(key);
+      this.table.resolveFull(oldest.id, alive, id, this.clock.now());
+    };
+    this.host.isAlive(oldest).then(settle, () => settle(false));
   }
 
   /** A contact failed a query: drop it unless it is still connected (a waiting replacement takes its place). */
@@ -149,7 +196,13 @@ export class Dht {
         this.contactFailed(c.id);
         throw err;
       }),
-      { k: this.opts.k, alpha: this.opts.alpha, selfId: this.selfId },
+      {
+        k: this.opts.k,
+        alpha: this.opts.alpha,
+        selfId: this.selfId,
+        groupOf: this.groupOf,
+        maxPerGroup: this.table.maxPerGroupInBucket,
+      },
     );
     if (this.lookupRounds.length >= 1000) this.lookupRounds.shift();
     this.lookupRounds.push(result.rounds);
@@ -199,6 +252,12 @@ export class Dht {
     }
     this.pending.clear();
   }
+}
+
+/** An IPv4-mapped IPv6 address as its IPv4 form; anything else unchanged. */
+function unmapped(host: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  return m ? m[1]! : host.toLowerCase();
 }
 
 /** A contact address worth dialing: an IP literal or a plain host name, and a real port. */

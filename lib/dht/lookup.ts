@@ -5,9 +5,22 @@
  * already known; then ask the remaining unasked among the k nearest. A contact that times
  * out or answers garbage is dropped from the lookup, never retried within it.
  *
+ * Diversity across address groups (when the caller gives `groupOf`), so that many identities
+ * behind one network cannot steer a lookup by being near the target:
+ * - choosing the alpha contacts to ask: among the unasked in the window, contacts of the
+ *   nearest log-distance class (same highest differing bit from the target, the same
+ *   "equally near" a bucket means) come first; within a class, contacts whose group has been
+ *   asked fewer times in this lookup (this batch included) come first; then the nearer;
+ * - the window (the "k nearest" the lookup must ask before it ends) and the result: the k
+ *   nearest, taking at most `maxPerGroup` of any one group first, then filling the places
+ *   left, nearest first, from those passed over (so a network with a single group, a loopback
+ *   testbed, still gets k), nearest first. Farther contacts of other groups are therefore
+ *   asked, and kept, instead of a group's surplus.
+ *
+
  * No I/O here: queries go through the `query` function the caller supplies.
  */
-import { compareDistance } from './routing-table.js';
+import { bucketIndexOf, compareDistance } from './routing-table.js';
 
 export interface LookupContact {
   id: Buffer;
@@ -22,7 +35,14 @@ export interface LookupOptions {
   alpha: number;
   /** This node's id: never added to the shortlist. */
   selfId: Buffer;
+  /** A contact's address group, or undefined when it is exempt. Default: no diversity rules. */
+  groupOf?: (contact: LookupContact) => string | undefined;
+  /** Places of the result one group takes before others are considered. Default 2. */
+  maxPerGroup?: number;
 }
+
+/** Default of LookupOptions.maxPerGroup: the routing table's per-bucket group limit. */
+export const DEFAULT_LOOKUP_MAX_PER_GROUP = 2;
 
 export interface LookupResult {
   /** The k nearest contacts that answered, nearest first. */
@@ -43,6 +63,8 @@ type State = 'new' | 'asked' | 'answered' | 'failed';
 interface Candidate {
   contact: LookupContact;
   state: State;
+  /** Address group, undefined when exempt or when no groupOf was given. */
+  group: string | undefined;
 }
 
 /**
@@ -61,7 +83,7 @@ export async function iterativeLookup(
     if (c.id.equals(opts.selfId)) return;
     const key = c.id.toString('latin1');
     if (byKey.has(key)) return;
-    const cand: Candidate = { contact: c, state: 'new' };
+    const cand: Candidate = { contact: c, state: 'new', group: opts.groupOf?.(c) };
     byKey.set(key, cand);
     shortlist.push(cand);
   };
@@ -77,12 +99,15 @@ export async function iterativeLookup(
   let failed = 0;
   let nearest: Buffer | undefined = shortlist[0]?.contact.id;
   let finalSweep = false;
+  const askedPerGroup = new Map<string, number>();
+  const maxPerGroup = opts.maxPerGroup ?? DEFAULT_LOOKUP_MAX_PER_GROUP;
 
   for (;;) {
-    const window = shortlist.slice(0, opts.k);
+    const window = opts.groupOf ? diverseResult(shortlist, opts.k, maxPerGroup) : shortlist.slice(0, opts.k);
     const unasked = window.filter((c) => c.state === 'new');
     if (unasked.length === 0) break;
-    const batch = finalSweep ? unasked : unasked.slice(0, opts.alpha);
+    const batch = finalSweep ? unasked : opts.groupOf ? pickDiverse(unasked, opts.alpha, target, askedPerGroup) : unasked.slice(0, opts.alpha);
+    for (const c of batch) if (c.group !== undefined) askedPerGroup.set(c.group, (askedPerGroup.get(c.group) ?? 0) + 1);
     rounds++;
     queried += batch.length;
     for (const c of batch) c.state = 'asked';
@@ -106,6 +131,53 @@ export async function iterativeLookup(
     if (!improved) finalSweep = true;
     if (queried >= MAX_QUERIES_PER_K * opts.k) break;
   }
-  const closest = shortlist.filter((c) => c.state === 'answered').slice(0, opts.k).map((c) => c.contact);
-  return { closest, rounds, queried, failed };
+  const answered = shortlist.filter((c) => c.state === 'answered');
+  const chosen = opts.groupOf ? diverseResult(answered, opts.k, maxPerGroup) : answered.slice(0, opts.k);
+  return { closest: chosen.map((c) => c.contact), rounds, queried, failed };
+}
+
+/**
+ * Up to n of `unasked` (sorted nearest first) to ask next: nearest log-distance class first,
+ * then the group asked least so far (counting this batch's picks), then the nearest.
+ */
+function pickDiverse(unasked: Candidate[], n: number, target: Buffer, askedPerGroup: ReadonlyMap<string, number>): Candidate[] {
+  const picked: Candidate[] = [];
+  const inBatch = new Map<string, number>();
+  const classOf = unasked.map((c) => bucketIndexOf(target, c.contact.id));
+  const used = new Uint8Array(unasked.length);
+  const times = (g: string | undefined) => (g === undefined ? 0 : (askedPerGroup.get(g) ?? 0) + (inBatch.get(g) ?? 0));
+  while (picked.length < n && picked.length < unasked.length) {
+    let best = -1;
+    for (let i = 0; i < unasked.length; i++) {
+      if (used[i]) continue;
+      // Candidates are nearest first, so on a tie the earlier (nearer) one stays best.
+      if (best < 0 || classOf[i]! < classOf[best]! || (classOf[i] === classOf[best] && times(unasked[i]!.group) < times(unasked[best]!.group))) best = i;
+    }
+    used[best] = 1;
+    const c = unasked[best]!;
+    picked.push(c);
+    if (c.group !== undefined) inBatch.set(c.group, (inBatch.get(c.group) ?? 0) + 1);
+  }
+  return picked;
+}
+
+/** k of `answered` (nearest first) with at most maxPerGroup per group, topped up nearest first; nearest first. */
+function diverseResult(answered: Candidate[], k: number, maxPerGroup: number): Candidate[] {
+  const taken = new Set<Candidate>();
+  const perGroup = new Map<string, number>();
+  for (const c of answered) {
+    if (taken.size >= k) break;
+    if (c.group !== undefined) {
+      const n = perGroup.get(c.group) ?? 0;
+      if (n >= maxPerGroup) continue;
+      perGroup.set(c.group, n + 1);
+    }
+    taken.add(c);
+  }
+  for (const c of answered) {
+    if (taken.size >= k) break;
+    taken.add(c);
+  }
+  // `answered` is nearest first: filtering it keeps that order.
+  return answered.filter((c) => taken.has(c));
 }

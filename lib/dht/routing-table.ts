@@ -10,6 +10,7 @@
  * plain loop: no bigint on the hot paths.
  */
 import { InvalidOptionError, P2PError } from '../errors.js';
+import { addressGroup } from '../peers/address-group.js';
 
 /** Length of a node id, bytes: a SHA-256 digest. */
 export const ID_BYTES = 32;
@@ -26,6 +27,17 @@ export const DEFAULT_K = 20;
  * it so a flood of new ids cannot grow memory.
  */
 export const DEFAULT_REPLACEMENT_CACHE = 8;
+
+/**
+ * Contacts of one address group (lib/peers/address-group.ts: a /24 of IPv4, a /48 of IPv6)
+ * allowed in one bucket. geth's discovery table uses 2 (p2p/discover/table.go,
+ * bucketIPLimit): an attacker who owns one /24 holds at most 2 places of any bucket however
+ * many identities it makes, so the honest contacts of other groups keep the rest.
+ */
+export const DEFAULT_MAX_PER_GROUP_IN_BUCKET = 2;
+
+/** Contacts of one address group allowed in the whole table (geth: tableIPLimit, 10). */
+export const DEFAULT_MAX_PER_GROUP_IN_TABLE = 10;
 
 /** One known node: its id and where to reach it. */
 export interface Contact {
@@ -47,6 +59,22 @@ export interface RoutingTableOptions {
   replacementCacheSize?: number;
   /** Initial lastChanged of every bucket, ms on the caller's clock (see staleBuckets). Default 0. */
   createdAt?: number;
+  /**
+   * Contacts of one address group a bucket may hold, integer 1..256. A newcomer over it is
+   * refused (counted in refusedByGroup). Default 2 (DEFAULT_MAX_PER_GROUP_IN_BUCKET).
+   */
+  maxPerGroupInBucket?: number;
+  /**
+   * Contacts of one address group the whole table may hold, integer 1..65536. A newcomer
+   * over it is refused (counted). Default 10 (DEFAULT_MAX_PER_GROUP_IN_TABLE).
+   */
+  maxPerGroupInTable?: number;
+  /**
+   * Hosts exempt from both group limits and not counted in them: a local testbed where every
+   * node is 127.0.0.1, or an operator's allowlist. The network builds it from its admission
+   * allowlist. Default: none exempt.
+   */
+  groupExempt?: (host: string) => boolean;
 }
 
 /** Outcome of RoutingTable.add(). */
@@ -61,7 +89,21 @@ export type AddResult =
    */
   | { status: 'full'; oldest: Contact }
   /** The id is our own; ignored. */
-  | { status: 'self' };
+  | { status: 'self' }
+  /**
+   * Its address group already holds maxPerGroupInBucket places of its bucket ('group_bucket')
+   * or maxPerGroupInTable places of the table ('group_table'): not added, not waiting. For a
+   * known contact whose address moved into such a group, the old address is kept.
+   */
+  | { status: 'refused'; reason: 'group_bucket' | 'group_table' };
+
+/** Contacts refused by the group limits since the table was made. */
+export interface GroupRefusals {
+  /** Over maxPerGroupInBucket. */
+  bucket: number;
+  /** Over maxPerGroupInTable. */
+  table: number;
+}
 
 /** XOR of two equal-length ids: the Kademlia distance (§2.1), as a new Buffer. */
 export function xorDistance(a: Uint8Array, b: Uint8Array): Buffer {
@@ -99,11 +141,16 @@ export function bucketIndexOf(localId: Uint8Array, id: Uint8Array): number {
   return -1;
 }
 
+/** A contact as stored: with its address group, or undefined when exempt from the limits. */
+interface Stored extends Contact {
+  group: string | undefined;
+}
+
 interface Bucket {
   /** Ordered least-recently seen first (paper §2.2). */
-  contacts: Contact[];
+  contacts: Stored[];
   /** Newcomers waiting for a place, oldest-waiting first. */
-  replacements: Contact[];
+  replacements: Stored[];
   /** Last time (caller's ms) a contact was added, updated or touched, or the bucket refreshed. */
   lastChanged: number;
 }
@@ -115,6 +162,12 @@ interface Bucket {
  * Live long-lived contacts are therefore never pushed out by newcomers: the paper observes
  * that the longer a node has been up, the likelier it is to stay up.
  *
+ * Diversity (as geth's discovery table): each contact belongs to the address group of its
+ * host, and a group holds at most maxPerGroupInBucket places of a bucket and
+ * maxPerGroupInTable of the table. The rule is checked whenever a contact would take a place:
+ * a newcomer, a known contact's new address, a waiting replacement being promoted. Many
+ * identities behind one /24 therefore cost the attacker places it cannot multiply.
+ *
  * Contacts handed in are copied (id included) and contacts handed out are snapshots, so no
  * caller can corrupt the table by mutating a Buffer or object.
  */
@@ -123,12 +176,21 @@ export class RoutingTable {
   readonly k: number;
   /** Cap on waiting newcomers per bucket. */
   readonly replacementCacheSize: number;
+  /** Places of a bucket one address group may hold. */
+  readonly maxPerGroupInBucket: number;
+  /** Places of the table one address group may hold. */
+  readonly maxPerGroupInTable: number;
+  private readonly groupExempt: (host: string) => boolean;
   private readonly localId: Buffer;
   private readonly buckets: Bucket[];
   private count = 0;
+  /** Contacts in buckets per address group (exempt hosts not counted). */
+  private readonly groupCounts = new Map<string, number>();
+  private readonly refusals: GroupRefusals = { bucket: 0, table: 0 };
 
   /**
-   * @throws InvalidOptionError naming `k`, `replacementCacheSize` or `createdAt`.
+   * @throws InvalidOptionError naming `k`, `replacementCacheSize`, `createdAt`,
+   *   `maxPerGroupInBucket`, `maxPerGroupInTable` or `groupExempt`.
    * @throws P2PError INVALID_ARGUMENT when localId is not 32 bytes.
    */
   constructor(localId: Uint8Array, options: RoutingTableOptions = {}) {
@@ -145,8 +207,22 @@ export class RoutingTable {
     if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) {
       throw new InvalidOptionError('createdAt', `must be a finite number, got ${String(createdAt)}`);
     }
+    const perBucket = options.maxPerGroupInBucket ?? DEFAULT_MAX_PER_GROUP_IN_BUCKET;
+    const perTable = options.maxPerGroupInTable ?? DEFAULT_MAX_PER_GROUP_IN_TABLE;
+    if (!Number.isInteger(perBucket) || perBucket < 1 || perBucket > 256) {
+      throw new InvalidOptionError('maxPerGroupInBucket', `must be an integer 1..256, got ${String(perBucket)}`);
+    }
+    if (!Number.isInteger(perTable) || perTable < 1 || perTable > 65536) {
+      throw new InvalidOptionError('maxPerGroupInTable', `must be an integer 1..65536, got ${String(perTable)}`);
+    }
+    if (options.groupExempt !== undefined && typeof options.groupExempt !== 'function') {
+      throw new InvalidOptionError('groupExempt', 'must be a function (host) => boolean');
+    }
     this.k = k;
     this.replacementCacheSize = cache;
+    this.maxPerGroupInBucket = perBucket;
+    this.maxPerGroupInTable = perTable;
+    this.groupExempt = options.groupExempt ?? (() => false);
     this.localId = Buffer.from(localId);
     this.buckets = Array.from({ length: ID_BITS }, () => ({ contacts: [], replacements: [], lastChanged: createdAt }));
   }
@@ -154,6 +230,17 @@ export class RoutingTable {
   /** Contacts in buckets (waiting replacements not counted). */
   get size(): number {
     return this.count;
+  }
+
+  /** Contacts refused by the group limits so far (a snapshot). */
+  get refusedByGroup(): GroupRefusals {
+    return { ...this.refusals };
+  }
+
+  /** Contacts of `host`'s address group in the table now (0 for an exempt host). */
+  groupCount(host: string): number {
+    const g = this.groupOfHost(host);
+    return g === undefined ? 0 : (this.groupCounts.get(g) ?? 0);
   }
 
   /**
@@ -166,8 +253,17 @@ export class RoutingTable {
     if (index < 0) return { status: 'self' };
     const bucket = this.buckets[index]!;
     const at = findIndex(bucket.contacts, contact.id);
+    const group = this.groupOfHost(contact.host);
     if (at >= 0) {
       const existing = bucket.contacts[at]!;
+      if (existing.group !== group) {
+        // A new address in another group takes a place of that group: same rule as a newcomer.
+        const over = this.overLimit(bucket, group, existing);
+        if (over !== undefined) return this.refuse(over);
+        this.uncount(existing.group);
+        this.countIn(group);
+        existing.group = group;
+      }
       existing.host = contact.host;
       existing.port = contact.port;
       existing.lastSeen = contact.lastSeen;
@@ -175,14 +271,18 @@ export class RoutingTable {
       bucket.lastChanged = contact.lastSeen;
       return { status: 'updated' };
     }
+    const over = this.overLimit(bucket, group);
+    if (over !== undefined) {
+      dropById(bucket.replacements, contact.id);
+      return this.refuse(over);
+    }
     if (bucket.contacts.length < this.k) {
       dropById(bucket.replacements, contact.id);
-      bucket.contacts.push(copyContact(contact));
-      this.count++;
+      this.insert(bucket, stored(contact, group));
       bucket.lastChanged = contact.lastSeen;
       return { status: 'added' };
     }
-    this.remember(bucket, contact);
+    this.remember(bucket, stored(contact, group));
     return { status: 'full', oldest: copyContact(bucket.contacts[0]!) };
   }
 
@@ -191,8 +291,9 @@ export class RoutingTable {
    * the tail with lastSeen = now and the newcomer keeps waiting in the replacement cache. Dead:
    * the old contact is evicted and the newcomer (found in the replacement cache by id; the most
    * recent waiting replacement if it has since been dropped) takes its place at the tail. If the
-   * old contact is already gone, the newcomer is inserted when there is room. Returns true if
-   * the table changed.
+   * old contact is already gone, the newcomer is inserted when there is room. A waiting contact
+   * whose group is now over a limit is passed over for the next most recent one. Returns true
+   * if the table changed.
    *
    * @throws P2PError INVALID_ARGUMENT when an id is not 32 bytes or the two ids do not share a bucket.
    */
@@ -212,17 +313,9 @@ export class RoutingTable {
       bucket.lastChanged = now;
       return true;
     }
-    if (at >= 0) {
-      bucket.contacts.splice(at, 1);
-      this.count--;
-    }
+    if (at >= 0) this.evict(bucket, at);
     if (bucket.contacts.length >= this.k) return at >= 0;
-    const waiting = findIndex(bucket.replacements, newcomerId);
-    const promoted = waiting >= 0 ? bucket.replacements.splice(waiting, 1)[0] : bucket.replacements.pop();
-    if (promoted !== undefined) {
-      bucket.contacts.push(promoted);
-      this.count++;
-    }
+    const promoted = this.promote(bucket, newcomerId);
     if (at < 0 && promoted === undefined) return false;
     bucket.lastChanged = now;
     return true;
@@ -230,7 +323,7 @@ export class RoutingTable {
 
   /**
    * Forget a contact (it failed, or said GOODBYE). The most recently seen waiting replacement
-   * for its bucket, if any, is promoted to the tail. The id is also dropped from the
+   * for its bucket that fits the group limits, if any, is promoted to the tail. The id is also dropped from the
    * replacement cache so a dead peer is never promoted later. Returns true if the contact was
    * in a bucket (not merely waiting). Does not change the bucket's lastChanged.
    */
@@ -242,10 +335,8 @@ export class RoutingTable {
     dropById(bucket.replacements, id);
     const at = findIndex(bucket.contacts, id);
     if (at < 0) return false;
-    bucket.contacts.splice(at, 1);
-    const promoted = bucket.replacements.pop();
-    if (promoted === undefined) this.count--;
-    else bucket.contacts.push(promoted);
+    this.evict(bucket, at);
+    this.promote(bucket, undefined);
     return true;
   }
 
@@ -352,11 +443,72 @@ export class RoutingTable {
     return id;
   }
 
-  private remember(bucket: Bucket, contact: Contact): void {
+  private remember(bucket: Bucket, contact: Stored): void {
     if (this.replacementCacheSize === 0) return;
     dropById(bucket.replacements, contact.id);
-    bucket.replacements.push(copyContact(contact));
+    bucket.replacements.push(contact);
     if (bucket.replacements.length > this.replacementCacheSize) bucket.replacements.shift();
+  }
+
+  /**
+   * Move a waiting replacement into the bucket's tail: the one with id `preferId` if it waits
+   * and fits the group limits, else the most recent one that fits. Returns it, if any.
+   */
+  private promote(bucket: Bucket, preferId: Uint8Array | undefined): Stored | undefined {
+    const list = bucket.replacements;
+    let pick = preferId === undefined ? -1 : findIndex(list, preferId);
+    if (pick >= 0 && this.overLimit(bucket, list[pick]!.group) !== undefined) pick = -1;
+    for (let i = list.length - 1; pick < 0 && i >= 0; i--) {
+      if (this.overLimit(bucket, list[i]!.group) === undefined) pick = i;
+    }
+    if (pick < 0) return undefined;
+    const [c] = list.splice(pick, 1);
+    this.insert(bucket, c!);
+    return c;
+  }
+
+  private insert(bucket: Bucket, c: Stored): void {
+    bucket.contacts.push(c);
+    this.count++;
+    this.countIn(c.group);
+  }
+
+  private evict(bucket: Bucket, at: number): void {
+    const [c] = bucket.contacts.splice(at, 1);
+    this.count--;
+    this.uncount(c!.group);
+  }
+
+  /** Which limit a contact of `group` would break by taking a place in `bucket` (`self` not counted). */
+  private overLimit(bucket: Bucket, group: string | undefined, self?: Stored): 'group_bucket' | 'group_table' | undefined {
+    if (group === undefined) return undefined;
+    let inBucket = 0;
+    for (const c of bucket.contacts) if (c.group === group && c !== self) inBucket++;
+    if (inBucket >= this.maxPerGroupInBucket) return 'group_bucket';
+    const inTable = (this.groupCounts.get(group) ?? 0) - (self?.group === group ? 1 : 0);
+    if (inTable >= this.maxPerGroupInTable) return 'group_table';
+    return undefined;
+  }
+
+  private refuse(reason: 'group_bucket' | 'group_table'): AddResult {
+    if (reason === 'group_bucket') this.refusals.bucket++;
+    else this.refusals.table++;
+    return { status: 'refused', reason };
+  }
+
+  private groupOfHost(host: string): string | undefined {
+    return this.groupExempt(host) ? undefined : addressGroup(host);
+  }
+
+  private countIn(group: string | undefined): void {
+    if (group !== undefined) this.groupCounts.set(group, (this.groupCounts.get(group) ?? 0) + 1);
+  }
+
+  private uncount(group: string | undefined): void {
+    if (group === undefined) return;
+    const n = (this.groupCounts.get(group) ?? 0) - 1;
+    if (n > 0) this.groupCounts.set(group, n);
+    else this.groupCounts.delete(group);
   }
 
   private find(id: Uint8Array): Contact | undefined {
@@ -384,7 +536,7 @@ function sameLength(a: Uint8Array, b: Uint8Array): void {
   if (a.length !== b.length) throw P2PError.invalidArgument(`ids differ in length: ${a.length} vs ${b.length}`);
 }
 
-function findIndex(list: Contact[], id: Uint8Array): number {
+function findIndex(list: readonly Contact[], id: Uint8Array): number {
   for (let i = 0; i < list.length; i++) if (list[i]!.id.equals(id)) return i;
   return -1;
 }
@@ -394,11 +546,15 @@ function dropById(list: Contact[], id: Uint8Array): void {
   if (at >= 0) list.splice(at, 1);
 }
 
-function moveToTail(list: Contact[], at: number): void {
+function moveToTail<T>(list: T[], at: number): void {
   const [c] = list.splice(at, 1);
   if (c !== undefined) list.push(c);
 }
 
 function copyContact(c: Contact): Contact {
   return { id: Buffer.from(c.id), host: c.host, port: c.port, lastSeen: c.lastSeen };
+}
+
+function stored(c: Contact, group: string | undefined): Stored {
+  return { id: Buffer.from(c.id), host: c.host, port: c.port, lastSeen: c.lastSeen, group };
 }

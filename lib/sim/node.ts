@@ -23,11 +23,13 @@ import { seededRandom } from '../random.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import { GoodbyeCode, LIMITS, MessageType } from '../wire/messages.js';
 import type { Message } from '../wire/messages.js';
+import { ATTACK_TOPIC } from './adversary.js';
+import type { AdversaryBehaviour } from './adversary.js';
 import type { Endpoint, SimTransport } from './transport.js';
 import type { VirtualClock } from './virtual-clock.js';
 
-/** How a node behaves: honest, or one of the adversary models. */
-export type Behaviour = 'honest' | 'drop' | 'withhold' | 'tamper' | 'flood';
+/** How a node behaves: honest, or one of the adversary models (lib/sim/adversary.ts). */
+export type Behaviour = 'honest' | AdversaryBehaviour;
 
 /** Port every simulated node listens on (addresses differ by host). */
 export const SIM_PORT = 7000;
@@ -122,7 +124,8 @@ export class SimNode implements Endpoint {
     readonly identity: Identity,
     readonly behaviour: Behaviour,
   ) {
-    this.host = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+    // Each node in a /24 of its own, so the routing table's address-group limits see distinct networks.
+    this.host = `${10 + (index >> 16)}.${(index >> 8) & 255}.${index & 255}.1`;
     this.monitor = new PartitionMonitor(ctx.clock, { partitionTimeoutMs: ctx.config.partitionTimeoutMs });
     this.createEngines();
   }
@@ -351,7 +354,8 @@ export class SimNode implements Endpoint {
     };
     this.gossip = new GossipEngine(this.identity, ctx.clock, ctx.config.gossip, {
       peers: () => this.handles,
-      deliver: (_topic, payload, info) => ctx.onDeliver(this, payload, info),
+      // An attacker's own valid messages (unique-flood) are not the scenario's: not recorded.
+      deliver: (topic, payload, info) => (topic === ATTACK_TOPIC ? undefined : ctx.onDeliver(this, payload, info)),
       invalid: (_from, reason) => this.metrics.invalid(reason),
     }, this.metrics, gossipRandom);
     const host: DhtHost = {

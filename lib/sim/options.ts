@@ -5,6 +5,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { DEFAULTS } from '../options.js';
 import { LIMITS } from '../wire/messages.js';
+import { ADVERSARY_BEHAVIOURS, ATTACK_RATES } from './adversary.js';
 import type { Behaviour } from './node.js';
 
 export interface PartitionPlan {
@@ -31,8 +32,16 @@ export interface SimOptions {
   repair?: boolean;
   /** Fraction of nodes that are byzantine, 0..0.9. Default 0. */
   byzantine?: number;
-  /** What byzantine nodes do. Default 'drop'. */
+  /** What byzantine nodes do (lib/sim/adversary.ts). Default 'drop'. */
   behaviour?: Exclude<Behaviour, 'honest'>;
+  /**
+   * Sends per second of each flooding node (findnode-flood, forged-flood, unique-flood),
+   * 0..100000. Default by behaviour: FIND_NODE 100, forged GOSSIP 100, signed unique messages 1
+   * (each of which every honest node verifies, caches and forwards).
+   */
+  attackRate?: number;
+  /** How long the floods run, from the first publication, virtual ms. Default 5000. */
+  attackMs?: number;
   /** Split the network for a while. Default none. */
   partition?: PartitionPlan;
   /** Fraction of honest non-origin nodes that crash once during the gossip phase and restart, 0..0.9. Default 0. */
@@ -63,6 +72,11 @@ export interface SimOptions {
 
 export type ResolvedSimOptions = Required<Omit<SimOptions, 'partition'>> & { partition: PartitionPlan | undefined };
 
+/** Default attackRate of a behaviour that floods on a timer; 0 for the others. */
+export function defaultAttackRate(behaviour: Exclude<Behaviour, 'honest'>): number {
+  return ATTACK_RATES[behaviour] ?? 0;
+}
+
 export const SIM_DEFAULTS = Object.freeze({
   messages: 10,
   fanout: DEFAULTS.fanout,
@@ -71,6 +85,7 @@ export const SIM_DEFAULTS = Object.freeze({
   repair: true,
   byzantine: 0,
   behaviour: 'drop' as const,
+  attackMs: 5000,
   churn: 0,
   downtimeMs: 20_000,
   latencyMs: 20,
@@ -85,7 +100,7 @@ export const SIM_DEFAULTS = Object.freeze({
   seed: 1,
 });
 
-const BEHAVIOURS = ['drop', 'withhold', 'tamper', 'flood'] as const;
+const BEHAVIOURS: readonly string[] = ADVERSARY_BEHAVIOURS;
 
 function int(field: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -130,6 +145,8 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
     repair,
     byzantine: fraction('byzantine', o.byzantine ?? d.byzantine, 0.9),
     behaviour,
+    attackRate: fraction('attackRate', o.attackRate ?? defaultAttackRate(behaviour), 100_000),
+    attackMs: int('attackMs', o.attackMs ?? d.attackMs, 0, 86_400_000),
     partition,
     churn: fraction('churn', o.churn ?? d.churn, 0.9),
     downtimeMs: int('downtimeMs', o.downtimeMs ?? d.downtimeMs, 1, 86_400_000),

@@ -7,6 +7,8 @@
 import { seededRandom } from '../random.js';
 import { packValue } from '../wire/codec.js';
 import { MessageType } from '../wire/messages.js';
+import { ATTACK_TICK_MS } from './adversary.js';
+import type { Adversary } from './adversary.js';
 import { SimNetwork } from './network.js';
 import type { Behaviour } from './node.js';
 import { resolveSimOptions } from './options.js';
@@ -28,6 +30,21 @@ export interface SimResult {
   repair: boolean;
   loss: number;
   byzantine: { fraction: number; behaviour: string; count: number };
+  /**
+   * What the byzantine nodes did, when there are any: their frames corrupted, withheld or
+   * added (by kind, non-zero counts only), their flood rate per node and its duration (0 for
+   * models without a timer), and the bytes they sent and received (frame headers included):
+   * received / sent is what honest nodes spent per byte of attack (the amplification).
+   */
+  attack: {
+    behaviour: string;
+    ratePerSec: number;
+    durationMs: number;
+    counts: Partial<Adversary['counts']>;
+    bytesSent: number;
+    bytesReceived: number;
+    amplification: number | null;
+  } | null;
   /** First deliveries / (messages x (nodes - 1)). */
   deliveryFraction: number;
   /** First deliveries at honest nodes / (messages x (honest nodes - 1)). */
@@ -134,6 +151,7 @@ export async function runSimulation(options: SimOptions, progress?: SimProgress)
     net.clock.at(t0 + p.healMs, () => net.transport.heal());
     end = Math.max(end, t0 + p.healMs + opts.settleMs);
   }
+  end = Math.max(end, scheduleFloods(net, opts, t0));
   const churned = scheduleChurn(net, opts, t0, origins, end);
   const gossipStart = net.clock.now();
   await net.runUntil(end, (t) => {
@@ -177,6 +195,24 @@ function chooseBehaviours(opts: ResolvedSimOptions): Behaviour[] {
     out[order[i]!] = opts.behaviour;
   }
   return out;
+}
+
+/**
+ * Flooding nodes: from t0, every ATTACK_TICK_MS for attackMs, each sends what its rate allows
+ * (Adversary.tick). Returns when the floods end (t0 when there are none).
+ */
+function scheduleFloods(net: SimNetwork, opts: ResolvedSimOptions, t0: number): number {
+  if (opts.byzantine === 0 || opts.attackRate === 0 || opts.attackMs === 0) return t0;
+  const flooders = net.nodes.filter((n) => !n.honest);
+  const stopAt = t0 + opts.attackMs;
+  net.clock.at(t0, () => {
+    const timers = flooders.map((node) => net.clock.setInterval(() => net.adversary.tick(node, net.nodes, opts.attackRate, opts.gossipTtl), ATTACK_TICK_MS));
+    // +1: the tick due at stopAt still runs, so a flood sends attackMs / ATTACK_TICK_MS ticks.
+    net.clock.at(stopAt + 1, () => {
+      for (const t of timers) t.cancel();
+    });
+  });
+  return stopAt;
 }
 
 /** Churn: a seeded choice of honest non-origin nodes crash at a random time and restart after downtimeMs. */
@@ -242,6 +278,29 @@ function summarise(
     recoveries += node.recoveries;
   }
   const accuracy = m.lookup.accuracy;
+  let attack: SimResult['attack'] = null;
+  if (honestCount < n) {
+    let bytesSent = 0;
+    let bytesReceived = 0;
+    for (const node of net.nodes) {
+      if (node.honest) continue;
+      const snap = node.metrics.snapshot({ connectedPeers: 0, seenMessages: 0 });
+      bytesSent += snap.bytesSent;
+      bytesReceived += snap.bytesReceived;
+    }
+    const counts: Partial<Adversary['counts']> = {};
+    for (const [kind, count] of Object.entries(net.adversary.counts)) if (count > 0) counts[kind as keyof Adversary['counts']] = count;
+    const timed = opts.attackRate > 0 && opts.attackMs > 0 && ['findnode-flood', 'forged-flood', 'unique-flood'].includes(opts.behaviour);
+    attack = {
+      behaviour: opts.behaviour,
+      ratePerSec: timed ? opts.attackRate : 0,
+      durationMs: timed ? opts.attackMs : 0,
+      counts,
+      bytesSent,
+      bytesReceived,
+      amplification: bytesSent === 0 ? null : round(bytesReceived / bytesSent, 3),
+    };
+  }
   return {
     nodes: n,
     messages: published,
@@ -250,6 +309,7 @@ function summarise(
     repair: opts.repair,
     loss: opts.loss,
     byzantine: { fraction: opts.byzantine, behaviour: opts.byzantine > 0 ? opts.behaviour : 'none', count: n - honestCount },
+    attack,
     deliveryFraction: published === 0 ? 1 : round(rec.deliveries / (published * (n - 1)), 6),
     honestDeliveryFraction: published === 0 ? 1 : round(rec.honestDeliveries / (published * Math.max(1, honestCount - 1)), 6),
     fullyDelivered: fully,

@@ -51,9 +51,9 @@ describe('Dht', () => {
       const isAlive = sinon.stub().resolves(true);
       const dht = make({ isAlive });
       const [a, b, c] = sameBucket(3);
-      dht.peerSeen(a!, '127.0.0.1', 1001);
-      dht.peerSeen(b!, '127.0.0.1', 1002);
-      dht.peerSeen(c!, '127.0.0.1', 1003);
+      dht.peerSeen(a!, '10.0.1.1', 1001);
+      dht.peerSeen(b!, '10.0.2.1', 1002);
+      dht.peerSeen(c!, '10.0.3.1', 1003);
       await Promise.resolve();
       await Promise.resolve();
       expect(isAlive.calledOnce).to.equal(true);
@@ -65,13 +65,72 @@ describe('Dht', () => {
     it('evicts the oldest contact when it does not answer; the newcomer takes its place', async () => {
       const dht = make({ isAlive: sinon.stub().resolves(false) });
       const [a, b, c] = sameBucket(3);
-      dht.peerSeen(a!, '127.0.0.1', 1001);
-      dht.peerSeen(b!, '127.0.0.1', 1002);
-      dht.peerSeen(c!, '127.0.0.1', 1003);
+      dht.peerSeen(a!, '10.0.1.1', 1001);
+      dht.peerSeen(b!, '10.0.2.1', 1002);
+      dht.peerSeen(c!, '10.0.3.1', 1003);
       await Promise.resolve();
       await Promise.resolve();
       expect(dht.table.has(a!)).to.equal(false);
       expect(dht.table.has(c!)).to.equal(true);
+    });
+
+    it('replaces a contact only after its liveness check fails, however many newcomers arrive meanwhile', async () => {
+      let answer!: (alive: boolean) => void;
+      const isAlive = sinon.stub().returns(new Promise<boolean>((resolve) => (answer = resolve)));
+      const dht = make({ isAlive });
+      const ids = sameBucket(12);
+      dht.peerSeen(ids[0]!, '10.0.0.1', 1000);
+      dht.peerSeen(ids[1]!, '10.0.1.1', 1001);
+      for (let i = 2; i < 12; i++) dht.peerSeen(ids[i]!, `10.0.${i}.1`, 1000 + i);
+      await Promise.resolve();
+      // One check of the oldest for the whole flood, and nobody replaced while it runs.
+      expect(isAlive.callCount).to.equal(1);
+      expect(dht.table.has(ids[0]!)).to.equal(true);
+      expect(dht.table.has(ids[1]!)).to.equal(true);
+      answer(false);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(dht.table.has(ids[0]!), 'the contact that failed its check').to.equal(false);
+      expect(dht.table.has(ids[1]!)).to.equal(true);
+      expect(dht.table.size).to.equal(2);
+    });
+
+    it('keeps every live contact through a flood of newcomers', async () => {
+      const dht = make({ isAlive: sinon.stub().resolves(true) });
+      const ids = sameBucket(30);
+      for (let i = 0; i < 30; i++) {
+        dht.peerSeen(ids[i]!, `10.0.${i}.1`, 1000 + i);
+        await Promise.resolve();
+        await Promise.resolve();
+      }
+      expect(dht.table.has(ids[0]!)).to.equal(true);
+      expect(dht.table.has(ids[1]!)).to.equal(true);
+    });
+
+    it('adds an inbound peer only if the address it claims is the one it came from', () => {
+      const dht = make({}, 20);
+      dht.peerSeen(idOf(11), '192.0.2.77', 9000, '203.0.113.5');
+      expect(dht.table.has(idOf(11))).to.equal(false);
+      expect(dht.refusedUnproven).to.equal(1);
+      dht.peerSeen(idOf(12), '203.0.113.5', 9000, '::ffff:203.0.113.5');
+      expect(dht.table.has(idOf(12))).to.equal(true);
+      dht.peerSeen(idOf(13), '198.51.100.1', 9000); // dialed by us: proven by the handshake
+      expect(dht.table.has(idOf(13))).to.equal(true);
+    });
+
+    it('passes its group limits and exemption to the routing table', () => {
+      const full: DhtHost = { linkTo: async () => { throw new Error('x'); }, isAlive: async () => true, isConnected: () => false };
+      const dht = new Dht(SELF, systemClock, {
+        k: 20, alpha: 3, requestTimeoutMs: 500, refreshIntervalMs: 3_600_000,
+        maxPerGroupInBucket: 1, maxPerGroupInTable: 3, groupExempt: (h) => h === '127.0.0.1',
+      }, full, randomBytes);
+      const ids = sameBucket(4);
+      dht.peerSeen(ids[0]!, '203.0.113.1', 1);
+      dht.peerSeen(ids[1]!, '203.0.113.2', 2);
+      for (let i = 2; i < 4; i++) dht.peerSeen(ids[i]!, '127.0.0.1', i);
+      expect(dht.table.size).to.equal(3);
+      expect(dht.table.refusedByGroup).to.deep.equal({ bucket: 1, table: 0 });
+      expect(dht.table.maxPerGroupInTable).to.equal(3);
     });
 
     it('ignores peers that do not listen', () => {

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
   DEFAULT_K,
+  DEFAULT_MAX_PER_GROUP_IN_BUCKET,
+  DEFAULT_MAX_PER_GROUP_IN_TABLE,
   DEFAULT_REPLACEMENT_CACHE,
   ID_BYTES,
   RoutingTable,
@@ -30,8 +33,13 @@ function idWithPrefix(bits: string, fill = 0x00): Buffer {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const big = (b: Uint8Array): bigint => BigInt('0x' + hex(b));
 
+/**
+ * A contact in a /24 of its own (derived from its id), so the address-group limits never bind
+ * in the tests of the Kademlia rules; the limits have their own tests below.
+ */
 function contact(id: Buffer, lastSeen = 0, port = 4000): Contact {
-  return { id, host: '127.0.0.1', port, lastSeen };
+  const h = createHash('sha256').update(id).digest();
+  return { id, host: `10.${h[0]}.${h[1]}.1`, port, lastSeen };
 }
 
 function ids(contacts: Contact[]): string[] {
@@ -461,6 +469,11 @@ describe('option validation', () => {
     ['replacementCacheSize', { replacementCacheSize: 257 }],
     ['replacementCacheSize', { replacementCacheSize: 0.5 }],
     ['createdAt', { createdAt: Number.POSITIVE_INFINITY }],
+    ['maxPerGroupInBucket', { maxPerGroupInBucket: 0 }],
+    ['maxPerGroupInBucket', { maxPerGroupInBucket: 1.5 }],
+    ['maxPerGroupInTable', { maxPerGroupInTable: 0 }],
+    ['maxPerGroupInTable', { maxPerGroupInTable: 70_000 }],
+    ['groupExempt', { groupExempt: 'loopback' }],
   ];
   for (const [field, options] of bad) {
     it(`names ${field} when given ${JSON.stringify(options, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}`, () => {
@@ -481,6 +494,8 @@ describe('option validation', () => {
     expect(table.k).to.equal(DEFAULT_K);
     expect(table.replacementCacheSize).to.equal(DEFAULT_REPLACEMENT_CACHE);
     expect(new RoutingTable(LOCAL, { replacementCacheSize: 0 }).replacementCacheSize).to.equal(0);
+    expect(table.maxPerGroupInBucket).to.equal(DEFAULT_MAX_PER_GROUP_IN_BUCKET).and.equal(2);
+    expect(table.maxPerGroupInTable).to.equal(DEFAULT_MAX_PER_GROUP_IN_TABLE).and.equal(10);
   });
 
   it('rejects a local id that is not 32 bytes with INVALID_ARGUMENT', () => {
@@ -584,5 +599,104 @@ describe('randomIdInBucket', () => {
     const table = new RoutingTable(local);
     expectCode(() => table.randomIdInBucket(256, seededRandom(1)), 'INVALID_ARGUMENT');
     expectCode(() => table.randomIdInBucket(-1, seededRandom(1)), 'INVALID_ARGUMENT');
+  });
+});
+
+describe('address-group limits', () => {
+  /** The n-th id of bucket 255 - depth (first 1 bit at position depth, then n's 8 bits). */
+  const inBucket = (n: number, depth = 0): Buffer => idWithPrefix('0'.repeat(depth) + '1' + n.toString(2).padStart(8, '0'));
+  const at = (id: Buffer, host: string, lastSeen = 0): Contact => ({ id, host, port: 4000, lastSeen });
+
+  it('refuses a third contact of one /24 in a bucket and counts it; other groups still get places', () => {
+    const table = new RoutingTable(LOCAL);
+    expect(table.add(at(inBucket(1), '203.0.113.1')).status).to.equal('added');
+    expect(table.add(at(inBucket(2), '203.0.113.2')).status).to.equal('added');
+    expect(table.add(at(inBucket(3), '203.0.113.3'))).to.deep.equal({ status: 'refused', reason: 'group_bucket' });
+    expect(table.add(at(inBucket(4), '198.51.100.4')).status).to.equal('added');
+    expect(table.has(inBucket(3))).to.equal(false);
+    expect(table.refusedByGroup).to.deep.equal({ bucket: 1, table: 0 });
+    expect(table.groupCount('203.0.113.200')).to.equal(2);
+  });
+
+  it('refuses the eleventh contact of one /24 across the table, two per bucket being allowed', () => {
+    const table = new RoutingTable(LOCAL);
+    // Two per bucket in buckets 255..250: the first ten fit, the rest are refused.
+    const results = [];
+    for (let depth = 0; depth < 6; depth++) {
+      for (let n = 0; n < 2; n++) results.push(table.add(at(inBucket(n, depth), `203.0.113.${depth * 2 + n}`)).status);
+    }
+    expect(results.filter((r) => r === 'added')).to.have.length(10);
+    expect(results.slice(10)).to.deep.equal(['refused', 'refused']);
+    expect(table.refusedByGroup).to.deep.equal({ bucket: 0, table: 2 });
+    expect(table.groupCount('203.0.113.9')).to.equal(10);
+  });
+
+  it('counts an IPv6 /48 as one group, and an IPv4-mapped address as its IPv4 /24', () => {
+    const table = new RoutingTable(LOCAL);
+    table.add(at(inBucket(1), '2001:db8:1:a::1'));
+    table.add(at(inBucket(2), '2001:db8:1:b::2'));
+    expect(table.add(at(inBucket(3), '2001:db8:1:c::3')).status).to.equal('refused');
+    expect(table.add(at(inBucket(4), '2001:db8:2::4')).status).to.equal('added');
+    table.add(at(inBucket(5), '192.0.2.1'));
+    table.add(at(inBucket(6), '::ffff:192.0.2.2'));
+    expect(table.add(at(inBucket(7), '192.0.2.3')).status).to.equal('refused');
+  });
+
+  it('exempts hosts the groupExempt predicate names, without counting them', () => {
+    const table = new RoutingTable(LOCAL, { groupExempt: (h) => h.startsWith('127.') });
+    for (let n = 0; n < 15; n++) expect(table.add(at(inBucket(n), '127.0.0.1')).status).to.equal('added');
+    expect(table.groupCount('127.0.0.1')).to.equal(0);
+    table.add(at(inBucket(20), '203.0.113.1'));
+    table.add(at(inBucket(21), '203.0.113.2'));
+    expect(table.add(at(inBucket(22), '203.0.113.3')).status).to.equal('refused');
+  });
+
+  it('honours explicit limits of 1 per bucket and 3 per table', () => {
+    const table = new RoutingTable(LOCAL, { maxPerGroupInBucket: 1, maxPerGroupInTable: 3 });
+    expect(table.add(at(inBucket(1), '203.0.113.1')).status).to.equal('added');
+    expect(table.add(at(inBucket(2), '203.0.113.2')).status).to.equal('refused');
+    for (let depth = 1; depth < 4; depth++) table.add(at(inBucket(1, depth), '203.0.113.9'));
+    expect(table.groupCount('203.0.113.0')).to.equal(3);
+  });
+
+  it('does not keep a refused newcomer waiting: a dead contact is replaced by a waiting one that fits', () => {
+    const table = new RoutingTable(LOCAL, { k: 3 });
+    table.add(at(inBucket(1), '203.0.113.1', 1));
+    table.add(at(inBucket(2), '203.0.113.2', 2));
+    table.add(at(inBucket(3), '198.51.100.3', 3));
+    expect(table.add(at(inBucket(4), '203.0.113.4', 4)).status).to.equal('refused');
+    const full = table.add(at(inBucket(5), '192.0.2.5', 5));
+    expect(full.status).to.equal('full');
+    // The oldest (203.0.113.1) fails its ping: its place goes to the waiting 192.0.2.5.
+    expect(table.resolveFull(inBucket(1), false, inBucket(5), 6)).to.equal(true);
+    expect(table.has(inBucket(5))).to.equal(true);
+    expect(table.has(inBucket(4))).to.equal(false);
+  });
+
+  it('passes over a waiting replacement whose group filled up while it waited', () => {
+    const table = new RoutingTable(LOCAL, { k: 3 });
+    table.add(at(inBucket(1), '192.0.2.1', 1));
+    table.add(at(inBucket(2), '203.0.113.2', 2));
+    table.add(at(inBucket(3), '198.51.100.3', 3));
+    expect(table.add(at(inBucket(4), '203.0.113.4', 4)).status).to.equal('full'); // one 203.0.113 so far: may wait
+    expect(table.add(at(inBucket(5), '198.51.100.5', 5)).status).to.equal('full');
+    // 192.0.2.1 moves into 203.0.113: now two of that group are in the bucket.
+    expect(table.add(at(inBucket(1), '203.0.113.1', 6)).status).to.equal('updated');
+    // 198.51.100.3 is removed; the most recent waiting (198.51.100.5) fits, 203.0.113.4 would not.
+    expect(table.remove(inBucket(3))).to.equal(true);
+    expect(table.has(inBucket(5))).to.equal(true);
+    table.remove(inBucket(5));
+    expect(table.has(inBucket(4)), 'its group is full in the bucket').to.equal(false);
+    expect(table.size).to.equal(2);
+  });
+
+  it('keeps the old address of a known contact whose new address is in a full group', () => {
+    const table = new RoutingTable(LOCAL);
+    table.add(at(inBucket(1), '203.0.113.1'));
+    table.add(at(inBucket(2), '203.0.113.2'));
+    table.add(at(inBucket(3), '198.51.100.3'));
+    expect(table.add(at(inBucket(3), '203.0.113.3', 9))).to.deep.equal({ status: 'refused', reason: 'group_bucket' });
+    expect(table.get(inBucket(3))).to.deep.include({ host: '198.51.100.3', lastSeen: 0 });
+    expect(table.groupCount('198.51.100.0')).to.equal(1);
   });
 });

@@ -92,6 +92,53 @@ describe('sim/runSimulation', function () {
     expect(r.deliveryFraction).to.be.lessThan(1);
   });
 
+  describe('the attacks of issue 13 (a third of 100 nodes hostile)', () => {
+    // Small and short: the floods run for 1 virtual s. These check what each model does and
+    // what must hold whatever the defences (nothing forged delivered, nothing twice), not how
+    // much the attack hurts: that is the baseline docs/SCALE.md measures.
+    const ATTACK: SimOptions = { nodes: 100, messages: 4, lookups: 0, join: false, settleMs: 6000, byzantine: 0.33, attackMs: 1000 };
+
+    it('iwant-drain asks every peer 32 times for each id it learns, and honest nodes serve it', async () => {
+      const r = await runSimulation({ ...ATTACK, behaviour: 'iwant-drain', seed: 21 });
+      expect(r.attack?.counts.drainIdsAsked).to.be.greaterThan(0);
+      expect(r.attack!.counts.drainIdsAsked! % 32).to.equal(0);
+      expect(r.attack!.bytesReceived, 'GOSSIP served to the drainers').to.be.greaterThan(0);
+      expect(r.attack!.ratePerSec).to.equal(0);
+      expect(r.forgedDelivered).to.equal(0);
+      expect(r.duplicateDeliveries).to.equal(0);
+    });
+
+    it('findnode-flood sends its rate of FIND_NODE for the attack time, each answered with NODES', async () => {
+      const r = await runSimulation({ ...ATTACK, behaviour: 'findnode-flood', seed: 22 });
+      expect(r.attack).to.deep.include({ behaviour: 'findnode-flood', ratePerSec: 100, durationMs: 1000 });
+      expect(r.attack!.counts.findNodes).to.equal(33 * 100);
+      expect(r.attack!.amplification).to.be.greaterThan(1);
+      expect(r.honestDeliveryFraction).to.equal(1);
+    });
+
+    it('forged-flood costs honest nodes verifications but never delivers a forgery', async () => {
+      const r = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 50, seed: 23 });
+      expect(r.attack!.counts.forgedFlood).to.equal(33 * 50);
+      expect(r.rejected.bad_signature ?? 0).to.be.greaterThan(0);
+      expect(r.forgedDelivered).to.equal(0);
+      expect(r.honestDeliveryFraction).to.equal(1);
+    });
+
+    it('unique-flood publishes validly signed messages that honest nodes accept, apart from the scenario\'s', async () => {
+      const r = await runSimulation({ ...ATTACK, behaviour: 'unique-flood', attackRate: 2, seed: 24 });
+      expect(r.attack!.counts.uniqueFlood).to.equal(33 * 2);
+      expect(r.rejected).to.deep.equal({});
+      expect(r.forgedDelivered).to.equal(0);
+      expect(r.honestDeliveryFraction).to.equal(1);
+    });
+
+    it('gives identical results, trace digest included, for two flood runs with one seed', async () => {
+      const a = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 20, seed: 25 });
+      const b = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 20, seed: 25 });
+      expect(simulated(a)).to.deep.equal(simulated(b));
+    });
+  });
+
   it('rejects bad options with InvalidOptionError naming the field', async () => {
     let err: unknown;
     await runSimulation({ nodes: 10, byzantine: 2 }).catch((e: unknown) => { err = e; });
@@ -108,6 +155,12 @@ describe('cli/sim argument parsing', () => {
     expect(options.partition).to.deep.equal({ groups: 2, startMs: 100, healMs: 9000 });
   });
 
+  it('takes the new adversaries and their rate and duration', () => {
+    const { options } = parseSimArgs(['--nodes', '1000', '--byzantine', '0.33', '--behaviour', 'findnode-flood', '--attack-rate', '250', '--attack-ms', '2000']);
+    expect(options).to.include({ behaviour: 'findnode-flood', attackRate: 250, attackMs: 2000 });
+    for (const b of ['iwant-drain', 'forged-flood', 'unique-flood']) expect(parseSimArgs(['--nodes', '10', '--behaviour', b]).options.behaviour).to.equal(b);
+  });
+
   const bad: Array<[string, string[]]> = [
     ['a missing --nodes', []],
     ['a non-integer node count', ['--nodes', '1e3']],
@@ -115,6 +168,7 @@ describe('cli/sim argument parsing', () => {
     ['repair other than on/off', ['--nodes', '10', '--repair', 'yes']],
     ['a malformed partition', ['--nodes', '10', '--partition', '2:100']],
     ['a loss above 1', ['--nodes', '10', '--loss', '1.5']],
+    ['a negative attack rate', ['--nodes', '10', '--attack-rate', '-5']],
     ['an unknown flag', ['--nodes', '10', '--speed', '3']],
   ];
   for (const [what, argv] of bad) {
