@@ -45,49 +45,51 @@ async function rejoinRefused(env: CaseEnv, a: Attacker): Promise<boolean> {
 export const iwantDrain: HostileCase = {
   name: 'iwant-drain',
   issue: 13,
-  what: '20 silent identities ask IWANT for every id they are pushed or advertised, 32 times over',
+  what: '20 silent identities ask IWANT for every id they are pushed or advertised, 32 asks per id between them',
   async run(env) {
     const n = 20;
-    const repeat = 32;
+    // 32 asks per id in all, as in the issue (434 KB of IWANT for 405 ids): enough to use up
+    // a "served at most 32 times" budget, at the least cost to the attacker.
+    const totalAsks = 32;
     const pump = new Pump();
     const joined = await pool(Array.from({ length: n }, (_, i) => i), 10, (i) => Attacker.join(env.victim, NETWORK_ID, attackerHost(i, env.groups)));
     const attackers = joined.filter((a): a is Attacker => a !== undefined);
-    let asked = 0;
+    const repeat = Math.ceil(totalAsks / Math.max(1, attackers.length));
+    let idsAsked = 0;
     let bytesAsked = 0;
-    let gossipBytes = 0;
+    let servedBytes = 0;
+    let pushedBytes = 0;
     let iwants = 0;
     let running = true;
     for (const a of attackers) {
-      const seen = new Set<string>();
-      const fresh: Buffer[] = [];
+      const asked = new Set<string>();
       pump.add(a, (m) => {
         if (!running) return;
+        const fresh: Buffer[] = [];
+        const learn = (id: Buffer) => {
+          const k = id.toString('latin1');
+          if (asked.has(k)) return;
+          asked.add(k);
+          fresh.push(Buffer.from(id));
+        };
         if (m.type === MessageType.GOSSIP) {
-          gossipBytes += frameBytes(m);
-          const k = m.id.toString('latin1');
-          if (!seen.has(k)) {
-            seen.add(k);
-            fresh.push(Buffer.from(m.id));
-          }
+          // A copy of an id already asked for is what the IWANT bought; any other was pushed.
+          if (asked.has(m.id.toString('latin1'))) servedBytes += frameBytes(m);
+          else pushedBytes += frameBytes(m);
+          learn(m.id);
         } else if (m.type === MessageType.IHAVE) {
-          for (const id of m.ids) {
-            const k = id.toString('latin1');
-            if (!seen.has(k)) {
-              seen.add(k);
-              fresh.push(Buffer.from(id));
-            }
-          }
+          for (const id of m.ids) learn(id);
         }
-        // Ask at once, each id `repeat` times, in IWANTs within the per-message id cap.
+        if (fresh.length === 0) return;
+        idsAsked += fresh.length;
         const ids: Buffer[] = [];
-        for (const id of fresh.splice(0)) for (let r = 0; r < repeat; r++) ids.push(id);
+        for (const id of fresh) for (let r = 0; r < repeat; r++) ids.push(id);
         for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) {
           const msg: Message = { type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) };
           a.send(msg);
           iwants++;
           bytesAsked += frameBytes(msg);
         }
-        asked = Math.max(asked, seen.size);
       });
     }
     await env.window('attack', env.quick ? 8000 : 15_000);
@@ -97,11 +99,13 @@ export const iwantDrain: HostileCase = {
     return {
       identities: n,
       handshakesCompleted: attackers.length,
-      idsAskedPerAttacker: asked,
+      asksPerIdPerAttacker: repeat,
+      idsAsked,
       iwantMessages: iwants,
       bytesAskedKB: Math.round(bytesAsked / 1024),
-      gossipReceivedMB: Math.round((gossipBytes / 1024 / 1024) * 10) / 10,
-      amplification: bytesAsked === 0 ? null : Math.round((gossipBytes / bytesAsked) * 10) / 10,
+      servedMB: Math.round((servedBytes / 1024 / 1024) * 10) / 10,
+      pushedMB: Math.round((pushedBytes / 1024 / 1024) * 10) / 10,
+      amplification: bytesAsked === 0 ? null : Math.round((servedBytes / bytesAsked) * 10) / 10,
       attackersDisconnected: disconnected,
     };
   },
@@ -109,7 +113,7 @@ export const iwantDrain: HostileCase = {
     const amp = check.num(o, 'amplification');
     return [
       check.deliveryDuring(o, 13),
-      { issue: 13, target: 'amplification (bytes served / bytes asked) <= 2', measured: amp === undefined ? 'n/a' : `x${amp} (${o.achieved.gossipReceivedMB} MB for ${o.achieved.bytesAskedKB} KB)`, pass: amp === undefined ? null : amp <= 2 },
+      { issue: 13, target: 'amplification (bytes served / bytes asked) <= 2', measured: amp === undefined ? 'n/a' : `x${amp} (${o.achieved.servedMB} MB served for ${o.achieved.bytesAskedKB} KB asked)`, pass: amp === undefined ? null : amp <= 2 },
     ];
   },
 };
@@ -190,9 +194,11 @@ function flood(a: Attacker, msgs: Gossip[], rate: number, durationMs: number): P
 export const uniqueFlood: HostileCase = {
   name: 'unique-flood',
   issue: 13,
-  what: 'one peer floods unique, validly signed messages (3,000/s)',
+  what: 'one peer floods unique, validly signed messages (1,500/s)',
   async run(env) {
-    const rate = 3000;
+    // Within the issue's 1,190-3,284/s; more saturates the shared honest process, which then
+    // measures itself rather than the victim.
+    const rate = 1500;
     const durationMs = env.quick ? 8000 : 15_000;
     const pump = new Pump();
     const a = await joinOne(env, 0);

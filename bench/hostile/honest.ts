@@ -4,6 +4,7 @@
  *
  *   start { count, topic, options }  start `count` P2PNetworks, peer i on honestHost(i):0
  *   trickle { intervalMs, publishers } each publisher broadcasts on the topic every intervalMs
+ *                                    (a payload of about 256 bytes)
  *                                    (staggered); the victim dials all of them, and they know
  *                                    no one else, so every message crosses the victim
  *   untrickle                        stop publishing
@@ -62,6 +63,8 @@ interface Peer {
 }
 
 const MAX_TRACKED = 200_000;
+/** Filler so an honest payload is about 256 bytes, the cluster benchmark's message size. */
+const PADDING = 'x'.repeat(220);
 let topic = 'hostile/honest';
 let baseOptions: P2PNetworkOptions = {};
 const peers: Peer[] = [];
@@ -126,7 +129,7 @@ serve({
           const seq = n++;
           const expect = peers.filter((p) => p.node && p !== peer).map((p) => p.index);
           published.set(`${pi}:${seq}`, { t: wallMs(), expect, got: new Map() });
-          peer.node.broadcast(topic, { hb: 1, p: pi, n: seq }).catch(() => {});
+          peer.node.broadcast(topic, { hb: 1, p: pi, n: seq, pad: PADDING }).catch(() => {});
         }, args.intervalMs));
       }, (k * args.intervalMs) / args.publishers.length);
       timers.push(start);

@@ -11,6 +11,7 @@
  * --groups: the /24 address groups the attacker's identities spread over (default 4).
  * --victim-options: JSON merged into every victim's P2PNetwork options (last word).
  * --no-write: print only; leave docs/ alone.
+ * --profile: the victim writes a V8 CPU profile per case under scratch/profiles/.
  * --only with --write merges the cases run into the existing results.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ const flags = parseFlags(process.argv.slice(2));
 const quick = flags.get('quick') === 'true';
 const write = flags.get('no-write') !== 'true';
 const groups = Math.max(1, intFlag(flags, 'groups', 4));
+const victimNodeArgs = flags.get('profile') === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'scratch', 'profiles')}`] : [];
 const onlyFlag = flags.get('only');
 const only = onlyFlag ? onlyFlag.split(',').map((s) => s.trim()) : ALL.map((c) => c.name);
 const unknown = only.filter((n) => !ALL.some((c) => c.name === n));
@@ -58,7 +60,7 @@ const log = (s: string) => process.stderr.write(`  ${new Date().toISOString().sl
 const outcomes: CaseOutcome[] = [];
 for (const c of ALL.filter((x) => only.includes(x.name))) {
   process.stderr.write(`\n--- ${c.name}\n`);
-  const o = await runCase(c, { quick, groups, victimOptions, log });
+  const o = await runCase(c, { quick, groups, victimOptions, log, victimNodeArgs });
   outcomes.push(o);
   process.stdout.write(`\n${caseText(o)}\n`);
 }

@@ -115,7 +115,10 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
 }
 
 /** Run one case end to end. Never throws: failures are in the outcome. */
-export async function runCase(c: HostileCase, opts: { quick: boolean; groups: number; victimOptions: P2PNetworkOptions; log: (s: string) => void }): Promise<CaseOutcome> {
+export async function runCase(
+  c: HostileCase,
+  opts: { quick: boolean; groups: number; victimOptions: P2PNetworkOptions; log: (s: string) => void; victimNodeArgs?: string[] },
+): Promise<CaseOutcome> {
   const t0 = Date.now();
   const samples: VictimSample[] = [];
   const windows: Array<{ name: string; from: number; to: number }> = [];
@@ -123,7 +126,7 @@ export async function runCase(c: HostileCase, opts: { quick: boolean; groups: nu
   const honest = ChildHandle.fork('honest', path.join(HERE, 'honest.ts'));
   const victim = ChildHandle.fork('victim', path.join(HERE, 'victim.ts'), (event, data) => {
     if (event === 'sample') samples.push(data as VictimSample);
-  });
+  }, opts.victimNodeArgs);
   const baseMs = opts.quick ? 4000 : 8000;
   const afterMs = opts.quick ? 6000 : 10_000;
   let attackStart = 0;
