@@ -141,7 +141,8 @@ export async function runCase(
       ...opts.victimOptions,
     };
     const v = await victim.request<{ id: string; host: string; port: number }>('start', { options: victimOptions, topic: TOPIC, sampleMs: SAMPLE_MS });
-    const victimStats = () => victim.request<VictimStats>('stats', {}, 60_000);
+    // A victim working through a flood's backlog answers late: that is a result, not an error.
+    const victimStats = () => victim.request<VictimStats>('stats', {}, 180_000);
     await until(async () => (await victimStats()).health.connectedPeers >= HONEST_PEERS, 15_000, 'the victim to connect the honest peers');
     await honest.request('trickle', { intervalMs: TRICKLE_MS, publishers: [0, 1] });
     await sleep(1500);
@@ -214,7 +215,7 @@ export async function runCase(
 /** Every attack: no crash, nothing forged delivered, the node recovers within 10 s after. */
 function commonTargets(o: CaseOutcome): Target[] {
   return [
-    { issue: o.issue, target: 'no crash', measured: o.crashed ? `crashed: ${o.error}` : 'alive', pass: !o.crashed && o.ok },
+    { issue: o.issue, target: 'no crash', measured: o.crashed ? `crashed: ${o.error}` : 'alive', pass: !o.crashed },
     { issue: o.issue, target: 'nothing forged delivered', measured: `${o.forgedDelivered} forged deliveries`, pass: o.ok ? o.forgedDelivered === 0 : null },
     {
       issue: o.issue,
