@@ -49,6 +49,8 @@ export interface CaseEnv {
   honestPeers: Array<{ id: string; host: string; port: number }>;
   honest: ChildHandle;
   victimStats(): Promise<VictimStats>;
+  /** The victim's peers() now. */
+  victimPeers(): Promise<Array<{ id: string; state: string; host: string; port: number }>>;
   /** Record a measurement window of `ms` starting now, and wait it out. */
   window(name: string, ms: number): Promise<void>;
   log(msg: string): void;
@@ -153,6 +155,7 @@ export async function runCase(
       honestPeers,
       honest,
       victimStats,
+      victimPeers: () => victim.request('peers', {}, 30_000),
       async window(name, ms) {
         const from = wallMs();
         await sleep(ms);
