@@ -14,12 +14,19 @@ import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { MessageType } from '../../lib/wire/messages.js';
 import type { Gossip, Message } from '../../lib/wire/messages.js';
+import { attackerHost } from '../../bench/hostile/addresses.js';
 import { Attacker, signedGossip } from '../../bench/hostile/attacker.js';
 import { emptyMapsArray } from '../../bench/hostile/cases-admission.js';
 import { useNodes } from '../helpers/nodes.js';
 
 const TOPIC = 'hostile/spec';
 const LOCAL = '127.0.0.1';
+/**
+ * Attackers dial from their own loopback addresses (Linux routes 127/8 to lo): limits and
+ * bans by address must hit them, not the honest peers, which all dial from 127.0.0.1.
+ */
+let nextAttacker = 0;
+const attackerAddress = () => attackerHost(nextAttacker++, 4);
 
 /** Resolves with the first value `n` delivers on TOPIC whose `tag` matches; rejects after timeoutMs. */
 function nextDelivery(n: P2PNetwork, tag: string, timeoutMs = 5000): Promise<void> {
@@ -65,7 +72,7 @@ describe('hostile peers: what must always hold', function () {
   }
 
   async function join(victim: P2PNetwork): Promise<Attacker> {
-    const a = await Attacker.join(addr(victim), 'aethel', LOCAL);
+    const a = await Attacker.join(addr(victim), 'aethel', attackerAddress());
     expect(a, 'the attacker completes the handshake').to.not.equal(undefined);
     attackers.push(a!);
     return a!;
@@ -113,7 +120,7 @@ describe('hostile peers: what must always hold', function () {
   it('accepts and serves a new peer after a pre-handshake decode bomb', async () => {
     const { victim, a } = await triangle();
     const bomb = encodeFrame(emptyMapsArray(200_000));
-    const sock = net.connect({ host: LOCAL, port: victim.address.port });
+    const sock = net.connect({ host: LOCAL, port: victim.address.port, localAddress: attackerAddress() });
     sock.on('error', () => {});
     sock.on('data', () => {});
     await new Promise((r) => sock.once('connect', r));
@@ -131,7 +138,7 @@ describe('hostile peers: what must always hold', function () {
     const victim = await nodes.start({ maxPeers: 4, minPeers: 2 });
     const sybils: Attacker[] = [];
     for (let i = 0; i < 6; i++) {
-      const s = await Attacker.join(addr(victim), 'aethel', LOCAL);
+      const s = await Attacker.join(addr(victim), 'aethel', attackerAddress());
       if (s) {
         sybils.push(s);
         attackers.push(s);
