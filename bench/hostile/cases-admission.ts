@@ -188,34 +188,31 @@ export const dhtPoisoning: HostileCase = {
         await node.start();
         hostile.push(node);
       }
-      // The hostile nodes know each other and the fakes: whatever they answer is the attacker's.
-      for (let i = 1; i < hostile.length; i++) {
-        for (let j = 0; j < i; j++) await fromAddress(hostile[i]!.address.host, () => hostile[i]!.addPeer(addrOf(hostile[j]!.address))).catch(() => {});
-      }
+      // The hostile nodes know each other (each dials the next four) and the fakes: whatever
+      // they answer is the attacker's. Dials in parallel: the setup must not take minutes on
+      // a loaded machine.
+      const links: Array<[number, number]> = [];
+      for (let i = 0; i < hostile.length; i++) for (let d = 1; d <= 4; d++) links.push([i, (i + d) % hostile.length]);
+      await pool(links, 8, ([i, j]) => fromAddress(hostile[i]!.address.host, () => hostile[i]!.addPeer(addrOf(hostile[j]!.address))).catch(() => undefined));
       const fakeIds: string[] = [];
-      const fakes: Attacker[] = [];
-      for (let i = 0; i < 15; i++) {
+      await pool(Array.from({ length: 15 }, (_, i) => i), 5, async (i) => {
         const claim = { listenHost: THIRD_PARTY_HOST, listenPort: tpPorts[i]! };
         const local = attackerHost(100 + i, hostileGroups);
         const first = await Attacker.join(env.victim, NETWORK_ID, local, claim);
-        if (!first) continue;
+        if (!first) return;
         fakeIds.push(first.identity.idHex);
-        fakes.push(first);
         pump.add(first);
-        for (const h of hostile) {
+        await Promise.all(hostile.map(async (h) => {
           const a = await Attacker.join(h.address, NETWORK_ID, local, claim, first.identity);
-          if (a) {
-            fakes.push(a);
-            pump.add(a);
-          }
-        }
-      }
-      for (const h of hostile) await fromAddress(h.address.host, () => h.addPeer(addrOf(env.victim))).catch(() => {});
+          if (a) pump.add(a);
+        }));
+      });
+      await Promise.all(hostile.map((h) => fromAddress(h.address.host, () => h.addPeer(addrOf(env.victim))).catch(() => undefined)));
       const attack = env.window('attack', env.quick ? 6000 : 10_000);
       const join = await env.honest.request<{ id: string; contacts: JoinContact[]; source: string; connections: JoinContact[]; error?: string }>(
         'join',
         { victim: env.victim, settleMs: 2000 },
-        60_000,
+        120_000,
       );
       await attack;
       const attackerIds = new Set([...hostile.map((h) => h.id), ...fakeIds]);

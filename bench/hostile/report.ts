@@ -28,7 +28,7 @@ function achievedText(o: CaseOutcome): string {
 
 /** Plain-text table of one case, for the terminal. */
 export function caseText(o: CaseOutcome): string {
-  const lines = [`== ${o.name} (issue ${o.issue}, ${o.durationS} s)${o.error ? `  ERROR: ${o.error}` : ''}`, `   ${o.what}`];
+  const lines = [`== ${o.name} (issue ${o.issue}, ${o.durationS} s, load average ${o.loadAvg1m ?? '?'})${o.error ? `  ERROR: ${o.error}` : ''}`, `   ${o.what}`];
   lines.push('   phase       delivery   p50 ms   p95 ms   published');
   for (const [name, p] of [['baseline', o.baseline], ['attack', o.attack], ['recovery', o.recovery]] as const) {
     if (p) lines.push(`   ${name.padEnd(10)} ${`${fmt(p.deliveryPct)}%`.padStart(9)} ${fmt(p.p50Ms).padStart(8)} ${fmt(p.p95Ms).padStart(8)} ${String(p.published).padStart(11)}`);
@@ -48,15 +48,15 @@ export function resultsMarkdown(r: HostileReport): string {
   const out: string[] = [];
   out.push(`Latest run: ${r.date}, \`${r.command}\`${r.quick ? ' (quick)' : ''}; attacker spread over ${r.groups} /24 groups; ${r.machine}, Node ${r.node}.`);
   out.push('');
-  out.push('Delivery / p50 ms / p95 ms of the honest broadcasts; RSS and stall of the victim.');
+  out.push('Delivery / p50 ms / p95 ms of the honest broadcasts; RSS and stall of the victim; the machine\'s 1-minute load average at the end of the case (2 cores: above 2, every figure reads high).');
   out.push('');
-  out.push('| case | issue | baseline | attack | recovery | RSS MB before/peak/after | max stall ms (base/attack) | what the attacker achieved |');
-  out.push('|---|---|---|---|---|---|---|---|');
+  out.push('| case | issue | baseline | attack | recovery | RSS MB before/peak/after | max stall ms (base/attack) | load avg | what the attacker achieved |');
+  out.push('|---|---|---|---|---|---|---|---|---|');
   for (const o of r.cases) {
     const rss = o.rssMB ? `${o.rssMB.before}/${o.rssMB.peak}/${o.rssMB.after}` : '-';
     const stall = o.stallMs ? `${o.stallMs.baseline}/${o.stallMs.attack}` : '-';
     const achieved = o.error ? `ERROR: ${o.error}` : achievedText(o);
-    out.push(`| ${o.name} | ${o.issue} | ${phase(o.baseline)} | ${phase(o.attack)} | ${phase(o.recovery)} | ${rss} | ${stall} | ${cell(achieved)} |`);
+    out.push(`| ${o.name} | ${o.issue} | ${phase(o.baseline)} | ${phase(o.attack)} | ${phase(o.recovery)} | ${rss} | ${stall} | ${o.loadAvg1m ?? '-'} | ${cell(achieved)} |`);
   }
   out.push('');
   const all = r.cases.flatMap((o) => o.targets.map((t) => ({ o, t })));

@@ -14,6 +14,7 @@
  * Every wait is bounded; a case that throws is reported as an error, and both children are
  * stopped (by pid, when they do not answer) whatever happened.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { P2PNetworkOptions } from '../../lib/index.js';
@@ -86,6 +87,8 @@ export interface CaseOutcome {
   ok: boolean;
   error?: string;
   durationS: number;
+  /** The machine's 1-minute load average when the case ended: figures from a loaded machine read high. */
+  loadAvg1m: number;
   baseline?: PhaseFigures;
   attack?: PhaseFigures;
   recovery?: PhaseFigures;
@@ -124,7 +127,7 @@ export async function runCase(
   const t0 = Date.now();
   const samples: VictimSample[] = [];
   const windows: Array<{ name: string; from: number; to: number }> = [];
-  const outcome: CaseOutcome = { name: c.name, issue: c.issue, what: c.what, ok: false, durationS: 0, crashed: false, forgedDelivered: 0, achieved: {}, targets: [] };
+  const outcome: CaseOutcome = { name: c.name, issue: c.issue, what: c.what, ok: false, durationS: 0, loadAvg1m: 0, crashed: false, forgedDelivered: 0, achieved: {}, targets: [] };
   const honest = ChildHandle.fork('honest', path.join(HERE, 'honest.ts'));
   const victim = ChildHandle.fork('victim', path.join(HERE, 'victim.ts'), (event, data) => {
     if (event === 'sample') samples.push(data as VictimSample);
@@ -211,6 +214,7 @@ export async function runCase(
     outcome.stallMs = { baseline: r(Math.max(0, ...inBase.map((s) => s.stallMs))), attack: r(Math.max(0, ...during.map((s) => s.stallMs))) };
   }
   outcome.durationS = Math.round((Date.now() - t0) / 100) / 10;
+  outcome.loadAvg1m = Math.round(os.loadavg()[0]! * 10) / 10;
   outcome.targets = [...c.targets(outcome), ...commonTargets(outcome)];
   return outcome;
 }
