@@ -24,7 +24,7 @@ import { admissionCases } from './cases-admission.js';
 import { scoringCases } from './cases-scoring.js';
 import { caseText, resultsMarkdown, spliceResults, verdict } from './report.js';
 import type { HostileReport } from './report.js';
-import { runCase } from './scenario.js';
+import { commonTargets, runCase } from './scenario.js';
 import type { CaseOutcome } from './scenario.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -85,7 +85,12 @@ if (write) {
     // A partial run replaces its own cases in the last full results and keeps the others.
     const prev = JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as HostileReport;
     const ran = new Set(outcomes.map((o) => o.name));
-    const cases = ALL.map((c) => (ran.has(c.name) ? outcomes.find((o) => o.name === c.name) : prev.cases.find((o) => o.name === c.name))).filter((o): o is CaseOutcome => o !== undefined);
+    const cases = ALL.map((c) => {
+      if (ran.has(c.name)) return outcomes.find((o) => o.name === c.name);
+      const old = prev.cases.find((o) => o.name === c.name);
+      // Targets are judged again by the current definitions: the measurements stay as they were.
+      return old && { ...old, targets: [...c.targets(old), ...commonTargets(old)] };
+    }).filter((o): o is CaseOutcome => o !== undefined);
     merged = { ...report, command: `${prev.command}; then ${command}`, cases };
   }
   writeFileSync(RESULTS_JSON, JSON.stringify(merged, null, 2) + '\n');

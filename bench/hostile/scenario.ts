@@ -220,15 +220,18 @@ export async function runCase(
 }
 
 /** Every attack: no crash, nothing forged delivered, the node recovers within 10 s after. */
-function commonTargets(o: CaseOutcome): Target[] {
+export function commonTargets(o: CaseOutcome): Target[] {
+  const published = o.recovery?.published ?? 0;
   return [
     { issue: o.issue, target: 'no crash', measured: o.crashed ? `crashed: ${o.error}` : 'alive', pass: !o.crashed },
     { issue: o.issue, target: 'nothing forged delivered', measured: `${o.forgedDelivered} forged deliveries`, pass: o.ok ? o.forgedDelivered === 0 : null },
     {
       issue: o.issue,
       target: 'recovers within 10 s (delivery >= 99% in the 2nd half of the 10 s after)',
-      measured: o.recovery ? `${o.recovery.deliveryPct}% (p95 ${o.recovery.p95Ms} ms)` : 'n/a',
-      pass: o.recovery ? o.recovery.deliveryPct >= 99 : null,
+      // Nothing published: the shared honest process was still busy with what the attack
+      // made the victim forward, so the window says nothing about the victim.
+      measured: !o.recovery ? 'n/a' : published === 0 ? 'not measured: no honest message published in the window' : `${o.recovery.deliveryPct}% (p95 ${o.recovery.p95Ms} ms)`,
+      pass: o.recovery && published > 0 ? o.recovery.deliveryPct >= 99 : null,
     },
   ];
 }
