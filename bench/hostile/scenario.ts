@@ -142,6 +142,10 @@ export async function runCase(
       networkId: NETWORK_ID,
       listenHost: VICTIM_HOST,
       bootstrap: honestPeers.map((p) => `${p.host}:${p.port}`),
+      // The victim is an Internet node: a node listening on loopback may exempt 127.0.0.0/8
+      // from its per-address limits by default (a testbed convenience), which would exempt
+      // every attacker here. Ignored by a node without that option.
+      ...({ admissionAllowlist: [] } as P2PNetworkOptions),
       ...c.victimOptions?.(opts.quick, honestPeers),
       ...opts.victimOptions,
     };
