@@ -12,7 +12,8 @@ import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { MessageType, GoodbyeCode } from '../../lib/wire/messages.js';
-import type { Gossip, Hello, Message } from '../../lib/wire/messages.js';
+import type { Gossip, Message } from '../../lib/wire/messages.js';
+import type { HandshakeOverrides } from '../../lib/conformance/wire-client.js';
 import { fromAddress } from './addresses.js';
 
 /** How long one attacker waits to connect or finish a handshake, ms. */
@@ -37,14 +38,14 @@ export class Attacker {
 
   /**
    * Connect and complete the handshake; resolves with the attacker, or undefined when the
-   * victim refused it (closed, timed out). `hello` overrides fields of our HELLO (a claimed
+   * victim refused it (closed, timed out). `hello` overrides fields of our handshake (a claimed
    * listen address).
    */
   static async join(
     victim: { host: string; port: number },
     networkId: string,
     local: string,
-    hello: Partial<Hello> = {},
+    hello: HandshakeOverrides = {},
     identity: Identity = generateIdentity(),
   ): Promise<Attacker | undefined> {
     let a: Attacker;
@@ -167,7 +168,7 @@ export function rawSocket(victim: { host: string; port: number }, local: string)
       clearTimeout(timer);
       s.removeAllListeners('error');
       s.on('error', () => {});
-      s.on('data', () => {}); // read and discard what the victim says (its HELLO)
+      s.on('data', () => {}); // read and discard what the victim says (its handshake)
       resolve(s);
     });
   });
