@@ -101,7 +101,7 @@ export async function runNode(argv: string[]): Promise<number> {
   // peers and joins the DHT before it resolves, and deliveries can come in meanwhile).
   let held: string[] | undefined = [];
   node.subscribe(topic, (data, info) => {
-    const line = toJson({ event: 'message', t: isoTimeUs(wallClockUs()), topic: info.topic, from: info.from, id: info.id, hops: info.hops, via: info.via ?? 'push', data }) + '\n';
+    const line = toJson({ event: 'message', t: isoTimeUs(wallClockUs()), topic: info.topic, from: info.from, id: info.id, hops: info.hops, via: info.direct ? 'direct' : info.via ?? 'push', direct: info.direct, data }) + '\n';
     if (held) held.push(line);
     else process.stdout.write(line);
   });
