@@ -261,21 +261,33 @@ export function framesFromPackets(packets: Packet[], source: string, opts: numbe
   return out.sort((a, b) => a.t - b.t);
 }
 
-/** The initiator's first HANDSHAKE (Noise message 1) at the start of a direction: its ephemeral key and init payload. */
-function firstHandshake(stream: CapturedStream): { ephemeral: string; init: InitPayload } | undefined {
+/**
+ * The initiator's first HANDSHAKE (Noise message 1) at the start of a direction, whole or as
+ * much as the capture kept: its ephemeral key when the first 32 noise bytes were captured,
+ * its init payload when it parses. Undefined when the direction does not start so.
+ */
+function firstHandshake(stream: CapturedStream): { ephemeral?: string; init?: InitPayload } | undefined {
   const head = stream.read(0, FRAME_HEADER_BYTES);
   if (!head.bytes) return undefined;
   const len = head.bytes.readUInt32BE(0);
   if (len > MAX_FRAME_BYTES_LIMIT) return undefined;
-  const body = stream.read(FRAME_HEADER_BYTES, len);
-  if (!body.bytes) return undefined;
-  try {
-    const m = decodeMessage(body.bytes);
-    if (m.type !== MessageType.HANDSHAKE || m.noise.length <= 32) return undefined;
-    return { ephemeral: m.noise.subarray(0, 32).toString('hex'), init: decodeInitPayload(m.noise.subarray(32)) };
-  } catch {
+  const whole = stream.read(FRAME_HEADER_BYTES, len);
+  const body = whole.bytes ?? stream.read(FRAME_HEADER_BYTES, whole.have).bytes ?? EMPTY;
+  if (peekMessageType(body) !== 'HANDSHAKE') return undefined;
+  if (whole.bytes) {
+    try {
+      const m = decodeMessage(whole.bytes);
+      if (m.type === MessageType.HANDSHAKE && m.noise.length > 32) {
+        return { ephemeral: m.noise.subarray(0, 32).toString('hex'), init: decodeInitPayload(m.noise.subarray(32)) };
+      }
+    } catch {
+      // Not message 1 (message 2 starts the responder's direction): no init payload.
+    }
     return undefined;
   }
+  // Cut by the capture: [HANDSHAKE, bin8/bin16 noise] — the ephemeral key, if it was kept.
+  const at = body[2] === 0xc4 ? 4 : body[2] === 0xc5 ? 5 : -1;
+  return at > 0 && body.length >= at + 32 ? { ephemeral: body.subarray(at, at + 32).toString('hex') } : {};
 }
 
 /**
@@ -299,12 +311,14 @@ function framesOfConnection(
       break;
     }
   }
-  if (!hs || !initiator || !hs.init.encrypted) {
+  // A cut message 1 (its init payload lost) is taken as encrypted: the default, and the only
+  // mode outside a lab.
+  if (!hs || !initiator || hs.init?.encrypted === false) {
     // A plaintext session, or one the capture joined after its handshake: frames throughout.
     for (const st of streams) framesOfStream(st, source, out);
     return;
   }
-  const line = keys?.get(hs.ephemeral);
+  const line = hs.ephemeral === undefined ? undefined : keys?.get(hs.ephemeral);
   const mine: Array<FrameEntry | MalformedEntry> = [];
   for (const st of streams) {
     const fromInitiator = st === initiator;
@@ -469,7 +483,9 @@ export function framesOfStream(
       return undefined;
     } else if (body.missing === 'cut') {
       const part = stream.read(pos + FRAME_HEADER_BYTES, body.have);
-      out.push(frame(part.t || head.t, Buffer.from(part.bytes ?? Buffer.alloc(0)), len));
+      const prefix = Buffer.from(part.bytes ?? Buffer.alloc(0));
+      out.push(frame(part.t || head.t, prefix, len));
+      if (opts.until?.(prefix)) return pos + FRAME_HEADER_BYTES + len;
     } else {
       const missing = countMissing(stream, pos + FRAME_HEADER_BYTES, len);
       bad(head.t, `${missing} byte(s) never captured inside a ${len} B frame at offset ${pos}; frame skipped`);
