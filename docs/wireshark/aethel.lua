@@ -9,10 +9,13 @@
 -- session (encryption: false on both nodes) carries frames after the handshake, shown with
 -- their type and fields (§4).
 --
--- Node ids travel encrypted inside the handshake, so this dissector cannot show them, nor
--- any message inside records. To read an encrypted capture, decrypt it with the key log the
--- nodes wrote (--keylog FILE): `aethel-p2p dump --pcap capture.pcap --keylog FILE`
--- (docs/DEBUGGING.md) names both ends by node id and decodes every frame.
+-- Node ids travel encrypted inside the handshake, so this dissector does not show them (v1
+-- named ends from their HELLO; v2 has none), nor any message inside records. To read an
+-- encrypted capture, decrypt it with the key log the nodes wrote (--keylog FILE):
+--   aethel-p2p dump --pcap capture.pcap --keylog FILE --write-pcap decrypted.pcap
+-- writes a capture of the frames as the nodes read them (message 1 marked PLAINTEXT) that
+-- this dissector reads in full; `aethel-p2p dump --pcap capture.pcap --keylog FILE` itself
+-- names both ends by node id and decodes every frame (docs/DEBUGGING.md).
 --
 -- Load it for one run:
 --   tshark -X lua_script:docs/wireshark/aethel.lua -r capture.pcap

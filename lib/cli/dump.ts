@@ -8,7 +8,7 @@
  * `--clocks` reports the clock offsets. Malformed lines and frames are shown as malformed;
  * reading never stops at them. Input that is not a dump or a capture at all is an error.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { alignClocks, applyClockOffsets, describeAlignment } from '../dump/clock-align.js';
 import type { ClockAlignment } from '../dump/clock-align.js';
 import { countByNode, DEFAULT_GAP_MS } from '../dump/counts.js';
@@ -22,6 +22,7 @@ import type { LinkDirection } from '../dump/links.js';
 import { mapConnections } from '../dump/pairs.js';
 import type { ConnectionMap } from '../dump/pairs.js';
 import { readCapture } from '../dump/pcap.js';
+import { decryptedPcap } from '../dump/pcap-write.js';
 import { parseKeyLog } from '../noise/key-log.js';
 import type { SessionKeys } from '../noise/key-log.js';
 import { DumpInputError, fileProblem, mergeByTime, readDump } from '../dump/reader.js';
@@ -39,6 +40,8 @@ const HELP = `usage: aethel-p2p dump FILE... [options]
                     it has keys for are decrypted and their ends named by node id (others show
                     their handshake, then one line per encrypted record); repeatable
   --port P          with --pcap: only TCP connections with port P at one end
+  --write-pcap OUT  with --pcap: write the captures, decrypted with --keylog, to OUT (pcap,
+                    raw IPv4, one TCP segment per frame) for the Wireshark dissector, and exit
 views (one at a time; default: every line, merged by time):
   --msg ID          follow one gossip message (id prefix) across nodes, hop by hop, to a verdict per node
   --delays          per message and node: delay from publication, push or repair, from whom, hops;
@@ -193,6 +196,7 @@ export async function runDump(argv: string[]): Promise<number> {
   const { values, positionals: files } = parseCommand(argv, {
     pcap: { type: 'string', multiple: true },
     keylog: { type: 'string', multiple: true },
+    'write-pcap': { type: 'string' },
     port: { type: 'string' },
     peer: { type: 'string' },
     type: { type: 'string', multiple: true },
@@ -231,8 +235,20 @@ export async function runDump(argv: string[]): Promise<number> {
   const gapMs = values['gap-ms'] === undefined ? undefined : intArg(values, 'gap-ms', 0, 1, 2 ** 31 - 1);
   const json = values.json === true;
 
+  const writePcapTo = typeof values['write-pcap'] === 'string' ? values['write-pcap'] : undefined;
+  if (writePcapTo !== undefined && (pcaps.length === 0 || files.length > 0)) throw new UsageError('--write-pcap writes --pcap captures only (no dump files)');
   const keys = keyLogs.length > 0 ? await readKeyLogs(keyLogs) : undefined;
   const lists = await readInputs(files, pcaps, port, keys);
+  if (writePcapTo !== undefined) {
+    const w = decryptedPcap(lists.flat());
+    try {
+      await writeFile(writePcapTo, w.bytes);
+    } catch (err) {
+      throw new DumpInputError(`cannot write ${writePcapTo}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    process.stdout.write(`wrote ${writePcapTo}: ${w.packets} packet(s); connections: ${w.decrypted} decrypted, ${w.encrypted} still encrypted (no key), ${w.plaintext} in clear${w.skipped ? `, ${w.skipped} not IPv4 (left out)` : ''}\n`);
+    return 0;
+  }
   let entries = mergeByTime(lists);
   let map = mapConnections(entries);
   let clocks: ClockAlignment | undefined;

@@ -86,6 +86,16 @@ describe('the Wireshark dissector (docs/wireshark/aethel.lua)', function () {
     expect(lines.join('\n')).to.not.match(/record|MALFORMED/);
   });
 
+  it('reads the decrypted capture that dump --write-pcap writes: every message, as in a plaintext session', async () => {
+    const file = join(dir, 'decrypted.pcap');
+    await run(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'dump', '--pcap', 'spec/fixtures/two-nodes.pcap', '--keylog', 'spec/fixtures/two-nodes.keylog', '--write-pcap', file], { timeout: 30_000 });
+    const lines = await tshark(file);
+    expect(lines[0]).to.match(/ HANDSHAKE -> e versions=2\.\.2 network=aethel PLAINTEXT$/);
+    expect(lines.filter((l) => / GOSSIP id=[0-9a-f]{8} topic=chat ttl=10 hops=1$/.test(l))).to.have.length(2);
+    expect(lines.some((l) => / GOODBYE NORMAL \(shutting down\)$/.test(l))).to.equal(true);
+    expect(lines.join('\n')).to.not.match(/record|MALFORMED/);
+  });
+
   it('marks the frames and records of a capture cut to 80 bytes a packet as truncated', async () => {
     const lines = await tshark('spec/fixtures/two-nodes-snap80.pcap');
     expect(lines.filter((l) => /HANDSHAKE \[TRUNCATED: 10 of \d+ body bytes captured\]/.test(l))).to.have.length(3);

@@ -128,6 +128,20 @@ describe('aethel-p2p dump', () => {
     expect(lines.join('\n')).to.not.match(/MALFORMED|hello from/);
   });
 
+  it('writes a decrypted capture with --write-pcap that reads like a plaintext session, the same frames in order', async () => {
+    const out = join(dir, 'decrypted.pcap');
+    const said = await dump('--pcap', PCAP, '--keylog', KEYLOG, '--write-pcap', out);
+    expect(said).to.deep.equal([`wrote ${out}: 22 packet(s); connections: 1 decrypted, 0 still encrypted (no key), 0 in clear`]);
+    const strip = (l: string) => l.replace(/^[\d:.]+ +\S+ [→←] \S+ +/, '').replace(/ {2}\[.*\]$/, '');
+    const original = (await dump('--pcap', PCAP, '--keylog', KEYLOG)).map(strip);
+    const reread = (await dump('--pcap', out)).map(strip);
+    // The one difference: message 1 of the written session says PLAINTEXT, so readers take frames after the handshake.
+    expect(reread[0]).to.equal(`${original[0]} PLAINTEXT`);
+    expect(reread.slice(1)).to.deep.equal(original.slice(1));
+    expect(reread.join('\n')).to.include('payload="hello from a"');
+    expect(await runDump(['--write-pcap', out, A]).catch((e: unknown) => e)).to.be.instanceOf(UsageError);
+  });
+
   it('refuses a missing, malformed or empty key log with a message naming the file and line', async () => {
     const bad = join(dir, 'bad.keylog');
     await writeFile(bad, `# two sessions\nAETHEL_NOISE ${'ab'.repeat(32)} ${'01'.repeat(32)} ${'02'.repeat(32)}\nAETHEL_NOISE 12\n`);
