@@ -246,7 +246,7 @@ export async function runDump(argv: string[]): Promise<number> {
     } catch (err) {
       throw new DumpInputError(`cannot write ${writePcapTo}: ${(err as Error).message.split('\n')[0]}`);
     }
-    process.stdout.write(`wrote ${writePcapTo}: ${w.packets} packet(s); connections: ${w.decrypted} decrypted, ${w.encrypted} still encrypted (no key), ${w.plaintext} in clear${w.skipped ? `, ${w.skipped} not IPv4 (left out)` : ''}\n`);
+    process.stdout.write(`wrote ${writePcapTo}: ${w.packets} packet(s); connections: ${w.decrypted} decrypted, ${w.encrypted} still encrypted (no key), ${w.plaintext} in clear${w.unfinished ? `, ${w.unfinished} whose handshake never finished` : ''}${w.skipped ? `, ${w.skipped} not IPv4 (left out)` : ''}\n`);
     return 0;
   }
   let entries = mergeByTime(lists);

@@ -25,6 +25,8 @@ export interface DecryptedPcap {
   decrypted: number;
   encrypted: number;
   plaintext: number;
+  /** Connections whose handshake never finished (fewer than three HANDSHAKE frames, no record): all in clear. */
+  unfinished: number;
   /** Connections not written: not IPv4. */
   skipped: number;
 }
@@ -95,7 +97,7 @@ export function decryptedPcap(entries: readonly DumpEntry[]): DecryptedPcap {
     list.push(e);
   }
   const out: Array<{ t: number; data: Buffer; origLen: number }> = [];
-  const result = { packets: 0, decrypted: 0, encrypted: 0, plaintext: 0, skipped: 0 };
+  const result = { packets: 0, decrypted: 0, encrypted: 0, plaintext: 0, unfinished: 0, skipped: 0 };
   for (const list of byConn.values()) {
     list.sort((a, b) => a.t - b.t);
     const ends = new Map<string, { ip: number[]; port: number }>();
@@ -107,8 +109,10 @@ export function decryptedPcap(entries: readonly DumpEntry[]): DecryptedPcap {
     const first = list.find((e) => e.truncated === undefined && describeFrame(e).type === 'HANDSHAKE');
     const init = first ? (describeFrame(first).fields.init as { encrypted?: boolean } | undefined) : undefined;
     const sealed = list.some((e) => e.sealed !== undefined);
-    const opened = init?.encrypted === true && !sealed && list.some((e) => !['HANDSHAKE', SEALED_TYPE].includes(describeFrame(e).type));
-    if (opened) result.decrypted++;
+    const handshakes = list.filter((e) => describeFrame(e).type === 'HANDSHAKE').length;
+    const opened = init?.encrypted === true && !sealed && handshakes >= 3 && list.some((e) => !['HANDSHAKE', SEALED_TYPE].includes(describeFrame(e).type));
+    if (handshakes < 3 && !sealed) result.unfinished++;
+    else if (opened) result.decrypted++;
     else if (init?.encrypted === false || (!init && !sealed)) result.plaintext++;
     else result.encrypted++;
     // Sequence numbers per direction; a SYN each way just before the connection's first frame.
