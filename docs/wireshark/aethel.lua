@@ -1,38 +1,53 @@
--- aethel-p2p wire protocol (version 1) dissector for Wireshark and tshark.
+-- aethel-p2p wire protocol (version 2) dissector for Wireshark and tshark.
 --
--- Splits each TCP stream on the 4-byte big-endian length prefix (docs/PROTOCOL.md §1),
--- decodes the MessagePack body (§2) and shows each message's type and fields (§4).
+-- A connection starts with three HANDSHAKE frames in clear (docs/PROTOCOL.md §4.1: Noise XX,
+-- one Noise message per frame): each is a 4-byte big-endian length prefix (§1) and a
+-- MessagePack body (§2). The first shows the initiator's ephemeral key and its init payload
+-- (versions, network id, encrypted); the second and third are encrypted Noise messages. On an
+-- encrypted session (the default) each direction then carries records (§4.2): a 2-byte length
+-- and ChaCha20-Poly1305 ciphertext, shown as "encrypted record (N bytes)". A plaintext
+-- session (encryption: false on both nodes) carries frames after the handshake, shown with
+-- their type and fields (§4).
+--
+-- Node ids travel encrypted inside the handshake, so this dissector does not show them (v1
+-- named ends from their HELLO; v2 has none), nor any message inside records. To read an
+-- encrypted capture, decrypt it with the key log the nodes wrote (--keylog FILE):
+--   aethel-p2p dump --pcap capture.pcap --keylog FILE --write-pcap decrypted.pcap
+-- writes a capture of the frames as the nodes read them (message 1 marked PLAINTEXT) that
+-- this dissector reads in full; `aethel-p2p dump --pcap capture.pcap --keylog FILE` itself
+-- names both ends by node id and decodes every frame (docs/DEBUGGING.md).
 --
 -- Load it for one run:
 --   tshark -X lua_script:docs/wireshark/aethel.lua -r capture.pcap
 -- or install it: copy to ~/.local/lib/wireshark/plugins/ (Wireshark 4.x).
--- Streams are recognised from their first HELLO; for a capture that starts mid-stream,
--- decode the port explicitly: -d tcp.port==7001,aethel (or set the aethel.port preference).
--- Display filters: aethel, aethel.type == 5, aethel.msg_id, aethel.topic == "chat",
--- aethel.src_id, aethel.dst_id (node ids, once each end's HELLO was seen), aethel.truncated.
--- A capture cut short (tcpdump -s 80) is dissected packet by packet: each frame shows what
--- was captured and is marked truncated, never an error.
+-- Streams are recognised from their first HANDSHAKE; for a capture that starts mid-stream,
+-- decode the port explicitly: -d tcp.port==7001,aethel (or set the aethel.port preference):
+-- without the handshake it cannot tell records from frames and reads frames.
+-- Display filters: aethel, aethel.type == 5, aethel.record, aethel.ephemeral, aethel.msg_id,
+-- aethel.topic == "chat", aethel.truncated.
+-- A capture cut short (tcpdump -s 80) is dissected packet by packet: each frame or record
+-- shows what was captured and is marked truncated, never an error.
 
 local aethel = Proto("aethel", "aethel-p2p")
 
 local TYPES = {
-  [1] = "HELLO", [2] = "AUTH", [3] = "PING", [4] = "PONG", [5] = "GOSSIP", [6] = "IHAVE",
+  [1] = "HANDSHAKE", [3] = "PING", [4] = "PONG", [5] = "GOSSIP", [6] = "IHAVE",
   [7] = "IWANT", [8] = "DIRECT", [9] = "ACK", [10] = "FIND_NODE", [11] = "NODES", [12] = "GOODBYE",
 }
 local GOODBYE = {
   [0] = "NORMAL", [1] = "PROTOCOL_ERROR", [2] = "VERSION_MISMATCH", [3] = "NETWORK_MISMATCH",
   [4] = "BAD_SIGNATURE", [5] = "HANDSHAKE_TIMEOUT", [6] = "SELF_CONNECTION",
   [7] = "DUPLICATE_CONNECTION", [8] = "TIMEOUT", [9] = "TOO_MANY_PEERS", [10] = "UNEXPECTED_MESSAGE", [11] = "IDLE",
+  [12] = "ENCRYPTION_MISMATCH", [13] = "BAD_RECORD",
 }
 -- Field names per type, after the type code, in wire order (§4).
 local FIELDS = {
-  [1] = { "version", "network_id", "public_key", "nonce", "listen_host", "listen_port" },
-  [2] = { "signature" },
+  [1] = { "noise" },
   [3] = { "seq" }, [4] = { "seq" },
-  [5] = { "msg_id", "origin", "seq", "topic", "ttl", "hops", "seen_by", "payload", "signature" },
+  [5] = { "msg_id", "ttl", "hops", "seen_by", "origin", "seq", "topic", "payload", "signature" },
   [6] = { "ids" }, [7] = { "ids" },
-  [8] = { "ref", "topic", "payload" },
-  [9] = { "ref" },
+  [8] = { "ref", "topic", "payload", "want_reply" },
+  [9] = { "ref", "status", "reply" },
   [10] = { "req_id", "target" },
   [11] = { "req_id", "contacts" },
   [12] = { "code", "reason" },
@@ -41,12 +56,16 @@ local FIELDS = {
 local f = {
   length = ProtoField.uint32("aethel.length", "Body length", base.DEC),
   type = ProtoField.uint8("aethel.type", "Type", base.DEC, TYPES),
-  version = ProtoField.uint16("aethel.version", "Version"),
+  noise = ProtoField.bytes("aethel.noise", "Noise message"),
+  ephemeral = ProtoField.bytes("aethel.ephemeral", "Initiator ephemeral key"),
+  min_version = ProtoField.uint16("aethel.min_version", "Min version"),
+  max_version = ProtoField.uint16("aethel.max_version", "Max version"),
   network_id = ProtoField.string("aethel.network_id", "Network id"),
-  public_key = ProtoField.bytes("aethel.public_key", "Public key"),
-  nonce = ProtoField.bytes("aethel.nonce", "Nonce"),
-  listen_host = ProtoField.string("aethel.listen_host", "Listen host"),
-  listen_port = ProtoField.uint16("aethel.listen_port", "Listen port"),
+  encrypted = ProtoField.bool("aethel.encrypted", "Encrypted session"),
+  record = ProtoField.uint16("aethel.record", "Encrypted record length"),
+  want_reply = ProtoField.bool("aethel.want_reply", "Wants a reply"),
+  status = ProtoField.uint8("aethel.status", "ACK status"),
+  reply = ProtoField.bytes("aethel.reply", "Reply"),
   signature = ProtoField.bytes("aethel.signature", "Signature"),
   seq = ProtoField.uint64("aethel.seq", "Seq"),
   msg_id = ProtoField.bytes("aethel.msg_id", "Message id"),
@@ -54,7 +73,7 @@ local f = {
   topic = ProtoField.string("aethel.topic", "Topic"),
   ttl = ProtoField.uint8("aethel.ttl", "TTL"),
   hops = ProtoField.uint8("aethel.hops", "Hops"),
-  seen_by = ProtoField.bytes("aethel.seen_by", "Seen by (id prefix)"),
+  seen_by = ProtoField.bytes("aethel.seen_by", "Seen by (id prefixes, 8 bytes each)"),
   payload = ProtoField.bytes("aethel.payload", "Payload (MessagePack)"),
   ids = ProtoField.bytes("aethel.ids", "Message id"),
   ref = ProtoField.bytes("aethel.ref", "Ref"),
@@ -65,79 +84,59 @@ local f = {
   reason = ProtoField.string("aethel.reason", "Reason"),
   malformed = ProtoField.string("aethel.malformed", "Malformed"),
   truncated = ProtoField.string("aethel.truncated", "Truncated"),
-  src_id = ProtoField.string("aethel.src_id", "Sender node id"),
-  dst_id = ProtoField.string("aethel.dst_id", "Receiver node id"),
 }
 local field_list = {}
 for _, v in pairs(f) do table.insert(field_list, v) end
 aethel.fields = field_list
 
-aethel.prefs.port = Pref.uint("TCP port", 0, "Decode this TCP port as aethel-p2p (0: only streams recognised by their HELLO)")
+aethel.prefs.port = Pref.uint("TCP port", 0, "Decode this TCP port as aethel-p2p (0: only streams recognised by their first HANDSHAKE)")
 
--- ---- Node ids: SHA-256 of the public key in each end's HELLO (PROTOCOL.md §3) ------------
+-- ---- Session state: where each direction's records begin -------------------------------
+--
+-- Per connection (keyed by its two ends): which end sent Noise message 1 and whether the
+-- session is encrypted. Per direction: HANDSHAKE frames seen, and from which packet and
+-- offset on it carries records (the initiator after its 2nd HANDSHAKE, the responder after
+-- its 1st). Keyed by packet number so that a second pass (a click in the GUI) reads the same.
 
-local bits = bit or bit32
-local band, bxor, bnot, rshift = bits.band, bits.bxor, bits.bnot, bits.rshift
-local ror = bits.ror or bits.rrotate
-local M32 = 4294967296
-local function u32(x) return x % M32 end
-
--- FIPS 180-4 constants: fractional parts of the square roots (H0) and cube roots (K) of the
--- first primes, computed here rather than listed.
-local SHA_H0, SHA_K = {}, {}
-do
-  local n, p = 0, 2
-  while n < 64 do
-    local prime = true
-    for d = 2, math.floor(math.sqrt(p)) do if p % d == 0 then prime = false break end end
-    if prime then
-      n = n + 1
-      if n <= 8 then SHA_H0[n] = math.floor((math.sqrt(p) % 1) * M32) end
-      SHA_K[n] = math.floor((p ^ (1 / 3) % 1) * M32)
-    end
-    p = p + 1
-  end
-end
-
--- SHA-256 of a Lua string, as lowercase hex.
-local function sha256_hex(msg)
-  local len = #msg
-  msg = msg .. "\128" .. string.rep("\0", (55 - len) % 64)
-  local bitlen = len * 8
-  for i = 7, 0, -1 do msg = msg .. string.char(math.floor(bitlen / 2 ^ (8 * i)) % 256) end
-  local H = {}
-  for i = 1, 8 do H[i] = SHA_H0[i] end
-  local w = {}
-  for chunk = 1, #msg, 64 do
-    for i = 1, 16 do
-      local b1, b2, b3, b4 = msg:byte(chunk + (i - 1) * 4, chunk + (i - 1) * 4 + 3)
-      w[i] = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-    end
-    for i = 17, 64 do
-      local s0 = u32(bxor(ror(w[i - 15], 7), ror(w[i - 15], 18), rshift(w[i - 15], 3)))
-      local s1 = u32(bxor(ror(w[i - 2], 17), ror(w[i - 2], 19), rshift(w[i - 2], 10)))
-      w[i] = u32(w[i - 16] + s0 + w[i - 7] + s1)
-    end
-    local a, b, c, d, e, f_, g, h = H[1], H[2], H[3], H[4], H[5], H[6], H[7], H[8]
-    for i = 1, 64 do
-      local S1 = u32(bxor(ror(e, 6), ror(e, 11), ror(e, 25)))
-      local ch = u32(bxor(band(e, f_), band(bnot(e), g)))
-      local t1 = u32(h + S1 + ch + SHA_K[i] + w[i])
-      local S0 = u32(bxor(ror(a, 2), ror(a, 13), ror(a, 22)))
-      local maj = u32(bxor(band(a, b), band(a, c), band(b, c)))
-      h, g, f_, e, d, c, b, a = g, f_, e, u32(d + t1), c, b, a, u32(t1 + S0 + maj)
-    end
-    H[1], H[2], H[3], H[4] = u32(H[1] + a), u32(H[2] + b), u32(H[3] + c), u32(H[4] + d)
-    H[5], H[6], H[7], H[8] = u32(H[5] + e), u32(H[6] + f_), u32(H[7] + g), u32(H[8] + h)
-  end
-  local out = {}
-  for i = 1, 8 do out[i] = string.format("%08x", H[i]) end
-  return table.concat(out)
-end
-
--- "address:port" of an end -> its node id, learned from the HELLO it sent.
-local node_ids = {}
+local conns = {}
+local dirs = {}
 local function end_key(addr, port) return tostring(addr) .. ":" .. tostring(port) end
+local function dir_key(pinfo) return end_key(pinfo.src, pinfo.src_port) .. ">" .. end_key(pinfo.dst, pinfo.dst_port) end
+local function conn_key(pinfo)
+  local a, b = end_key(pinfo.src, pinfo.src_port), end_key(pinfo.dst, pinfo.dst_port)
+  if a < b then return a .. "|" .. b end
+  return b .. "|" .. a
+end
+
+-- True when the bytes at `offset` of this packet are records.
+local function in_records(pinfo, offset)
+  local d = dirs[dir_key(pinfo)]
+  if not d or not d.rec_pkt then return false end
+  return pinfo.number > d.rec_pkt or (pinfo.number == d.rec_pkt and offset >= d.rec_off)
+end
+
+-- A complete HANDSHAKE frame ending at `frame_end` of this packet was dissected: message 1
+-- (with its init payload) fixes the roles; the last clear one switches its direction to records.
+local function saw_handshake(pinfo, frame_end, init)
+  local ck, dk = conn_key(pinfo), dir_key(pinfo)
+  local c = conns[ck]
+  if not c then
+    -- In time order the first HANDSHAKE of a connection is message 1, from the initiator. Its
+    -- init payload says whether records follow; a capture that cut it is taken as encrypted.
+    c = { initiator = dk, encrypted = not init or init.encrypted }
+    conns[ck] = c
+  end
+  local d = dirs[dk]
+  if not d then
+    d = { hs = 0 }
+    dirs[dk] = d
+  end
+  if d.rec_pkt or (d.last_pkt and (pinfo.number < d.last_pkt or (pinfo.number == d.last_pkt and frame_end <= d.last_off))) then return end
+  d.last_pkt, d.last_off = pinfo.number, frame_end
+  d.hs = d.hs + 1
+  local clear = (c.initiator == dk) and 2 or 1
+  if c.encrypted and d.hs >= clear then d.rec_pkt, d.rec_off = pinfo.number, frame_end end
+end
 
 -- ---- MessagePack: just enough to walk one value and remember where each part lies --------
 
@@ -226,7 +225,11 @@ end
 -- Add one decoded field to the tree, with the right ProtoField for its name.
 local function add_field(tree, name, v)
   local pf = f[name]
-  if name == "seen_by" or name == "ids" then
+  if name == "seen_by" and v.kind == "bin" then
+    local n = v.data and math.floor(v.data:len() / 8) or 0
+    local sub = tree:add(v.range, string.format("seen_by: %d prefix(es)", n))
+    for i = 0, n - 1 do sub:add(pf, v.data(i * 8, 8)) end
+  elseif name == "ids" then
     local sub = tree:add(v.range, string.format("%s: %d entries", name, v.items and #v.items or 0))
     for _, item in ipairs(v.items or {}) do
       if item.data then sub:add(pf, item.data) end
@@ -248,7 +251,9 @@ local function add_field(tree, name, v)
   elseif v.kind == "int" then
     local value = v.value
     -- 64-bit fields take a UInt64; small integers arrive as Lua numbers.
-    if pf == f.seq then
+    if pf == f.seq and type(value) == "number" and value >= 4294967296 then
+      value = UInt64.new(value % 4294967296, math.floor(value / 4294967296))
+    elseif pf == f.seq then
       if type(value) == "number" then value = UInt64.new(value % 4294967296, math.floor(value / 4294967296))
       else value = UInt64.fromhex(value:tohex()) end -- an int 64 (msgpack 0xd3) holding a positive seq
     end
@@ -263,7 +268,7 @@ local function summary(type_code, items)
   local name = TYPES[type_code] or ("type " .. type_code)
   local g = function(i) return items[i + 1] end
   if type_code == 5 and #items == 10 then
-    return string.format("%s id=%s topic=%s ttl=%s hops=%s", name, short_hex(g(1)), text(g(4)), text(g(5)), text(g(6)))
+    return string.format("%s id=%s topic=%s ttl=%s hops=%s", name, short_hex(g(1)), text(g(7)), text(g(2)), text(g(3)))
   elseif (type_code == 3 or type_code == 4) and #items == 2 then
     return string.format("%s seq=%s", name, text(g(1)))
   elseif (type_code == 6 or type_code == 7) and #items == 2 then
@@ -271,8 +276,6 @@ local function summary(type_code, items)
   elseif type_code == 12 and #items == 3 then
     local code = g(1).value
     return string.format("%s %s (%s)", name, GOODBYE[code] or tostring(code), text(g(2)))
-  elseif type_code == 1 and #items == 7 then
-    return string.format("%s v%s network=%s listen=%s:%s", name, text(g(1)), text(g(2)), text(g(5)), text(g(6)))
   elseif (type_code == 8 or type_code == 9) and #items >= 2 then
     return string.format("%s ref=%s", name, short_hex(g(1)))
   elseif (type_code == 10 or type_code == 11) and #items == 3 then
@@ -281,20 +284,56 @@ local function summary(type_code, items)
   return name
 end
 
--- One frame: `tvb` holds its 4-byte prefix and as much of its body as was captured.
-local function dissect_frame(tvb, pinfo, tree)
+-- Show one line in the Info column (several PDUs in one packet are joined with "; ").
+local function set_info(pinfo, info)
+  pinfo.cols.protocol = "AETHEL"
+  local prev = tostring(pinfo.cols.info)
+  if pinfo.private.aethel_seen == "1" then
+    pinfo.cols.info:set(prev .. "; " .. info)
+  else
+    pinfo.cols.info:set(info)
+    pinfo.private.aethel_seen = "1"
+  end
+end
+
+-- The init payload of Noise message 1, in clear after the 32-byte ephemeral key:
+-- [minVersion, maxVersion, networkId, encrypted], or nil when these bytes are not one.
+local function init_payload(tvb, off, limit)
+  local v, nxt = mp_read(tvb, off, limit)
+  if not v or nxt ~= limit or v.kind ~= "array" or #v.items ~= 4 then return nil end
+  local i = v.items
+  if i[1].kind ~= "int" or i[2].kind ~= "int" or i[3].kind ~= "str" or i[4].kind ~= "bool" then return nil end
+  return { range = v.range, items = i, min = i[1].value, max = i[2].value, network = text(i[3]), encrypted = i[4].value }
+end
+
+-- One HANDSHAKE's Noise message: message 1 shows its ephemeral key and init payload.
+local function dissect_noise(tvb, sub, noise)
+  if not noise.data or noise.data:len() <= 32 then return nil end
+  local off = noise.data:offset()
+  local init = init_payload(tvb, off + 32, off + noise.data:len())
+  if not init then return nil end
+  sub:add(f.ephemeral, tvb(off, 32))
+  local t = sub:add(init.range, "init payload (in clear)")
+  t:add(f.min_version, init.items[1].range, init.min)
+  t:add(f.max_version, init.items[2].range, init.max)
+  t:add(f.network_id, init.items[3].range, init.network)
+  t:add(f.encrypted, init.items[4].range, init.encrypted)
+  return init
+end
+
+-- One frame: `tvb` holds its 4-byte prefix and as much of its body as was captured;
+-- `frame_end` is where it ends in the packet (for the session state).
+local function dissect_frame(tvb, pinfo, tree, frame_end)
   local len = tvb(0, 4):uint()
   local have = tvb:len() - 4
   local sub = tree:add(aethel, tvb(), "aethel-p2p")
   sub:add(f.length, tvb(0, 4))
-  local src, dst = end_key(pinfo.src, pinfo.src_port), end_key(pinfo.dst, pinfo.dst_port)
-  if node_ids[src] then sub:add(f.src_id, node_ids[src]) end
-  if node_ids[dst] then sub:add(f.dst_id, node_ids[dst]) end
   local info
   if have < len then
     -- Cut short by the capture (snaplen): name the type if the captured start tells it.
     local type_code = (have >= 2 and tvb(4, 1):uint() >= 0x90 and tvb(4, 1):uint() <= 0x9f) and tvb(5, 1):uint() or nil
     if type_code and TYPES[type_code] then sub:add(f.type, tvb(5, 1), type_code) end
+    if type_code == 1 then saw_handshake(pinfo, frame_end, nil) end
     local note = string.format("%d of %d body bytes captured", math.max(have, 0), len)
     sub:add(f.truncated, have > 0 and tvb(4, have) or tvb(0, 4), note)
     info = string.format("%s [TRUNCATED: %s]", type_code and TYPES[type_code] or "frame", note)
@@ -322,45 +361,71 @@ local function dissect_frame(tvb, pinfo, tree)
         end
         if #v.items ~= #names + 1 then sub:add(f.malformed, v.range, "wrong number of fields") end
         info = summary(type_code, v.items)
-        -- A HELLO names its sender: node id = SHA-256(public key).
-        local key = v.items[4]
-        if type_code == 1 and key and key.kind == "bin" and key.data and not node_ids[src] then
-          node_ids[src] = sha256_hex(key.data:raw())
-          sub:add(f.src_id, node_ids[src])
+        if type_code == 1 and v.items[2] and v.items[2].kind == "bin" then
+          local init = dissect_noise(tvb, sub, v.items[2])
+          if init then
+            info = string.format("HANDSHAKE -> e versions=%s..%s network=%s%s", tostring(init.min), tostring(init.max), init.network, init.encrypted and "" or " PLAINTEXT")
+          else
+            info = string.format("HANDSHAKE (encrypted handshake message, %d bytes)", v.items[2].data and v.items[2].data:len() or 0)
+          end
+          saw_handshake(pinfo, frame_end, init)
         end
       end
     end
   end
-  if node_ids[src] then
-    info = string.format("[%s → %s] %s", node_ids[src]:sub(1, 8), node_ids[dst] and node_ids[dst]:sub(1, 8) or "?", info)
-  end
   sub:append_text(", " .. info)
-  pinfo.cols.protocol = "AETHEL"
-  local prev = tostring(pinfo.cols.info)
-  if pinfo.private.aethel_seen == "1" then
-    pinfo.cols.info:set(prev .. "; " .. info)
-  else
-    pinfo.cols.info:set(info)
-    pinfo.private.aethel_seen = "1"
-  end
+  set_info(pinfo, info)
   return 4 + len
 end
 
-local function frame_length(tvb, pinfo, offset)
-  return tvb(offset, 4):uint() + 4
+-- One record of an encrypted session: `tvb` holds its 2-byte length and as much of the
+-- ciphertext as was captured. Opaque here: `aethel-p2p dump --pcap --keylog` opens it.
+local function dissect_record(tvb, pinfo, tree)
+  local len = tvb(0, 2):uint()
+  local have = tvb:len() - 2
+  local sub = tree:add(aethel, tvb(), "aethel-p2p record")
+  sub:add(f.record, tvb(0, 2))
+  local info = string.format("encrypted record (%d bytes)", len)
+  if have < len then
+    local note = string.format("%d of %d record bytes captured", math.max(have, 0), len)
+    sub:add(f.truncated, have > 0 and tvb(2, have) or tvb(0, 2), note)
+    info = string.format("%s [TRUNCATED: %s]", info, note)
+  end
+  sub:append_text(", " .. info)
+  set_info(pinfo, info)
+  return 2 + len
 end
 
--- A packet the capture cut short: TCP cannot reassemble it, so walk the frames it starts
--- with as far as the captured bytes go, marking each one cut.
+-- The PDU being read, as dissect_tcp_pdus asks for its length and then dissects it.
+local pdu = { record = false, stop = 0 }
+
+local function pdu_length(tvb, pinfo, offset)
+  pdu.record = in_records(pinfo, offset)
+  local n = pdu.record and tvb(offset, 2):uint() + 2 or tvb(offset, 4):uint() + 4
+  pdu.stop = offset + n
+  return n
+end
+
+local function dissect_pdu(tvb, pinfo, tree)
+  if pdu.record then return dissect_record(tvb, pinfo, tree) end
+  return dissect_frame(tvb, pinfo, tree, pdu.stop)
+end
+
+-- A packet the capture cut short: TCP cannot reassemble it, so walk the frames or records
+-- it starts with as far as the captured bytes go, marking each one cut.
 local function dissect_truncated(tvb, pinfo, tree)
   local off = 0
   local captured = tvb:len()
-  while off + 4 <= captured do
-    local len = tvb(off, 4):uint()
+  while true do
+    local record = in_records(pinfo, off)
+    local hdr = record and 2 or 4
+    if off + hdr > captured then break end
+    local len = tvb(off, hdr):uint()
     if len > 64 * 1024 * 1024 then break end
-    local take = math.min(4 + len, captured - off)
-    dissect_frame(tvb(off, take):tvb(), pinfo, tree)
-    off = off + 4 + len
+    local take = math.min(hdr + len, captured - off)
+    if record then dissect_record(tvb(off, take):tvb(), pinfo, tree)
+    else dissect_frame(tvb(off, take):tvb(), pinfo, tree, off + hdr + len) end
+    off = off + hdr + len
   end
   if off < tvb:reported_len() then
     local rest = tree:add(aethel, tvb(), "aethel-p2p")
@@ -378,15 +443,17 @@ function aethel.dissector(tvb, pinfo, tree)
     if not ok then tree:add(aethel, tvb(0, 0), "aethel-p2p"):add(f.truncated, "truncated capture: " .. tostring(err)) end
     return tvb:len()
   end
-  dissect_tcp_pdus(tvb, tree, 4, frame_length, dissect_frame)
+  dissect_tcp_pdus(tvb, tree, 4, pdu_length, dissect_pdu)
   return tvb:len()
 end
 
--- A stream whose first bytes are a HELLO frame: length prefix, fixarray(7), type 1.
+-- A stream whose first bytes are a HANDSHAKE frame: length prefix, fixarray(2), type 1, bin.
 local function heuristic(tvb, pinfo, tree)
-  if tvb:len() < 6 then return false end
+  if tvb:len() < 7 then return false end
   local len = tvb(0, 4):uint()
-  if len < 6 or len > 4096 or tvb(4, 1):uint() ~= 0x97 or tvb(5, 1):uint() ~= 0x01 then return false end
+  if len < 4 or len > 1010 or tvb(4, 1):uint() ~= 0x92 or tvb(5, 1):uint() ~= 0x01 then return false end
+  local bin = tvb(6, 1):uint()
+  if bin ~= 0xc4 and bin ~= 0xc5 then return false end
   pinfo.conversation = aethel
   aethel.dissector(tvb, pinfo, tree)
   return true

@@ -8,12 +8,13 @@
  * `--clocks` reports the clock offsets. Malformed lines and frames are shown as malformed;
  * reading never stops at them. Input that is not a dump or a capture at all is an error.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { alignClocks, applyClockOffsets, describeAlignment } from '../dump/clock-align.js';
 import type { ClockAlignment } from '../dump/clock-align.js';
 import { countByNode, DEFAULT_GAP_MS } from '../dump/counts.js';
 import { DEFAULT_LATE_MS, messageDelays, summarizeDelays } from '../dump/delays.js';
 import type { DelayStats, MessageDelays } from '../dump/delays.js';
-import { describeFrame, SHORT_ID_CHARS } from '../dump/describe.js';
+import { describeFrame, SEALED_TYPE, SHORT_ID_CHARS } from '../dump/describe.js';
 import { filterEntries, parseTimeArg, TRACE_EVENTS } from '../dump/filter.js';
 import { followMessage, matchIds } from '../dump/follow.js';
 import { DEFAULT_SILENCE_MS, linkViews } from '../dump/links.js';
@@ -21,6 +22,9 @@ import type { LinkDirection } from '../dump/links.js';
 import { mapConnections } from '../dump/pairs.js';
 import type { ConnectionMap } from '../dump/pairs.js';
 import { readCapture } from '../dump/pcap.js';
+import { decryptedPcap } from '../dump/pcap-write.js';
+import { parseKeyLog } from '../noise/key-log.js';
+import type { SessionKeys } from '../noise/key-log.js';
 import { DumpInputError, fileProblem, mergeByTime, readDump } from '../dump/reader.js';
 import type { DumpEntry } from '../dump/reader.js';
 import { framesFromPackets } from '../dump/tcp-streams.js';
@@ -28,11 +32,16 @@ import { MessageType } from '../wire/messages.js';
 import { intArg, parseCommand, UsageError } from './args.js';
 
 const HELP = `usage: aethel-p2p dump FILE... [options]
-       aethel-p2p dump --pcap CAPTURE [--port P] [options]
+       aethel-p2p dump --pcap CAPTURE [--keylog FILE] [--port P] [options]
   FILE...           wire dumps written by --dump / the wireDump option; merged by time
   --pcap FILE       a tcpdump/tshark capture (pcap or pcapng; Ethernet, loopback, Linux cooked);
                     may be repeated and mixed with dump files
+  --keylog FILE     with --pcap: a key log written by nodes started with --keylog; the sessions
+                    it has keys for are decrypted and their ends named by node id (others show
+                    their handshake, then one line per encrypted record); repeatable
   --port P          with --pcap: only TCP connections with port P at one end
+  --write-pcap OUT  with --pcap: write the captures, decrypted with --keylog, to OUT (pcap,
+                    raw IPv4, one TCP segment per frame) for the Wireshark dissector, and exit
 views (one at a time; default: every line, merged by time):
   --msg ID          follow one gossip message (id prefix) across nodes, hop by hop, to a verdict per node
   --delays          per message and node: delay from publication, push or repair, from whom, hops;
@@ -57,7 +66,7 @@ filters (the line listing, --msg steps, --counts):
   --raw-times       do not align the dumps' clocks
   --json            JSON instead of text (one object a line for the listing)`;
 
-const FRAME_TYPES = [...Object.keys(MessageType), 'MALFORMED'];
+const FRAME_TYPES = [...Object.keys(MessageType), 'MALFORMED', SEALED_TYPE];
 const TYPE_WORDS = [...FRAME_TYPES, ...TRACE_EVENTS, 'decisions'];
 
 const short = (s: string | null | undefined): string => (s ? (/^[0-9a-f]{64}$/.test(s) ? s.slice(0, SHORT_ID_CHARS) : s) : '?');
@@ -136,8 +145,30 @@ function typeList(raw: unknown, flag: string): Set<string> | undefined {
   return out;
 }
 
+/** Every session of the key logs, by initiator ephemeral key; a missing file or a malformed line stops with a clean message. */
+export async function readKeyLogs(files: string[]): Promise<Map<string, SessionKeys>> {
+  const keys = new Map<string, SessionKeys>();
+  for (const f of files) {
+    let text: string;
+    try {
+      text = await readFile(f, 'utf8');
+    } catch (err) {
+      throw new DumpInputError(fileProblem(f, err));
+    }
+    let sessions: Map<string, SessionKeys>;
+    try {
+      sessions = parseKeyLog(text);
+    } catch (err) {
+      throw new DumpInputError(`${f}: ${(err as Error).message}`);
+    }
+    if (sessions.size === 0) throw new DumpInputError(`${f}: not a key log (no AETHEL_NOISE line)`);
+    for (const [k, v] of sessions) keys.set(k, v);
+  }
+  return keys;
+}
+
 /** Read every input; a file that cannot be read or is not a dump/capture stops with a clean message. */
-async function readInputs(files: string[], pcaps: string[], port: number | undefined): Promise<DumpEntry[][]> {
+async function readInputs(files: string[], pcaps: string[], port: number | undefined, keys?: ReadonlyMap<string, SessionKeys>): Promise<DumpEntry[][]> {
   const lists: DumpEntry[][] = [];
   for (const f of files) {
     try {
@@ -154,7 +185,7 @@ async function readInputs(files: string[], pcaps: string[], port: number | undef
       throw new DumpInputError(fileProblem(f, err));
     }
     if (cap.packets.length === 0) throw new DumpInputError(`${f}: ${cap.error ? `not a capture (${cap.error})` : 'a capture with no packets'}`);
-    const entries: DumpEntry[] = framesFromPackets(cap.packets, f, port);
+    const entries: DumpEntry[] = framesFromPackets(cap.packets, f, { onlyPort: port, keys });
     if (cap.error) entries.push({ kind: 'malformed', t: cap.packets.at(-1)?.t ?? 0, node: '-', source: f, line: 0, error: `${f}: ${cap.error}` });
     lists.push(entries);
   }
@@ -164,6 +195,8 @@ async function readInputs(files: string[], pcaps: string[], port: number | undef
 export async function runDump(argv: string[]): Promise<number> {
   const { values, positionals: files } = parseCommand(argv, {
     pcap: { type: 'string', multiple: true },
+    keylog: { type: 'string', multiple: true },
+    'write-pcap': { type: 'string' },
     port: { type: 'string' },
     peer: { type: 'string' },
     type: { type: 'string', multiple: true },
@@ -189,6 +222,8 @@ export async function runDump(argv: string[]): Promise<number> {
   if (files.length === 0 && pcaps.length === 0) throw new UsageError('expected at least one dump FILE or --pcap CAPTURE (try --help)');
   const port = values.port === undefined ? undefined : intArg(values, 'port', 0, 1, 65535);
   if (port !== undefined && pcaps.length === 0) throw new UsageError('--port applies to --pcap captures');
+  const keyLogs = (values.keylog as string[] | undefined) ?? [];
+  if (keyLogs.length > 0 && pcaps.length === 0) throw new UsageError('--keylog applies to --pcap captures (wire dumps hold frames already decrypted)');
   const types = typeList(values.type, '--type');
   const exclude = typeList(values['exclude-type'], '--exclude-type');
   const peer = typeof values.peer === 'string' ? values.peer.toLowerCase() : undefined;
@@ -200,7 +235,20 @@ export async function runDump(argv: string[]): Promise<number> {
   const gapMs = values['gap-ms'] === undefined ? undefined : intArg(values, 'gap-ms', 0, 1, 2 ** 31 - 1);
   const json = values.json === true;
 
-  const lists = await readInputs(files, pcaps, port);
+  const writePcapTo = typeof values['write-pcap'] === 'string' ? values['write-pcap'] : undefined;
+  if (writePcapTo !== undefined && (pcaps.length === 0 || files.length > 0)) throw new UsageError('--write-pcap writes --pcap captures only (no dump files)');
+  const keys = keyLogs.length > 0 ? await readKeyLogs(keyLogs) : undefined;
+  const lists = await readInputs(files, pcaps, port, keys);
+  if (writePcapTo !== undefined) {
+    const w = decryptedPcap(lists.flat());
+    try {
+      await writeFile(writePcapTo, w.bytes);
+    } catch (err) {
+      throw new DumpInputError(`cannot write ${writePcapTo}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    process.stdout.write(`wrote ${writePcapTo}: ${w.packets} packet(s); connections: ${w.decrypted} decrypted, ${w.encrypted} still encrypted (no key), ${w.plaintext} in clear${w.unfinished ? `, ${w.unfinished} whose handshake never finished` : ''}${w.skipped ? `, ${w.skipped} not IPv4 (left out)` : ''}\n`);
+    return 0;
+  }
   let entries = mergeByTime(lists);
   let map = mapConnections(entries);
   let clocks: ClockAlignment | undefined;

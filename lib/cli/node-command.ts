@@ -29,6 +29,11 @@ const HELP = `usage: aethel-p2p node [options]
   --network-id ID     network id; peers with another are refused (default "aethel")
   --key FILE          identity key file: loaded if it exists, created (mode 0600) if not
   --dump FILE         write an NDJSON wire dump of every frame
+  --keylog FILE       append each session's traffic keys and both node ids (one AETHEL_NOISE
+                      line per session) so captures can be decrypted: dump --pcap --keylog.
+                      Debugging only: whoever reads the file reads the traffic
+  --plaintext         no encryption after the handshake (encryption: false), for lab work;
+                      works only with peers that chose it too
   --heartbeat-ms N    heartbeat period, ms (default 1000)
   --partition-timeout-ms N
                       a peer silent this long, ms, is partitioned (default 30000)
@@ -66,6 +71,8 @@ export async function runNode(argv: string[]): Promise<number> {
     'network-id': { type: 'string' },
     key: { type: 'string' },
     dump: { type: 'string' },
+    keylog: { type: 'string' },
+    plaintext: { type: 'boolean' },
     'heartbeat-ms': { type: 'string' },
     'partition-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
@@ -86,6 +93,8 @@ export async function runNode(argv: string[]): Promise<number> {
     bootstrap,
     networkId: strArg(v, 'network-id'),
     wireDump: strArg(v, 'dump'),
+    keyLog: strArg(v, 'keylog'),
+    ...(v.plaintext === true ? { encryption: false } : {}),
     heartbeatMs: v['heartbeat-ms'] === undefined ? undefined : intArg(v, 'heartbeat-ms', 0, 1, 2 ** 31 - 1),
     partitionTimeoutMs: v['partition-timeout-ms'] === undefined ? undefined : intArg(v, 'partition-timeout-ms', 0, 1, 2 ** 31 - 1),
     logger,
@@ -150,6 +159,7 @@ const FLAG_OF: Record<string, string> = {
   listenPort: '--port',
   networkId: '--network-id',
   wireDump: '--dump',
+  keyLog: '--keylog',
   heartbeatMs: '--heartbeat-ms',
   partitionTimeoutMs: '--partition-timeout-ms',
 };

@@ -58,7 +58,7 @@ export const SESSION_CHECKS: readonly Check[] = [
       const seq = u32();
       const frame = encodeFrame(encodeMessage({ type: MessageType.PING, seq }));
       const sealed = client.sealRecords(frame);
-      sealed[sealed.length - 1]![0]! ^= 0x01; // one flipped bit in the ciphertext
+      sealed[sealed.length - 1]![2]! ^= 0x01; // one flipped bit in the ciphertext (bytes 0-1 are the length L)
       for (const r of sealed) client.writeRaw(r);
       if (!(await client.waitClosed(ctx.opts.replyTimeoutMs))) throw new CheckFailure(`connection still open ${ctx.opts.replyTimeoutMs} ms after a forged record`);
       if (client.received.some((m) => m.type === MessageType.PONG && m.seq === seq)) throw new CheckFailure('target answered the PING inside a forged record');

@@ -63,8 +63,18 @@ export function describeTruncated(prefix: Buffer, fullLength: number): DecodedFr
   return { type, fields: { truncated: true, capturedBytes: prefix.length, length: fullLength, bytes: prefix.subarray(0, 32).toString('hex') }, text: `${type} [TRUNCATED: ${prefix.length} of ${fullLength} B captured]`, msgIds: [], error };
 }
 
+/** The type name of a record of an encrypted session read without its key. */
+export const SEALED_TYPE = 'RECORD';
+
+/** One record of an encrypted session that the capture tools have no key for (not an error). */
+export function describeSealed(length: number, captured: number): DecodedFrame {
+  const cut = captured < length ? ` [TRUNCATED: ${captured} of ${length} B captured]` : '';
+  return { type: SEALED_TYPE, fields: { encrypted: true, recordBytes: length, capturedBytes: captured }, text: `encrypted record, ${length} bytes${cut}`, msgIds: [] };
+}
+
 /** Decode one frame entry for display: its body, or what a truncating capture left of it. */
-export function describeFrame(e: { body: Buffer; truncated?: number }): DecodedFrame {
+export function describeFrame(e: { body: Buffer; truncated?: number; sealed?: number }): DecodedFrame {
+  if (e.sealed !== undefined) return describeSealed(e.sealed, e.body.length);
   return e.truncated === undefined ? describeBody(e.body) : describeTruncated(e.body, e.truncated);
 }
 

@@ -211,19 +211,20 @@ export function followMessage(entries: DumpEntry[], idPrefix: string, map: Conne
 }
 
 /**
- * Relays seen in captures: a connection whose HELLO (random nonce: no two are alike) shows up
- * again, byte for byte, on another connection later is relayed into it. Returns, per captured
- * connection ("src>dst") that enters a relay, the connection it comes out on.
+ * Relays seen in captures: a connection whose HANDSHAKE frames (each carries a fresh Noise
+ * ephemeral key or ciphertext under it: no two sessions share one) show up again, byte for
+ * byte, on another connection later is relayed into it. Returns, per captured connection
+ * ("src>dst") that enters a relay, the connection it comes out on.
  */
 function capturedRelays(entries: readonly DumpEntry[]): Map<string, string> {
-  const firstHello = new Map<string, string>();
+  const firstSeen = new Map<string, string>();
   const next = new Map<string, string>();
   for (const e of entries) {
-    if (e.kind !== 'frame' || typeof e.conn !== 'string' || e.truncated !== undefined) continue;
-    if (describeFrame(e).type !== 'HELLO') continue;
+    if (e.kind !== 'frame' || typeof e.conn !== 'string' || e.truncated !== undefined || e.sealed !== undefined) continue;
+    if (describeFrame(e).type !== 'HANDSHAKE') continue;
     const body = e.body.toString('hex');
-    const from = firstHello.get(body);
-    if (from === undefined) firstHello.set(body, e.conn);
+    const from = firstSeen.get(body);
+    if (from === undefined) firstSeen.set(body, e.conn);
     else if (from !== e.conn && !next.has(from)) next.set(from, e.conn);
   }
   return next;

@@ -24,6 +24,11 @@ export interface FrameEntry {
   body: Buffer;
   /** From a capture that cut packets short (snaplen): the frame's full body length; `body` holds only its captured start. */
   truncated?: number;
+  /**
+   * From a capture of an encrypted session without its key-log line: this entry is one
+   * record, not a frame; the value is its ciphertext length L (§4.2), `body` its captured bytes.
+   */
+  sealed?: number;
 }
 
 export interface TraceEntry {

@@ -4,10 +4,22 @@
  * connection by sequence number (out-of-order segments held until the gap fills,
  * retransmitted and overlapping bytes taken once), then split the byte stream on the 4-byte
  * length prefix. Frames come out as the same entries a wire dump gives, so the dump tools
- * treat both alike. Nodes are named by node id once a HELLO on the stream reveals it.
+ * treat both alike.
+ *
+ * Protocol v2 (docs/PROTOCOL.md §4.1, §4.2): a connection starts with three HANDSHAKE frames
+ * in clear (two from the initiator, one from the responder); on an encrypted session each
+ * direction then carries records. With the session's key-log line (matched by the
+ * initiator's ephemeral key, the first 32 bytes of the first HANDSHAKE) the records are
+ * decrypted and their plaintext split into frames as above, and the ends are named by the
+ * node ids the line carries; without it each record is one entry marked `sealed` (shown as
+ * "encrypted record, N bytes"). Node ids travel encrypted, so without a key log the ends
+ * keep their "host:port" names. Plaintext sessions decode as frames throughout.
  */
-import { nodeIdOf } from '../identity.js';
-import { decodeMessage } from '../wire/codec.js';
+import { CipherState, TAG_BYTES } from '../noise/cipher-state.js';
+import type { SessionKeys } from '../noise/key-log.js';
+import { MIN_RECORD_BYTES, RECORD_HEADER_BYTES, REKEY_AFTER_RECORDS } from '../noise/records.js';
+import { decodeInitPayload, decodeMessage } from '../wire/codec.js';
+import type { InitPayload } from '../wire/codec.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES_LIMIT } from '../wire/frame.js';
 import { peekMessageType } from './describe.js';
 import { MessageType } from '../wire/messages.js';
@@ -199,13 +211,25 @@ interface SegmentRecord {
 
 const port = (addr: string) => Number(addr.slice(addr.lastIndexOf(':') + 1));
 
+/** How a capture is read: which connections, and the key log that opens encrypted sessions. */
+export interface CaptureReadOptions {
+  /** Keep only connections with this port at one end. */
+  onlyPort?: number;
+  /** Sessions' keys by initiator ephemeral key (hex), from parseKeyLog. */
+  keys?: ReadonlyMap<string, SessionKeys>;
+  /** Records per key (the sessions' rekey interval). Default REKEY_AFTER_RECORDS (65536); small values are for tests. */
+  rekeyAfterRecords?: number;
+}
+
 /**
- * Protocol frames in a capture. `onlyPort`: keep only connections with that port at one
- * end. Bytes a truncating capture cut off make frames that are shown as truncated (type and
- * length kept); bytes no packet carried, and bytes that do not frame, become malformed
- * entries; decoding resumes at the next frame boundary it can find.
+ * Protocol frames in a capture. `onlyPort` (or options): keep only connections with that
+ * port at one end; `keys` decrypts the sessions it has lines for. Bytes a truncating capture
+ * cut off make frames that are shown as truncated (type and length kept); bytes no packet
+ * carried, and bytes that do not frame, become malformed entries; decoding resumes at the
+ * next frame boundary it can find.
  */
-export function framesFromPackets(packets: Packet[], source: string, onlyPort?: number): Array<FrameEntry | MalformedEntry> {
+export function framesFromPackets(packets: Packet[], source: string, opts: number | CaptureReadOptions = {}): Array<FrameEntry | MalformedEntry> {
+  const { onlyPort, keys, rekeyAfterRecords = REKEY_AFTER_RECORDS } = typeof opts === 'number' ? { onlyPort: opts } : opts;
   const out: Array<FrameEntry | MalformedEntry> = [];
   const dirs = new Map<string, { src: string; dst: string; base: number | undefined; segs: SegmentRecord[] }>();
   for (const p of packets) {
@@ -225,12 +249,166 @@ export function framesFromPackets(packets: Packet[], source: string, onlyPort?: 
     d.base ??= s.seq; // joined mid-stream: start at the first data seen
     d.segs.push({ rel: (s.seq - d.base) | 0, t: s.t, payload: s.payload, claimed: s.claimed }); // signed 32-bit distance: wraps correctly
   }
-  for (const d of dirs.values()) {
-    if (d.segs.length === 0) continue;
-    framesOfStream(assemble(d.src, d.dst, d.segs), source, out);
+  const streams = new Map<string, CapturedStream>();
+  for (const [key, d] of dirs) if (d.segs.length > 0) streams.set(key, assemble(d.src, d.dst, d.segs));
+  const done = new Set<string>();
+  for (const [key, stream] of streams) {
+    if (done.has(key)) continue;
+    const backKey = `${stream.dst}>${stream.src}`;
+    done.add(key).add(backKey);
+    framesOfConnection([stream, streams.get(backKey)].filter((x): x is CapturedStream => x !== undefined), source, out, keys, rekeyAfterRecords);
   }
-  nameNodes(out);
   return out.sort((a, b) => a.t - b.t);
+}
+
+/**
+ * The initiator's first HANDSHAKE (Noise message 1) at the start of a direction, whole or as
+ * much as the capture kept: its ephemeral key when the first 32 noise bytes were captured,
+ * its init payload when it parses. Undefined when the direction does not start so.
+ */
+function firstHandshake(stream: CapturedStream): { ephemeral?: string; init?: InitPayload } | undefined {
+  const head = stream.read(0, FRAME_HEADER_BYTES);
+  if (!head.bytes) return undefined;
+  const len = head.bytes.readUInt32BE(0);
+  if (len > MAX_FRAME_BYTES_LIMIT) return undefined;
+  const whole = stream.read(FRAME_HEADER_BYTES, len);
+  const body = whole.bytes ?? stream.read(FRAME_HEADER_BYTES, whole.have).bytes ?? EMPTY;
+  if (peekMessageType(body) !== 'HANDSHAKE') return undefined;
+  if (whole.bytes) {
+    try {
+      const m = decodeMessage(whole.bytes);
+      if (m.type === MessageType.HANDSHAKE && m.noise.length > 32) {
+        return { ephemeral: m.noise.subarray(0, 32).toString('hex'), init: decodeInitPayload(m.noise.subarray(32)) };
+      }
+    } catch {
+      // Not message 1 (message 2 starts the responder's direction): no init payload.
+    }
+    return undefined;
+  }
+  // Cut by the capture: [HANDSHAKE, bin8/bin16 noise] — the ephemeral key, if it was kept.
+  const at = body[2] === 0xc4 ? 4 : body[2] === 0xc5 ? 5 : -1;
+  return at > 0 && body.length >= at + 32 ? { ephemeral: body.subarray(at, at + 32).toString('hex') } : {};
+}
+
+/**
+ * Both directions of one TCP connection (or the one the capture saw). The direction that
+ * opens with Noise message 1 is the initiator's; on an encrypted session its first two
+ * HANDSHAKE frames and the responder's first one are in clear, records follow.
+ */
+function framesOfConnection(
+  streams: CapturedStream[],
+  source: string,
+  out: Array<FrameEntry | MalformedEntry>,
+  keys: ReadonlyMap<string, SessionKeys> | undefined,
+  rekeyAfterRecords: number,
+): void {
+  let hs: ReturnType<typeof firstHandshake>;
+  let initiator: CapturedStream | undefined;
+  for (const st of streams) {
+    hs = firstHandshake(st);
+    if (hs) {
+      initiator = st;
+      break;
+    }
+  }
+  // A cut message 1 (its init payload lost) is taken as encrypted: the default, and the only
+  // mode outside a lab.
+  if (!hs || !initiator || hs.init?.encrypted === false) {
+    // A plaintext session, or one the capture joined after its handshake: frames throughout.
+    for (const st of streams) framesOfStream(st, source, out);
+    return;
+  }
+  const line = hs.ephemeral === undefined ? undefined : keys?.get(hs.ephemeral);
+  const mine: Array<FrameEntry | MalformedEntry> = [];
+  for (const st of streams) {
+    const fromInitiator = st === initiator;
+    let handshakes = 0;
+    const clearFrames = fromInitiator ? 2 : 1;
+    const end = framesOfStream(st, source, mine, {
+      until: (body) => peekMessageType(body) === 'HANDSHAKE' && ++handshakes === clearFrames,
+    });
+    if (end !== undefined) recordsOfStream(st, end, source, mine, line && (fromInitiator ? line.i2r : line.r2i), rekeyAfterRecords);
+  }
+  if (line?.initiatorId && line.responderId) {
+    const name = (addr: string) => (addr === initiator.src ? line.initiatorId! : line.responderId!);
+    for (const e of mine) {
+      if (e.kind === 'frame') {
+        e.node = name(e.local);
+        e.peer = name(e.remote);
+      } else {
+        e.node = e.node === initiator.src ? line.initiatorId : line.responderId;
+      }
+    }
+  }
+  out.push(...mine);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The records of one direction from offset `from`: with `key` (the direction's key from the
+ * key log, before any rekey) decrypted in order, rekeying after every `rekeyAfterRecords`
+ * records as the sender did, and their plaintext split into frames; without it one sealed
+ * entry per record. A record the capture cut short, or never carried, cannot be opened: its
+ * plaintext is a hole in the frame stream (frames across it are shown truncated or
+ * malformed) and decryption goes on with the next record's nonce.
+ */
+function recordsOfStream(stream: CapturedStream, from: number, source: string, out: Array<FrameEntry | MalformedEntry>, key: Buffer | undefined, rekeyAfterRecords: number): void {
+  const { src, dst } = stream;
+  const bad = (t: number, error: string) => out.push({ kind: 'malformed', t, node: src, source, line: 0, error: `${src} > ${dst}: ${error}` });
+  const sealed = (t: number, length: number, captured: Buffer, truncated: boolean): void => {
+    out.push({
+      kind: 'frame', t, node: src, source, conn: `${src}>${dst}`, dir: 'out', local: src, remote: dst, peer: null, body: Buffer.from(captured), sealed: length,
+      ...(truncated ? { truncated: length } : {}),
+    });
+  };
+  const plain = key ? new CapturedStream(src, dst) : undefined;
+  let cs = key ? CipherState.fromKey(key) : undefined;
+  let pos = from;
+  let plainOff = 0;
+  for (let index = 0; pos < stream.length; index++) {
+    const head = stream.read(pos, RECORD_HEADER_BYTES);
+    if (!head.bytes) {
+      if (head.missing !== 'end') {
+        const why = head.missing === 'cut' ? 'cut off by the capture (snaplen)' : 'never captured';
+        bad(head.t || stream.pieces[stream.pieceAt(pos)]?.t || 0, `record header at offset ${pos} ${why}: no record boundary known; rest of this direction skipped`);
+      }
+      break;
+    }
+    const length = head.bytes.readUInt16BE(0);
+    if (length < MIN_RECORD_BYTES) {
+      bad(head.t, `record length ${length} at offset ${pos} is below ${MIN_RECORD_BYTES}: not a record; rest of this direction skipped`);
+      break;
+    }
+    if (cs && index > 0 && index % rekeyAfterRecords === 0) cs.rekey();
+    const body = stream.read(pos + RECORD_HEADER_BYTES, length);
+    const t = body.t || head.t;
+    const plainLength = length - TAG_BYTES;
+    if (body.bytes && cs) {
+      try {
+        const p = cs.decryptWithAd(EMPTY, body.bytes);
+        plain!.pieces.push({ off: plainOff, end: plainOff + p.length, t, bytes: Buffer.from(p), segmentStart: true });
+      } catch {
+        bad(t, `record ${index} (${length} B at offset ${pos}) does not decrypt with the key log's key (a wrong line, or bytes altered)`);
+        cs = CipherState.fromKey(cs.key!, index + 1);
+      }
+    } else if (body.bytes) {
+      sealed(t, length, body.bytes, false);
+    } else if (cs) {
+      // Not all of it captured: it cannot be authenticated; its plaintext is a hole of known size.
+      if (body.missing === 'cut') plain!.pieces.push({ off: plainOff, end: plainOff + plainLength, t, segmentStart: false });
+      else if (body.missing === 'gap') bad(t, `record ${index} (${length} B at offset ${pos}) not all captured: not decrypted`);
+      cs = CipherState.fromKey(cs.key!, index + 1);
+    } else if (body.missing === 'gap') {
+      bad(t, `record ${index} (${length} B at offset ${pos}): ${length - body.have} byte(s) never captured`);
+    } else {
+      sealed(t, length, stream.read(pos + RECORD_HEADER_BYTES, body.have).bytes ?? EMPTY, true);
+    }
+    if (body.missing === 'end') break;
+    pos += RECORD_HEADER_BYTES + length;
+    plainOff += plainLength;
+  }
+  if (plain) framesOfStream(plain, source, out);
 }
 
 /** Pieces in stream order; retransmitted and overlapping bytes taken once (the longest capture of a range first). */
@@ -259,10 +437,17 @@ function assemble(src: string, dst: string, segs: SegmentRecord[]): CapturedStre
 
 /**
  * Split one direction's byte stream on the 4-byte length prefix into frame entries. Every
- * captured stream is decoded here and only here: a decryption step (a key log for the
- * encrypted links of protocol v2) turns `stream` into plaintext before this point.
+ * frame stream is decoded here and only here: recordsOfStream turns an encrypted direction
+ * into plaintext first. `until`: stop after the first complete frame it returns true for,
+ * and return the offset just past it (the clear handshake before the records); otherwise
+ * the whole stream is read and the result is undefined.
  */
-export function framesOfStream(stream: CapturedStream, source: string, out: Array<FrameEntry | MalformedEntry>): void {
+export function framesOfStream(
+  stream: CapturedStream,
+  source: string,
+  out: Array<FrameEntry | MalformedEntry>,
+  opts: { until?: (body: Buffer) => boolean } = {},
+): number | undefined {
   const { src, dst } = stream;
   const frame = (t: number, body: Buffer, truncatedFrom?: number): FrameEntry => ({
     kind: 'frame', t, node: src, source, conn: `${src}>${dst}`, dir: 'out', local: src, remote: dst, peer: null, body,
@@ -273,37 +458,41 @@ export function framesOfStream(stream: CapturedStream, source: string, out: Arra
   while (pos < stream.length) {
     const head = stream.read(pos, FRAME_HEADER_BYTES);
     if (!head.bytes) {
-      if (head.missing === 'end') return; // the capture ended inside a header
+      if (head.missing === 'end') return undefined; // the capture ended inside a header
       const next = resync(stream, pos);
       const why = head.missing === 'cut' ? 'cut off by the capture (snaplen)' : 'never captured';
       bad(head.t || stream.pieces[stream.pieceAt(pos)]?.t || 0, `bytes from offset ${pos} ${why}: no frame boundary known${next === undefined ? '; rest of this direction skipped' : `; resumed at offset ${next}`}`);
-      if (next === undefined) return;
+      if (next === undefined) return undefined;
       pos = next;
       continue;
     }
     const len = head.bytes.readUInt32BE(0);
     if (len > MAX_FRAME_BYTES_LIMIT) {
       bad(head.t, `frame length ${len} exceeds ${MAX_FRAME_BYTES_LIMIT}; rest of this direction skipped`);
-      return;
+      return undefined;
     }
     const body = stream.read(pos + FRAME_HEADER_BYTES, len);
     if (body.bytes) {
       out.push(frame(body.t, Buffer.from(body.bytes)));
+      if (opts.until?.(body.bytes)) return pos + FRAME_HEADER_BYTES + len;
     } else if (body.missing === 'end') {
-      if (body.have === 0 && stream.read(pos, 1).t === 0) return;
+      if (body.have === 0 && stream.read(pos, 1).t === 0) return undefined;
       // The capture stopped inside this frame: show what there is, marked.
       const part = stream.read(pos + FRAME_HEADER_BYTES, body.have);
       out.push(frame(part.t || head.t, Buffer.from(part.bytes ?? Buffer.alloc(0)), len));
-      return;
+      return undefined;
     } else if (body.missing === 'cut') {
       const part = stream.read(pos + FRAME_HEADER_BYTES, body.have);
-      out.push(frame(part.t || head.t, Buffer.from(part.bytes ?? Buffer.alloc(0)), len));
+      const prefix = Buffer.from(part.bytes ?? Buffer.alloc(0));
+      out.push(frame(part.t || head.t, prefix, len));
+      if (opts.until?.(prefix)) return pos + FRAME_HEADER_BYTES + len;
     } else {
       const missing = countMissing(stream, pos + FRAME_HEADER_BYTES, len);
       bad(head.t, `${missing} byte(s) never captured inside a ${len} B frame at offset ${pos}; frame skipped`);
     }
     pos += FRAME_HEADER_BYTES + len;
   }
+  return undefined;
 }
 
 /** Bytes in [off, off + n) that no packet carried. */
@@ -330,17 +519,4 @@ function resync(stream: CapturedStream, pos: number): number | undefined {
     if (len >= 2 && len <= MAX_FRAME_BYTES_LIMIT && peekMessageType(r.bytes.subarray(FRAME_HEADER_BYTES)) !== undefined) return at;
   }
   return undefined;
-}
-
-/**
- * Name endpoints: "host:port" until a node id is known for it. Node ids travel encrypted in
- * the handshake (§4.1), so a capture alone does not reveal them.
- */
-function nameNodes(entries: Array<FrameEntry | MalformedEntry>): void {
-  const ids = new Map<string, string>();
-  for (const e of entries) {
-    if (e.kind !== 'frame') continue;
-    e.node = ids.get(e.local) ?? e.local;
-    e.peer = ids.get(e.remote) ?? null;
-  }
 }

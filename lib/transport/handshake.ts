@@ -197,7 +197,7 @@ export class SessionHandshake {
       observedPort: peer.observedPort,
       send: this.cfg.encrypted ? send : undefined,
       recv: this.cfg.encrypted ? recv : undefined,
-      keyLog: keyLogLine(initiatorEphemeral, i2r, r2i),
+      keyLog: keyLogLine(initiatorEphemeral, i2r, r2i, this.initiator ? { initiator: this.cfg.identity.id, responder: peerId } : { initiator: peerId, responder: this.cfg.identity.id }),
       handshakeHash: this.noise.handshakeHash,
     };
   }

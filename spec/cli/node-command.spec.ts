@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseKeyLog } from '../../lib/noise/key-log.js';
 import { CliProcess, killAllCli } from './cli-process.js';
 
 /** Two `aethel-p2p node` processes on loopback exchanging lines end to end. */
@@ -49,6 +50,29 @@ describe('aethel-p2p node', function () {
     expect(b.events.filter((e) => e.event === 'message')).to.have.length(1);
     expect(a.stray).to.deep.equal([]);
     expect(b.stray).to.deep.equal([]);
+  });
+
+  it('writes one key-log line per session, naming both nodes, with --keylog; two --plaintext nodes talk', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'aethel-keylog-'));
+    try {
+      const keys = join(dir, 'keys.log');
+      const { a, b, aId, bId } = await pair(['--keylog', keys]);
+      b.child.stdin.write('logged\n');
+      await a.waitForEvent((e) => e.event === 'message', WAIT_MS, 'b\'s line at a');
+      const sessions = [...parseKeyLog(await readFile(keys, 'utf8')).values()];
+      expect(sessions).to.have.length(1); // both ends log the same session: one key, two lines
+      expect(sessions[0]).to.include({ initiatorId: bId, responderId: aId });
+
+      // Two --plaintext nodes talk.
+      const p1 = new CliProcess(['node', '--port', '0', '--plaintext']);
+      const up = await listening(p1);
+      const p2 = new CliProcess(['node', '--port', '0', '--plaintext', '--bootstrap', `127.0.0.1:${String(up.port)}`]);
+      await listening(p2);
+      p2.child.stdin.write('lab line\n');
+      expect(await p1.waitForEvent((e) => e.event === 'message', WAIT_MS, 'the plaintext line')).to.include({ data: 'lab line' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('uses the topic given by --topic', async () => {

@@ -6,6 +6,7 @@ import { readCapture } from '../../lib/dump/pcap.js';
 import { mergeByTime, readDump } from '../../lib/dump/reader.js';
 import type { FrameEntry } from '../../lib/dump/reader.js';
 import { framesFromPackets } from '../../lib/dump/tcp-streams.js';
+import { parseKeyLog } from '../../lib/noise/key-log.js';
 
 /** The recorded session of docs/DEBUGGING.md (spec/fixtures/session.ts made it). */
 const DIR = 'spec/fixtures/session';
@@ -50,9 +51,10 @@ describe('the DEBUGGING.md session: a message lost behind a cut link', () => {
     }
   });
 
-  it('shows in the capture that M2 entered the cable towards C and never left it', async () => {
+  it('shows in the capture, decrypted with the key log, that M2 entered the cable towards C and never left it', async () => {
     const cap = await readCapture(`${DIR}/session.pcap`);
-    const frames = framesFromPackets(cap.packets, 'session.pcap').filter((e): e is FrameEntry => e.kind === 'frame');
+    const keys = parseKeyLog(await readFile(`${DIR}/session.keylog`, 'utf8'));
+    const frames = framesFromPackets(cap.packets, 'session.pcap', { keys }).filter((e): e is FrameEntry => e.kind === 'frame');
     const legs = (m: string) => frames.filter((f) => describeBody(f.body).msgIds.includes(m)).map((f) => `${f.local} > ${f.remote}`);
     const port = (a: string) => Number(a.split(':')[1]);
     // Each copy B sends to C crosses two TCP connections: B -> cable, then cable -> C.
@@ -61,5 +63,8 @@ describe('the DEBUGGING.md session: a message lost behind a cut link', () => {
     expect(leavesCable(legs(s.m3)), 'M3 reaches C').to.equal(true);
     expect(legs(s.m2)).to.have.length(2); // A -> B, B -> cable
     expect(leavesCable(legs(s.m2)), 'M2 reaches C').to.equal(false);
+    // Without the key log no copy of any message is visible at all.
+    const sealed = framesFromPackets(cap.packets, 'session.pcap').filter((e): e is FrameEntry => e.kind === 'frame');
+    expect(sealed.some((f) => describeBody(f.body).msgIds.length > 0)).to.equal(false);
   });
 });

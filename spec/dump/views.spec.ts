@@ -15,9 +15,9 @@ import { MessageType } from '../../lib/wire/messages.js';
 
 const A = 'spec/fixtures/two-nodes-a.ndjson';
 const B = 'spec/fixtures/two-nodes-b.ndjson';
-const MSG_A = '293001a04c1c305152404f1d4c6880d007d1eb63e250a19aa3ccdc39707cbb56';
-const NODE_A = 'e99f38ed92ddf9522260d8f5aa169c60f5b4427f203f379875d0ead01659a109';
-const NODE_B = '6b12e623a653af32827acdb29eb842889a554056ef9a608995798578dd9b9b60';
+const MSG_A = '370341759bb9d09342a85914b2c04ea539636c45aef57d076623501a24fe8fc0';
+const NODE_A = '84d06e3ea6db80c93abc77411d2324b8dc85851118c0ffbf65f8c5266e4dc2fe';
+const NODE_B = '18000adf6999a9c61bbaf407445670fc0500b6ee2d7c4a4f1f43af26d7910a00';
 const NODE_C = 'cc'.repeat(32);
 const S = 'spec/fixtures/session';
 const SESSION = [`${S}/a.ndjson`, `${S}/b.ndjson`, `${S}/c.ndjson`];
@@ -126,13 +126,13 @@ describe('dump views', () => {
     });
 
     it('marks in the hop-by-hop view a copy that was sent and never received', async () => {
-      const r = await run(...SESSION, '--msg', '328c9b29');
-      const lost = r.lines.filter((l) => l.includes('✗ never received by ada7f9b6'));
+      const r = await run(...SESSION, '--msg', 'fd6401f5');
+      const lost = r.lines.filter((l) => l.includes('✗ never received by af64aef6'));
       expect(lost).to.have.length(1);
-      expect(lost[0]).to.match(/ab4864a0 {2}→ ada7f9b6 GOSSIP id=328c9b29 .* {2}✗ never received by ada7f9b6$/);
-      expect(r.lines.find((l) => l.startsWith('  ada7f9b6  never received:'))).to.include('sent to it and never received: from ab4864a0 at 16:19:39.284');
+      expect(lost[0]).to.match(/0eb989e8 {2}→ af64aef6 GOSSIP id=fd6401f5 .* {2}✗ never received by af64aef6$/);
+      expect(r.lines.find((l) => l.startsWith('  af64aef6  never received:'))).to.include('sent to it and never received: from 0eb989e8 at 12:54:37.926');
       // A copy that arrived is not marked.
-      const m1 = await run(...SESSION, '--msg', '781ee63c');
+      const m1 = await run(...SESSION, '--msg', '7ffb3abc');
       expect(m1.lines.some((l) => l.includes('✗'))).to.equal(false);
     });
   });
@@ -140,9 +140,9 @@ describe('dump views', () => {
   describe('verdicts from a capture', () => {
     it('lists every copy, follows a copy through a relay, and says when the relay swallowed it', async () => {
       const cap = `${S}/session.pcap`;
-      const verdict = async (m: string) => (await run('--pcap', cap, '--msg', m)).lines.find((l) => l.startsWith('  ada7f9b6  '))!;
-      expect(await verdict('781ee63c')).to.equal('  ada7f9b6  sent to it (capture): 1 copy on the wire towards it: 16:19:39.143727 127.0.0.1:41679 > 127.0.0.1:43374 → relay → 127.0.0.1:35955 > 127.0.0.1:51212 (arrived 16:19:39.179495) (a capture records no decisions)');
-      expect(await verdict('328c9b29')).to.equal('  ada7f9b6  lost in a relay (capture): 1 copy on the wire towards it: 16:19:39.284262 127.0.0.1:41679 > 127.0.0.1:43374: went into a relay (which passes this connection on as 127.0.0.1:35955 > 127.0.0.1:51212) and never came out');
+      const verdict = async (m: string) => (await run('--pcap', cap, '--keylog', `${S}/session.keylog`, '--msg', m)).lines.find((l) => l.startsWith('  af64aef6  '))!;
+      expect(await verdict('7ffb3abc')).to.equal('  af64aef6  sent to it (capture): 1 copy on the wire towards it: 12:54:37.790389 127.0.0.1:44403 > 127.0.0.1:41568 → relay → 127.0.0.1:44555 > 127.0.0.1:49746 (arrived 12:54:37.815855) (a capture records no decisions)');
+      expect(await verdict('fd6401f5')).to.equal('  af64aef6  lost in a relay (capture): 1 copy on the wire towards it: 12:54:37.927049 127.0.0.1:44403 > 127.0.0.1:41568: went into a relay (which passes this connection on as 127.0.0.1:44555 > 127.0.0.1:49746) and never came out');
     });
   });
 
@@ -151,12 +151,12 @@ describe('dump views', () => {
       const map = mapConnections(mergeByTime(await Promise.all(SESSION.map((f) => readDump(f)))));
       const views = linkViews(map, 1000);
       // B to C through the cut cable: addresses do not mirror, node ids do.
-      const cut = views.find((v) => v.a.node.startsWith('ada7f9b6') && v.b?.node.startsWith('ab4864a0') && v.a.conn === 3)!;
+      const cut = views.filter((v) => v.a.node.startsWith('af64aef6') && v.b?.node.startsWith('0eb989e8'))[0]!;
       expect(cut.pairedBy).to.equal('node ids');
       expect(cut.note).to.match(/a relay or NAT between them/);
-      const bToC = cut.directions.find((d) => d.from.startsWith('ab4864a0'))!;
-      expect(bToC).to.include({ sent: 12, received: 4, lost: 8, sentAfterLastReceived: 8 });
-      expect(cut.silences.map((s) => [s.node.slice(0, 8), Math.round(s.ms)])).to.have.deep.members([['ada7f9b6', 1719], ['ab4864a0', 1705]]);
+      const bToC = cut.directions.find((d) => d.from.startsWith('0eb989e8'))!;
+      expect(bToC).to.include({ sent: 11, received: 3, lost: 8, sentAfterLastReceived: 8 });
+      expect(cut.silences.map((s) => [s.node.slice(0, 8), Math.round(s.ms)])).to.have.deep.members([['af64aef6', 1709], ['0eb989e8', 1631]]);
       // A to B directly: paired by address; at the end both sent GOODBYE at once, nothing lost.
       expect(views[0]!.pairedBy).to.equal('address');
       expect(views[0]!.directions.map((d) => [d.lost, d.lostOnlyAtClose])).to.deep.equal([[1, true], [1, true]]);
@@ -165,8 +165,8 @@ describe('dump views', () => {
       expect(views.filter((v) => !v.b && /handshake never finished/.test(v.note ?? ''))).to.have.length(8);
 
       const text = await run(...SESSION, '--links', '--gap-ms', '1000', '--raw-times');
-      expect(text.lines).to.include('  ab4864a0 → ada7f9b6: sent 12 (16:19:39.134358 .. 16:19:40.842375), received 4 (16:19:39.135341 .. 16:19:39.179444); 8 never received, 8 of them sent after the last one that arrived (first at 16:19:39.284024)');
-      expect(text.lines.some((l) => /silent: ada7f9b6 heard nothing from ab4864a0 16:19:39\.179\d+ \.\. 16:19:40\.898\d+ \(1719 ms/.test(l))).to.equal(true);
+      expect(text.lines).to.include('  0eb989e8 → af64aef6: sent 11 (12:54:37.765877 .. 12:54:39.402382), received 3 (12:54:37.766239 .. 12:54:37.816201); 8 never received, 8 of them sent after the last one that arrived (first at 12:54:37.901519)');
+      expect(text.lines.some((l) => /silent: af64aef6 heard nothing from 0eb989e8 12:54:37\.816\d+ \.\. 12:54:39\.524\d+ \(1709 ms/.test(l))).to.equal(true);
     });
   });
 
@@ -183,27 +183,27 @@ describe('dump views', () => {
       expect(al.offsets[skewed]! - al.offsets[`${S}/b.ndjson`]!).to.be.within(-50_100, -49_900);
 
       const r = await run(`${S}/a.ndjson`, `${S}/b.ndjson`, skewed, '--clocks');
-      expect(r.lines[0]).to.match(/^clocks: 125 frame\(s\) matched across dumps; received before sent: \d+ as recorded, 0 after alignment$/);
-      expect(r.lines.some((l) => /^ {2}ada7f9b6 {2}\+(49|50)\.\d{3} ms {2}.*c-skewed\.ndjson$/.test(l))).to.equal(true);
+      expect(r.lines[0]).to.match(/^clocks: 131 frame\(s\) matched across dumps; received before sent: \d+ as recorded, 0 after alignment$/);
+      expect(r.lines.some((l) => /^ {2}af64aef6 {2}\+(49|50)\.\d{3} ms {2}.*c-skewed\.ndjson$/.test(l))).to.equal(true);
       // The hop-by-hop view is in causal order again: C's receipt of M1 after B's send.
-      const m1 = (await run(`${S}/a.ndjson`, `${S}/b.ndjson`, skewed, '--msg', '781ee63c')).lines;
-      const sendAt = m1.findIndex((l) => /ab4864a0 {2}→ ada7f9b6 GOSSIP/.test(l));
-      const recvAt = m1.findIndex((l) => /ada7f9b6 {2}← ab4864a0 GOSSIP/.test(l));
+      const m1 = (await run(`${S}/a.ndjson`, `${S}/b.ndjson`, skewed, '--msg', '7ffb3abc')).lines;
+      const sendAt = m1.findIndex((l) => /0eb989e8 {2}→ af64aef6 GOSSIP/.test(l));
+      const recvAt = m1.findIndex((l) => /af64aef6 {2}← 0eb989e8 GOSSIP/.test(l));
       expect(sendAt).to.be.greaterThan(0);
       expect(recvAt).to.be.greaterThan(sendAt);
-      const raw = (await run(`${S}/a.ndjson`, `${S}/b.ndjson`, skewed, '--msg', '781ee63c', '--raw-times')).lines;
-      expect(raw.findIndex((l) => /ada7f9b6 {2}← ab4864a0 GOSSIP/.test(l))).to.be.lessThan(raw.findIndex((l) => /ab4864a0 {2}→ ada7f9b6 GOSSIP/.test(l)));
+      const raw = (await run(`${S}/a.ndjson`, `${S}/b.ndjson`, skewed, '--msg', '7ffb3abc', '--raw-times')).lines;
+      expect(raw.findIndex((l) => /af64aef6 {2}← 0eb989e8 GOSSIP/.test(l))).to.be.lessThan(raw.findIndex((l) => /0eb989e8 {2}→ af64aef6 GOSSIP/.test(l)));
     });
   });
 
   describe('--counts', () => {
     it('counts repair traffic, duplicates and drops per node and flags a gap in a node\'s dump', async () => {
       const counts = countByNode(mergeByTime(await Promise.all(SESSION.map((f) => readDump(f)))), 900);
-      const b = counts.find((c) => c.node.startsWith('ab4864a0'))!;
+      const b = counts.find((c) => c.node.startsWith('0eb989e8'))!;
       expect(b.types.GOSSIP).to.deep.equal({ in: 3, out: 3 });
       expect(b.delivered).to.equal(3);
       expect(b.events).to.include({ partitioned: 1 });
-      const c = counts.find((x) => x.node.startsWith('ada7f9b6'))!;
+      const c = counts.find((x) => x.node.startsWith('af64aef6'))!;
       expect(c.gaps.length).to.be.greaterThan(0);
 
       const r = await run(...SESSION, '--counts', '--gap-ms', '900');

@@ -13,6 +13,17 @@ describe('key log', () => {
     expect(() => keyLogLine(E, K1, Buffer.alloc(31))).to.throw(P2PError, /32 bytes/);
   });
 
+  it('writes and reads back the two node ids when given, and accepts lines without them', () => {
+    const I = Buffer.alloc(32, 0xcd);
+    const R = Buffer.alloc(32, 0xef);
+    const line = keyLogLine(E, K1, K2, { initiator: I, responder: R });
+    expect(line).to.equal(`AETHEL_NOISE ${'ab'.repeat(32)} ${'01'.repeat(32)} ${'02'.repeat(32)} ${'cd'.repeat(32)} ${'ef'.repeat(32)}`);
+    expect(() => keyLogLine(E, K1, K2, { initiator: I, responder: Buffer.alloc(8) })).to.throw(P2PError, /32 bytes/);
+    const map = parseKeyLog(`${line}\n${keyLogLine(K1, K1, K2)}\n`);
+    expect(map.get(E.toString('hex'))).to.deep.equal({ i2r: K1, r2i: K2, initiatorId: I.toString('hex'), responderId: R.toString('hex') });
+    expect(map.get(K1.toString('hex'))).to.deep.equal({ i2r: K1, r2i: K2 });
+  });
+
   it('reads back what it wrote, skipping blank and # lines and accepting CRLF', () => {
     const text = `# aethel key log\n\n${keyLogLine(E, K1, K2)}\r\n${keyLogLine(K2, E, K1)}\n`;
     const map = parseKeyLog(text);
@@ -41,6 +52,8 @@ describe('key log', () => {
       `CLIENT_RANDOM ${'ab'.repeat(32)} ${'01'.repeat(32)} ${'02'.repeat(32)}`,
       `AETHEL_NOISE ${'zz'.repeat(32)} ${'01'.repeat(32)} ${'02'.repeat(32)}`,
       `${good} extra`,
+      `${good} ${'cd'.repeat(32)}`,
+      `${good} ${'cd'.repeat(32)} ${'ef'.repeat(32)} ${'01'.repeat(32)}`,
     ];
     for (const bad of cases) {
       try {

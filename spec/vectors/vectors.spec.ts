@@ -159,7 +159,7 @@ describe('Protocol test vectors (spec/vectors/vectors.json)', () => {
       expect(hex(a.send.key!)).to.equal(h.initiatorToResponderKey);
       expect(hex(b.recv.key!)).to.equal(h.initiatorToResponderKey);
       expect(hex(b.send.key!)).to.equal(h.responderToInitiatorKey);
-      expect(h.keyLog).to.equal(`AETHEL_NOISE ${h.keys.alice.ephemeral.public} ${h.initiatorToResponderKey} ${h.responderToInitiatorKey}`);
+      expect(h.keyLog).to.equal(`AETHEL_NOISE ${h.keys.alice.ephemeral.public} ${h.initiatorToResponderKey} ${h.responderToInitiatorKey} ${vectors.identities.alice.id} ${vectors.identities.bob.id}`);
     });
 
     it('carry identity payloads whose signatures bind each identity key to its Noise static key', () => {
