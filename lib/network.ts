@@ -1125,7 +1125,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       case MessageType.DIRECT: return this.onDirect(p.id, h, msg);
       case MessageType.ACK: return this.direct.onAck(msg.ref, msg.status, msg.reply);
       case MessageType.FIND_NODE: return this.dht.onFindNode(h, msg);
-      case MessageType.NODES: return this.dht.onNodes(h, msg);
+      case MessageType.NODES:
+        if (!this.dht.onNodes(h, msg)) this.reportInvalid(p.id, 'unsolicited_nodes');
+        return;
       default:
         return;
     }

@@ -68,9 +68,14 @@ interface Pending {
   timer: TimerHandle;
 }
 
+/** Timed-out FIND_NODE requests remembered, so a late NODES is not taken for an unsolicited one. */
+const MAX_EXPIRED_REQUESTS = 1024;
+
 export class Dht {
   readonly table: RoutingTable;
   private readonly pending = new Map<number, Pending>();
+  /** Requests that timed out (reqId -> peer asked), the newest MAX_EXPIRED_REQUESTS. */
+  private readonly expired = new Map<number, string>();
   private nextReqId = 1;
   private refreshing = false;
   /** Rounds of the lookups run so far (the last 1000), for reporting. */
@@ -147,12 +152,18 @@ export class Dht {
     from.send({ type: MessageType.NODES, reqId: msg.reqId, contacts: contacts.map((c) => ({ id: c.id, host: c.host, port: c.port })) });
   }
 
-  onNodes(from: DhtLink, msg: Nodes): void {
+  /**
+   * A NODES reply arrived. Returns false when nobody asked that peer for it (an unknown
+   * reqId, or one asked of another peer): the caller counts that against the sender. A reply
+   * that comes after its request timed out is ignored without blame (a slow honest peer).
+   */
+  onNodes(from: DhtLink, msg: Nodes): boolean {
     const p = this.pending.get(msg.reqId);
-    if (!p || p.peer !== from.idHex) return; // unsolicited, or from someone we did not ask
+    if (!p || p.peer !== from.idHex) return this.expired.get(msg.reqId) === from.idHex;
     this.pending.delete(msg.reqId);
     p.timer.cancel();
     p.resolve(msg.contacts);
+    return true;
   }
 
   /** Ask one contact for its nearest contacts to target; validated, self excluded. */
@@ -164,6 +175,9 @@ export class Dht {
     const reply = new Promise<NodeContact[]>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.pending.delete(reqId);
+        // Remember whom we asked, for a while: its late answer is not unsolicited.
+        if (this.expired.size >= MAX_EXPIRED_REQUESTS) this.expired.delete(this.expired.keys().next().value!);
+        this.expired.set(reqId, link.idHex);
         reject(new P2PError('TIMEOUT', `FIND_NODE to ${link.idHex.slice(0, 12)} timed out`));
       }, this.opts.requestTimeoutMs);
       this.pending.set(reqId, { peer: link.idHex, resolve, reject, timer });
@@ -251,6 +265,7 @@ export class Dht {
       p.reject(new P2PError('STOPPED', 'the network was stopped'));
     }
     this.pending.clear();
+    this.expired.clear();
   }
 }
 

@@ -450,7 +450,13 @@ export class GossipEngine {
     const byId = new Map(peers.map((p) => [p.idHex, p]));
     const asks = new Map<GossipPeer, Buffer[]>();
     for (const [key, w] of this.wanted) {
-      if (w.dueAt !== undefined || now - w.askedAt < 2 * this.opts.heartbeatMs) continue;
+      if (w.dueAt !== undefined) {
+        // Announced, not asked yet: the ask timer normally does it; the heartbeat is the net.
+        if (w.dueAt > now) continue;
+        w.dueAt = undefined;
+      } else if (now - w.askedAt < 2 * this.opts.heartbeatMs) {
+        continue;
+      }
       let next: GossipPeer | undefined;
       while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
       if (!next || this.seen.has(w.id)) {

@@ -62,7 +62,7 @@ export interface ScoringOptions {
   /**
    * Subtracted per invalid message, by reason; reasons not listed cost `otherInvalidPenalty`.
    * Defaults: bad_signature, id_mismatch, unsigned, schema 30 (two graylist, four ban: an
-   * honest peer verifies before it forwards, so it never relays these); bad_payload 10
+   * honest peer verifies before it forwards, so it never relays these); bad_payload 25
    * (a valid signer's undecodable payload); ttl_zero and unsolicited_nodes 5; replay and
    * too_old 0.1 (an honest relay whose replay state differs from ours may forward one).
    */
@@ -127,7 +127,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
     id_mismatch: 30,
     unsigned: 30,
     schema: 30,
-    bad_payload: 10,
+    bad_payload: 25,
     ttl_zero: 5,
     unsolicited_nodes: 5,
     replay: 0.1,

@@ -254,7 +254,8 @@ export class SimNode implements Endpoint {
       case MessageType.FIND_NODE:
         return this.dht.onFindNode(link ?? this.transientLink(sender), msg);
       case MessageType.NODES:
-        return this.dht.onNodes(link ?? this.transientLink(sender), msg);
+        this.dht.onNodes(link ?? this.transientLink(sender), msg);
+        return;
       default:
         return;
     }

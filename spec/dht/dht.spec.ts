@@ -227,10 +227,23 @@ describe('Dht', () => {
       expect(r.failed).to.equal(1);
     });
 
-    it('ignores a NODES reply from a peer it did not ask', async () => {
+    it('ignores a NODES reply from a peer it did not ask, and says it was unsolicited', async () => {
       const dht = make({});
       const stranger = new FakeLink(idOf(9).toString('hex'), () => dht);
-      expect(() => dht.onNodes(stranger, { type: MessageType.NODES, reqId: 1, contacts: [] })).to.not.throw();
+      expect(dht.onNodes(stranger, { type: MessageType.NODES, reqId: 1, contacts: [] })).to.equal(false);
+    });
+
+    it('does not blame a peer whose NODES comes after its request timed out', async () => {
+      clock = sinon.useFakeTimers();
+      let dht!: Dht;
+      const link = new FakeLink(idOf(1).toString('hex'), () => dht);
+      dht = make({ linkTo: async () => link });
+      const p = dht.findNode({ id: idOf(1), host: '127.0.0.1', port: 1 }, idOf(2)).catch((e: Error) => e);
+      await clock.tickAsync(600);
+      expect(await p).to.be.instanceOf(Error);
+      const reqId = (link.sent[0] as { reqId: number }).reqId;
+      expect(dht.onNodes(link, { type: MessageType.NODES, reqId, contacts: [] })).to.equal(true);
+      expect(dht.onNodes(link, { type: MessageType.NODES, reqId: reqId + 7, contacts: [] })).to.equal(false);
     });
 
     it('times out a peer that never answers FIND_NODE', async () => {
