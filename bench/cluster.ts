@@ -8,6 +8,7 @@
  *
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
+ *                            [--announce true|false]
  *
  * A run that does not deliver every message to every node within --timeout-ms (default
  * 120000) is reported as failed (ok: false), with what it did deliver.
@@ -20,6 +21,7 @@ const flags = parseFlags(process.argv.slice(2));
 const { N, D, M, S, W, seed } = workloadFlags(flags);
 const signed = flags.get('signed') !== 'false';
 const encrypted = flags.get('encrypted') !== 'false';
+const announce = flags.get('announce') !== 'false';
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const TOPIC = 'bench';
 
@@ -37,7 +39,7 @@ const edges = topology(N, D, seed);
 let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted, announce, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }
@@ -83,6 +85,7 @@ const result = {
   impl: 'aethel-p2p',
   mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}`,
   encrypted,
+  announce,
   ok: deliveries === expected && duplicateDeliveries === 0,
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed,
   deliveries,
