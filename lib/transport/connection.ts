@@ -136,7 +136,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private closeTimer: TimerHandle | undefined;
   private pingSeq = 0;
   private pingSentAt = new Map<number, number>();
-  // Outbound: frames (header, body) gathered until the end of the tick, then written (or
+  // Outbound: frames (header, body) gathered until the event loop's check phase (setImmediate:
+  // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -354,7 +355,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.pendingBytes += frameBytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flushTick);
+      setImmediate(this.flushTick);
     }
     return true;
   }
@@ -370,7 +371,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   };
 
   /**
-   * Write what the tick gathered: in one writev, as frames in clear or sealed into as few
+   * Write what this turn of the event loop gathered: in one writev, as frames in clear or sealed into as few
    * records as fit (one cipher call per record, not per frame). While the socket is blocked
    * nothing is written unless `force` (closing: the GOODBYE must go out).
    */
