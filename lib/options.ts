@@ -13,7 +13,7 @@ import { LIMITS } from './wire/messages.js';
 import { resolveRetryConfig } from './retry/backoff.js';
 import { resolveScoringOptions } from './peers/peer-ledger.js';
 import type { ScoringOptions } from './peers/peer-ledger.js';
-import { resolveAdmissionOptions } from './peers/admission.js';
+import { ADMISSION_DEFAULTS, resolveAdmissionOptions } from './peers/admission.js';
 import { isLoopback } from './peers/address-group.js';
 import type { RetryConfig } from './retry/backoff.js';
 
@@ -283,24 +283,8 @@ export const DEFAULTS = Object.freeze({
   // ---- adoption ----
   requireBootstrap: false,
 
-  // ---- admission ----
-  /** CometBFT's split of 50 (geth: 34 in / 16 out): the node picks a fifth of its peers itself. */
-  maxInboundPeers: 40,
-  maxOutboundPeers: 10,
-  /** Two per IP leaves room for a NAT with two nodes; one IP cannot hold more. */
-  maxInboundPerIp: 2,
-  /** Four per /24 or /48: filling 40 inbound slots takes ten distinct networks. */
-  maxInboundPerGroup: 4,
-  /** geth keeps 50 handshake slots; libp2p 32 transient inbound connections. */
-  maxPendingHandshakes: 64,
-  maxPendingPerIp: 4,
-  /**
-   * Ten heartbeats to earn a protection (a measured round trip, useful deliveries) before it
-   * can be evicted; short enough that a flood of identities holding every inbound slot is
-   * evictable, and an honest newcomer gets in, seconds after it arrived.
-   */
-  minEvictionAgeMs: 10_000,
-  onlyMembers: false,
+  // ---- admission (slots, per-source limits, pending handshakes, eviction age: lib/peers/admission.ts, where each is explained) ----
+  ...ADMISSION_DEFAULTS,
   maxKnownPeers: 1000,
   /** Four default partition timeouts: a churning identity never stays this long. */
   provenAfterMs: 120_000,

@@ -330,37 +330,42 @@ export class GossipEngine {
   private readonly askDue = (): void => {
     this.askTimer = undefined;
     this.askTimerAt = Infinity;
-    const now = this.clock.now();
+    const next = this.askWanted(this.clock.now(), (w) => w.dueAt !== undefined);
+    if (next !== Infinity) this.scheduleAsk(next);
+  };
+
+  /**
+   * Ask the next source of every wanted id that `isDue` picks (an announced id whose wait is
+   * over is always due), one IWANT per peer; an id seen meanwhile, or with no source left
+   * connected, is forgotten. Returns the earliest announced id's due time still ahead.
+   */
+  private askWanted(now: number, isDue: (w: Wanted) => boolean): number {
     const byId = new Map(this.host.peers().map((p) => [p.idHex, p]));
     const asks = new Map<GossipPeer, Buffer[]>();
     let next = Infinity;
     for (const [key, w] of this.wanted) {
-      if (w.dueAt === undefined) continue;
-      if (w.dueAt > now) {
+      if (w.dueAt !== undefined && w.dueAt > now) {
         next = Math.min(next, w.dueAt);
         continue;
       }
+      if (!isDue(w)) continue;
       w.dueAt = undefined;
-      if (this.seen.has(w.id)) {
-        this.wanted.delete(key);
-        continue;
-      }
       let peer: GossipPeer | undefined;
       while (!peer && w.sources.length > 0) peer = byId.get(w.sources.shift()!);
-      if (!peer) {
+      if (!peer || this.seen.has(w.id)) {
         this.wanted.delete(key);
         continue;
       }
       w.askedAt = now;
-      const list = asks.get(peer) ?? [];
-      list.push(w.id);
-      asks.set(peer, list);
+      const list = asks.get(peer);
+      if (list) list.push(w.id);
+      else asks.set(peer, [w.id]);
     }
     for (const [peer, ids] of asks) {
       for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
     }
-    if (next !== Infinity) this.scheduleAsk(next);
-  };
+    return next;
+  }
 
   /**
    * A peer asked for ids: send those still in the cache that we pushed or advertised to it,
@@ -424,7 +429,7 @@ export class GossipEngine {
         if (!this.advertise(peer, entries)) this.fellBehind(peer.idHex, fresh[0]!.at);
       }
     }
-    this.retryWanted(now, peers);
+    this.retryWanted(now);
   }
 
   /** Advertise to each peer that fell behind what it missed since; it stays behind until that gets through. */
@@ -446,33 +451,10 @@ export class GossipEngine {
     if (!this.behind.has(peerIdHex)) this.behind.set(peerIdHex, since);
   }
 
-  private retryWanted(now: number, peers: readonly GossipPeer[]): void {
-    const byId = new Map(peers.map((p) => [p.idHex, p]));
-    const asks = new Map<GossipPeer, Buffer[]>();
-    for (const [key, w] of this.wanted) {
-      if (w.dueAt !== undefined) {
-        // Announced, not asked yet: the ask timer normally does it; the heartbeat is the net.
-        if (w.dueAt > now) continue;
-        w.dueAt = undefined;
-      } else if (now - w.askedAt < 2 * this.opts.heartbeatMs) {
-        continue;
-      }
-      let next: GossipPeer | undefined;
-      while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
-      if (!next || this.seen.has(w.id)) {
-        this.wanted.delete(key);
-        continue;
-      }
-      w.askedAt = now;
-      const list = asks.get(next) ?? [];
-      list.push(w.id);
-      asks.set(next, list);
-    }
-    for (const [peer, ids] of asks) {
-      for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) {
-        peer.send({ type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
-      }
-    }
+  /** Heartbeat: ask the next advertiser of ids asked two heartbeats ago and still missing (and any announced id whose timer did not run). */
+  private retryWanted(now: number): void {
+    const next = this.askWanted(now, (w) => w.dueAt !== undefined || now - w.askedAt >= 2 * this.opts.heartbeatMs);
+    if (next !== Infinity) this.scheduleAsk(next);
   }
 
   /**

@@ -56,12 +56,21 @@ export type ResolvedAdmissionOptions = Required<Omit<AdmissionOptions, 'members'
 
 /** Defaults: CometBFT's 40 inbound / 10 outbound (the old maxPeers 50 split), geth-like pending caps. */
 export const ADMISSION_DEFAULTS = Object.freeze({
+  /** CometBFT's split of 50 (geth: 34 in / 16 out): the node picks a fifth of its peers itself. */
   maxInboundPeers: 40,
   maxOutboundPeers: 10,
+  /** Two per IP leaves room for a NAT with two nodes; one IP cannot hold more. */
   maxInboundPerIp: 2,
+  /** Four per /24 or /48: filling 40 inbound slots takes ten distinct networks. */
   maxInboundPerGroup: 4,
+  /** geth keeps 50 handshake slots; libp2p 32 transient inbound connections. */
   maxPendingHandshakes: 64,
   maxPendingPerIp: 4,
+  /**
+   * Ten heartbeats to earn a protection (a measured round trip, useful deliveries) before it
+   * can be evicted; short enough that a flood of identities holding every inbound slot is
+   * evictable, and an honest newcomer gets in, seconds after it arrived.
+   */
   minEvictionAgeMs: 10_000,
   onlyMembers: false,
 });
