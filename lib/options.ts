@@ -14,7 +14,6 @@ import { resolveRetryConfig } from './retry/backoff.js';
 import { resolveScoringOptions } from './peers/peer-ledger.js';
 import type { ScoringOptions } from './peers/peer-ledger.js';
 import { ADMISSION_DEFAULTS, resolveAdmissionOptions } from './peers/admission.js';
-import { isLoopback } from './peers/address-group.js';
 import type { RetryConfig } from './retry/backoff.js';
 
 export interface P2PNetworkOptions {
@@ -352,7 +351,9 @@ function resolveAdmission(o: P2PNetworkOptions, listenHost: string): AdmissionFi
     return v;
   };
   const members = list('members', o.members ?? []).map((m, i) => parseMember(`members[${i}]`, m));
-  const allow = list('admissionAllowlist', o.admissionAllowlist ?? (isLoopback(listenHost) ? ['127.0.0.0/8', '::1'] : [])) as string[];
+  // No exemption by default, even on a loopback listener (a local reverse proxy makes every peer
+  // 127.0.0.1): a one-machine testbed opts out explicitly with LOOPBACK_ALLOWLIST.
+  const allow = list('admissionAllowlist', o.admissionAllowlist ?? []) as string[];
   const onlyMembers = bool('onlyMembers', o.onlyMembers ?? d.onlyMembers);
   if (onlyMembers && members.length === 0) throw new InvalidOptionError('onlyMembers', 'needs a non-empty members list');
   const maxOutboundPeers = int('maxOutboundPeers', o.maxOutboundPeers ?? d.maxOutboundPeers, 0, 10_000);

@@ -34,6 +34,9 @@ const HELP = `usage: aethel-p2p node [options]
                       Debugging only: whoever reads the file reads the traffic
   --plaintext         no encryption after the handshake (encryption: false), for lab work;
                       works only with peers that chose it too
+  --allow LIST        comma-separated CIDRs or addresses exempt from the per-IP and per-/24
+                      connection limits (admissionAllowlist), e.g. 127.0.0.0/8,::1 for several
+                      nodes on one machine; default none
   --heartbeat-ms N    heartbeat period, ms (default 1000)
   --partition-timeout-ms N
                       a peer silent this long, ms, is partitioned (default 30000)
@@ -73,6 +76,7 @@ export async function runNode(argv: string[]): Promise<number> {
     dump: { type: 'string' },
     keylog: { type: 'string' },
     plaintext: { type: 'boolean' },
+    allow: { type: 'string' },
     'heartbeat-ms': { type: 'string' },
     'partition-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
@@ -95,6 +99,7 @@ export async function runNode(argv: string[]): Promise<number> {
     wireDump: strArg(v, 'dump'),
     keyLog: strArg(v, 'keylog'),
     ...(v.plaintext === true ? { encryption: false } : {}),
+    ...(strArg(v, 'allow') !== undefined ? { admissionAllowlist: strArg(v, 'allow')!.split(',').filter((x) => x.length > 0) } : {}),
     heartbeatMs: v['heartbeat-ms'] === undefined ? undefined : intArg(v, 'heartbeat-ms', 0, 1, 2 ** 31 - 1),
     partitionTimeoutMs: v['partition-timeout-ms'] === undefined ? undefined : intArg(v, 'partition-timeout-ms', 0, 1, 2 ** 31 - 1),
     logger,
@@ -160,13 +165,14 @@ const FLAG_OF: Record<string, string> = {
   networkId: '--network-id',
   wireDump: '--dump',
   keyLog: '--keylog',
+  admissionAllowlist: '--allow',
   heartbeatMs: '--heartbeat-ms',
   partitionTimeoutMs: '--partition-timeout-ms',
 };
 
 /** An InvalidOptionError reworded in terms of the flag that caused it. */
 function flagProblem(err: InvalidOptionError): string {
-  const flag = err.field.startsWith('bootstrap') ? '--bootstrap' : FLAG_OF[err.field];
+  const flag = err.field.startsWith('bootstrap') ? '--bootstrap' : err.field.startsWith('admissionAllowlist') ? '--allow' : FLAG_OF[err.field];
   if (!flag) return err.message;
   return `${flag}: ${err.message.replace(/^invalid option [^:]*: /, '')}`;
 }

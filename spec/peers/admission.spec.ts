@@ -201,13 +201,13 @@ describe('Admission', () => {
   });
 
   describe('network options', () => {
-    it('default to an Internet node: no allowlist unless listening on loopback, 40 in / 10 out, maxPeers their sum', () => {
+    it('default to an Internet node: no allowlist, even on loopback (a testbed opts out explicitly), 40 in / 10 out, maxPeers their sum', () => {
       expect(resolveOptions({})).to.include({ maxInboundPeers: 40, maxOutboundPeers: 10, maxPeers: 50, maxInboundPerIp: 2, maxInboundPerGroup: 4, maxPendingHandshakes: 64, maxPendingPerIp: 4, minEvictionAgeMs: 10_000, onlyMembers: false, maxKnownPeers: 1000, provenAfterMs: 120_000, maxUnprovenDials: 3, minRedialIntervalMs: 1000 });
       expect(resolveOptions({ listenHost: '0.0.0.0' }).admissionAllowlist).to.deep.equal([]);
       expect(resolveOptions({ listenHost: '192.0.2.1' }).admissionAllowlist).to.deep.equal([]);
-      // Listening on loopback, only local processes can connect, from any 127.x.y.z they like.
-      expect(resolveOptions({}).admissionAllowlist).to.deep.equal(['127.0.0.0/8', '::1']);
-      expect(resolveOptions({ listenHost: '::1', admissionAllowlist: [] }).admissionAllowlist).to.deep.equal([]);
+      // On loopback too: a local reverse proxy would make every peer 127.0.0.1.
+      expect(resolveOptions({}).admissionAllowlist).to.deep.equal([]);
+      expect(resolveOptions({ listenHost: '::1', admissionAllowlist: ['127.0.0.0/8', '::1'] }).admissionAllowlist).to.deep.equal(['127.0.0.0/8', '::1']);
     });
 
     it('raise the inbound share with a larger maxPeers, and keep it for a smaller one', () => {
