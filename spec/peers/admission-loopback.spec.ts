@@ -98,8 +98,10 @@ describe('admission over loopback', function () {
 
   it('a new honest node gets in while identities hold every inbound slot, once they are older than minEvictionAgeMs', async () => {
     const allow = { admissionAllowlist: ['127.0.0.1'] };
-    // 20 slots: enough that the protections (4 groups, 8 latencies, the older half) leave some.
-    const target = await start({ ...allow, maxInboundPeers: 20, minEvictionAgeMs: 300 });
+    // 20 slots: enough that the protections (4 groups, the older half) leave some. No PING
+    // during the test (long heartbeat): which peers a measured round trip would protect depends
+    // on the machine's load, and with it whether the chosen group keeps a candidate.
+    const target = await start({ ...allow, maxInboundPeers: 20, minEvictionAgeMs: 1500, heartbeatMs: 60_000, partitionTimeoutMs: 120_000 });
     const attackers: Connection[] = [];
     cleanup.push(() => attackers.forEach((c) => c.close()));
     for (let n = 0; n < 20; n++) {
@@ -115,7 +117,9 @@ describe('admission over loopback', function () {
     const earlyGone = new Promise((r) => early.once('peer:disconnect', r));
     await early.addPeer(addrOf(target)).catch(() => undefined);
     await earlyGone;
-    await quiet(350);
+    // Past minEvictionAgeMs (1.5 s: long enough that 20 handshakes on a loaded machine finish
+    // well inside it, so the early newcomer really meets young identities).
+    await quiet(1600);
     const t0 = Date.now();
     const late = await start(allow);
     await late.addPeer(addrOf(target));
