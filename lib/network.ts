@@ -12,7 +12,9 @@ import type { Clock, TimerHandle } from './clock.js';
 import { randomBytes } from 'node:crypto';
 import { Dht } from './dht/dht.js';
 import type { LookupContact } from './dht/lookup.js';
-import { DirectMessenger } from './direct.js';
+import { answerRequest, ackOutcome, CallerLimits, checkSendOptions, DirectMessenger, isFinalDirectError } from './direct.js';
+import type { SendOptions } from './direct.js';
+export type { SendOptions } from './direct.js';
 import { traceNetworkEvents } from './dump/network-trace.js';
 import { DumpWriter } from './dump/writer.js';
 import { InvalidOptionError, P2PError } from './errors.js';
@@ -71,8 +73,12 @@ export type { HealthSnapshot } from './health/partition-monitor.js';
 /** Reconnector key of the re-bootstrap task (never a peer id: those are 64 hex chars). */
 const BOOTSTRAP_KEY = 'bootstrap';
 
-/** Handler for a topic: data is the decoded MessagePack value. May return a promise. */
-export type MessageHandler = (data: unknown, info: DeliveryInfo) => void | Promise<void>;
+/**
+ * Handler for a topic: data is the decoded MessagePack value. May return a promise. For a
+ * request (request()), the first handler's return value (or what its promise resolves to) is
+ * the answer; otherwise the value is ignored.
+ */
+export type MessageHandler = (data: unknown, info: DeliveryInfo) => unknown;
 
 /**
  * Why a connection ended, as a stable code beside the free-text reason: the P2PError code when
@@ -112,13 +118,6 @@ export interface StartResult {
 }
 
 /** Options of sendToPeer. */
-export interface SendOptions {
-  /** Give up after this many ms in all (dials, retries, ACK waits included): rejects with TIMEOUT. Default: no limit beyond the retry policy. */
-  timeoutMs?: number;
-  /** Abort the send: rejects with ABORTED (the peer may still receive what was already written). */
-  signal?: AbortSignal;
-}
-
 export interface P2PNetworkEvents {
   'peer:connect': [peer: PeerInfo];
   /** reason: free text; detail.code: a stable code (DisconnectCode). */
@@ -558,7 +557,6 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     const payload = this.encodeData(data);
     if (signal?.aborted) throw P2PError.aborted('sendToPeer', signal.reason);
     const ref = this.direct.newRef();
-    const final = (e: unknown) => e instanceof P2PError && (e.code === 'STOPPED' || e.code === 'NO_HANDLER' || e.code === 'HANDLER_FAILED');
     const task = this.retry.run(async () => {
       const conn = await this.connectionTo(peerId);
       const acked = this.direct.waitForAck(ref, this.opts.ackTimeoutMs);
@@ -569,44 +567,23 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       }
       const ack = await acked;
       this.counters.directAckSeconds.observe((this.clock.now() - sentAt) / 1000);
-      switch (ack.status) {
-        case AckStatus.DELIVERED: return ack.reply;
-        case AckStatus.NO_SUBSCRIBER: throw new P2PError('NO_HANDLER', `peer ${peerId.slice(0, 16)} has no handler for topic ${JSON.stringify(topic)}`);
-        case AckStatus.HANDLER_FAILED: throw new P2PError('HANDLER_FAILED', `peer ${peerId.slice(0, 16)}'s handler failed: ${ack.reply?.toString('utf8') ?? ''}`);
-        case AckStatus.DUPLICATE:
-          if (!wantReply) return null;
-          throw new P2PError('TIMEOUT', 'the reply to this request was lost');
-        default: throw new P2PError('QUEUE_FULL', `peer refused the message (ACK status ${ack.status})`);
-      }
-    }, this.opts.retry, { shouldRetry: (e) => !final(e) });
-    // The caller's limits: whichever comes first of the task, the deadline and the signal.
-    let timer: TimerHandle | undefined;
-    let onAbort: (() => void) | undefined;
-    let limitHit: P2PError | undefined;
-    const limits = new Promise<never>((_resolve, reject) => {
-      if (timeoutMs !== undefined) {
-        timer = this.clock.setTimeout(() => reject((limitHit = new P2PError('TIMEOUT', `${wantReply ? 'request' : 'sendToPeer'}: no ACK from ${peerId.slice(0, 12)} within ${timeoutMs} ms`))), timeoutMs);
-      }
-      if (signal) {
-        onAbort = () => reject((limitHit = P2PError.aborted(wantReply ? 'request' : 'sendToPeer', signal.reason)));
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-    });
+      return ackOutcome(ack, peerId, topic, wantReply);
+    }, this.opts.retry, { shouldRetry: (e) => !isFinalDirectError(e) });
+    const limits = new CallerLimits(this.clock, timeoutMs, signal, wantReply ? 'request' : 'sendToPeer', peerId);
     try {
-      return await (timer || onAbort ? Promise.race([task.promise, limits]) : task.promise);
+      return await limits.race(task.promise);
     } catch (err) {
       if (err instanceof RetryExhaustedError) {
         this.counters.drop('send_failed');
         throw P2PError.peerUnreachable(peerId, err.attempts, err.lastError);
       }
-      if (limitHit !== undefined && err === limitHit) {
+      if (limits.hit(err)) {
         task.cancel();
-        this.counters.drop(limitHit.code === 'TIMEOUT' ? 'send_timeout' : 'send_aborted');
+        this.counters.drop((err as P2PError).code === 'TIMEOUT' ? 'send_timeout' : 'send_aborted');
       }
       throw err;
     } finally {
-      timer?.cancel();
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      limits.dispose();
     }
   }
 
@@ -1159,24 +1136,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       return void ack(AckStatus.HANDLER_FAILED, Buffer.from('request payload is not valid MessagePack'));
     }
     this.counters.delivered++;
-    const first = handlers.values().next().value!;
-    Promise.resolve()
-      .then(() => first(data, info))
-      .then(
-        (value) => {
-          let reply: Buffer;
-          try {
-            reply = packValue(value ?? null);
-          } catch (err) {
-            return void ack(AckStatus.HANDLER_FAILED, Buffer.from(`reply cannot be encoded: ${(err as Error).message}`));
-          }
-          ack(AckStatus.DELIVERED, reply);
-        },
-        (err: unknown) => {
-          this.handlerFailed(msg.topic, err);
-          ack(AckStatus.HANDLER_FAILED, Buffer.from(truncate(err instanceof Error ? err.message : String(err), 1024)));
-        },
-      );
+    answerRequest(handlers.values().next().value!, data, info, ack, (err) => this.handlerFailed(msg.topic, err));
   }
 
   private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
@@ -1334,10 +1294,6 @@ function isLoss(info: CloseInfo): boolean {
   return info.goodbye !== true || info.code === GoodbyeCode.TIMEOUT;
 }
 
-function truncate(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
-}
-
 /** Host values that mean "every interface": listenable, never dialable. */
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '::0' || host === '0:0:0:0:0:0:0:0';
@@ -1377,20 +1333,6 @@ function disconnectDetail(info: CloseInfo): DisconnectDetail {
   // The peer went without a GOODBYE (end, reset): the code in CloseInfo is not one it sent.
   const name = info.byPeer && info.goodbye !== true ? undefined : GOODBYE_CODE_NAMES[info.code];
   return { code: (name as keyof typeof GoodbyeCode | undefined) ?? 'CONNECTION_LOST', byPeer: info.byPeer };
-}
-
-const MS_MAX = 2_147_483_647;
-
-function checkSendOptions(o: SendOptions): SendOptions {
-  if (typeof o !== 'object' || o === null) throw P2PError.invalidArgument('options must be an object { timeoutMs?, signal? }');
-  const { timeoutMs, signal } = o;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MS_MAX)) {
-    throw P2PError.invalidArgument(`options.timeoutMs must be an integer from 1 to ${MS_MAX}, got ${String(timeoutMs)}`);
-  }
-  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.addEventListener !== 'function' || typeof signal.aborted !== 'boolean')) {
-    throw P2PError.invalidArgument('options.signal must be an AbortSignal');
-  }
-  return { timeoutMs, signal };
 }
 
 function addressKey(host: string, port: number): string {
