@@ -4,11 +4,12 @@
  * bootstrap, so no DHT join adds links), every node subscribed to one topic. M messages of
  * S bytes are broadcast round-robin by the nodes with at most W in flight: a message leaves
  * the window once all N-1 other nodes have delivered it. Node defaults otherwise (fanout 3,
- * TTL 10, repair on, 1 s heartbeat).
+ * TTL 10, repair on, 1 s heartbeat). `--rounds R`: R rounds in which every node publishes one
+ * message at once (a PBFT phase), the next round when the last is everywhere.
  *
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
- *                            [--announce true|false]
+ *                            [--announce true|false] [--rounds R]
  *
  * A run that does not deliver every message to every node within --timeout-ms (default
  * 120000) is reported as failed (ok: false), with what it did deliver.
@@ -18,7 +19,7 @@ import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
 import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
-const { N, D, M, S, W, seed } = workloadFlags(flags);
+const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
 const signed = flags.get('signed') !== 'false';
 const encrypted = flags.get('encrypted') !== 'false';
 const announce = flags.get('announce') !== 'false';
@@ -62,7 +63,7 @@ const work = new Workload(N, M, (idx) => {
     note(`broadcast failed: ${(err as Error).message}`);
     work.abort();
   });
-});
+}, roundSize);
 nodes.forEach((node, i) => node.subscribe(TOPIC, (data) => void work.deliver(i, (data as Buffer).readUInt32BE(0))));
 
 const sum = (f: (m: ReturnType<P2PNetwork['metrics']>) => number) => nodes.reduce((t, n) => t + f(n.metrics()), 0);
@@ -87,7 +88,7 @@ const result = {
   encrypted,
   announce,
   ok: deliveries === expected && duplicateDeliveries === 0,
-  nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed,
+  nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
   deliveries,
   expected,
   duplicateDeliveries,

@@ -7,7 +7,8 @@
  *                  receiver either counts frames with a minimal parser (the floor) or runs our
  *                  FrameDecoder (how close the decoder comes to the pipe).
  *   --part flood   N nodes on loopback linked by the cluster benchmark's topology; M frames of
- *                  S bytes published round-robin with at most W in flight; each node forwards
+ *                  S bytes published round-robin with at most W in flight (`--rounds R`: in
+ *                  rounds, every node publishing one at once); each node forwards
  *                  each frame it sees for the first time, the received bytes as they are, to
  *                  every neighbour but the sender (a flood: no codec, no signatures, no ids,
  *                  no seen-by; `--fanout k` forwards to k random neighbours instead). Writes
@@ -112,7 +113,7 @@ async function pair(bodyBytes: number, receiver: PairFigures['receiver'], ms: nu
 // ---- flood through the cluster topology ------------------------------------------------------
 
 async function flood(): Promise<unknown> {
-  const { N, D, M, S, W, seed } = workloadFlags(flags);
+  const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
   const fanout = intFlag(flags, 'fanout', 0); // 0: every neighbour
   const corked = flags.get('uncorked') !== 'true';
   const timeoutMs = intFlag(flags, 'timeout-ms', 60_000);
@@ -162,7 +163,7 @@ async function flood(): Promise<unknown> {
     frame.writeUInt32BE(idx, 4);
     work.markOrigin(origin, idx);
     forward(origin, undefined, frame);
-  });
+  }, roundSize);
   const onFrame = (node: number, from: Link, frame: Buffer) => {
     // A copy seen before is not forwarded again (a flood's duplicates are its cost, not deliveries).
     if (work.deliver(node, frame.readUInt32BE(4))) forward(node, from, frame);
@@ -214,7 +215,7 @@ async function flood(): Promise<unknown> {
     ok: deliveries === expected,
     mode: corked ? 'corked' : 'uncorked',
     forwardTo: fanout === 0 ? 'all neighbours' : `${fanout} random neighbours`,
-    nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed,
+    nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
     deliveries,
     expected,
     deliveredFraction: deliveries / expected,

@@ -3,11 +3,15 @@
  * is per run), then ratios against the targets of issue 7, printed and written to
  * docs/bench-results.json and to the generated section of docs/PERFORMANCE.md.
  *
- *   npm run bench -- [--quick] [--only codec,pair,flood,cluster,libp2p,seen]
+ *   npm run bench -- [--quick] [--only codec,pair,flood,cluster,latency,libp2p,seen]
  *                    [--nodes 20] [--degree 4] [--messages 5000] [--size 256] [--window 200]
  *                    [--seed 1] [--profile] [--no-write]
  *
- * --quick: 1,000 messages, shorter timing loops, a smaller seen-cache cap (about 2 minutes).
+ * --quick: 1,000 messages, shorter timing loops, a smaller seen-cache cap (about 3 minutes).
+ * latency: the consensus tail (issue 14), ours and the raw flood in the same run: a quiet
+ * network (the cluster topology, one message in flight) and PBFT-sized rounds (4 nodes each
+ * dialing 3, 10 nodes each dialing 3; every node publishes one message at once, the next
+ * round when the last is everywhere).
  * --profile: also writes V8 CPU profiles of our cluster runs under scratch/profiles/ and
  * prints their top self-time functions.
  * --no-write: print only; leave docs/ alone.
@@ -25,7 +29,7 @@ import { intFlag, parseFlags, RESULT_PREFIX, topology } from './util.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const flags = parseFlags(process.argv.slice(2));
 const quick = flags.get('quick') === 'true';
-const only = new Set((flags.get('only') ?? 'codec,pair,flood,cluster,libp2p,seen').split(','));
+const only = new Set((flags.get('only') ?? 'codec,pair,flood,cluster,latency,libp2p,seen').split(','));
 const write = flags.get('no-write') !== 'true';
 const profile = flags.get('profile') === 'true';
 const params = {
@@ -123,6 +127,17 @@ async function main(): Promise<void> {
           (report.profiles ??= {})[signed ? 'signed' : 'unsigned'] = { file: path.relative(ROOT, main), ...s };
         }
       }
+    }
+  }
+  if (only.has('latency')) {
+    const quiet = ['--nodes', String(params.nodes), '--degree', String(params.degree), '--seed', String(params.seed),
+      '--size', String(params.size), '--messages', quick ? '200' : '500', '--window', '1'];
+    await run('quietFlood', TSX, 'bench/raw-floor.ts', ['--part', 'flood', ...quiet]);
+    for (const signed of [false, true]) await run(signed ? 'quietSigned' : 'quietUnsigned', TSX, 'bench/cluster.ts', [...quiet, '--signed', String(signed)]);
+    for (const n of [4, 10] as const) {
+      const rounds = ['--nodes', String(n), '--degree', '3', '--seed', String(params.seed), '--size', String(params.size), '--rounds', quick ? '100' : '300'];
+      await run(`rounds${n}Flood`, TSX, 'bench/raw-floor.ts', ['--part', 'flood', ...rounds]);
+      for (const signed of [false, true]) await run(`rounds${n}${signed ? 'Signed' : 'Unsigned'}`, TSX, 'bench/cluster.ts', [...rounds, '--signed', String(signed)]);
     }
   }
   if (only.has('libp2p')) {

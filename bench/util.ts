@@ -29,15 +29,23 @@ export function intFlag(flags: Map<string, string>, name: string, dflt: number):
   return n;
 }
 
-/** The cluster workload's flags, with the defaults of issue 7 (N=20, D=4, M=5000, S=256, W=200). */
-export function workloadFlags(flags: Map<string, string>): { N: number; D: number; M: number; S: number; W: number; seed: number } {
+/**
+ * The cluster workload's flags, with the defaults of issue 7 (N=20, D=4, M=5000, S=256, W=200).
+ * `--rounds R` instead publishes in rounds, as a PBFT phase does: every node publishes one
+ * message at once, and the next round starts when every node holds every message of this one
+ * (M = R x N; the window is not used).
+ */
+export function workloadFlags(flags: Map<string, string>): { N: number; D: number; M: number; S: number; W: number; seed: number; roundSize: number } {
+  const N = intFlag(flags, 'nodes', 20);
+  const rounds = intFlag(flags, 'rounds', 0);
   return {
-    N: intFlag(flags, 'nodes', 20),
+    N,
     D: intFlag(flags, 'degree', 4),
-    M: intFlag(flags, 'messages', 5000),
+    M: rounds > 0 ? rounds * N : intFlag(flags, 'messages', 5000),
     S: Math.max(8, intFlag(flags, 'size', 256)),
     W: intFlag(flags, 'window', 200),
     seed: intFlag(flags, 'seed', 1),
+    roundSize: rounds > 0 ? N : 0,
   };
 }
 
@@ -167,7 +175,11 @@ export class Workload {
   private done!: () => void;
   private readonly finished = new Promise<void>((r) => (this.done = r));
 
-  constructor(readonly nodes: number, readonly messages: number, private readonly publishOne: (idx: number) => void) {
+  /**
+   * roundSize > 0: publish in rounds of that many messages (message i from node i mod nodes),
+   * the next round once every message of this one is complete; 0: a sliding window.
+   */
+  constructor(readonly nodes: number, readonly messages: number, private readonly publishOne: (idx: number) => void, private readonly roundSize = 0) {
     this.seen = Array.from({ length: nodes }, () => new Uint8Array(messages));
     this.remaining = new Int32Array(messages).fill(nodes - 1);
     this.publishedAt = new Float64Array(messages);
@@ -179,9 +191,9 @@ export class Workload {
     return this.messages * (this.nodes - 1);
   }
 
-  /** Publish the first `window` messages; resolves when all are delivered, or after timeoutMs. */
+  /** Publish the first `window` messages (or the first round); resolves when all are delivered, or after timeoutMs. */
   async run(window: number, timeoutMs: number): Promise<void> {
-    for (let i = 0; i < Math.min(window, this.messages); i++) this.publish();
+    this.publishUpTo(this.roundSize > 0 ? this.roundSize : window);
     const timer = setTimeout(this.done, timeoutMs);
     await this.finished;
     clearTimeout(timer);
@@ -210,8 +222,9 @@ export class Workload {
     this.lastDeliveryAt = now;
     if (--this.remaining[idx]! === 0) {
       this.completed++;
-      if (this.published < this.messages) this.publish();
-      else if (this.completed === this.messages) this.done();
+      if (this.completed === this.messages) this.done();
+      else if (this.roundSize === 0) this.publishUpTo(1);
+      else if (this.completed === this.published) this.publishUpTo(this.roundSize);
     }
     return true;
   }
@@ -220,9 +233,11 @@ export class Workload {
     return percentiles(this.latencies.subarray(0, this.deliveries));
   }
 
-  private publish(): void {
-    const idx = this.published++;
-    this.publishedAt[idx] = performance.now();
-    this.publishOne(idx);
+  private publishUpTo(n: number): void {
+    for (let i = 0; i < n && this.published < this.messages; i++) {
+      const idx = this.published++;
+      this.publishedAt[idx] = performance.now();
+      this.publishOne(idx);
+    }
   }
 }
