@@ -8,6 +8,7 @@
  *   || topic length (u16 BE) || topic (UTF-8) || payload length (u32 BE) || payload
  */
 import { createHash } from 'node:crypto';
+import type { GossipLayout } from '../wire/gossip-envelope.js';
 
 /** Domain-separation tag at the start of the id transcript. */
 export const GOSSIP_ID_TAG = Buffer.from('aethel-p2p gossip v1', 'ascii');
@@ -27,5 +28,30 @@ export function gossipMessageId(origin: Uint8Array, seq: number, topic: string, 
     .update(topicBytes)
     .update(len)
     .update(payload)
+    .digest();
+}
+
+/** Transcript head: tag, origin, seq, topic length, topic (up to 256 bytes), payload length. */
+const scratch = Buffer.allocUnsafe(GOSSIP_ID_TAG.length + 32 + 8 + 2 + 256 + 4);
+GOSSIP_ID_TAG.copy(scratch, 0);
+
+/**
+ * gossipMessageId() of a GOSSIP body read by readGossip(), hashed from the body's own bytes:
+ * no topic re-encoding, one hash object, one view (the payload).
+ */
+export function gossipMessageIdOfBody(body: Buffer, l: GossipLayout): Buffer {
+  if (l.topicLength > 256) return gossipMessageId(body.subarray(l.originOffset, l.originOffset + 32), l.seq, l.topic, body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength));
+  let o = GOSSIP_ID_TAG.length;
+  o += body.copy(scratch, o, l.originOffset, l.originOffset + 32);
+  scratch.writeUInt32BE(Math.floor(l.seq / 2 ** 32), o);
+  scratch.writeUInt32BE(l.seq >>> 0, o + 4);
+  scratch.writeUInt16BE(l.topicLength, o + 8);
+  o += 10;
+  o += body.copy(scratch, o, l.topicOffset, l.topicOffset + l.topicLength);
+  scratch.writeUInt32BE(l.payloadLength, o);
+  o += 4;
+  return createHash('sha256')
+    .update(scratch.subarray(0, o))
+    .update(body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength))
     .digest();
 }

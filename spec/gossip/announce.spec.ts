@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import sinon from 'sinon';
 import { systemClock } from '../../lib/clock.js';
 import { ANNOUNCE_WAIT_MAX_MS, ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_UNKNOWN_MS, GossipEngine, announceWaitMs } from '../../lib/gossip/engine.js';
@@ -86,7 +87,7 @@ describe('GossipEngine: announce at once (lazy push, PROTOCOL.md §4.6)', () => 
     e.onIHave(announcer, [m.id]);
     expect(announcer.of(MessageType.IWANT)).to.deep.equal([]);
     await clock.tickAsync(3);
-    e.onGossip(peers[1]!, m);
+    e.onGossip(peers[1]!, encodeGossip(m));
     await clock.tickAsync(50);
     expect(announcer.of(MessageType.IWANT)).to.deep.equal([]);
   });
