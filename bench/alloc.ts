@@ -43,12 +43,17 @@ const maybeGc = (globalThis as { gc?: () => void }).gc;
 if (!maybeGc) throw new Error('run with node --expose-gc --import tsx bench/alloc.ts');
 const gc: () => void = maybeGc;
 
-// Count hashes and verifications: named imports of node builtins follow the module object
+// Count hashes (streaming and one-shot) and verifications: named imports of node builtins follow the module object
 // once syncBuiltinESMExports() is called.
 let hashes = 0;
 let verifies = 0;
 const realCreateHash = crypto.createHash;
 const realVerify = crypto.verify;
+const realHash = crypto.hash;
+(crypto as { hash: unknown }).hash = (...args: unknown[]) => {
+  hashes++;
+  return (realHash as (...a: unknown[]) => unknown)(...args);
+};
 (crypto as { createHash: unknown }).createHash = (...args: Parameters<typeof crypto.createHash>) => {
   hashes++;
   return realCreateHash(...args);

@@ -217,10 +217,7 @@ export function readGossip(body: Buffer): GossipLayout {
     bad(`seenBy must hold 0..${LIMITS.seenBy} entries of ${LIMITS.seenByEntryBytes} bytes, got ${seenBytes} bytes`);
   }
   let o = HEAD_BYTES + seenBytes;
-  const need = (n: number, what: string) => {
-    if (o + n > body.length) bad(`truncated ${what}`);
-  };
-  need(2 + ORIGIN_BYTES + 9, 'origin and seq');
+  if (o + 2 + ORIGIN_BYTES + 9 > body.length) bad('truncated origin and seq');
   if (body[o] !== 0xc4 || body[o + 1] !== ORIGIN_BYTES) bad('origin must be bin 8 of 32 bytes');
   const originOffset = o + 2;
   o += 2 + ORIGIN_BYTES;
@@ -230,16 +227,16 @@ export function readGossip(body: Buffer): GossipLayout {
   const seq = hi * 2 ** 32 + body.readUInt32BE(o + 5);
   o += 9;
   // topic: any str format
-  need(1, 'topic');
+  if (o + 1 > body.length) bad('truncated topic');
   let topicLen: number;
   const t = body[o]!;
   if ((t & 0xe0) === 0xa0) { topicLen = t & 0x1f; o += 1; }
-  else if (t === 0xd9) { need(2, 'topic'); topicLen = body[o + 1]!; o += 2; }
-  else if (t === 0xda) { need(3, 'topic'); topicLen = body.readUInt16BE(o + 1); o += 3; }
-  else if (t === 0xdb) { need(5, 'topic'); topicLen = body.readUInt32BE(o + 1); o += 5; }
+  else if (t === 0xd9) { if (o + 2 > body.length) bad('truncated topic'); topicLen = body[o + 1]!; o += 2; }
+  else if (t === 0xda) { if (o + 3 > body.length) bad('truncated topic'); topicLen = body.readUInt16BE(o + 1); o += 3; }
+  else if (t === 0xdb) { if (o + 5 > body.length) bad('truncated topic'); topicLen = body.readUInt32BE(o + 1); o += 5; }
   else bad('topic must be str');
   if (topicLen < 1 || topicLen > LIMITS.topicBytes) bad(`topic must be 1..${LIMITS.topicBytes} UTF-8 bytes`);
-  need(topicLen, 'topic');
+  if (o + topicLen > body.length) bad('truncated topic');
   let topic: string;
   try {
     topic = UTF8.decode(body.subarray(o, o + topicLen));
@@ -249,23 +246,23 @@ export function readGossip(body: Buffer): GossipLayout {
   const topicOffset = o;
   o += topicLen;
   // payload: any bin format
-  need(1, 'payload');
+  if (o + 1 > body.length) bad('truncated payload');
   let payloadLength: number;
   const p = body[o]!;
-  if (p === 0xc4) { need(2, 'payload'); payloadLength = body[o + 1]!; o += 2; }
-  else if (p === 0xc5) { need(3, 'payload'); payloadLength = body.readUInt16BE(o + 1); o += 3; }
-  else if (p === 0xc6) { need(5, 'payload'); payloadLength = body.readUInt32BE(o + 1); o += 5; }
+  if (p === 0xc4) { if (o + 2 > body.length) bad('truncated payload'); payloadLength = body[o + 1]!; o += 2; }
+  else if (p === 0xc5) { if (o + 3 > body.length) bad('truncated payload'); payloadLength = body.readUInt16BE(o + 1); o += 3; }
+  else if (p === 0xc6) { if (o + 5 > body.length) bad('truncated payload'); payloadLength = body.readUInt32BE(o + 1); o += 5; }
   else bad('payload must be bin');
-  need(payloadLength, 'payload');
+  if (o + payloadLength > body.length) bad('truncated payload');
   const payloadOffset = o;
   o += payloadLength;
-  need(1, 'signature');
+  if (o + 1 > body.length) bad('truncated signature');
   let signatureOffset: number;
   if (body[o] === 0xc0) {
     signatureOffset = -1;
     o += 1;
   } else if (body[o] === 0xc4 && body[o + 1] === SIGNATURE_BYTES) {
-    need(2 + SIGNATURE_BYTES, 'signature');
+    if (o + 2 + SIGNATURE_BYTES > body.length) bad('truncated signature');
     signatureOffset = o + 2;
     o += 2 + SIGNATURE_BYTES;
   } else {

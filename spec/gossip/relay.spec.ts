@@ -13,14 +13,14 @@ import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
 import { clearKnown, isKnown, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry } from '../../lib/gossip/message-cache.js';
-import { gossipMessageId } from '../../lib/gossip/message-id.js';
+import { gossipMessageId, gossipMessageIdOfBody } from '../../lib/gossip/message-id.js';
 import { PeerSlots } from '../../lib/gossip/peer-slots.js';
 import { generateIdentity } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { seededRandom } from '../../lib/random.js';
 import { encodeMessage, packValue } from '../../lib/wire/codec.js';
-import { decodeGossip, encodeGossip, GOSSIP_ID_OFFSET, reforwardGossip } from '../../lib/wire/gossip-envelope.js';
+import { decodeGossip, encodeGossip, GOSSIP_ID_OFFSET, readGossip, reforwardGossip } from '../../lib/wire/gossip-envelope.js';
 import { LIMITS, MessageType } from '../../lib/wire/messages.js';
 import type { Message } from '../../lib/wire/messages.js';
 
@@ -54,8 +54,11 @@ describe('GossipEngine: the relay path on bytes', () => {
   let delivered: Buffer[];
   let invalid: string[];
   let self: Identity;
-  let hashes: sinon.SinonSpy;
+  let streamed: sinon.SinonSpy;
+  let oneShot: sinon.SinonSpy;
   let verifies: sinon.SinonSpy;
+  /** SHA-256 computations, streaming or one-shot. */
+  const hashes = { get callCount() { return streamed.callCount + oneShot.callCount; }, resetHistory() { streamed.resetHistory(); oneShot.resetHistory(); } };
 
   function engine(over: Partial<GossipOptions> = {}): GossipEngine {
     return new GossipEngine(self, clock, { ...OPTIONS, ...over }, {
@@ -83,7 +86,8 @@ describe('GossipEngine: the relay path on bytes', () => {
     delivered = [];
     invalid = [];
     self = generateIdentity();
-    hashes = sinon.spy(crypto, 'createHash');
+    streamed = sinon.spy(crypto, 'createHash');
+    oneShot = sinon.spy(crypto, 'hash');
     verifies = sinon.spy(crypto, 'verify');
     syncBuiltinESMExports();
   });
@@ -175,6 +179,18 @@ describe('GossipEngine: the relay path on bytes', () => {
     const served = decodeGossip(peers[1]!.bodies[0]!);
     expect(served.ttl).to.equal(1);
     expect(served.payload.equals(decodeGossip(b).payload)).to.equal(true);
+  });
+});
+
+describe('gossipMessageIdOfBody', () => {
+  it('equals gossipMessageId of the decoded fields, for small and large payloads and multi-byte topics', () => {
+    const origin = generateIdentity();
+    for (const [topic, size] of [['t', 0], ['consensus/ünï', 300], ['x'.repeat(256), 1000], ['big', 70_000], ['t', 300]] as const) {
+      const payload = Buffer.alloc(size, size & 0xff);
+      const id = gossipMessageId(origin.publicKey, 2 ** 40 + size, topic, payload);
+      const b = encodeGossip({ type: MessageType.GOSSIP, id, origin: origin.publicKey, seq: 2 ** 40 + size, topic, ttl: 3, hops: 1, seenBy: [], payload, signature: null });
+      expect(gossipMessageIdOfBody(b, readGossip(b)).equals(id), `${topic.slice(0, 10)} / ${size}`).to.equal(true);
+    }
   });
 });
 
