@@ -119,18 +119,23 @@ export interface GossipOptions {
 /**
  * How long a node waits, after an IHAVE for an id it has not received, before it asks for it
  * (IWANT): the push copy is usually already on its way. 1.5 round trips of the announcing
- * link, bounded to [ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_MAX_MS]; ANNOUNCE_WAIT_UNKNOWN_MS
- * before the link's first PONG.
+ * link (ANNOUNCE_WAIT_UNKNOWN_MS before the link's first PONG), or twice the push lag this
+ * node observes (how long after the first announcement push copies arrive: under load, hops
+ * queue for longer than a PING round trip says), whichever is longer, bounded to
+ * [ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_MAX_MS].
  */
 export const ANNOUNCE_WAIT_MIN_MS = 5;
-export const ANNOUNCE_WAIT_MAX_MS = 200;
+export const ANNOUNCE_WAIT_MAX_MS = 1000;
 export const ANNOUNCE_WAIT_UNKNOWN_MS = 50;
 
-/** The wait before asking an announcer, ms (see ANNOUNCE_WAIT_MIN_MS). */
-export function announceWaitMs(rttMs: number | undefined): number {
-  if (rttMs === undefined) return ANNOUNCE_WAIT_UNKNOWN_MS;
-  return Math.min(ANNOUNCE_WAIT_MAX_MS, Math.max(ANNOUNCE_WAIT_MIN_MS, Math.ceil(1.5 * rttMs)));
+/** The wait before asking an announcer, ms (see ANNOUNCE_WAIT_MIN_MS). `pushLagMs`: the observed push lag (0 when unknown). */
+export function announceWaitMs(rttMs: number | undefined, pushLagMs = 0): number {
+  const byRtt = rttMs === undefined ? ANNOUNCE_WAIT_UNKNOWN_MS : 1.5 * rttMs;
+  return Math.min(ANNOUNCE_WAIT_MAX_MS, Math.max(ANNOUNCE_WAIT_MIN_MS, Math.ceil(Math.max(byRtt, 2 * pushLagMs))));
 }
+
+/** Weight of a new sample in the push lag's moving average (1/8, as TCP's SRTT). */
+const PUSH_LAG_GAIN = 1 / 8;
 
 /** Outstanding IWANT requests we track at most (bounds memory under an IHAVE flood). */
 const MAX_WANTED = 20_000;
@@ -146,11 +151,17 @@ const MAX_SOURCES_PER_WANT = 16;
 
 interface Wanted {
   id: Buffer;
+  /** When the first announcement came (clock ms). */
+  announcedAt: number;
   askedAt: number;
+  /** The peer asked last (IWANT), if any. */
+  asked: GossipPeer | undefined;
   /** Not asked yet: the first announcer is asked at this clock time (announce mode). */
   dueAt: number | undefined;
   /** Other peers that advertised it, asked in turn if the first does not answer. */
   sources: string[];
+  /** Every peer that advertised it (up to MAX_SOURCES_PER_WANT): they hold it, so are not pushed it. */
+  told: GossipPeer[];
 }
 
 export class GossipEngine {
@@ -180,6 +191,8 @@ export class GossipEngine {
   /** Fires when the earliest wanted id is due to be asked for (announce mode). */
   private askTimer: TimerHandle | undefined;
   private askTimerAt = Infinity;
+  /** Moving average of how long after an id's first announcement its push copy arrives, ms (announceWaitMs). */
+  pushLagMs = 0;
 
   constructor(
     private readonly identity: Identity,
@@ -284,12 +297,20 @@ export class GossipEngine {
     // Repair when we had asked for it; an announced id not yet asked for came by push.
     const w = this.wanted.get(key);
     const via = w !== undefined && w.dueAt === undefined ? 'repair' : 'push';
-    this.wanted.delete(key);
+    if (w) {
+      this.wanted.delete(key);
+      // A push copy, in time (still waiting) or too late (it beat the answer of the peer we
+      // asked): how long after the announcement pushes arrive, what the wait must cover.
+      if (this.opts.announce !== false && (w.dueAt !== undefined || (w.asked !== undefined && w.asked !== from))) {
+        const lag = this.clock.now() - w.announcedAt;
+        this.pushLagMs += (lag - this.pushLagMs) * PUSH_LAG_GAIN;
+      }
+    }
     this.host.firstDelivery?.(from);
     const ttl = l.ttl - 1;
     const hops = Math.min(LIMITS.maxHops, l.hops + 1);
     // The body for the next hop, built once: its payload is what subscribers get (a view).
-    const chosen = ttl === 0 ? undefined : this.choose(body, l.seenByCount, from);
+    const chosen = ttl === 0 ? undefined : this.choose(body, l.seenByCount, from, w?.told);
     const out = forwardGossip(body, ttl, hops, chosen ? chosen.added : NONE);
     const payloadAt = l.payloadOffset - gossipTailOffset(body) + gossipTailOffset(out);
     const idHex = id.toString('hex');
@@ -308,7 +329,7 @@ export class GossipEngine {
       this.cache.add(out, l.payloadLength, this.clock.now(), [this.slotOf(from)]);
       return;
     }
-    this.send(out, id, chosen.targets, chosen.rest, from, l.payloadLength);
+    this.send(out, id, chosen.targets, chosen.rest, from, l.payloadLength, w?.told);
   }
 
   /** A peer advertised ids it holds: ask for those we have not seen. */
@@ -325,17 +346,18 @@ export class GossipEngine {
       const w = this.wanted.get(key);
       if (w) {
         if (w.sources.length < MAX_SOURCES_PER_WANT && !w.sources.includes(from.idHex)) w.sources.push(from.idHex);
+        if (w.told.length < MAX_SOURCES_PER_WANT && !w.told.includes(from)) w.told.push(from);
         continue;
       }
       if (this.wanted.size >= MAX_WANTED) continue;
       const copy = Buffer.from(id);
       if (this.opts.announce === false) {
-        this.wanted.set(key, { id: copy, askedAt: now, dueAt: undefined, sources: [] });
+        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
         ask.push(copy);
       } else {
         // The push copy is probably on its way: ask this announcer only if it has not come.
-        const dueAt = now + announceWaitMs(from.rttMs);
-        this.wanted.set(key, { id: copy, askedAt: now, dueAt, sources: [from.idHex] });
+        const dueAt = now + announceWaitMs(from.rttMs, this.pushLagMs);
+        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: undefined, dueAt, sources: [from.idHex], told: [from] });
         this.scheduleAsk(dueAt);
       }
     }
@@ -380,6 +402,7 @@ export class GossipEngine {
         continue;
       }
       w.askedAt = now;
+      w.asked = peer;
       const list = asks.get(peer);
       if (list) list.push(w.id);
       else asks.set(peer, [w.id]);
@@ -513,12 +536,12 @@ export class GossipEngine {
 
   /**
    * Pick the push targets for a message whose seen-by is that of `body` (`seenByCount`
-   * entries; none when publishing): up to fanout connected peers that are neither the sender
-   * nor in seen-by. `rest` are the other such peers (announced to), `added` the seen-by
+   * entries; none when publishing): up to fanout connected peers that are neither the sender,
+   * nor in seen-by, nor among the peers that announced it to us (`told`: they hold it). `rest` are the other such peers (announced to), `added` the seen-by
    * entries the next hop appends: this node (unless listed already: the sender usually listed
    * us as one of its targets) and the targets, so they do not push to each other.
    */
-  private choose(body: Buffer | undefined, seenByCount: number, from: GossipPeer | undefined): { targets: GossipPeer[]; rest: GossipPeer[]; added: Buffer[] } {
+  private choose(body: Buffer | undefined, seenByCount: number, from: GossipPeer | undefined, told?: readonly GossipPeer[]): { targets: GossipPeer[]; rest: GossipPeer[]; added: Buffer[] } {
     const words = this.seenWords;
     let selfListed = false;
     for (let i = 0; i < seenByCount; i++) {
@@ -530,7 +553,7 @@ export class GossipEngine {
     const { prefixHi, prefixLo } = this.slots;
     const candidates: GossipPeer[] = [];
     for (const peer of this.host.peers()) {
-      if (peer === from) continue;
+      if (peer === from || told?.includes(peer)) continue;
       const s = this.slotOf(peer);
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
@@ -546,13 +569,14 @@ export class GossipEngine {
    * Push `body` (already carrying the TTL, hops and seen-by for the next hop) to `targets`,
    * the same bytes to each; cache it; announce its id to `rest` (lazy push).
    */
-  private send(body: Buffer, id: Buffer, targets: GossipPeer[], rest: GossipPeer[], from: GossipPeer | undefined, payloadBytes: number): void {
+  private send(body: Buffer, id: Buffer, targets: GossipPeer[], rest: GossipPeer[], from: GossipPeer | undefined, payloadBytes: number, told?: readonly GossipPeer[]): void {
     const now = this.clock.now();
     const ttl = body[GOSSIP_TTL_OFFSET]!;
     if (this.host.trace) this.host.trace({ event: 'forwarded', msg: id.toString('hex'), to: targets.map((t) => t.idHex), ttl, peer: from?.idHex, via: 'push' });
     // Known to hold it: the sender, and the targets whose copy was queued. A target whose
     // queue was full is not, and falls behind: the heartbeat advertises the message to it.
     const known = from ? [this.slotOf(from)] : [];
+    if (told) for (const p of told) known.push(this.slotOf(p));
     for (const t of targets) {
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
         this.metrics.gossipSent++;
@@ -610,6 +634,7 @@ export class GossipEngine {
     while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
     if (!next) return;
     w.askedAt = this.clock.now();
+    w.asked = next;
     next.send({ type: MessageType.IWANT, ids: [w.id] });
   }
 
