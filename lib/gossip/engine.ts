@@ -465,11 +465,11 @@ export class GossipEngine {
     const now = this.clock.now();
     this.seen.cleanup();
     this.cache.expire(now);
-    if (!this.opts.repair) return;
     const peers = this.host.peers();
     // A slot outlives its peer's connection by the cache's age (a reconnecting peer keeps
     // what it was known to hold and served), then its number is reused.
     this.cache.forgetSlots(this.slots.sweep(peers, now, this.opts.messageCacheMs + this.opts.heartbeatMs));
+    if (!this.opts.repair) return;
     this.catchUp(peers);
     const fresh = this.cache.takeFresh();
     if (fresh.length > 0) {
