@@ -232,12 +232,12 @@ export class GossipEngine {
     const id = gossipMessageId(origin, seq, topic, payload);
     this.seen.add(id);
     this.replay.commit(origin, seq);
-    const { targets, rest, added } = this.choose(undefined, 0, undefined);
+    const chosen = this.choose(undefined, 0, undefined);
     const body = encodeGossip({
-      type: MessageType.GOSSIP, id, origin, seq, topic, ttl: this.opts.gossipTtl, hops: 1, seenBy: added, payload,
+      type: MessageType.GOSSIP, id, origin, seq, topic, ttl: this.opts.gossipTtl, hops: 1, seenBy: chosen.added, payload,
       signature: this.opts.signMessages ? this.identity.sign(id) : null,
     });
-    this.send(body, id, targets, rest, undefined, payload.length);
+    this.send(body, id, chosen, undefined, payload.length);
     if (this.opts.deliverOwnMessages) {
       this.host.deliver(topic, payload, { id: id.toString('hex'), topic, from: this.identity.idHex, hops: 0, direct: false });
     }
@@ -326,10 +326,10 @@ export class GossipEngine {
     if (!chosen) {
       this.metrics.drop('ttl_expired');
       this.host.trace?.({ event: 'dropped', msg: idHex, reason: 'ttl_expired' });
-      this.cache.add(out, l.payloadLength, this.clock.now(), [this.slotOf(from)]);
+      this.cache.add(out, l.payloadLength, this.clock.now(), [this.slotOf(from)], key);
       return;
     }
-    this.send(out, id, chosen.targets, chosen.rest, from, l.payloadLength, w?.told);
+    this.send(out, id, chosen, from, l.payloadLength, w?.told, key);
   }
 
   /** A peer advertised ids it holds: ask for those we have not seen. */
@@ -536,12 +536,13 @@ export class GossipEngine {
 
   /**
    * Pick the push targets for a message whose seen-by is that of `body` (`seenByCount`
-   * entries; none when publishing): up to fanout connected peers that are neither the sender,
-   * nor in seen-by, nor among the peers that announced it to us (`told`: they hold it). `rest` are the other such peers (announced to), `added` the seen-by
-   * entries the next hop appends: this node (unless listed already: the sender usually listed
-   * us as one of its targets) and the targets, so they do not push to each other.
+   * entries; none when publishing) among the connected peers that are neither the sender,
+   * nor in seen-by, nor among the peers that announced it to us (`told`: they hold it): the
+   * first `targets` (up to fanout) of `candidates`; the others are announced to. `added`: the
+   * seen-by entries the next hop appends: this node (unless listed already: the sender
+   * usually listed us as one of its targets) and the targets, so they do not push to each other.
    */
-  private choose(body: Buffer | undefined, seenByCount: number, from: GossipPeer | undefined, told?: readonly GossipPeer[]): { targets: GossipPeer[]; rest: GossipPeer[]; added: Buffer[] } {
+  private choose(body: Buffer | undefined, seenByCount: number, from: GossipPeer | undefined, told?: readonly GossipPeer[]): Choice {
     const words = this.seenWords;
     let selfListed = false;
     for (let i = 0; i < seenByCount; i++) {
@@ -552,32 +553,40 @@ export class GossipEngine {
     }
     const { prefixHi, prefixLo } = this.slots;
     const candidates: GossipPeer[] = [];
-    for (const peer of this.host.peers()) {
-      if (peer === from || told?.includes(peer)) continue;
+    const peers = this.host.peers();
+    for (let j = 0; j < peers.length; j++) {
+      const peer = peers[j]!;
+      if (peer === from || (told !== undefined && told.includes(peer))) continue;
       const s = this.slotOf(peer);
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
       if (!listed) candidates.push(peer);
     }
-    const targets = sample(candidates, this.opts.fanout, this.random);
+    const targets = pickFirst(candidates, this.opts.fanout, this.random);
     const added = selfListed ? [] : [this.selfPrefix];
-    for (const t of targets) added.push(this.slots.prefix(this.slotOf(t)));
-    return { targets, rest: candidates.slice(targets.length), added };
+    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!)));
+    return { candidates, targets, added };
   }
 
   /**
-   * Push `body` (already carrying the TTL, hops and seen-by for the next hop) to `targets`,
-   * the same bytes to each; cache it; announce its id to `rest` (lazy push).
+   * Push `body` (already carrying the TTL, hops and seen-by for the next hop) to the chosen
+   * targets, the same bytes to each; cache it; announce its id to the other candidates (lazy
+   * push). `told`: peers that announced it to us (they hold it); `key`: the id, latin1.
    */
-  private send(body: Buffer, id: Buffer, targets: GossipPeer[], rest: GossipPeer[], from: GossipPeer | undefined, payloadBytes: number, told?: readonly GossipPeer[]): void {
+  private send(body: Buffer, id: Buffer, chosen: Choice, from: GossipPeer | undefined, payloadBytes: number, told?: readonly GossipPeer[], key?: string): void {
     const now = this.clock.now();
-    const ttl = body[GOSSIP_TTL_OFFSET]!;
-    if (this.host.trace) this.host.trace({ event: 'forwarded', msg: id.toString('hex'), to: targets.map((t) => t.idHex), ttl, peer: from?.idHex, via: 'push' });
-    // Known to hold it: the sender, and the targets whose copy was queued. A target whose
-    // queue was full is not, and falls behind: the heartbeat advertises the message to it.
+    const { candidates, targets } = chosen;
+    if (this.host.trace) {
+      const to = candidates.slice(0, targets).map((t) => t.idHex);
+      this.host.trace({ event: 'forwarded', msg: id.toString('hex'), to, ttl: body[GOSSIP_TTL_OFFSET]!, peer: from?.idHex, via: 'push' });
+    }
+    // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
+    // target whose queue was full is not, and falls behind: the heartbeat advertises the
+    // message to it.
     const known = from ? [this.slotOf(from)] : [];
     if (told) for (const p of told) known.push(this.slotOf(p));
-    for (const t of targets) {
+    for (let i = 0; i < targets; i++) {
+      const t = candidates[i]!;
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
         this.metrics.gossipSent++;
         known.push(this.slotOf(t));
@@ -586,19 +595,19 @@ export class GossipEngine {
         this.fellBehind(t.idHex, now);
       }
     }
-    const entry = this.cache.add(body, payloadBytes, now, known);
-    if (entry && this.opts.repair && this.opts.announce !== false) this.announce(entry, rest);
+    const entry = this.cache.add(body, payloadBytes, now, known, key);
+    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets);
   }
 
   /**
-   * Lazy push: queue the id for every peer in `peers` (connected, not the sender, not in
-   * seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
+   * Lazy push: queue the id for every peer in `peers` from index `from` on (connected, not the
+   * sender, not in seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
    * so a burst of messages costs one announcement per peer, not one per message.
    */
-  private announce(entry: CacheEntry, peers: GossipPeer[]): void {
-    if (peers.length === 0) return;
+  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number): void {
     if (this.announcing.size === 0) queueMicrotask(this.flushAnnouncements);
-    for (const p of peers) {
+    for (let i = from; i < peers.length; i++) {
+      const p = peers[i]!;
       if (isKnown(entry, this.slotOf(p)) || this.behind.has(p.idHex)) continue;
       const list = this.announcing.get(p);
       if (list) list.push(entry);
@@ -675,6 +684,11 @@ function withTtl(body: Buffer, ttl: number): Buffer {
 
 /** Up to n distinct random elements of `items` (partial Fisher-Yates; `items` is reordered). */
 export function sample<T>(items: T[], n: number, random: () => number): T[] {
+  return items.slice(0, pickFirst(items, n, random));
+}
+
+/** Move up to n distinct random elements of `items` to its front (partial Fisher-Yates); returns how many. */
+function pickFirst<T>(items: T[], n: number, random: () => number): number {
   const k = Math.min(n, items.length);
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(random() * (items.length - i));
@@ -682,5 +696,12 @@ export function sample<T>(items: T[], n: number, random: () => number): T[] {
     items[i] = items[j]!;
     items[j] = tmp;
   }
-  return items.slice(0, k);
+  return k;
+}
+
+/** Push targets: the first `targets` of `candidates`; `added`: the seen-by entries for the next hop. */
+interface Choice {
+  candidates: GossipPeer[];
+  targets: number;
+  added: Buffer[];
 }

@@ -119,12 +119,12 @@ export class MessageCache {
    * Remember a message; a no-op if already present or the cache is disabled. `body` is the
    * GOSSIP body as forwarded, in the fixed layout (copied, never kept as given: it may be a
    * view into a shared block); `payloadBytes` its payload's length (what maxBytes counts);
-   * `knownBy` the slots of the peers known to hold it. Returns the entry (the one already
+   * `knownBy` the slots of the peers known to hold it; `key` the id as a latin1 string, when
+   * the caller has it. Returns the entry (the one already
    * held for that id, if any), or undefined when not cached.
    */
-  add(body: Buffer, payloadBytes: number, now: number, knownBy: readonly number[]): CacheEntry | undefined {
+  add(body: Buffer, payloadBytes: number, now: number, knownBy: readonly number[], key = body.toString('latin1', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32)): CacheEntry | undefined {
     if (this.opts.maxEntries === 0) return undefined;
-    const key = body.toString('latin1', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32);
     const held = this.entries.get(key);
     if (held) return held;
     const bytes = payloadBytes + ENTRY_OVERHEAD_BYTES;

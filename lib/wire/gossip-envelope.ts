@@ -238,10 +238,16 @@ export function readGossip(body: Buffer): GossipLayout {
   if (topicLen < 1 || topicLen > LIMITS.topicBytes) bad(`topic must be 1..${LIMITS.topicBytes} UTF-8 bytes`);
   if (o + topicLen > body.length) bad('truncated topic');
   let topic: string;
-  try {
-    topic = UTF8.decode(body.subarray(o, o + topicLen));
-  } catch {
-    bad('topic is not valid UTF-8');
+  let ascii = true;
+  for (let i = o; i < o + topicLen && ascii; i++) ascii = body[i]! < 0x80;
+  if (ascii) {
+    topic = body.toString('latin1', o, o + topicLen); // ASCII: the same string, without a view
+  } else {
+    try {
+      topic = UTF8.decode(body.subarray(o, o + topicLen));
+    } catch {
+      bad('topic is not valid UTF-8');
+    }
   }
   const topicOffset = o;
   o += topicLen;
