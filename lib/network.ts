@@ -298,6 +298,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
       peers: () => this.handles,
       deliver: (topic, payload, info) => this.deliver(topic, payload, info),
+      subscribed: (topic) => (this.subscriptions.get(topic)?.size ?? 0) > 0,
       invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
       trace: this.dump?.trace,
       mayVerify: (from) => this.ledger.mayVerify(from.idHex) || this.overBudget(from.idHex, 'verify_budget'),

@@ -21,7 +21,7 @@ import type { Identity } from '../identity.js';
 import type { Metrics } from '../metrics.js';
 import type { TraceEvent } from '../dump/records.js';
 import {
-  encodeGossip, forwardGossip, gossipHeadOk, gossipIdOf, gossipSeenByOffset, gossipTailOffset, GOSSIP_ID_OFFSET, GOSSIP_TTL_OFFSET, readGossip,
+  encodeGossip, forwardGossip, gossipHeadOk, gossipIdOf, gossipSeenByOffset, GOSSIP_ID_OFFSET, GOSSIP_TTL_OFFSET, readGossip,
 } from '../wire/gossip-envelope.js';
 import type { GossipLayout } from '../wire/gossip-envelope.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
@@ -67,11 +67,16 @@ export interface GossipHost {
   /** Connected, authenticated peers. */
   peers(): readonly GossipPeer[];
   /**
-   * Hand a verified, new message to local subscribers. `payload` is a view into the body the
-   * engine forwards (never changed afterwards; keeping it keeps that body): decode it only
-   * when the topic has a subscriber.
+   * Hand a verified, new message to local subscribers. `payload` is the host's own copy (the
+   * bytes the engine forwards are not exposed: a subscriber that changed them would corrupt
+   * what peers get).
    */
   deliver(topic: string, payload: Buffer, info: DeliveryInfo): void;
+  /**
+   * Optional: whether `topic` has a local subscriber. false: the message is only relayed, and
+   * deliver() is not called (its payload is neither copied nor decoded). Absent: always called.
+   */
+  subscribed?(topic: string): boolean;
   /** A peer sent something invalid (reason is a stable snake_case word). */
   invalid(from: GossipPeer, reason: string): void;
   /** Optional observer of each decision and its reason (wire dumps). Not called when absent. */
@@ -309,19 +314,21 @@ export class GossipEngine {
     this.host.firstDelivery?.(from);
     const ttl = l.ttl - 1;
     const hops = Math.min(LIMITS.maxHops, l.hops + 1);
-    // The body for the next hop, built once: its payload is what subscribers get (a view).
+    // The body for the next hop, built once, shared by every target and the cache.
     const chosen = ttl === 0 ? undefined : this.choose(body, l.seenByCount, from, w?.told);
     const out = forwardGossip(body, ttl, hops, chosen ? chosen.added : NONE);
-    const payloadAt = l.payloadOffset - gossipTailOffset(body) + gossipTailOffset(out);
     const idHex = id.toString('hex');
-    this.host.deliver(l.topic, out.subarray(payloadAt, payloadAt + l.payloadLength), {
-      id: idHex,
-      topic: l.topic,
-      from: this.originIdHex(origin),
-      hops: l.hops,
-      direct: false,
-      via,
-    });
+    // The payload is copied only for a subscriber: a relay-only node neither copies nor decodes it.
+    if (this.host.subscribed?.(l.topic) !== false) {
+      this.host.deliver(l.topic, Buffer.from(body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength)), {
+        id: idHex,
+        topic: l.topic,
+        from: this.originIdHex(origin),
+        hops: l.hops,
+        direct: false,
+        via,
+      });
+    }
     this.host.trace?.({ event: 'delivered', msg: idHex, peer: from.idHex, hops: l.hops, via });
     if (!chosen) {
       this.metrics.drop('ttl_expired');

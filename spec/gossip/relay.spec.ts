@@ -145,6 +145,31 @@ describe('GossipEngine: the relay path on bytes', () => {
     expect(delivered[0]!.equals(decodeGossip(b).payload)).to.equal(true);
   });
 
+  it('hands subscribers a copy of the payload, and a relay-only node (no subscriber) none at all', () => {
+    let handed: Buffer | undefined;
+    const e = new GossipEngine(self, clock, OPTIONS, {
+      peers: () => peers,
+      deliver: (_topic, payload) => void (handed = payload),
+      invalid: () => undefined,
+    }, new Metrics(), seededRandom(3));
+    const b = body(generateIdentity(), 1);
+    e.onGossip(peers[0]!, b);
+    const sent = peers.find((p) => p.bodies.length > 0)!.bodies[0]!;
+    const before = Buffer.from(sent);
+    handed!.fill(0); // a subscriber that scribbles on what it got
+    expect(sent.equals(before)).to.equal(true);
+    let calls = 0;
+    const relay = new GossipEngine(generateIdentity(), clock, OPTIONS, {
+      peers: () => peers,
+      deliver: () => void calls++,
+      subscribed: (topic) => topic !== 't',
+      invalid: () => undefined,
+    }, new Metrics(), seededRandom(3));
+    relay.onGossip(peers[0]!, body(generateIdentity(), 2));
+    expect(calls).to.equal(0);
+    expect(peers.filter((p) => p.bodies.length === 2)).to.have.length.at.least(1); // still forwarded
+  });
+
   it('keeps nothing of the buffer a copy came in: the received bytes may be overwritten at once', () => {
     const e = engine();
     const b = body(generateIdentity(), 1);
