@@ -560,7 +560,6 @@ export class GossipEngine {
     }
     const { prefixHi, prefixLo } = this.slots;
     const candidates: GossipPeer[] = [];
-    let listedSlots: number[] | undefined;
     const peers = this.host.peers();
     for (let j = 0; j < peers.length; j++) {
       const peer = peers[j]!;
@@ -569,12 +568,11 @@ export class GossipEngine {
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
       if (!listed) candidates.push(peer);
-      else (listedSlots ??= []).push(s);
     }
     const targets = pickFirst(candidates, this.opts.fanout, this.random);
     const added = selfListed ? [] : [this.selfPrefix];
     for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!)));
-    return { candidates, targets, added, listed: listedSlots };
+    return { candidates, targets, added };
   }
 
   /**
@@ -589,12 +587,11 @@ export class GossipEngine {
       const to = candidates.slice(0, targets).map((t) => t.idHex);
       this.host.trace({ event: 'forwarded', msg: id.toString('hex'), to, ttl: body[GOSSIP_TTL_OFFSET]!, peer: from?.idHex, via: 'push' });
     }
-    // Known to hold it: the sender, the announcers, the peers in seen-by (§4.6), and the targets whose copy was queued. A
+    // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
     // target whose queue was full is not, and falls behind: the heartbeat advertises the
     // message to it.
     const known = from ? [this.slotOf(from)] : [];
     if (told) for (const p of told) known.push(this.slotOf(p));
-    if (chosen.listed) for (const s of chosen.listed) known.push(s);
     for (let i = 0; i < targets; i++) {
       const t = candidates[i]!;
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
@@ -714,6 +711,4 @@ interface Choice {
   candidates: GossipPeer[];
   targets: number;
   added: Buffer[];
-  /** Slots of the connected peers listed in seen-by (known to hold it), if any. */
-  listed: number[] | undefined;
 }

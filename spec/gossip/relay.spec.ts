@@ -193,22 +193,6 @@ describe('GossipEngine: the relay path on bytes', () => {
     expect(delivered).to.have.length(0);
   });
 
-  it('counts the connected peers listed in seen-by as holding the message: not advertised to at the heartbeat', () => {
-    const e = engine();
-    const origin = generateIdentity();
-    const seq = now * 1000 + 9;
-    const payload = packValue(9);
-    const id = gossipMessageId(origin.publicKey, seq, 't', payload);
-    e.onGossip(peers[0]!, encodeGossip({
-      type: MessageType.GOSSIP, id, origin: origin.publicKey, seq, topic: 't', ttl: 5, hops: 1,
-      seenBy: [peers[1]!.prefix, peers[2]!.prefix], payload, signature: origin.sign(id),
-    }));
-    e.heartbeat();
-    const advertised = (p: BodyPeer) => p.sent.some((m) => m.type === MessageType.IHAVE);
-    expect([peers[1]!, peers[2]!].map(advertised)).to.deep.equal([false, false]);
-    expect(peers.filter((p) => p.bodies.length === 0 && !advertised(p)).length).to.equal(3); // the sender and the two listed
-  });
-
   it('serves a message kept after its TTL ran out with TTL 1, as the same bytes otherwise', () => {
     const e = engine();
     const origin = generateIdentity();
