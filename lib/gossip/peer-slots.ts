@@ -14,8 +14,7 @@ import { LIMITS } from '../wire/messages.js';
 
 export class PeerSlots {
   private readonly byId = new Map<string, number>();
-  /** Per slot: the peer's id hex ('' when free), last time it was connected, its seen-by prefix. */
-  private ids: string[] = [];
+  /** Per slot: last time its peer was connected (clock ms), its seen-by prefix. */
   private lastSeen: number[] = [];
   private readonly prefixList: Buffer[] = [];
   /** The prefix as two big-endian 32-bit words, for comparisons without allocating. */
@@ -32,9 +31,8 @@ export class PeerSlots {
   slotOf(idHex: string, prefixKey: string, now: number): number {
     let slot = this.byId.get(idHex);
     if (slot === undefined) {
-      slot = this.free.length > 0 ? this.free.pop()! : this.ids.length;
+      slot = this.free.length > 0 ? this.free.pop()! : this.prefixList.length;
       const prefix = Buffer.from(prefixKey, 'latin1');
-      this.ids[slot] = idHex;
       this.prefixList[slot] = prefix;
       this.prefixHi[slot] = prefix.length >= LIMITS.seenByEntryBytes ? prefix.readUInt32BE(0) : -1;
       this.prefixLo[slot] = prefix.length >= LIMITS.seenByEntryBytes ? prefix.readUInt32BE(4) : -1;
@@ -67,7 +65,6 @@ export class PeerSlots {
     for (const [id, slot] of this.byId) {
       if (now - this.lastSeen[slot]! < retireAfterMs) continue;
       this.byId.delete(id);
-      this.ids[slot] = '';
       retired.push(slot);
     }
     for (const slot of retired) this.free.push(slot);
@@ -76,7 +73,6 @@ export class PeerSlots {
 
   clear(): void {
     this.byId.clear();
-    this.ids = [];
     this.lastSeen = [];
     this.prefixList.length = 0;
     this.prefixHi.length = 0;
