@@ -48,7 +48,7 @@ import { generateX25519 } from './noise/handshake.js';
 import type { Socket } from 'node:net';
 import { packValue, unpackValue } from './wire/codec.js';
 import { AckStatus, GOODBYE_CODE_NAMES, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
-import type { Message } from './wire/messages.js';
+import type { InboundMessage, Message } from './wire/messages.js';
 
 type PendingRefusal = Exclude<PendingVerdict, 'ok'>;
 
@@ -298,6 +298,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
       peers: () => this.handles,
       deliver: (topic, payload, info) => this.deliver(topic, payload, info),
+      subscribed: (topic) => (this.subscriptions.get(topic)?.size ?? 0) > 0,
       invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
       trace: this.dump?.trace,
       mayVerify: (from) => this.ledger.mayVerify(from.idHex) || this.overBudget(from.idHex, 'verify_budget'),
@@ -1077,7 +1078,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   // ---- inbound messages --------------------------------------------------------------------
 
-  private dispatch(p: KnownPeer, msg: Message): void {
+  private dispatch(p: KnownPeer, msg: InboundMessage): void {
     const h = p.handle;
     if (!h) return;
     // Budgets first: a graylisted peer's gossip and requests are ignored, and what exceeds a
@@ -1096,7 +1097,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       return;
     }
     switch (msg.type) {
-      case MessageType.GOSSIP: return this.gossip.onGossip(h, msg);
+      case MessageType.GOSSIP: return this.gossip.onGossip(h, msg.body);
       case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
       case MessageType.IWANT: return this.gossip.onIWant(h, msg.ids);
       case MessageType.DIRECT: return this.onDirect(p.id, h, msg);

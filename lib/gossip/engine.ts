@@ -7,18 +7,29 @@
  * clock, and periodic work is heartbeat(), which the network's timer (or the simulator)
  * calls. Every receiver recomputes the id and verifies the origin's signature once per
  * unique message, before it delivers or forwards.
+ *
+ * The relay path works on bytes (PROTOCOL.md §4.5, issue 14): onGossip() gets the GOSSIP body
+ * as it came off the wire, reads the id at its fixed offset and drops a copy already seen
+ * before any decode or hash; a new one is read once (offsets and views, no copies), hashed
+ * once, verified at most once, and forwarded as one new body (ttl, hops and seen-by patched,
+ * the tail copied as bytes) that every target of the tick shares and the repair cache keeps.
+ * Who holds a cached message is a few bits per entry, one per peer slot (peer-slots.ts).
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { nodeIdOf, verifySignature } from '../identity.js';
 import type { Identity } from '../identity.js';
 import type { Metrics } from '../metrics.js';
 import type { TraceEvent } from '../dump/records.js';
-import { encodeMessage } from '../wire/codec.js';
+import {
+  encodeGossip, forwardGossip, gossipHeadOk, gossipIdOf, gossipSeenByOffset, GOSSIP_ID_OFFSET, GOSSIP_TTL_OFFSET, readGossip,
+} from '../wire/gossip-envelope.js';
+import type { GossipLayout } from '../wire/gossip-envelope.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
-import type { Gossip, Message } from '../wire/messages.js';
-import { gossipMessageId } from './message-id.js';
-import { cachedMessage, MAX_SERVES_PER_PEER, MessageCache } from './message-cache.js';
+import type { Message } from '../wire/messages.js';
+import { gossipMessageId, gossipMessageIdOfBody } from './message-id.js';
+import { clearKnown, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from './message-cache.js';
 import type { CacheEntry } from './message-cache.js';
+import { PeerSlots } from './peer-slots.js';
 import { ReplayWindow } from './replay-window.js';
 import { SeenCache } from './seen-cache.js';
 
@@ -55,8 +66,17 @@ export interface DeliveryInfo {
 export interface GossipHost {
   /** Connected, authenticated peers. */
   peers(): readonly GossipPeer[];
-  /** Hand a verified, new message to local subscribers. */
+  /**
+   * Hand a verified, new message to local subscribers. `payload` is the host's own copy (the
+   * bytes the engine forwards are not exposed: a subscriber that changed them would corrupt
+   * what peers get).
+   */
   deliver(topic: string, payload: Buffer, info: DeliveryInfo): void;
+  /**
+   * Optional: whether `topic` has a local subscriber. false: the message is only relayed, and
+   * deliver() is not called (its payload is neither copied nor decoded). Absent: always called.
+   */
+  subscribed?(topic: string): boolean;
   /** A peer sent something invalid (reason is a stable snake_case word). */
   invalid(from: GossipPeer, reason: string): void;
   /** Optional observer of each decision and its reason (wire dumps). Not called when absent. */
@@ -104,18 +124,23 @@ export interface GossipOptions {
 /**
  * How long a node waits, after an IHAVE for an id it has not received, before it asks for it
  * (IWANT): the push copy is usually already on its way. 1.5 round trips of the announcing
- * link, bounded to [ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_MAX_MS]; ANNOUNCE_WAIT_UNKNOWN_MS
- * before the link's first PONG.
+ * link (ANNOUNCE_WAIT_UNKNOWN_MS before the link's first PONG), or twice the push lag this
+ * node observes (how long after the first announcement push copies arrive: under load, hops
+ * queue for longer than a PING round trip says), whichever is longer, bounded to
+ * [ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_MAX_MS].
  */
 export const ANNOUNCE_WAIT_MIN_MS = 5;
-export const ANNOUNCE_WAIT_MAX_MS = 200;
+export const ANNOUNCE_WAIT_MAX_MS = 1000;
 export const ANNOUNCE_WAIT_UNKNOWN_MS = 50;
 
-/** The wait before asking an announcer, ms (see ANNOUNCE_WAIT_MIN_MS). */
-export function announceWaitMs(rttMs: number | undefined): number {
-  if (rttMs === undefined) return ANNOUNCE_WAIT_UNKNOWN_MS;
-  return Math.min(ANNOUNCE_WAIT_MAX_MS, Math.max(ANNOUNCE_WAIT_MIN_MS, Math.ceil(1.5 * rttMs)));
+/** The wait before asking an announcer, ms (see ANNOUNCE_WAIT_MIN_MS). `pushLagMs`: the observed push lag (0 when unknown). */
+export function announceWaitMs(rttMs: number | undefined, pushLagMs = 0): number {
+  const byRtt = rttMs === undefined ? ANNOUNCE_WAIT_UNKNOWN_MS : 1.5 * rttMs;
+  return Math.min(ANNOUNCE_WAIT_MAX_MS, Math.max(ANNOUNCE_WAIT_MIN_MS, Math.ceil(Math.max(byRtt, 2 * pushLagMs))));
 }
+
+/** Weight of a new sample in the push lag's moving average (1/8, as TCP's SRTT). */
+const PUSH_LAG_GAIN = 1 / 8;
 
 /** Outstanding IWANT requests we track at most (bounds memory under an IHAVE flood). */
 const MAX_WANTED = 20_000;
@@ -131,11 +156,17 @@ const MAX_SOURCES_PER_WANT = 16;
 
 interface Wanted {
   id: Buffer;
+  /** When the first announcement came (clock ms). */
+  announcedAt: number;
   askedAt: number;
+  /** The peer asked last (IWANT), if any. */
+  asked: GossipPeer | undefined;
   /** Not asked yet: the first announcer is asked at this clock time (announce mode). */
   dueAt: number | undefined;
   /** Other peers that advertised it, asked in turn if the first does not answer. */
   sources: string[];
+  /** Every peer that advertised it (up to MAX_SOURCES_PER_WANT): they hold it, so are not pushed it. */
+  told: GossipPeer[];
 }
 
 export class GossipEngine {
@@ -143,8 +174,13 @@ export class GossipEngine {
   readonly cache: MessageCache;
   /** Per-origin anti-replay: refuses (origin, seq) pairs seen before or older than seenTtlMs. */
   readonly replay: ReplayWindow;
-  private readonly selfPrefixKey: string;
   private readonly selfPrefix: Buffer;
+  private readonly selfHi: number;
+  private readonly selfLo: number;
+  /** Small integer per peer: the knownBy bits of cached messages (peer-slots.ts). */
+  readonly slots = new PeerSlots();
+  /** The seen-by entries of the body being forwarded, as two 32-bit words each (reused). */
+  private readonly seenWords = new Uint32Array(2 * LIMITS.seenBy);
   private seq: number;
   private readonly wanted = new Map<string, Wanted>();
   /**
@@ -160,6 +196,8 @@ export class GossipEngine {
   /** Fires when the earliest wanted id is due to be asked for (announce mode). */
   private askTimer: TimerHandle | undefined;
   private askTimerAt = Infinity;
+  /** Moving average of how long after an id's first announcement its push copy arrives, ms (announceWaitMs). */
+  pushLagMs = 0;
 
   constructor(
     private readonly identity: Identity,
@@ -183,8 +221,9 @@ export class GossipEngine {
       windowSize: opts.replayWindowSize,
       maxOrigins: opts.maxReplayOrigins,
     }, () => salt);
-    this.selfPrefix = identity.id.subarray(0, LIMITS.seenByEntryBytes);
-    this.selfPrefixKey = this.selfPrefix.toString('latin1');
+    this.selfPrefix = Buffer.from(identity.id.subarray(0, LIMITS.seenByEntryBytes));
+    this.selfHi = this.selfPrefix.readUInt32BE(0);
+    this.selfLo = this.selfPrefix.readUInt32BE(4);
     // Sequence numbers are the publish time in microseconds (strictly increasing), so a node
     // restarted with the same identity never reuses a (origin, seq) pair its peers may still
     // remember, and receivers can refuse a message older than their seen-cache TTL.
@@ -196,52 +235,57 @@ export class GossipEngine {
     const seq = (this.seq = Math.max(this.seq + 1, Math.floor(this.clock.now() * 1000)));
     const origin = this.identity.publicKey;
     const id = gossipMessageId(origin, seq, topic, payload);
-    const msg: Gossip = {
-      type: MessageType.GOSSIP,
-      id,
-      origin,
-      seq,
-      topic,
-      ttl: this.opts.gossipTtl,
-      hops: 1,
-      seenBy: [],
-      payload,
-      signature: this.opts.signMessages ? this.identity.sign(id) : null,
-    };
     this.seen.add(id);
     this.replay.commit(origin, seq);
-    this.push(msg, undefined);
+    const chosen = this.choose(undefined, 0, undefined);
+    const body = encodeGossip({
+      type: MessageType.GOSSIP, id, origin, seq, topic, ttl: this.opts.gossipTtl, hops: 1, seenBy: chosen.added, payload,
+      signature: this.opts.signMessages ? this.identity.sign(id) : null,
+    });
+    this.send(body, id, chosen, undefined, payload.length);
     if (this.opts.deliverOwnMessages) {
       this.host.deliver(topic, payload, { id: id.toString('hex'), topic, from: this.identity.idHex, hops: 0, direct: false });
     }
     return id;
   }
 
-  /** A GOSSIP arrived from `from`. */
-  onGossip(from: GossipPeer, msg: Gossip): void {
-    if (msg.ttl === 0) return this.reject(from, msg.id, 'ttl_zero');
+  /**
+   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine does not
+   * keep). A copy whose id is already seen is counted as a duplicate and dropped before any
+   * decode or hash; a new one is read, replay-checked, hashed, verified (at most once),
+   * delivered and forwarded.
+   *
+   * @throws ProtocolError SCHEMA when the body is not a GOSSIP in the fixed layout (§4.5): the
+   *   caller treats it as a frame that failed to decode (the Connection closes the link).
+   */
+  onGossip(from: GossipPeer, body: Buffer): void {
+    if (!gossipHeadOk(body)) readGossip(body); // throws SCHEMA, naming what is wrong
+    if (body[GOSSIP_TTL_OFFSET] === 0) return this.reject(from, gossipIdOf(body), 'ttl_zero');
     // Only ids recomputed and verified below ever enter the seen-cache, so a claimed id found
     // there names a message we already hold: this copy, genuine or not, changes nothing and
-    // is dropped before any hashing. (A tampered copy claiming a seen id is counted as a
-    // duplicate, not as invalid.)
-    if (this.seen.has(msg.id)) {
+    // is dropped before any decoding or hashing. (A tampered copy claiming a seen id is
+    // counted as a duplicate, not as invalid.)
+    const key = body.toString('latin1', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32);
+    if (this.seen.hasKey(key)) {
       this.metrics.duplicatesReceived++;
-      this.host.trace?.({ event: 'duplicate', msg: msg.id.toString('hex'), peer: from.idHex });
-      this.cache.markKnown(msg.id, from.idHex);
+      this.host.trace?.({ event: 'duplicate', msg: body.toString('hex', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), peer: from.idHex });
+      const entry = this.cache.getByKey(key);
+      if (entry) setKnown(entry, this.slotOf(from));
       this.host.duplicate?.(from);
       return;
     }
+    const l = readGossip(body);
+    const origin = body.subarray(l.originOffset, l.originOffset + 32);
     // Before any hashing: (origin, seq) alone proves a replay or a message past the seen-cache
     // TTL, whatever the seen-cache still holds. Nothing is recorded until verified below, so
     // a forged copy cannot make the genuine message look like a replay.
-    const fresh = this.replay.check(msg.origin, msg.seq);
-    if (fresh !== 'new') return this.reject(from, msg.id, fresh);
-    const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
-    if (!id.equals(msg.id)) return this.reject(from, msg.id, 'id_mismatch');
-    const key = id.toString('latin1');
+    const fresh = this.replay.check(origin, l.seq);
+    if (fresh !== 'new') return this.reject(from, gossipIdOf(body), fresh);
+    const id = gossipMessageIdOfBody(body, l);
+    if (id.compare(body, GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32) !== 0) return this.reject(from, gossipIdOf(body), 'id_mismatch');
     // Verify only now: a tampered copy cannot enter the seen-cache and suppress the genuine
     // message, and each unique message costs one hash and one verification, not one per copy.
-    if (msg.signature === null) {
+    if (l.signatureOffset < 0) {
       if (this.opts.signMessages) return this.reject(from, id, 'unsigned');
     } else if (this.opts.signMessages) {
       // A peer's unsolicited messages may cost only so many verifications (what we asked for
@@ -251,41 +295,48 @@ export class GossipEngine {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: from.idHex, reason: 'verify_budget' });
         return;
       }
-      if (!verifySignature(msg.origin, id, msg.signature)) return this.reject(from, id, 'bad_signature');
+      if (!verifySignature(origin, id, body.subarray(l.signatureOffset, l.signatureOffset + 64))) return this.reject(from, id, 'bad_signature');
     }
     this.seen.add(id);
-    this.replay.commit(msg.origin, msg.seq);
+    this.replay.commit(origin, l.seq);
     // Repair when we had asked for it; an announced id not yet asked for came by push.
     const w = this.wanted.get(key);
     const via = w !== undefined && w.dueAt === undefined ? 'repair' : 'push';
-    this.wanted.delete(key);
+    if (w) {
+      this.wanted.delete(key);
+      // A push copy, in time (still waiting) or too late (it beat the answer of the peer we
+      // asked): how long after the announcement pushes arrive, what the wait must cover.
+      if (this.opts.announce !== false && (w.dueAt !== undefined || (w.asked !== undefined && w.asked !== from))) {
+        const lag = this.clock.now() - w.announcedAt;
+        this.pushLagMs += (lag - this.pushLagMs) * PUSH_LAG_GAIN;
+      }
+    }
     this.host.firstDelivery?.(from);
-    // Copy what we keep: decoded fields are views into a socket chunk we must not pin.
-    const kept: Gossip = {
-      ...msg,
-      id,
-      origin: Buffer.from(msg.origin),
-      payload: Buffer.from(msg.payload),
-      signature: msg.signature && Buffer.from(msg.signature),
-      ttl: msg.ttl - 1,
-      hops: Math.min(LIMITS.maxHops, msg.hops + 1),
-    };
-    this.host.deliver(msg.topic, kept.payload, {
-      id: id.toString('hex'),
-      topic: msg.topic,
-      from: this.originIdHex(kept.origin),
-      hops: msg.hops,
-      direct: false,
-      via,
-    });
-    this.host.trace?.({ event: 'delivered', msg: id.toString('hex'), peer: from.idHex, hops: msg.hops, via });
-    if (kept.ttl === 0) {
+    const ttl = l.ttl - 1;
+    const hops = Math.min(LIMITS.maxHops, l.hops + 1);
+    // The body for the next hop, built once, shared by every target and the cache.
+    const chosen = ttl === 0 ? undefined : this.choose(body, l.seenByCount, from, w?.told);
+    const out = forwardGossip(body, ttl, hops, chosen ? chosen.added : NONE);
+    const idHex = id.toString('hex');
+    // The payload is copied only for a subscriber: a relay-only node neither copies nor decodes it.
+    if (this.host.subscribed?.(l.topic) !== false) {
+      this.host.deliver(l.topic, Buffer.from(body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength)), {
+        id: idHex,
+        topic: l.topic,
+        from: this.originIdHex(origin),
+        hops: l.hops,
+        direct: false,
+        via,
+      });
+    }
+    this.host.trace?.({ event: 'delivered', msg: idHex, peer: from.idHex, hops: l.hops, via });
+    if (!chosen) {
       this.metrics.drop('ttl_expired');
-      this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), reason: 'ttl_expired' });
-      this.cache.add(kept, this.clock.now(), [from.idHex]);
+      this.host.trace?.({ event: 'dropped', msg: idHex, reason: 'ttl_expired' });
+      this.cache.add(out, l.payloadLength, this.clock.now(), [this.slotOf(from)], key);
       return;
     }
-    this.push(kept, from);
+    this.send(out, id, chosen, from, l.payloadLength, w?.told, key);
   }
 
   /** A peer advertised ids it holds: ask for those we have not seen. */
@@ -295,24 +346,25 @@ export class GossipEngine {
     const now = this.clock.now();
     for (const id of ids) {
       if (this.seen.has(id)) {
-        this.cache.markKnown(id, from.idHex);
+        this.cache.markKnown(id, this.slotOf(from));
         continue;
       }
       const key = id.toString('latin1');
       const w = this.wanted.get(key);
       if (w) {
         if (w.sources.length < MAX_SOURCES_PER_WANT && !w.sources.includes(from.idHex)) w.sources.push(from.idHex);
+        if (w.told.length < MAX_SOURCES_PER_WANT && !w.told.includes(from)) w.told.push(from);
         continue;
       }
       if (this.wanted.size >= MAX_WANTED) continue;
       const copy = Buffer.from(id);
       if (this.opts.announce === false) {
-        this.wanted.set(key, { id: copy, askedAt: now, dueAt: undefined, sources: [] });
+        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
         ask.push(copy);
       } else {
         // The push copy is probably on its way: ask this announcer only if it has not come.
-        const dueAt = now + announceWaitMs(from.rttMs);
-        this.wanted.set(key, { id: copy, askedAt: now, dueAt, sources: [from.idHex] });
+        const dueAt = now + announceWaitMs(from.rttMs, this.pushLagMs);
+        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: undefined, dueAt, sources: [from.idHex], told: [from] });
         this.scheduleAsk(dueAt);
       }
     }
@@ -357,6 +409,7 @@ export class GossipEngine {
         continue;
       }
       w.askedAt = now;
+      w.asked = peer;
       const list = asks.get(peer);
       if (list) list.push(w.id);
       else asks.set(peer, [w.id]);
@@ -375,10 +428,11 @@ export class GossipEngine {
    */
   onIWant(from: GossipPeer, ids: Buffer[]): void {
     const maxServes = this.opts.iwantServesPerPeer ?? MAX_SERVES_PER_PEER;
+    const slot = this.slotOf(from);
     for (const id of ids) {
       const entry = this.cache.get(id);
       if (!entry) continue;
-      if (this.cache.mayServe(entry, from.idHex, maxServes) !== 'ok') {
+      if (this.cache.mayServe(entry, slot, maxServes) !== 'ok') {
         this.metrics.drop('iwant_refused');
         continue;
       }
@@ -387,12 +441,12 @@ export class GossipEngine {
         continue;
       }
       // Served as forwarded; one kept after its TTL ran out goes with TTL 1 (one more hop).
-      const sent = entry.ttl >= 1 ? from.sendEncoded(MessageType.GOSSIP, entry.body) : from.send({ ...cachedMessage(entry), ttl: 1 });
+      const sent = from.sendEncoded(MessageType.GOSSIP, entry.ttl >= 1 ? entry.body : withTtl(entry.body, 1));
       if (!sent) continue; // the asker asks another advertiser two heartbeats on
-      this.cache.served(entry, from.idHex);
+      this.cache.served(entry, slot);
       this.metrics.gossipSent++;
       this.host.trace?.({ event: 'forwarded', msg: id.toString('hex'), to: [from.idHex], ttl: Math.max(1, entry.ttl), via: 'iwant' });
-      entry.knownBy.add(from.idHex);
+      setKnown(entry, slot);
     }
   }
 
@@ -406,8 +460,8 @@ export class GossipEngine {
     if (!this.opts.repair) return;
     const now = this.clock.now();
     this.cache.expire(now);
-    // '' is never a peer id, so no entry is skipped.
-    this.advertise(peer, this.cache.unknownTo('', 0));
+    // Slot -1 is never a peer's, so no entry is skipped.
+    this.advertise(peer, this.cache.unknownTo(-1, 0));
   }
 
   /**
@@ -418,14 +472,18 @@ export class GossipEngine {
     const now = this.clock.now();
     this.seen.cleanup();
     this.cache.expire(now);
-    if (!this.opts.repair) return;
     const peers = this.host.peers();
+    // A slot outlives its peer's connection by the cache's age (a reconnecting peer keeps
+    // what it was known to hold and served), then its number is reused.
+    this.cache.forgetSlots(this.slots.sweep(peers, now, this.opts.messageCacheMs + this.opts.heartbeatMs));
+    if (!this.opts.repair) return;
     this.catchUp(peers);
     const fresh = this.cache.takeFresh();
     if (fresh.length > 0) {
       for (const peer of peers) {
         if (this.behind.has(peer.idHex)) continue; // its catch-up covers these too
-        const entries = fresh.filter((e) => !e.knownBy.has(peer.idHex));
+        const slot = this.slotOf(peer);
+        const entries = fresh.filter((e) => !isKnown(e, slot));
         if (!this.advertise(peer, entries)) this.fellBehind(peer.idHex, fresh[0]!.at);
       }
     }
@@ -442,7 +500,7 @@ export class GossipEngine {
         this.behind.delete(id); // gone: a reconnection advertises the whole window anyway
         continue;
       }
-      if (!this.advertise(peer, this.cache.unknownTo(id, since))) continue;
+      if (!this.advertise(peer, this.cache.unknownTo(this.slotOf(peer), since))) continue;
       this.behind.delete(id);
     }
   }
@@ -463,68 +521,101 @@ export class GossipEngine {
    * False if one could not be queued.
    */
   private advertise(peer: GossipPeer, entries: CacheEntry[]): boolean {
+    const slot = this.slotOf(peer);
     for (let i = 0; i < entries.length; i += LIMITS.idsPerAdvert) {
       const chunk = entries.slice(i, i + LIMITS.idsPerAdvert);
       // Marked before sending: the IWANT may come back before send() returns (a synchronous
       // host), and it must find the ids advertised. Unmarked again if the send failed.
-      const marked = chunk.filter((e) => !e.knownBy.has(peer.idHex));
-      for (const e of marked) e.knownBy.add(peer.idHex);
+      const marked = chunk.filter((e) => !isKnown(e, slot));
+      for (const e of marked) setKnown(e, slot);
       if (!peer.send({ type: MessageType.IHAVE, ids: chunk.map((e) => e.id) })) {
-        for (const e of marked) e.knownBy.delete(peer.idHex);
+        for (const e of marked) clearKnown(e, slot);
         return false;
       }
     }
     return true;
   }
 
-  /**
-   * Push `msg` (already carrying the TTL and hop count for the next hop) to up to fanout
-   * peers that are neither the sender nor in seen-by. The chosen targets join seen-by, so
-   * they do not push to each other; seen-by keeps its newest entries within its cap.
-   */
-  private push(msg: Gossip, from: GossipPeer | undefined): void {
-    const skip = new Set<string>();
-    for (const p of msg.seenBy) skip.add(p.toString('latin1'));
-    const candidates: GossipPeer[] = [];
-    for (const peer of this.host.peers()) {
-      if (peer !== from && !skip.has(peer.prefixKey)) candidates.push(peer);
-    }
-    const targets = sample(candidates, this.opts.fanout, this.random);
-    // The sender usually listed us already (we were one of its targets): never list us twice.
-    const seenBy = skip.has(this.selfPrefix.toString('latin1')) ? [...msg.seenBy] : [...msg.seenBy, this.selfPrefix];
-    for (const t of targets) seenBy.push(Buffer.from(t.prefixKey, 'latin1'));
-    const out: Gossip = { ...msg, seenBy: seenBy.slice(-LIMITS.seenBy) };
-    const body = encodeMessage(out);
-    const now = this.clock.now();
-    this.host.trace?.({ event: 'forwarded', msg: msg.id.toString('hex'), to: targets.map((t) => t.idHex), ttl: out.ttl, peer: from?.idHex, via: 'push' });
-    // Known to hold it: the sender, and the targets whose copy was queued. A target whose
-    // queue was full is not, and falls behind: the heartbeat advertises the message to it.
-    const known = from ? [from.idHex] : [];
-    for (const t of targets) {
-      if (t.sendEncoded(MessageType.GOSSIP, body)) {
-        this.metrics.gossipSent++;
-        known.push(t.idHex);
-      } else {
-        this.host.trace?.({ event: 'dropped', msg: msg.id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
-        this.fellBehind(t.idHex, now);
-      }
-    }
-    this.cache.add(out, now, known, body);
-    if (this.opts.repair && this.opts.announce !== false) this.announce(msg.id, candidates.slice(targets.length));
+  /** The peer's slot (peer-slots.ts), assigned on first use. */
+  private slotOf(peer: GossipPeer): number {
+    return this.slots.slotOf(peer.idHex, peer.prefixKey, this.clock.now());
   }
 
   /**
-   * Lazy push: queue the id for every peer in `peers` (connected, not the sender, not in
-   * seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
+   * Pick the push targets for a message whose seen-by is that of `body` (`seenByCount`
+   * entries; none when publishing) among the connected peers that are neither the sender,
+   * nor in seen-by, nor among the peers that announced it to us (`told`: they hold it): the
+   * first `targets` (up to fanout) of `candidates`; the others are announced to. `added`: the
+   * seen-by entries the next hop appends: this node (unless listed already: the sender
+   * usually listed us as one of its targets) and the targets, so they do not push to each other.
+   */
+  private choose(body: Buffer | undefined, seenByCount: number, from: GossipPeer | undefined, told?: readonly GossipPeer[]): Choice {
+    const words = this.seenWords;
+    let selfListed = false;
+    for (let i = 0; i < seenByCount; i++) {
+      const o = gossipSeenByOffset(i);
+      words[2 * i] = body!.readUInt32BE(o);
+      words[2 * i + 1] = body!.readUInt32BE(o + 4);
+      if (words[2 * i] === this.selfHi && words[2 * i + 1] === this.selfLo) selfListed = true;
+    }
+    const { prefixHi, prefixLo } = this.slots;
+    const candidates: GossipPeer[] = [];
+    const peers = this.host.peers();
+    for (let j = 0; j < peers.length; j++) {
+      const peer = peers[j]!;
+      if (peer === from || (told !== undefined && told.includes(peer))) continue;
+      const s = this.slotOf(peer);
+      let listed = false;
+      for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
+      if (!listed) candidates.push(peer);
+    }
+    const targets = pickFirst(candidates, this.opts.fanout, this.random);
+    const added = selfListed ? [] : [this.selfPrefix];
+    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!)));
+    return { candidates, targets, added };
+  }
+
+  /**
+   * Push `body` (already carrying the TTL, hops and seen-by for the next hop) to the chosen
+   * targets, the same bytes to each; cache it; announce its id to the other candidates (lazy
+   * push). `told`: peers that announced it to us (they hold it); `key`: the id, latin1.
+   */
+  private send(body: Buffer, id: Buffer, chosen: Choice, from: GossipPeer | undefined, payloadBytes: number, told?: readonly GossipPeer[], key?: string): void {
+    const now = this.clock.now();
+    const { candidates, targets } = chosen;
+    if (this.host.trace) {
+      const to = candidates.slice(0, targets).map((t) => t.idHex);
+      this.host.trace({ event: 'forwarded', msg: id.toString('hex'), to, ttl: body[GOSSIP_TTL_OFFSET]!, peer: from?.idHex, via: 'push' });
+    }
+    // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
+    // target whose queue was full is not, and falls behind: the heartbeat advertises the
+    // message to it.
+    const known = from ? [this.slotOf(from)] : [];
+    if (told) for (const p of told) known.push(this.slotOf(p));
+    for (let i = 0; i < targets; i++) {
+      const t = candidates[i]!;
+      if (t.sendEncoded(MessageType.GOSSIP, body)) {
+        this.metrics.gossipSent++;
+        known.push(this.slotOf(t));
+      } else {
+        this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
+        this.fellBehind(t.idHex, now);
+      }
+    }
+    const entry = this.cache.add(body, payloadBytes, now, known, key);
+    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets);
+  }
+
+  /**
+   * Lazy push: queue the id for every peer in `peers` from index `from` on (connected, not the
+   * sender, not in seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
    * so a burst of messages costs one announcement per peer, not one per message.
    */
-  private announce(id: Buffer, peers: GossipPeer[]): void {
-    if (peers.length === 0) return;
-    const entry = this.cache.get(id);
-    if (!entry) return;
+  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number): void {
     if (this.announcing.size === 0) queueMicrotask(this.flushAnnouncements);
-    for (const p of peers) {
-      if (entry.knownBy.has(p.idHex) || this.behind.has(p.idHex)) continue;
+    for (let i = from; i < peers.length; i++) {
+      const p = peers[i]!;
+      if (isKnown(entry, this.slotOf(p)) || this.behind.has(p.idHex)) continue;
       const list = this.announcing.get(p);
       if (list) list.push(entry);
       else this.announcing.set(p, [entry]);
@@ -559,6 +650,7 @@ export class GossipEngine {
     while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
     if (!next) return;
     w.askedAt = this.clock.now();
+    w.asked = next;
     next.send({ type: MessageType.IWANT, ids: [w.id] });
   }
 
@@ -582,13 +674,28 @@ export class GossipEngine {
     this.wanted.clear();
     this.behind.clear();
     this.cache.clear();
+    this.slots.clear();
     this.seen.clear();
     this.replay.clear();
   }
 }
 
+const NONE: readonly Buffer[] = Object.freeze([]);
+
+/** A copy of a GOSSIP body with another TTL (an IWANT answer for a message kept after its TTL ran out). */
+function withTtl(body: Buffer, ttl: number): Buffer {
+  const b = Buffer.from(body);
+  b[GOSSIP_TTL_OFFSET] = ttl;
+  return b;
+}
+
 /** Up to n distinct random elements of `items` (partial Fisher-Yates; `items` is reordered). */
 export function sample<T>(items: T[], n: number, random: () => number): T[] {
+  return items.slice(0, pickFirst(items, n, random));
+}
+
+/** Move up to n distinct random elements of `items` to its front (partial Fisher-Yates); returns how many. */
+function pickFirst<T>(items: T[], n: number, random: () => number): number {
   const k = Math.min(n, items.length);
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(random() * (items.length - i));
@@ -596,5 +703,12 @@ export function sample<T>(items: T[], n: number, random: () => number): T[] {
     items[i] = items[j]!;
     items[j] = tmp;
   }
-  return items.slice(0, k);
+  return k;
+}
+
+/** Push targets: the first `targets` of `candidates`; `added`: the seen-by entries for the next hop. */
+interface Choice {
+  candidates: GossipPeer[];
+  targets: number;
+  added: Buffer[];
 }

@@ -3,7 +3,8 @@
  * the message with IWANT from here. Bounded three ways (age, entries, payload bytes), oldest
  * evicted first; beyond the window a missed message is not recoverable (PROTOCOL.md §Repair).
  */
-import { decodeMessage, encodeMessage } from '../wire/codec.js';
+import { decodeMessage } from '../wire/codec.js';
+import { GOSSIP_ID_OFFSET, GOSSIP_TTL_OFFSET } from '../wire/gossip-envelope.js';
 import type { Gossip } from '../wire/messages.js';
 
 export interface MessageCacheOptions {
@@ -19,7 +20,7 @@ export interface MessageCacheOptions {
 }
 
 export interface CacheEntry {
-  /** The message id (32 bytes). */
+  /** The message id (32 bytes, a view into `body`). */
   id: Buffer;
   /**
    * The GOSSIP body as this node forwards it (TTL, hops and seen-by for the next hop),
@@ -34,13 +35,49 @@ export interface CacheEntry {
   /** Bytes charged against maxBytes. */
   bytes: number;
   /**
-   * Peers (id hex) known to hold the message: never advertised to again. Also the peers an
-   * IWANT for it is answered to: those we pushed it or advertised it to (and those it came
-   * from or that advertised it to us, which hold it already).
+   * Peers known to hold the message, by slot (peer-slots.ts): bit s of `known` for slots
+   * 0..KNOWN_BITS-1, then KNOWN_BITS slots per word of `knownMore` (created when needed).
+   * Never advertised to again. Also the peers an IWANT for it is answered to: those we pushed
+   * it or advertised it to (and those it came from or that advertised it to us, which hold it
+   * already). Read and change it with isKnown / setKnown / clearKnown.
    */
-  knownBy: Set<string>;
-  /** Times it was sent in answer to IWANT, per peer (id hex); created on the first answer. */
-  servedTo: Map<string, number> | undefined;
+  known: number;
+  knownMore: number[] | undefined;
+  /** Times it was sent in answer to IWANT, per peer slot; created on the first answer. */
+  servedTo: Map<number, number> | undefined;
+}
+
+/** Slots per word of a knownBy bitset: 30 keeps every word a small integer (no boxed number). */
+const KNOWN_BITS = 30;
+
+/** Whether the peer in `slot` is known to hold the entry's message (a negative slot never is). */
+export function isKnown(e: CacheEntry, slot: number): boolean {
+  if (slot < 0) return false;
+  if (slot < KNOWN_BITS) return (e.known & (1 << slot)) !== 0;
+  const w = e.knownMore?.[Math.floor(slot / KNOWN_BITS) - 1];
+  return w !== undefined && (w & (1 << slot % KNOWN_BITS)) !== 0;
+}
+
+/** Record that the peer in `slot` holds the entry's message. */
+export function setKnown(e: CacheEntry, slot: number): void {
+  if (slot < KNOWN_BITS) {
+    e.known |= 1 << slot;
+    return;
+  }
+  const more = (e.knownMore ??= []);
+  const i = Math.floor(slot / KNOWN_BITS) - 1;
+  while (more.length <= i) more.push(0);
+  more[i]! |= 1 << slot % KNOWN_BITS;
+}
+
+/** Forget that the peer in `slot` holds the entry's message. */
+export function clearKnown(e: CacheEntry, slot: number): void {
+  if (slot < KNOWN_BITS) {
+    e.known &= ~(1 << slot);
+    return;
+  }
+  const i = Math.floor(slot / KNOWN_BITS) - 1;
+  if (e.knownMore && i < e.knownMore.length) e.knownMore[i]! &= ~(1 << slot % KNOWN_BITS);
 }
 
 /** Fixed cost charged per entry on top of its payload: ids, seen-by, bookkeeping. */
@@ -79,20 +116,28 @@ export class MessageCache {
   }
 
   /**
-   * Remember a message; a no-op if already present or the cache is disabled. `body` is its
-   * encoding when the caller has it already (it is copied, never kept as given).
+   * Remember a message; a no-op if already present or the cache is disabled. `body` is the
+   * GOSSIP body as forwarded, in the fixed layout (copied, never kept as given: it may be a
+   * view into a shared block); `payloadBytes` its payload's length (what maxBytes counts);
+   * `knownBy` the slots of the peers known to hold it; `key` the id as a latin1 string, when
+   * the caller has it. Returns the entry (the one already
+   * held for that id, if any), or undefined when not cached.
    */
-  add(msg: Gossip, now: number, knownBy: Iterable<string>, body?: Buffer): void {
-    if (this.opts.maxEntries === 0) return;
-    const key = msg.id.toString('latin1');
-    if (this.entries.has(key)) return;
-    const bytes = msg.payload.length + ENTRY_OVERHEAD_BYTES;
+  add(body: Buffer, payloadBytes: number, now: number, knownBy: readonly number[], key = body.toString('latin1', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32)): CacheEntry | undefined {
+    if (this.opts.maxEntries === 0) return undefined;
+    const held = this.entries.get(key);
+    if (held) return held;
+    const bytes = payloadBytes + ENTRY_OVERHEAD_BYTES;
     if (bytes > this.opts.maxBytes) {
       this.evictions++;
-      return;
+      return undefined;
     }
-    const own = { id: this.store.copy(msg.id), body: this.store.copy(body ?? encodeMessage(msg)) };
-    const entry: CacheEntry = { id: own.id, body: own.body, ttl: msg.ttl, at: now, bytes, knownBy: new Set(knownBy), servedTo: undefined };
+    const own = this.store.copy(body);
+    const entry: CacheEntry = {
+      id: own.subarray(GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), body: own, ttl: own[GOSSIP_TTL_OFFSET]!, at: now, bytes,
+      known: 0, knownMore: undefined, servedTo: undefined,
+    };
+    for (const slot of knownBy) setKnown(entry, slot);
     this.entries.set(key, entry);
     this.order.push(key);
     this.totalBytes += entry.bytes;
@@ -101,28 +146,47 @@ export class MessageCache {
       this.evictions++;
     }
     this.fresh.add(entry);
+    return this.entries.get(key);
   }
 
   get(id: Uint8Array): CacheEntry | undefined {
     return this.entries.get(Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1'));
   }
 
-  markKnown(id: Uint8Array, peer: string): void {
-    this.get(id)?.knownBy.add(peer);
+  /** The entry by its id's latin1 key (what the engine computes once per copy). */
+  getByKey(key: string): CacheEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  markKnown(id: Uint8Array, slot: number): void {
+    const e = this.get(id);
+    if (e) setKnown(e, slot);
   }
 
   /**
-   * Whether an IWANT from `peer` for this entry may be answered: the peer is in knownBy (we
-   * pushed or advertised it to that peer) and was answered fewer than `maxPerPeer` times.
+   * Whether an IWANT from the peer in `slot` for this entry may be answered: the peer is in
+   * knownBy (we pushed or advertised it to that peer) and was answered fewer than
+   * `maxPerPeer` times.
    */
-  mayServe(e: CacheEntry, peer: string, maxPerPeer = MAX_SERVES_PER_PEER): 'ok' | 'unadvertised' | 'exhausted' {
-    if (!e.knownBy.has(peer)) return 'unadvertised';
-    return (e.servedTo?.get(peer) ?? 0) >= maxPerPeer ? 'exhausted' : 'ok';
+  mayServe(e: CacheEntry, slot: number, maxPerPeer = MAX_SERVES_PER_PEER): 'ok' | 'unadvertised' | 'exhausted' {
+    if (!isKnown(e, slot)) return 'unadvertised';
+    return (e.servedTo?.get(slot) ?? 0) >= maxPerPeer ? 'exhausted' : 'ok';
   }
 
-  /** Count one IWANT answer of `e` to `peer`. */
-  served(e: CacheEntry, peer: string): void {
-    (e.servedTo ??= new Map()).set(peer, (e.servedTo.get(peer) ?? 0) + 1);
+  /** Count one IWANT answer of `e` to the peer in `slot`. */
+  served(e: CacheEntry, slot: number): void {
+    (e.servedTo ??= new Map()).set(slot, (e.servedTo.get(slot) ?? 0) + 1);
+  }
+
+  /** Slots given up (peer-slots.ts sweep): forget them in every entry, so a reused number starts clean. */
+  forgetSlots(slots: readonly number[]): void {
+    if (slots.length === 0) return;
+    for (const e of this.entries.values()) {
+      for (const s of slots) {
+        clearKnown(e, s);
+        e.servedTo?.delete(s);
+      }
+    }
   }
 
   /** Entries added since the last call, oldest first. */
@@ -132,10 +196,10 @@ export class MessageCache {
     return f;
   }
 
-  /** Entries added at or after `since` that `peer` is not known to hold, oldest first. */
-  unknownTo(peer: string, since: number): CacheEntry[] {
+  /** Entries added at or after `since` that the peer in `slot` is not known to hold, oldest first (every entry for slot -1). */
+  unknownTo(slot: number, since: number): CacheEntry[] {
     const out: CacheEntry[] = [];
-    for (const e of this.entries.values()) if (e.at >= since && !e.knownBy.has(peer)) out.push(e);
+    for (const e of this.entries.values()) if (e.at >= since && !isKnown(e, slot)) out.push(e);
     return out;
   }
 
@@ -181,10 +245,9 @@ export class MessageCache {
 const SLAB_BYTES = 64 * 1024;
 
 /**
- * Copies of cached ids and bodies, in slabs of the cache's own. Encoded bodies come from
- * msgpackr's shared output blocks and ids from socket reads (up to 64 KiB, shared with other
- * frames): kept for minutes, a view would pin that whole block or read, and the byte cap would
- * not bound memory at all.
+ * Copies of cached bodies, in slabs of the cache's own. A body given to add() may be a view
+ * into a larger shared block (a socket read, a buffer pool): kept for minutes, a view would pin
+ * that whole block, and the byte cap would not bound memory at all.
  */
 class SlabStore {
   private slab = Buffer.alloc(0);

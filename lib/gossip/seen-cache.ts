@@ -100,7 +100,12 @@ export class SeenCache {
 
   /** True if `id` was seen and has not expired. Reads only: drops nothing. */
   has(id: Uint8Array): boolean {
-    const seenAt = this.firstSeen.get(keyOf(id));
+    return this.hasKey(keyOf(id));
+  }
+
+  /** has() for an id already turned into its key (the id's 32 bytes as a latin1 string). */
+  hasKey(key: string): boolean {
+    const seenAt = this.firstSeen.get(key);
     return seenAt !== undefined && this.clock.now() - seenAt < this.ttlMs;
   }
 

@@ -28,7 +28,7 @@
 import type { Clock } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 import { MessageType } from '../wire/messages.js';
-import type { Message } from '../wire/messages.js';
+import type { GossipFrame, Message } from '../wire/messages.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Budgets kept per peer. Units: messages, except gossipBytes (bytes) and ihaveIds/iwantIds (ids). */
@@ -468,10 +468,10 @@ const ID_BYTES = 34;
  * Charge an inbound message to its peer's budgets (before any engine sees it). False: drop
  * it (over budget: already counted and penalized). Messages of other types always pass.
  */
-export function chargeInbound(ledger: PeerLedger, id: string, msg: Message): boolean {
+export function chargeInbound(ledger: PeerLedger, id: string, msg: Message | GossipFrame): boolean {
   switch (msg.type) {
     case MessageType.GOSSIP: {
-      const bytes = msg.payload.length + GOSSIP_ENVELOPE_BYTES;
+      const bytes = 'body' in msg ? msg.body.length : msg.payload.length + GOSSIP_ENVELOPE_BYTES;
       if (!ledger.take(id, 'gossip') || !ledger.take(id, 'gossipBytes', Math.min(bytes, ledger.opts.gossipBytesBurst))) return false;
       ledger.received(id, bytes);
       return true;

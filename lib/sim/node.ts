@@ -22,7 +22,8 @@ import { Metrics } from '../metrics.js';
 import { seededRandom } from '../random.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import { GoodbyeCode, LIMITS, MessageType } from '../wire/messages.js';
-import type { Message } from '../wire/messages.js';
+import { looksLikeGossip } from '../wire/gossip-envelope.js';
+import type { InboundMessage, Message } from '../wire/messages.js';
 import { ATTACK_TOPIC } from './adversary.js';
 import type { AdversaryBehaviour } from './adversary.js';
 import type { Endpoint, SimTransport } from './transport.js';
@@ -221,9 +222,9 @@ export class SimNode implements Endpoint {
   /** A frame body from node `from`: decode it with the wire codec and dispatch, as network.ts does. */
   receive(from: number, type: number, body: Buffer): void {
     if (!this.up) return;
-    let msg: Message;
+    let msg: InboundMessage;
     try {
-      msg = decodeMessage(body);
+      msg = looksLikeGossip(body) ? { type: MessageType.GOSSIP, body } : (decodeMessage(body) as InboundMessage); // GOSSIP: read by the engine
     } catch (err) {
       this.metrics.invalid((err as P2PError).code ?? 'MALFORMED');
       return;
@@ -236,8 +237,12 @@ export class SimNode implements Endpoint {
     const sender = this.ctx.nodes[from]!;
     switch (msg.type) {
       case MessageType.GOSSIP:
-        if (link) this.gossip.onGossip(link, msg);
-        else this.metrics.drop('not_connected');
+        if (!link) return void this.metrics.drop('not_connected');
+        try {
+          this.gossip.onGossip(link, msg.body);
+        } catch (err) {
+          this.metrics.invalid((err as P2PError).code ?? 'MALFORMED');
+        }
         return;
       case MessageType.IHAVE:
         if (link) this.gossip.onIHave(link, msg.ids);

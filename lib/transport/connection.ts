@@ -1,7 +1,10 @@
 /**
  * One authenticated connection to one peer over a net.Socket: framing, the Noise handshake
  * (transport/handshake.ts), the record layer, codec, heartbeat and a bounded outbound queue. It knows message types but not what gossip or the
- * DHT do with them: valid messages after the handshake go out through the 'message' event.
+ * DHT do with them: valid messages after the handshake go out through the 'message' event,
+ * decoded, except GOSSIP: its body goes up undecoded (a GossipFrame), for the gossip engine
+ * reads it by offsets and drops most copies unread (§4.5). A listener that finds a GOSSIP body
+ * malformed throws ProtocolError SCHEMA, and the connection fails as for any bad frame.
  *
  * Lifecycle: 'open' once the handshake succeeds; 'close' exactly once, whatever the cause
  * (our close(), the peer's GOODBYE, a protocol error, a socket error or end).
@@ -15,8 +18,9 @@ import type { Identity } from '../identity.js';
 import type { Metrics, DropReason } from '../metrics.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import { FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { looksLikeGossip } from '../wire/gossip-envelope.js';
 import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../wire/messages.js';
-import type { GoodbyeCodeValue, Message } from '../wire/messages.js';
+import type { GoodbyeCodeValue, InboundMessage, Message } from '../wire/messages.js';
 import type { X25519KeyPair } from '../noise/handshake.js';
 import { RecordOpener, RecordSealer } from '../noise/records.js';
 import { SessionHandshake } from './handshake.js';
@@ -96,7 +100,7 @@ let nextConnectionId = 1;
 
 export interface ConnectionEvents {
   open: [];
-  message: [msg: Message];
+  message: [msg: InboundMessage];
   close: [info: CloseInfo];
 }
 
@@ -249,6 +253,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly onFrame = (body: Buffer): void => {
     if (this.state === 'closed') return;
     this.cfg.tap?.(this, 'in', body);
+    if (this.state === 'open' && looksLikeGossip(body)) {
+      // Peeked, not decoded: the gossip engine reads the body by offsets (a listener throws
+      // ProtocolError for a malformed one, handled in onData).
+      this.cfg.metrics.frameIn(MessageType.GOSSIP, body.length + FRAME_HEADER_BYTES);
+      this.lastContact = this.cfg.clock.now();
+      this.emit('message', { type: MessageType.GOSSIP, body });
+      return;
+    }
     const msg = decodeMessage(body); // throws ProtocolError, handled in onData
     this.cfg.metrics.frameIn(msg.type, body.length + FRAME_HEADER_BYTES);
     this.lastContact = this.cfg.clock.now();
@@ -279,6 +291,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         }
         return;
       }
+      case MessageType.GOSSIP:
+        return; // not reached: a GOSSIP that decodes is in the fixed layout, handed up above
       default:
         this.emit('message', msg);
     }

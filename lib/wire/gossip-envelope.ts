@@ -36,6 +36,22 @@ const ORIGIN_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Smallest well-formed GOSSIP body: empty seen-by, 1-byte topic, empty payload, nil signature. */
+const MIN_BODY_BYTES = HEAD_BYTES + 2 + ORIGIN_BYTES + 9 + 2 + 2 + 1;
+
+/**
+ * True when the fixed head of `body` (offsets 0..39: layout bytes, ttl and hops in range, a
+ * valid seen-by length) is well formed and the body is long enough for the rest: what a relay
+ * checks before it reads the id, ttl or seen-by of a copy it may drop unread. The tail is
+ * checked by readGossip.
+ */
+export function gossipHeadOk(body: Uint8Array): boolean {
+  if (body.length < MIN_BODY_BYTES || body[0] !== 0x9a || body[1] !== MessageType.GOSSIP || body[2] !== 0xc4 || body[3] !== 32) return false;
+  if (body[GOSSIP_TTL_OFFSET]! > LIMITS.maxTtl || body[GOSSIP_HOPS_OFFSET]! > LIMITS.maxHops || body[GOSSIP_SEEN_BY_OFFSET] !== 0xc4) return false;
+  const seenBytes = body[GOSSIP_SEEN_BY_OFFSET + 1]!;
+  return seenBytes % LIMITS.seenByEntryBytes === 0 && seenBytes <= LIMITS.seenBy * LIMITS.seenByEntryBytes && body.length >= MIN_BODY_BYTES + seenBytes;
+}
+
 /** True when `body` starts like a GOSSIP (array header and type), whatever follows. */
 export function looksLikeGossip(body: Uint8Array): boolean {
   return body.length > 1 && body[1] === MessageType.GOSSIP && (body[0]! & 0xf0) === 0x90;
@@ -65,6 +81,31 @@ export function encodeGossip(msg: Gossip): Buffer {
 export function reforwardGossip(body: Buffer, ttl: number, hops: number, seenBy: readonly Buffer[]): Buffer {
   const start = gossipTailOffset(body);
   return withHead(gossipIdOf(body), ttl, hops, seenBy, body, start, body.length);
+}
+
+/**
+ * reforwardGossip(body, ttl, hops, [...the body's own seen-by, ...added]) without building
+ * that list: the body's entries are copied as bytes, then `added`, the newest
+ * LIMITS.seenBy kept. One allocation: the new body.
+ */
+export function forwardGossip(body: Buffer, ttl: number, hops: number, added: readonly Buffer[]): Buffer {
+  const start = gossipTailOffset(body);
+  const own = body[GOSSIP_SEEN_BY_OFFSET + 1]! / LIMITS.seenByEntryBytes;
+  const total = own + added.length;
+  const n = Math.min(total, LIMITS.seenBy);
+  const drop = total - n; // oldest entries left out: first the body's own, then added ones
+  const seenBytes = n * LIMITS.seenByEntryBytes;
+  const out = Buffer.allocUnsafe(HEAD_BYTES + seenBytes + (body.length - start));
+  body.copy(out, 0, 0, GOSSIP_TTL_OFFSET);
+  out[GOSSIP_TTL_OFFSET] = ttl;
+  out[GOSSIP_HOPS_OFFSET] = hops;
+  out[GOSSIP_SEEN_BY_OFFSET] = 0xc4;
+  out[GOSSIP_SEEN_BY_OFFSET + 1] = seenBytes;
+  let o = HEAD_BYTES;
+  if (drop < own) o += body.copy(out, o, gossipSeenByOffset(drop), gossipSeenByOffset(own));
+  for (let i = Math.max(0, drop - own); i < added.length; i++) o += added[i]!.copy(out, o, 0, LIMITS.seenByEntryBytes);
+  body.copy(out, o, start, body.length);
+  return out;
 }
 
 function withHead(id: Buffer, ttl: number, hops: number, seenBy: readonly Buffer[], tail: Buffer, from: number, to: number): Buffer {
@@ -133,10 +174,37 @@ function bad(what: string): never {
 }
 
 /**
- * Decode a GOSSIP body in the fixed layout. Fields are views into `body` (copy what you
- * keep). Throws ProtocolError SCHEMA for any other layout or an out-of-range field.
+ * Where the fields of a GOSSIP body lie: what decodeGossip checks, as offsets and numbers
+ * (the topic as a string), without a view per field. A relay reads this once per new message.
  */
-export function decodeGossip(body: Buffer): Gossip {
+export interface GossipLayout {
+  ttl: number;
+  hops: number;
+  /** Seen-by entries, at GOSSIP_SEEN_BY_OFFSET + 2 onwards, LIMITS.seenByEntryBytes each. */
+  seenByCount: number;
+  /** The origin's 32-byte public key. */
+  originOffset: number;
+  seq: number;
+  topic: string;
+  /** The topic's UTF-8 bytes. */
+  topicOffset: number;
+  topicLength: number;
+  payloadOffset: number;
+  payloadLength: number;
+  /** The 64-byte signature, or -1 when it is nil. */
+  signatureOffset: number;
+}
+
+/** Offset of seen-by entry `i`. */
+export function gossipSeenByOffset(i: number): number {
+  return HEAD_BYTES + i * LIMITS.seenByEntryBytes;
+}
+
+/**
+ * Check a GOSSIP body in the fixed layout and say where its fields are. Throws ProtocolError
+ * SCHEMA for any other layout or an out-of-range field (the same checks as decodeGossip).
+ */
+export function readGossip(body: Buffer): GossipLayout {
   if (body.length < HEAD_BYTES + 2 + ORIGIN_BYTES + 9 + 1 + 2 + 1) bad(`body of ${body.length} bytes is too short`);
   if (body[0] !== 0x9a || body[1] !== MessageType.GOSSIP || body[2] !== 0xc4 || body[3] !== 32) bad('not in the fixed layout (array of 10, type, id as bin 8 of 32 bytes)');
   const ttl = body[GOSSIP_TTL_OFFSET]!;
@@ -148,15 +216,10 @@ export function decodeGossip(body: Buffer): Gossip {
   if (seenBytes % LIMITS.seenByEntryBytes !== 0 || seenBytes > LIMITS.seenBy * LIMITS.seenByEntryBytes) {
     bad(`seenBy must hold 0..${LIMITS.seenBy} entries of ${LIMITS.seenByEntryBytes} bytes, got ${seenBytes} bytes`);
   }
-  const seenBy: Buffer[] = [];
-  for (let i = 0; i < seenBytes; i += LIMITS.seenByEntryBytes) seenBy.push(body.subarray(HEAD_BYTES + i, HEAD_BYTES + i + LIMITS.seenByEntryBytes));
   let o = HEAD_BYTES + seenBytes;
-  const need = (n: number, what: string) => {
-    if (o + n > body.length) bad(`truncated ${what}`);
-  };
-  need(2 + ORIGIN_BYTES + 9, 'origin and seq');
+  if (o + 2 + ORIGIN_BYTES + 9 > body.length) bad('truncated origin and seq');
   if (body[o] !== 0xc4 || body[o + 1] !== ORIGIN_BYTES) bad('origin must be bin 8 of 32 bytes');
-  const origin = body.subarray(o + 2, o + 2 + ORIGIN_BYTES);
+  const originOffset = o + 2;
   o += 2 + ORIGIN_BYTES;
   if (body[o] !== 0xcf) bad('seq must be uint 64');
   const hi = body.readUInt32BE(o + 1);
@@ -164,46 +227,75 @@ export function decodeGossip(body: Buffer): Gossip {
   const seq = hi * 2 ** 32 + body.readUInt32BE(o + 5);
   o += 9;
   // topic: any str format
-  need(1, 'topic');
+  if (o + 1 > body.length) bad('truncated topic');
   let topicLen: number;
   const t = body[o]!;
   if ((t & 0xe0) === 0xa0) { topicLen = t & 0x1f; o += 1; }
-  else if (t === 0xd9) { need(2, 'topic'); topicLen = body[o + 1]!; o += 2; }
-  else if (t === 0xda) { need(3, 'topic'); topicLen = body.readUInt16BE(o + 1); o += 3; }
-  else if (t === 0xdb) { need(5, 'topic'); topicLen = body.readUInt32BE(o + 1); o += 5; }
+  else if (t === 0xd9) { if (o + 2 > body.length) bad('truncated topic'); topicLen = body[o + 1]!; o += 2; }
+  else if (t === 0xda) { if (o + 3 > body.length) bad('truncated topic'); topicLen = body.readUInt16BE(o + 1); o += 3; }
+  else if (t === 0xdb) { if (o + 5 > body.length) bad('truncated topic'); topicLen = body.readUInt32BE(o + 1); o += 5; }
   else bad('topic must be str');
   if (topicLen < 1 || topicLen > LIMITS.topicBytes) bad(`topic must be 1..${LIMITS.topicBytes} UTF-8 bytes`);
-  need(topicLen, 'topic');
+  if (o + topicLen > body.length) bad('truncated topic');
   let topic: string;
-  try {
-    topic = UTF8.decode(body.subarray(o, o + topicLen));
-  } catch {
-    bad('topic is not valid UTF-8');
+  let ascii = true;
+  for (let i = o; i < o + topicLen && ascii; i++) ascii = body[i]! < 0x80;
+  if (ascii) {
+    topic = body.toString('latin1', o, o + topicLen); // ASCII: the same string, without a view
+  } else {
+    try {
+      topic = UTF8.decode(body.subarray(o, o + topicLen));
+    } catch {
+      bad('topic is not valid UTF-8');
+    }
   }
+  const topicOffset = o;
   o += topicLen;
   // payload: any bin format
-  need(1, 'payload');
-  let payloadLen: number;
+  if (o + 1 > body.length) bad('truncated payload');
+  let payloadLength: number;
   const p = body[o]!;
-  if (p === 0xc4) { need(2, 'payload'); payloadLen = body[o + 1]!; o += 2; }
-  else if (p === 0xc5) { need(3, 'payload'); payloadLen = body.readUInt16BE(o + 1); o += 3; }
-  else if (p === 0xc6) { need(5, 'payload'); payloadLen = body.readUInt32BE(o + 1); o += 5; }
+  if (p === 0xc4) { if (o + 2 > body.length) bad('truncated payload'); payloadLength = body[o + 1]!; o += 2; }
+  else if (p === 0xc5) { if (o + 3 > body.length) bad('truncated payload'); payloadLength = body.readUInt16BE(o + 1); o += 3; }
+  else if (p === 0xc6) { if (o + 5 > body.length) bad('truncated payload'); payloadLength = body.readUInt32BE(o + 1); o += 5; }
   else bad('payload must be bin');
-  need(payloadLen, 'payload');
-  const payload = body.subarray(o, o + payloadLen);
-  o += payloadLen;
-  need(1, 'signature');
-  let signature: Buffer | null;
+  if (o + payloadLength > body.length) bad('truncated payload');
+  const payloadOffset = o;
+  o += payloadLength;
+  if (o + 1 > body.length) bad('truncated signature');
+  let signatureOffset: number;
   if (body[o] === 0xc0) {
-    signature = null;
+    signatureOffset = -1;
     o += 1;
   } else if (body[o] === 0xc4 && body[o + 1] === SIGNATURE_BYTES) {
-    need(2 + SIGNATURE_BYTES, 'signature');
-    signature = body.subarray(o + 2, o + 2 + SIGNATURE_BYTES);
+    if (o + 2 + SIGNATURE_BYTES > body.length) bad('truncated signature');
+    signatureOffset = o + 2;
     o += 2 + SIGNATURE_BYTES;
   } else {
     bad('signature must be nil or bin 8 of 64 bytes');
   }
   if (o !== body.length) bad(`${body.length - o} byte(s) after the last field`);
-  return { type: MessageType.GOSSIP, id: gossipIdOf(body), origin, seq, topic, ttl, hops, seenBy, payload, signature };
+  return { ttl, hops, seenByCount: seenBytes / LIMITS.seenByEntryBytes, originOffset, seq, topic, topicOffset, topicLength: topicLen, payloadOffset, payloadLength, signatureOffset };
+}
+
+/**
+ * Decode a GOSSIP body in the fixed layout. Fields are views into `body` (copy what you
+ * keep). Throws ProtocolError SCHEMA for any other layout or an out-of-range field.
+ */
+export function decodeGossip(body: Buffer): Gossip {
+  const l = readGossip(body);
+  const seenBy: Buffer[] = [];
+  for (let i = 0; i < l.seenByCount; i++) seenBy.push(body.subarray(gossipSeenByOffset(i), gossipSeenByOffset(i + 1)));
+  return {
+    type: MessageType.GOSSIP,
+    id: gossipIdOf(body),
+    origin: body.subarray(l.originOffset, l.originOffset + ORIGIN_BYTES),
+    seq: l.seq,
+    topic: l.topic,
+    ttl: l.ttl,
+    hops: l.hops,
+    seenBy,
+    payload: body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength),
+    signature: l.signatureOffset < 0 ? null : body.subarray(l.signatureOffset, l.signatureOffset + SIGNATURE_BYTES),
+  };
 }

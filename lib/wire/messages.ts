@@ -200,3 +200,16 @@ export interface Goodbye {
 }
 
 export type Message = Handshake | Ping | Pong | Gossip | IHave | IWant | Direct | Ack | FindNode | Nodes | Goodbye;
+
+/**
+ * A GOSSIP as a connection hands it up after the handshake: the body as it came off the
+ * wire, undecoded (a relay reads it by offsets, lib/wire/gossip-envelope.ts). `body` is a
+ * view into a socket read: handle it synchronously, copy what you keep.
+ */
+export interface GossipFrame {
+  type: typeof MessageType.GOSSIP;
+  body: Buffer;
+}
+
+/** What a connection emits as 'message': every type decoded, except GOSSIP (a GossipFrame). */
+export type InboundMessage = Exclude<Message, Gossip> | GossipFrame;

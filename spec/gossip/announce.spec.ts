@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import sinon from 'sinon';
 import { systemClock } from '../../lib/clock.js';
 import { ANNOUNCE_WAIT_MAX_MS, ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_UNKNOWN_MS, GossipEngine, announceWaitMs } from '../../lib/gossip/engine.js';
@@ -86,7 +87,7 @@ describe('GossipEngine: announce at once (lazy push, PROTOCOL.md §4.6)', () => 
     e.onIHave(announcer, [m.id]);
     expect(announcer.of(MessageType.IWANT)).to.deep.equal([]);
     await clock.tickAsync(3);
-    e.onGossip(peers[1]!, m);
+    e.onGossip(peers[1]!, encodeGossip(m));
     await clock.tickAsync(50);
     expect(announcer.of(MessageType.IWANT)).to.deep.equal([]);
   });
@@ -112,6 +113,45 @@ describe('GossipEngine: announce at once (lazy push, PROTOCOL.md §4.6)', () => 
     expect(announceWaitMs(0.1)).to.equal(ANNOUNCE_WAIT_MIN_MS);
     expect(announceWaitMs(40)).to.equal(60);
     expect(announceWaitMs(10_000)).to.equal(ANNOUNCE_WAIT_MAX_MS);
+  });
+
+  it('waits twice the observed push lag when that is longer than 1.5 round trips, up to the bound', () => {
+    expect(announceWaitMs(4, 30)).to.equal(60);
+    expect(announceWaitMs(40, 10)).to.equal(60);
+    expect(announceWaitMs(undefined, 100)).to.equal(200);
+    expect(announceWaitMs(1, 5000)).to.equal(ANNOUNCE_WAIT_MAX_MS);
+  });
+
+  it('learns the push lag from push copies that come after an announcement, and waits longer for the next id', async () => {
+    const e = engine();
+    const announcer = peers[0]!; // rtt 4 ms: 6 ms while no lag is known
+    for (let n = 10; n < 40; n++) {
+      const m = gossipFrom(generateIdentity(), n);
+      e.onIHave(announcer, [m.id]);
+      await clock.tickAsync(5); // each push copy comes 5 ms after the announcement, in time
+      e.onGossip(peers[1]!, encodeGossip(m));
+    }
+    expect(e.pushLagMs).to.be.within(4, 5);
+    const m = gossipFrom(generateIdentity(), 40);
+    e.onIHave(announcer, [m.id]);
+    await clock.tickAsync(7);
+    expect(announcer.of(MessageType.IWANT)).to.deep.equal([]); // the wait is now 2 x lag (8-10 ms), not 6
+    await clock.tickAsync(4);
+    expect(announcer.of(MessageType.IWANT)).to.have.length(1);
+    e.clear();
+  });
+
+  it('does not push a message to the peers that announced it, and counts them as holding it', async () => {
+    const e = engine({ fanout: 6 });
+    const m = gossipFrom(generateIdentity(), 50);
+    for (const p of peers.slice(1, 4)) e.onIHave(p, [m.id]);
+    e.onGossip(peers[0]!, encodeGossip(m));
+    await tick();
+    for (const p of peers.slice(1, 4)) expect(p.of(MessageType.GOSSIP), 'announcer pushed to').to.deep.equal([]);
+    for (const p of peers.slice(4)) expect(p.of(MessageType.GOSSIP)).to.have.length(1);
+    e.heartbeat();
+    for (const p of peers.slice(1, 4)) expect(p.of(MessageType.IHAVE), 'announcer advertised to').to.deep.equal([]);
+    e.clear();
   });
 
   it('with announce off, announces only at the heartbeat and asks at once', async () => {

@@ -4,6 +4,7 @@
  * way lib/network.ts wires it.
  */
 import { expect } from 'chai';
+import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
@@ -99,13 +100,13 @@ describe('GossipEngine defences', () => {
       const e = engine();
       const victim = generateIdentity();
       const recorded = Array.from({ length: 50 }, (_, k) => signed(victim, seqNow(k)));
-      for (const m of recorded) e.onGossip(peers[0]!, m);
+      for (const m of recorded) e.onGossip(peers[0]!, encodeGossip(m));
       expect(delivered).to.have.length(50);
       const flooder = generateIdentity();
-      for (let k = 0; k < 3 * OPTIONS.maxSeenEntries; k++) e.onGossip(peers[1]!, signed(flooder, seqNow(k)));
+      for (let k = 0; k < 3 * OPTIONS.maxSeenEntries; k++) e.onGossip(peers[1]!, encodeGossip(signed(flooder, seqNow(k))));
       for (const m of recorded) expect(e.seen.has(m.id)).to.equal(false);
       delivered = [];
-      for (const m of recorded) e.onGossip(peers[2]!, m);
+      for (const m of recorded) e.onGossip(peers[2]!, encodeGossip(m));
       expect(delivered).to.have.length(0);
       expect(invalid.filter((i) => i.reason === 'replay')).to.have.length(50);
     });
@@ -114,12 +115,12 @@ describe('GossipEngine defences', () => {
       const e = engine();
       const origin = generateIdentity();
       const recorded = Array.from({ length: 20 }, (_, k) => signed(origin, seqNow(k)));
-      for (const m of recorded) e.onGossip(peers[0]!, m);
+      for (const m of recorded) e.onGossip(peers[0]!, encodeGossip(m));
       now += OPTIONS.seenTtlMs + 1;
       e.heartbeat();
       expect(e.seen.size).to.equal(0);
       delivered = [];
-      for (const m of recorded) e.onGossip(peers[1]!, m);
+      for (const m of recorded) e.onGossip(peers[1]!, encodeGossip(m));
       expect(delivered).to.have.length(0);
       expect(invalid.map((i) => i.reason)).to.deep.equal(Array(20).fill('too_old'));
     });
@@ -128,12 +129,12 @@ describe('GossipEngine defences', () => {
       const e = engine({ maxReplayOrigins: 10 });
       const victim = generateIdentity();
       const recorded = Array.from({ length: 10 }, (_, k) => signed(victim, seqNow(k)));
-      for (const m of recorded) e.onGossip(peers[0]!, m);
+      for (const m of recorded) e.onGossip(peers[0]!, encodeGossip(m));
       now += 1;
-      for (let k = 0; k < 2 * OPTIONS.maxSeenEntries; k++) e.onGossip(peers[1]!, signed(generateIdentity(), seqNow(k)));
+      for (let k = 0; k < 2 * OPTIONS.maxSeenEntries; k++) e.onGossip(peers[1]!, encodeGossip(signed(generateIdentity(), seqNow(k))));
       expect(e.replay.evictions).to.be.greaterThan(0);
       delivered = [];
-      for (const m of recorded) e.onGossip(peers[2]!, m);
+      for (const m of recorded) e.onGossip(peers[2]!, encodeGossip(m));
       expect(delivered).to.have.length(0);
     });
 
@@ -145,9 +146,9 @@ describe('GossipEngine defences', () => {
         now += 1;
       }
       for (const p of peers) for (const m of p.gossip()) if (!mine.some((x) => x.id.equals(m.id))) mine.push(m);
-      for (let k = 0; k < 30; k++) e.onGossip(peers[1]!, signed(generateIdentity(), seqNow(k)));
+      for (let k = 0; k < 30; k++) e.onGossip(peers[1]!, encodeGossip(signed(generateIdentity(), seqNow(k))));
       delivered = [];
-      for (const m of mine) e.onGossip(peers[2]!, { ...m, seenBy: [] });
+      for (const m of mine) e.onGossip(peers[2]!, encodeGossip({ ...m, seenBy: [] }));
       expect(delivered).to.have.length(0);
       expect(invalid.every((i) => i.reason === 'replay')).to.equal(true);
     });
@@ -173,7 +174,7 @@ describe('GossipEngine defences', () => {
       const ids: Buffer[] = [];
       for (let k = 0; k < n; k++) {
         const m = signed(origin, seqNow(k), undefined, size);
-        e.onGossip(source, m);
+        e.onGossip(source, encodeGossip(m));
         ids.push(m.id);
       }
       e.heartbeat();
@@ -244,15 +245,15 @@ describe('GossipEngine defences', () => {
         return { type: MessageType.GOSSIP, id, origin: victim.publicKey, seq, topic: 't', ttl: 5, hops: 1, seenBy: [], payload, signature: Buffer.alloc(64, 1) };
       });
       // No ban in this spec (the network bans): the budget alone must bound the cost.
-      for (const f of forgeries(5000, 0)) e.onGossip(forger, f);
+      for (const f of forgeries(5000, 0)) e.onGossip(forger, encodeGossip(f));
       const verified = () => invalid.filter((i) => i.reason === 'bad_signature').length;
       expect(verified()).to.equal(SCORING_DEFAULTS.verifyBurst);
       expect(metrics.dropped('verify_budget')).to.equal(5000 - SCORING_DEFAULTS.verifyBurst);
       now += 1000;
-      for (const f of forgeries(5000, 10_000)) e.onGossip(forger, f);
+      for (const f of forgeries(5000, 10_000)) e.onGossip(forger, encodeGossip(f));
       expect(verified()).to.equal(SCORING_DEFAULTS.verifyBurst + SCORING_DEFAULTS.verifyPerSecond);
       const honest = signed(generateIdentity(), seqNow(1));
-      e.onGossip(peers[1]!, honest);
+      e.onGossip(peers[1]!, encodeGossip(honest));
       expect(delivered).to.deep.equal([honest.id.toString('hex')]);
       expect(ledger.verdict(forger.idHex)).to.equal('ban');
       expect(ledger.verdict(peers[1]!.idHex)).to.equal('ok');
@@ -265,7 +266,7 @@ describe('GossipEngine defences', () => {
       const msgs = Array.from({ length: 10 }, (_, k) => signed(origin, seqNow(k)));
       ledger = new PeerLedger(clock, { verifyPerSecond: 0, verifyBurst: 1 });
       e.onIHave(peers[0]!, msgs.map((m) => m.id));
-      for (const m of msgs) e.onGossip(peers[0]!, m);
+      for (const m of msgs) e.onGossip(peers[0]!, encodeGossip(m));
       expect(delivered).to.have.length(10);
       ledger = l2;
     });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine, sample } from '../../lib/gossip/engine.js';
 import type { DeliveryInfo, GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
@@ -126,7 +127,7 @@ describe('GossipEngine', () => {
       const e = engine();
       const origin = generateIdentity();
       const from = peers[0]!;
-      e.onGossip(from, signedGossip(origin, 1));
+      e.onGossip(from, encodeGossip(signedGossip(origin, 1)));
       expect(delivered).to.have.length(1);
       expect(delivered[0]!.info).to.include({ topic: 't', from: origin.idHex, hops: 1, direct: false });
       expect(from.gossip()).to.have.length(0);
@@ -141,9 +142,9 @@ describe('GossipEngine', () => {
     it('treats a replayed copy as a duplicate: not delivered, not forwarded, counted', () => {
       const e = engine();
       const msg = signedGossip(generateIdentity(), 1);
-      e.onGossip(peers[0]!, msg);
+      e.onGossip(peers[0]!, encodeGossip(msg));
       const sentBefore = peers.reduce((n, p) => n + p.sent.length, 0);
-      e.onGossip(peers[1]!, msg);
+      e.onGossip(peers[1]!, encodeGossip(msg));
       expect(delivered).to.have.length(1);
       expect(peers.reduce((n, p) => n + p.sent.length, 0)).to.equal(sentBefore);
       expect(metrics.duplicatesReceived).to.equal(1);
@@ -154,7 +155,7 @@ describe('GossipEngine', () => {
       const msg = signedGossip(generateIdentity(), 1, 't', 'x', {
         seenBy: [Buffer.from(peers[1]!.prefixKey, 'latin1'), Buffer.from(peers[2]!.prefixKey, 'latin1')],
       });
-      e.onGossip(peers[0]!, msg);
+      e.onGossip(peers[0]!, encodeGossip(msg));
       expect(peers[1]!.gossip()).to.have.length(0);
       expect(peers[2]!.gossip()).to.have.length(0);
       expect(peers.slice(3).every((p) => p.gossip().length === 1)).to.equal(true);
@@ -163,7 +164,7 @@ describe('GossipEngine', () => {
     it('keeps seen-by within its cap when forwarding', () => {
       const e = engine();
       const full = Array.from({ length: LIMITS.seenBy }, (_, i) => Buffer.alloc(8, i + 100));
-      e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1, 't', 'x', { seenBy: full }));
+      e.onGossip(peers[0]!, encodeGossip(signedGossip(generateIdentity(), 1, 't', 'x', { seenBy: full })));
       const f = peers.flatMap((p) => p.gossip())[0]!;
       expect(f.seenBy).to.have.length(LIMITS.seenBy);
       expect(f.seenBy.map((b) => b.toString('latin1'))).to.include(self.id.subarray(0, 8).toString('latin1'));
@@ -172,14 +173,14 @@ describe('GossipEngine', () => {
     it('lists itself in seen-by once when the sender had already listed it', () => {
       const e = engine();
       const mine = self.id.subarray(0, 8);
-      e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1, 't', 'x', { seenBy: [Buffer.alloc(8, 1), Buffer.from(mine)] }));
+      e.onGossip(peers[0]!, encodeGossip(signedGossip(generateIdentity(), 1, 't', 'x', { seenBy: [Buffer.alloc(8, 1), Buffer.from(mine)] })));
       const f = peers.flatMap((p) => p.gossip())[0]!;
       expect(f.seenBy.filter((b) => b.equals(mine))).to.have.length(1);
     });
 
     it('delivers but does not forward a message arriving with TTL 1', () => {
       const e = engine();
-      e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1, 't', 'x', { ttl: 1 }));
+      e.onGossip(peers[0]!, encodeGossip(signedGossip(generateIdentity(), 1, 't', 'x', { ttl: 1 })));
       expect(delivered).to.have.length(1);
       expect(peers.flatMap((p) => p.gossip())).to.have.length(0);
       expect(metrics.dropped('ttl_expired')).to.equal(1);
@@ -195,7 +196,7 @@ describe('GossipEngine', () => {
     for (const [what, mutate, reason] of rejections) {
       it(`rejects ${what} (${reason}): not delivered, not forwarded, reported against the sender`, () => {
         const e = engine();
-        e.onGossip(peers[0]!, mutate(signedGossip(generateIdentity(), 1)));
+        e.onGossip(peers[0]!, encodeGossip(mutate(signedGossip(generateIdentity(), 1))));
         expect(delivered).to.have.length(0);
         expect(peers.flatMap((p) => p.gossip())).to.have.length(0);
         expect(invalid).to.deep.equal([{ from: peers[0]!.idHex, reason }]);
@@ -205,14 +206,14 @@ describe('GossipEngine', () => {
     it('still delivers the genuine message after a forged copy of it arrived first', () => {
       const e = engine();
       const genuine = signedGossip(generateIdentity(), 1);
-      e.onGossip(peers[0]!, { ...genuine, signature: Buffer.alloc(64, 1) });
-      e.onGossip(peers[1]!, genuine);
+      e.onGossip(peers[0]!, encodeGossip({ ...genuine, signature: Buffer.alloc(64, 1) }));
+      e.onGossip(peers[1]!, encodeGossip(genuine));
       expect(delivered).to.have.length(1);
     });
 
     it('accepts unsigned messages when signing is off', () => {
       const e = engine({ signMessages: false });
-      e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1, 't', 'x', { signature: null }));
+      e.onGossip(peers[0]!, encodeGossip(signedGossip(generateIdentity(), 1, 't', 'x', { signature: null })));
       expect(delivered).to.have.length(1);
     });
   });
@@ -221,11 +222,11 @@ describe('GossipEngine', () => {
     it('answers IHAVE with IWANT for unseen ids only, and IWANT with the cached message', () => {
       const a = engine();
       const msg = signedGossip(generateIdentity(), 1);
-      a.onGossip(peers[0]!, msg);
+      a.onGossip(peers[0]!, encodeGossip(msg));
       const b = engine();
       const asker = peers[5]!;
       b.onIHave(asker, [msg.id, Buffer.alloc(32, 3)]);
-      b.onGossip(peers[1]!, signedGossip(generateIdentity(), 2)); // unrelated
+      b.onGossip(peers[1]!, encodeGossip(signedGossip(generateIdentity(), 2))); // unrelated
       const iwant = asker.sent.find((m) => m.type === MessageType.IWANT);
       expect(iwant).to.deep.equal({ type: MessageType.IWANT, ids: [msg.id, Buffer.alloc(32, 3)] });
       // A serves it from its cache, to a peer it advertised it to.
@@ -240,7 +241,7 @@ describe('GossipEngine', () => {
     it('does not ask again for an id it has already seen', () => {
       const e = engine();
       const msg = signedGossip(generateIdentity(), 1);
-      e.onGossip(peers[0]!, msg);
+      e.onGossip(peers[0]!, encodeGossip(msg));
       e.onIHave(peers[1]!, [msg.id]);
       expect(peers[1]!.sent.some((m) => m.type === MessageType.IWANT)).to.equal(false);
     });
@@ -248,7 +249,7 @@ describe('GossipEngine', () => {
     it('advertises new messages on the next heartbeat to peers not known to hold them', () => {
       const e = engine();
       const msg = signedGossip(generateIdentity(), 1);
-      e.onGossip(peers[0]!, msg);
+      e.onGossip(peers[0]!, encodeGossip(msg));
       e.heartbeat();
       const pushedTo = new Set(peers.filter((p) => p.gossip().length > 0).map((p) => p.idHex));
       for (const p of peers) {
@@ -275,7 +276,7 @@ describe('GossipEngine', () => {
 
     it('sends no adverts when repair is off', () => {
       const e = engine({ repair: false });
-      e.onGossip(peers[0]!, signedGossip(generateIdentity(), 1));
+      e.onGossip(peers[0]!, encodeGossip(signedGossip(generateIdentity(), 1)));
       e.heartbeat();
       expect(peers.some((p) => p.sent.some((m) => m.type === MessageType.IHAVE))).to.equal(false);
     });

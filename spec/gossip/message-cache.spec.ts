@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
-import { cachedMessage, MAX_SERVES_PER_PEER, MessageCache } from '../../lib/gossip/message-cache.js';
+import { cachedMessage, isKnown, MAX_SERVES_PER_PEER, MessageCache } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry, MessageCacheOptions } from '../../lib/gossip/message-cache.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
@@ -23,6 +23,11 @@ function msg(n: number, payloadBytes = 10): Gossip {
 
 const ids = (entries: CacheEntry[]) => entries.map((e) => cachedMessage(e).seq);
 
+/** Cache `m` as its encoded body, held by the peers in slots `known`. */
+function put(cache: MessageCache, m: Gossip, now: number, known: number[]): void {
+  cache.add(encodeMessage(m), m.payload.length, now, known);
+}
+
 describe('MessageCache', () => {
   const WINDOW = 10_000;
   const opts = (over: Partial<MessageCacheOptions> = {}): MessageCacheOptions => ({ maxAgeMs: WINDOW, maxEntries: 100, maxBytes: 1 << 20, ...over });
@@ -30,7 +35,7 @@ describe('MessageCache', () => {
   /** Bytes charged for an entry beyond its payload, measured on an empty-payload message. */
   function overhead(): number {
     const c = new MessageCache(opts());
-    c.add(msg(0, 0), 0, []);
+    put(c, msg(0, 0), 0, []);
     return c.bytes;
   }
 
@@ -41,9 +46,8 @@ describe('MessageCache', () => {
       b.copy(read, at);
       return read.subarray(at, at + b.length);
     };
-    const decoded: Gossip = { ...m, id: view(m.id, 0), origin: view(m.origin, 40), payload: view(m.payload, 100) };
     const cache = new MessageCache(opts());
-    cache.add(decoded, 0, [], view(encodeMessage(m), 1000));
+    cache.add(view(encodeMessage(m), 1000), m.payload.length, 0, []);
     const entry = cache.get(m.id)!;
     expect(entry.id.buffer).to.not.equal(read.buffer);
     expect(entry.body.buffer).to.not.equal(read.buffer);
@@ -53,14 +57,14 @@ describe('MessageCache', () => {
   describe('the window (messageCacheMs)', () => {
     it('keeps a message until one millisecond before the window ends', () => {
       const cache = new MessageCache(opts());
-      cache.add(msg(1), 1000, []);
+      put(cache, msg(1), 1000, []);
       expect(cache.expire(1000 + WINDOW - 1)).to.equal(0);
       expect(cache.get(msg(1).id)).to.not.equal(undefined);
     });
 
     it('drops a message exactly when the window ends, after which it cannot be served', () => {
       const cache = new MessageCache(opts());
-      cache.add(msg(1), 1000, []);
+      put(cache, msg(1), 1000, []);
       expect(cache.expire(1000 + WINDOW)).to.equal(1);
       expect(cache.size).to.equal(0);
       expect(cache.bytes).to.equal(0);
@@ -70,18 +74,18 @@ describe('MessageCache', () => {
 
     it('drops only the messages past the window, oldest first, and leaves the rest servable', () => {
       const cache = new MessageCache(opts());
-      for (let i = 0; i < 5; i++) cache.add(msg(i), 1000 * i, []);
+      for (let i = 0; i < 5; i++) put(cache, msg(i), 1000 * i, []);
       // At WINDOW + 2000, the messages added at 0, 1000 and 2000 are past the window.
       expect(cache.expire(WINDOW + 2000)).to.equal(3);
       expect(cache.size).to.equal(2);
       expect(cache.get(msg(2).id)).to.equal(undefined);
       expect(cachedMessage(cache.get(msg(3).id)!).seq).to.equal(3);
-      expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
+      expect(cache.unknownTo(3, 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
     });
 
     it('holds nothing past the next expiry when the window is 0', () => {
       const cache = new MessageCache(opts({ maxAgeMs: 0 }));
-      cache.add(msg(1), 500, []);
+      put(cache, msg(1), 500, []);
       expect(cache.expire(500)).to.equal(1);
       expect(cache.size).to.equal(0);
     });
@@ -92,18 +96,18 @@ describe('MessageCache', () => {
       const cache = new MessageCache(opts({ maxEntries: 3 }));
       let largest = 0;
       for (let i = 1; i <= 10; i++) {
-        cache.add(msg(i), i, []);
+        put(cache, msg(i), i, []);
         largest = Math.max(largest, cache.size);
       }
       expect(largest).to.equal(3);
       expect(cache.evictions).to.equal(7);
-      expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([8, 9, 10]);
+      expect(cache.unknownTo(3, 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([8, 9, 10]);
       expect(cache.get(msg(7).id)).to.equal(undefined);
     });
 
     it('is disabled by a cap of 0: nothing is kept, nothing can be served', () => {
       const cache = new MessageCache(opts({ maxEntries: 0 }));
-      cache.add(msg(1), 0, []);
+      put(cache, msg(1), 0, []);
       expect(cache.size).to.equal(0);
       expect(cache.get(msg(1).id)).to.equal(undefined);
       expect(cache.takeFresh()).to.deep.equal([]);
@@ -111,13 +115,13 @@ describe('MessageCache', () => {
 
     it('keeps the first copy of a message: adding the same id again changes nothing', () => {
       const cache = new MessageCache(opts());
-      cache.add(msg(1), 0, ['a']);
-      cache.add({ ...msg(1), ttl: 1 }, 50, ['b']);
+      put(cache, msg(1), 0, [0]);
+      put(cache, { ...msg(1), ttl: 1 }, 50, [1]);
       expect(cache.size).to.equal(1);
       const e = cache.get(msg(1).id)!;
       expect(e.at).to.equal(0);
       expect(cachedMessage(e).ttl).to.equal(5);
-      expect([...e.knownBy]).to.deep.equal(['a']);
+      expect([0, 1, 2].map((slot) => isKnown(e, slot))).to.deep.equal([true, false, false]);
     });
   });
 
@@ -126,8 +130,8 @@ describe('MessageCache', () => {
       const per = overhead();
       expect(per).to.be.greaterThan(0);
       const cache = new MessageCache(opts());
-      cache.add(msg(1, 100), 0, []);
-      cache.add(msg(2, 300), 1, []);
+      put(cache, msg(1, 100), 0, []);
+      put(cache, msg(2, 300), 1, []);
       expect(cache.bytes).to.equal(400 + 2 * per);
       cache.expire(WINDOW);
       expect(cache.bytes).to.equal(300 + per);
@@ -137,12 +141,12 @@ describe('MessageCache', () => {
       const per = overhead();
       // Room for exactly three 1000-byte messages.
       const cache = new MessageCache(opts({ maxBytes: 3 * (1000 + per) }));
-      for (let i = 1; i <= 3; i++) cache.add(msg(i, 1000), i, []);
+      for (let i = 1; i <= 3; i++) put(cache, msg(i, 1000), i, []);
       expect(cache.size).to.equal(3);
       expect(cache.evictions).to.equal(0);
       // A 2000-byte message needs the room of the two oldest.
-      cache.add(msg(4, 2000), 4, []);
-      expect(cache.unknownTo('peer', 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
+      put(cache, msg(4, 2000), 4, []);
+      expect(cache.unknownTo(3, 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
       expect(cache.evictions).to.equal(2);
       expect(cache.bytes).to.equal(3000 + 2 * per);
       expect(cache.bytes).to.be.at.most(3 * (1000 + per));
@@ -152,8 +156,8 @@ describe('MessageCache', () => {
       const per = overhead();
       const cap = 5000 + per;
       const cache = new MessageCache(opts({ maxBytes: cap }));
-      cache.add(msg(1, 10), 0, []);
-      cache.add(msg(2, 6000), 1, []);
+      put(cache, msg(1, 10), 0, []);
+      put(cache, msg(2, 6000), 1, []);
       expect(cache.get(msg(2).id)).to.equal(undefined);
       expect(cache.get(msg(1).id)).to.not.equal(undefined);
       expect(cache.bytes).to.be.at.most(cap);
@@ -165,42 +169,42 @@ describe('MessageCache', () => {
   describe('serving and advertising', () => {
     it(`serves one message at most ${MAX_SERVES_PER_PEER} times to each peer it was offered to, and never to others`, () => {
       const cache = new MessageCache(opts());
-      cache.add(msg(1), 0, ['alice', 'bob']);
+      put(cache, msg(1), 0, [0, 1]);
       const e = cache.get(msg(1).id)!;
       let served = 0;
       for (let i = 0; i < MAX_SERVES_PER_PEER + 10; i++) {
-        if (cache.mayServe(e, 'alice') === 'ok') {
-          cache.served(e, 'alice');
+        if (cache.mayServe(e, 0) === 'ok') {
+          cache.served(e, 0);
           served++;
         }
       }
       expect(served).to.equal(MAX_SERVES_PER_PEER);
-      expect(cache.mayServe(e, 'alice')).to.equal('exhausted');
-      expect(cache.mayServe(e, 'bob')).to.equal('ok');
-      expect(cache.mayServe(e, 'carol')).to.equal('unadvertised');
+      expect(cache.mayServe(e, 0)).to.equal('exhausted');
+      expect(cache.mayServe(e, 1)).to.equal('ok');
+      expect(cache.mayServe(e, 2)).to.equal('unadvertised');
     });
 
     it('hands out messages added since the last call once, leaving out evicted ones', () => {
       const cache = new MessageCache(opts({ maxEntries: 2 }));
-      cache.add(msg(1), 0, []);
+      put(cache, msg(1), 0, []);
       expect(ids(cache.takeFresh())).to.deep.equal([1]);
       expect(cache.takeFresh()).to.deep.equal([]);
-      cache.add(msg(2), 1, []);
-      cache.add(msg(3), 2, []);
-      cache.add(msg(4), 3, []); // evicts 1 then 2
+      put(cache, msg(2), 1, []);
+      put(cache, msg(3), 2, []);
+      put(cache, msg(4), 3, []); // evicts 1 then 2
       expect(ids(cache.takeFresh())).to.deep.equal([3, 4]);
     });
 
     it('lists for a peer only the ids it is not known to hold, added at or after a time', () => {
       const cache = new MessageCache(opts());
-      cache.add(msg(1), 100, ['alice']);
-      cache.add(msg(2), 200, []);
-      cache.add(msg(3), 300, []);
-      cache.markKnown(msg(3).id, 'alice');
-      const list = (peer: string, since: number) => cache.unknownTo(peer, since).map((e) => e.id.readUInt32BE(0));
-      expect(list('alice', 0)).to.deep.equal([2]);
-      expect(list('bob', 0)).to.deep.equal([1, 2, 3]);
-      expect(list('bob', 200)).to.deep.equal([2, 3]);
+      put(cache, msg(1), 100, [0]);
+      put(cache, msg(2), 200, []);
+      put(cache, msg(3), 300, []);
+      cache.markKnown(msg(3).id, 0);
+      const list = (peer: number, since: number) => cache.unknownTo(peer, since).map((e) => e.id.readUInt32BE(0));
+      expect(list(0, 0)).to.deep.equal([2]);
+      expect(list(1, 0)).to.deep.equal([1, 2, 3]);
+      expect(list(1, 200)).to.deep.equal([2, 3]);
     });
   });
 });

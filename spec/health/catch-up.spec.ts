@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
@@ -46,7 +47,7 @@ function pair(clock: Clock): { a: Side; b: Side; link: { up: boolean } } {
       if (!link.up) return; // lost in the dead link
       const from = other.remote; // how `other` sees `self`
       switch (m.type) {
-        case MessageType.GOSSIP: return other.engine.onGossip(from, m);
+        case MessageType.GOSSIP: return other.engine.onGossip(from, encodeGossip(m));
         case MessageType.IHAVE: return other.engine.onIHave(from, m.ids);
         case MessageType.IWANT: return other.engine.onIWant(from, m.ids);
       }

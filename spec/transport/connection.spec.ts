@@ -11,7 +11,8 @@ import { encodeMessage } from '../../lib/wire/codec.js';
 import { encodeFrame } from '../../lib/wire/frame.js';
 import { TcpTransport } from '../../lib/transport/tcp.js';
 import { GoodbyeCode, MessageType } from '../../lib/wire/messages.js';
-import type { Goodbye } from '../../lib/wire/messages.js';
+import type { Goodbye, GossipFrame, InboundMessage } from '../../lib/wire/messages.js';
+import { encodeGossip, readGossip } from '../../lib/wire/gossip-envelope.js';
 import { RawPeer } from '../helpers/raw-peer.js';
 import { waitFor } from '../../lib/testnet.js';
 
@@ -98,6 +99,34 @@ describe('Connection over loopback', () => {
     expect(msg).to.deep.equal({ type: MessageType.ACK, ref: Buffer.alloc(16, 7), status: 0, reply: null });
     await waitFor(() => out.rttMs !== undefined, 2000, 'PONG');
     expect(out.rttMs).to.be.a('number').and.to.be.at.least(0);
+  });
+
+  it('hands a GOSSIP up undecoded (its body, as sent), and closes with the error a listener throws for a malformed one', async () => {
+    const a = await side();
+    const b = await side();
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    await once(out, 'open');
+    const inbound = a.inbound[0]!;
+    if (inbound.state !== 'open') await once(inbound, 'open');
+    const body = encodeGossip({
+      type: MessageType.GOSSIP, id: Buffer.alloc(32, 1), origin: Buffer.alloc(32, 2), seq: 3, topic: 't', ttl: 4, hops: 1,
+      seenBy: [Buffer.alloc(8, 5)], payload: Buffer.from([0xc0]), signature: null,
+    });
+    const got = once(inbound, 'message');
+    out.sendEncoded(MessageType.GOSSIP, body);
+    const [msg] = (await got) as [InboundMessage];
+    expect(msg.type).to.equal(MessageType.GOSSIP);
+    expect((msg as GossipFrame).body.equals(body)).to.equal(true);
+    inbound.on('message', (m) => {
+      if (m.type === MessageType.GOSSIP) readGossip(m.body);
+    });
+    const closed = waitClose(inbound);
+    const bad = Buffer.from(body);
+    bad[bad.length - 1] = 0xc1; // the signature: neither nil nor bin
+    out.sendEncoded(MessageType.GOSSIP, bad);
+    const info = await closed;
+    expect(info.error?.code).to.equal('SCHEMA');
+    expect(info.code).to.equal(GoodbyeCode.PROTOCOL_ERROR);
   });
 
   const refusals: Array<[string, (p: RawPeer) => void, number, string]> = [

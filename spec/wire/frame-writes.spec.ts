@@ -10,7 +10,7 @@ import { TcpTransport } from '../../lib/transport/tcp.js';
 import { encodeMessage } from '../../lib/wire/codec.js';
 import { frameHeader } from '../../lib/wire/frame.js';
 import { MessageType } from '../../lib/wire/messages.js';
-import type { Message } from '../../lib/wire/messages.js';
+import type { InboundMessage } from '../../lib/wire/messages.js';
 import { waitFor } from '../../lib/testnet.js';
 
 function config(encrypted: boolean): ConnectionConfig {
@@ -62,7 +62,7 @@ describe('Frame writing on a connection', () => {
     expect(chunks).to.have.length(2);
     expect(chunks[0]!.equals(frameHeader(body.length))).to.equal(true);
     expect(chunks[1]).to.equal(body); // the same object: no copy, no concatenation
-    const [received] = (await once(inbound[0]!, 'message')) as [Message];
+    const [received] = (await once(inbound[0]!, 'message')) as [InboundMessage];
     expect(received.type).to.equal(MessageType.DIRECT);
   });
 
@@ -77,7 +77,7 @@ describe('Frame writing on a connection', () => {
     expect(chunks[0]!.length).to.equal(2);
     expect(chunks[0]!.readUInt16BE(0)).to.equal(plaintext + 16); // one record: all three frames and one tag
     expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(2 + plaintext + 16);
-    const got: Message[] = [];
+    const got: InboundMessage[] = [];
     inbound[0]!.on('message', (m) => got.push(m));
     await waitFor(() => got.length === 3, 3000, 'three messages');
     expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2, 3]);

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { ProtocolError } from '../../lib/errors.js';
 import { decodeMessage, encodeMessage, packValue } from '../../lib/wire/codec.js';
 import {
-  GOSSIP_HOPS_OFFSET, GOSSIP_ID_OFFSET, GOSSIP_SEEN_BY_OFFSET, GOSSIP_TTL_OFFSET, decodeGossip, encodeGossip, gossipIdOf, reforwardGossip,
+  GOSSIP_HOPS_OFFSET, GOSSIP_ID_OFFSET, GOSSIP_SEEN_BY_OFFSET, GOSSIP_TTL_OFFSET, decodeGossip, encodeGossip, forwardGossip, gossipHeadOk, gossipIdOf,
+  readGossip, reforwardGossip,
 } from '../../lib/wire/gossip-envelope.js';
 import { LIMITS, MessageType } from '../../lib/wire/messages.js';
 import type { Gossip } from '../../lib/wire/messages.js';
@@ -98,5 +99,42 @@ describe('GOSSIP envelope (PROTOCOL.md §4.5: the fixed layout)', () => {
     const m = gossipSigned;
     const v1 = packValue([MessageType.GOSSIP, m.id, m.origin, m.seq, m.topic, m.ttl, m.hops, m.seenBy, m.payload, m.signature]);
     expect(() => decodeMessage(v1)).to.throw(ProtocolError).with.property('code', 'SCHEMA');
+  });
+
+  describe('reading a relay needs (readGossip, gossipHeadOk, forwardGossip)', () => {
+    it('readGossip locates every field that decodeGossip returns', () => {
+      for (const msg of [gossipSigned, gossipUnsigned]) {
+        const body = encodeGossip(msg);
+        const l = readGossip(body);
+        const d = decodeGossip(body);
+        expect(body.subarray(l.originOffset, l.originOffset + 32).equals(d.origin)).to.equal(true);
+        expect(body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength).equals(d.payload)).to.equal(true);
+        expect(body.subarray(l.topicOffset, l.topicOffset + l.topicLength).toString('utf8')).to.equal(d.topic);
+        expect(l.signatureOffset < 0 ? null : body.subarray(l.signatureOffset, l.signatureOffset + 64)).to.deep.equal(d.signature);
+        expect([l.ttl, l.hops, l.seq, l.seenByCount]).to.deep.equal([d.ttl, d.hops, d.seq, d.seenBy.length]);
+      }
+    });
+
+    it('gossipHeadOk accepts a well-formed head and refuses each bad head byte that decodeGossip refuses', () => {
+      const body = encodeGossip(gossipUnsigned);
+      expect(gossipHeadOk(body)).to.equal(true);
+      for (const [at, v] of [[0, 0x9b], [2, 0xc5], [3, 31], [GOSSIP_TTL_OFFSET, LIMITS.maxTtl + 1], [GOSSIP_HOPS_OFFSET, LIMITS.maxHops + 1], [GOSSIP_SEEN_BY_OFFSET + 1, 7]] as const) {
+        expect(gossipHeadOk(patched(body, at, v)), `byte ${at} = ${v}`).to.equal(false);
+        expect(() => decodeGossip(patched(body, at, v))).to.throw(ProtocolError);
+      }
+      expect(gossipHeadOk(body.subarray(0, 50))).to.equal(false);
+    });
+
+    it('forwardGossip(body, ttl, hops, added) is reforwardGossip with the body\'s seen-by followed by added, at every length', () => {
+      const entry = (i: number) => Buffer.alloc(LIMITS.seenByEntryBytes, i + 1);
+      for (let own = 0; own <= LIMITS.seenBy; own++) {
+        const body = encodeGossip({ ...gossipUnsigned, seenBy: Array.from({ length: own }, (_, i) => entry(i)) });
+        for (let extra = 0; extra <= 5; extra++) {
+          const added = Array.from({ length: extra }, (_, i) => entry(100 + i));
+          const expected = reforwardGossip(body, 3, 4, [...decodeGossip(body).seenBy, ...added]);
+          expect(forwardGossip(body, 3, 4, added).equals(expected), `own ${own}, added ${extra}`).to.equal(true);
+        }
+      }
+    });
   });
 });

@@ -1,0 +1,82 @@
+/**
+ * Small integer slots for the peers a gossip engine talks to, so that "who holds this cached
+ * message" is a few bits per entry (message-cache.ts) rather than a set of 64-char hex ids.
+ *
+ * The engine asks slotOf() for a peer whenever it needs its slot (the first call assigns
+ * one), and calls sweep() from its heartbeat with the peers connected now. A slot outlives
+ * its peer's connection by `retireAfterMs` (the repair cache's age limit plus a heartbeat):
+ * a peer that reconnects within it finds its slot, and so the cache's record of what it
+ * holds and was served (iwantServesPerPeer stays per peer, not per connection). Only then is
+ * the slot retired, its bits cleared by the caller, and the number reused. Pure bookkeeping:
+ * no sockets, no timers, time passed in.
+ */
+import { LIMITS } from '../wire/messages.js';
+
+export class PeerSlots {
+  private readonly byId = new Map<string, number>();
+  /** Per slot: last time its peer was connected (clock ms), its seen-by prefix. */
+  private lastSeen: number[] = [];
+  private readonly prefixList: Buffer[] = [];
+  /** The prefix as two big-endian 32-bit words, for comparisons without allocating. */
+  readonly prefixHi: number[] = [];
+  readonly prefixLo: number[] = [];
+  private readonly free: number[] = [];
+
+  /** Slots in use (assigned, not retired). */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The slot of the peer with this id hex and seen-by prefix (latin1), assigned on first use. */
+  slotOf(idHex: string, prefixKey: string, now: number): number {
+    let slot = this.byId.get(idHex);
+    if (slot === undefined) {
+      slot = this.free.length > 0 ? this.free.pop()! : this.prefixList.length;
+      const prefix = Buffer.from(prefixKey, 'latin1');
+      this.prefixList[slot] = prefix;
+      this.prefixHi[slot] = prefix.length >= LIMITS.seenByEntryBytes ? prefix.readUInt32BE(0) : -1;
+      this.prefixLo[slot] = prefix.length >= LIMITS.seenByEntryBytes ? prefix.readUInt32BE(4) : -1;
+      this.byId.set(idHex, slot);
+    }
+    this.lastSeen[slot] = now;
+    return slot;
+  }
+
+  /** The slot of a peer if it has one (never assigns). */
+  find(idHex: string): number | undefined {
+    return this.byId.get(idHex);
+  }
+
+  /** The seen-by prefix (8 bytes) of the peer in `slot`. */
+  prefix(slot: number): Buffer {
+    return this.prefixList[slot]!;
+  }
+
+  /**
+   * Heartbeat: `connected` are the peers connected now. Returns the slots retired
+   * (their peer not connected for `retireAfterMs`): the caller clears them from the cache.
+   */
+  sweep(connected: readonly { readonly idHex: string }[], now: number, retireAfterMs: number): number[] {
+    for (const p of connected) {
+      const slot = this.byId.get(p.idHex);
+      if (slot !== undefined) this.lastSeen[slot] = now;
+    }
+    const retired: number[] = [];
+    for (const [id, slot] of this.byId) {
+      if (now - this.lastSeen[slot]! < retireAfterMs) continue;
+      this.byId.delete(id);
+      retired.push(slot);
+    }
+    for (const slot of retired) this.free.push(slot);
+    return retired;
+  }
+
+  clear(): void {
+    this.byId.clear();
+    this.lastSeen = [];
+    this.prefixList.length = 0;
+    this.prefixHi.length = 0;
+    this.prefixLo.length = 0;
+    this.free.length = 0;
+  }
+}
