@@ -33,7 +33,7 @@ import { generateIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
 import { BanList } from './peers/ban-list.js';
-import { chargeInbound, PeerLedger } from './peers/peer-ledger.js';
+import { chargeInbound, PeerLedger, rateKindOf } from './peers/peer-ledger.js';
 import type { PeerSnapshot } from './peers/peer-ledger.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { formatExposition, metricsFamilies } from './metrics-text.js';
@@ -931,6 +931,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     p.handle = new PeerHandle(conn);
     this.known.set(id, p);
     const recovered = this.monitor.connected(id);
+    // A known peer coming back gets the IWANT serve burst for its catch-up; a new one does not.
+    this.ledger.connected(id);
     // Connected, whoever dialed: stop redialing it (and re-bootstrapping, if we were alone).
     this.reconnector.cancel(id);
     this.memberReconnector.cancel(id);
@@ -1083,7 +1085,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     // Budgets first: a graylisted peer's gossip and requests are ignored, and what exceeds a
     // peer's budget for its type is dropped (and costs it score) before any engine sees it.
     if (GRAYLIST_IGNORES.has(msg.type) && this.ledger.verdict(p.id) !== 'ok') {
-      this.ledger.ignored(p.id);
+      this.ledger.ignored(p.id, rateKindOf(msg.type));
       this.counters.drop('graylisted');
       this.banIfDue(p.id, 'graylisted');
       return;

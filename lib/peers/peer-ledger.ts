@@ -12,7 +12,9 @@
  *   messages, asks mayVerify() before each signature check and mayServe() before answering
  *   an IWANT;
  * - the network's reportInvalid() calls invalid(); after any penalty it asks verdict() and
- *   bans a peer whose score reached banScore (lib/peers/ban-list.ts).
+ *   bans a peer whose score reached banScore (lib/peers/ban-list.ts);
+ * - the network calls connected() when a peer's connection opens: a known peer coming back
+ *   (its record predates this connection) is granted the IWANT serve burst for its catch-up.
  *
  * Score: a sum of weighted events that decays exponentially toward 0 with half-life
  * `scoreHalfLifeMs` (computed lazily from the clock when read or changed), capped above at
@@ -60,6 +62,14 @@ export interface ScoringOptions {
   /** Subtracted per message dropped for exceeding a budget (any kind), and per message of a graylisted peer. Default 0.25. */
   rateExcessPenalty: number;
   /**
+   * Per budget, a penalty that replaces rateExcessPenalty for its excess (and for an ignored
+   * message of that kind from a graylisted peer). Default { findNode: 1 }: no honest node
+   * asks one peer for more than findNodeBurst lookups at once, so a FIND_NODE flooder is
+   * graylisted after 40 over its budget and banned after 100 (about 150 frames with the
+   * burst), not 640.
+   */
+  rateExcessPenaltyByKind: Readonly<Partial<Record<RateKind, number>>>;
+  /**
    * Subtracted per invalid message, by reason; reasons not listed cost `otherInvalidPenalty`.
    * Defaults: bad_signature, id_mismatch, unsigned, schema 30 (two graylist, four ban: an
    * honest peer verifies before it forwards, so it never relays these); bad_payload 25
@@ -87,7 +97,7 @@ export interface ScoringOptions {
   iwantIdsBurst: number;
   /** FIND_NODE per second per peer. Default 20. */
   findNodePerSecond: number;
-  /** FIND_NODE burst. Default 200. */
+  /** FIND_NODE burst (a joining node's bootstrap asks a few dozen). Default 50. */
   findNodeBurst: number;
   /** DIRECT per second per peer. Default 1000. */
   directPerSecond: number;
@@ -104,12 +114,20 @@ export interface ScoringOptions {
   /** IWANT answers: bytes a peer earns per byte it sends us (the amplification bound). Default 2. */
   serveAmplification: number;
   /**
-   * IWANT answers: bytes per second granted on top of what the peer earns. Default 0: once
-   * its burst is spent, a peer is served at most serveAmplification times what it sends.
+   * IWANT answers: bytes per second granted on top of what the peer earns. Default 0: a
+   * peer is served at most serveAmplification times what it sends, plus its bursts.
    */
   serveBytesPerSecond: number;
-  /** IWANT answers: burst, bytes (one catch-up of the repair window). Default 4 MiB. */
+  /**
+   * IWANT answers: the burst, bytes (one catch-up of the repair window), and the serve
+   * budget's capacity. Granted only to a known peer that comes back (connected() finds its
+   * record, which outlives a disconnection), at most once per serveBurstIntervalMs: a new
+   * identity starts with nothing and earns what it is served, so a Sybil swarm asking IWANT
+   * gets at most serveAmplification times what it sends. Default 4 MiB.
+   */
   serveBurstBytes: number;
+  /** Least time between two serve bursts of one peer, ms. Default 60000. */
+  serveBurstIntervalMs: number;
   /** Cap on peer records. Default 4096. */
   maxTrackedPeers: number;
 }
@@ -122,6 +140,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   firstDeliveryWeight: 0.01,
   duplicatePenalty: 0.00001,
   rateExcessPenalty: 0.25,
+  rateExcessPenaltyByKind: Object.freeze({ findNode: 1 }),
   invalidPenalty: Object.freeze({
     bad_signature: 30,
     id_mismatch: 30,
@@ -143,7 +162,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   iwantIdsPerSecond: 5000,
   iwantIdsBurst: 30_000,
   findNodePerSecond: 20,
-  findNodeBurst: 200,
+  findNodeBurst: 50,
   directPerSecond: 1000,
   directBurst: 5000,
   verifyPerSecond: 1000,
@@ -151,6 +170,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   serveAmplification: 2,
   serveBytesPerSecond: 0,
   serveBurstBytes: 4 * 1024 * 1024,
+  serveBurstIntervalMs: 60_000,
   maxTrackedPeers: 4096,
 });
 
@@ -169,6 +189,11 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
   for (const [reason, w] of Object.entries(penalties)) {
     if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new InvalidOptionError(`${prefix}.invalidPenalty.${reason}`, `expected a number >= 0, got ${String(w)}`);
   }
+  const byKind = { ...d.rateExcessPenaltyByKind, ...(o.rateExcessPenaltyByKind ?? {}) };
+  for (const [kind, w] of Object.entries(byKind)) {
+    if (!RATE_KINDS.includes(kind as RateKind)) throw new InvalidOptionError(`${prefix}.rateExcessPenaltyByKind.${kind}`, `not a budget (one of ${RATE_KINDS.join(', ')})`);
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new InvalidOptionError(`${prefix}.rateExcessPenaltyByKind.${kind}`, `expected a number >= 0, got ${String(w)}`);
+  }
   const r: ScoringOptions = {
     scoreHalfLifeMs: num('scoreHalfLifeMs', 1),
     graylistScore: num('graylistScore', -Number.MAX_SAFE_INTEGER, 0),
@@ -177,6 +202,7 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
     firstDeliveryWeight: num('firstDeliveryWeight', 0),
     duplicatePenalty: num('duplicatePenalty', 0),
     rateExcessPenalty: num('rateExcessPenalty', 0),
+    rateExcessPenaltyByKind: Object.freeze(byKind),
     invalidPenalty: Object.freeze(penalties),
     otherInvalidPenalty: num('otherInvalidPenalty', 0),
     gossipPerSecond: num('gossipPerSecond', 0),
@@ -196,6 +222,7 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
     serveAmplification: num('serveAmplification', 0),
     serveBytesPerSecond: num('serveBytesPerSecond', 0),
     serveBurstBytes: num('serveBurstBytes', 1),
+    serveBurstIntervalMs: num('serveBurstIntervalMs', 0),
     maxTrackedPeers: num('maxTrackedPeers', 1),
   };
   if (!Number.isInteger(r.maxTrackedPeers)) throw new InvalidOptionError(`${prefix}.maxTrackedPeers`, 'expected an integer');
@@ -240,6 +267,8 @@ interface PeerRecord {
   counters: PeerCounters;
   buckets: Partial<Record<RateKind, TokenBucket>>;
   serve: TokenBucket | undefined;
+  /** Clock time of the last serve burst granted (-Infinity: never). */
+  burstAt: number;
 }
 
 export class PeerLedger {
@@ -270,8 +299,24 @@ export class PeerLedger {
     if (!b) b = r.buckets[kind] = this.bucketFor(kind, now);
     if (b.take(now, n)) return true;
     r.counters.rateLimited[kind] = (r.counters.rateLimited[kind] ?? 0) + 1;
-    this.add(r, now, -this.opts.rateExcessPenalty);
+    this.add(r, now, -this.excessPenalty(kind));
     return false;
+  }
+
+  /**
+   * A connection with the peer opened. A peer this ledger knew before (its record predates
+   * this connection: a reconnection, a healed partition, a restart) is granted the serve
+   * burst for its catch-up, at most once per serveBurstIntervalMs; a new identity is only
+   * recorded, with an empty serve budget. Returns whether a burst was granted.
+   */
+  connected(id: string): boolean {
+    const now = this.clock.now();
+    const known = this.records.get(id);
+    const r = this.record(id, now);
+    if (!known || now - r.burstAt < this.opts.serveBurstIntervalMs) return false;
+    r.burstAt = now;
+    this.serveBucket(r, now).credit(now, this.opts.serveBurstBytes);
+    return true;
   }
 
   /** Whether a signature check for the peer fits its verification budget (see take()). */
@@ -312,16 +357,17 @@ export class PeerLedger {
   }
 
   /**
-   * The peer is graylisted and one of its messages was ignored. A graylisted peer has no
-   * budget left: each ignored message costs rateExcessPenalty, so a peer that keeps sending
+   * The peer is graylisted and one of its messages (of budget `kind`) was ignored. A
+   * graylisted peer has no budget left: each ignored message costs what its kind's excess
+   * costs (rateExcessPenalty unless rateExcessPenaltyByKind says otherwise), so a peer that keeps sending
    * after it was graylisted reaches banScore (from graylistScore, 240 messages at the
    * defaults), while one that stops recovers by decay.
    */
-  ignored(id: string): void {
+  ignored(id: string, kind?: RateKind): void {
     const now = this.clock.now();
     const r = this.record(id, now);
     r.counters.ignored++;
-    this.add(r, now, -this.opts.rateExcessPenalty);
+    this.add(r, now, -(kind === undefined ? this.opts.rateExcessPenalty : this.excessPenalty(kind)));
   }
 
   /** The peer asked for `n` ids by IWANT. */
@@ -336,8 +382,8 @@ export class PeerLedger {
 
   /**
    * Whether answering an IWANT with a body of `bytes` fits the peer's serve budget: what it
-   * earned (serveAmplification x the bytes it sent us) plus serveBytesPerSecond, up to
-   * serveBurstBytes. Refusals are counted, not penalized (a catch-up may ask for much).
+   * earned (serveAmplification x the bytes it sent us) plus serveBytesPerSecond plus the
+   * bursts connected() granted, up to serveBurstBytes. Refusals are counted, not penalized (a catch-up may ask for much).
    */
   mayServe(id: string, bytes: number): boolean {
     const now = this.clock.now();
@@ -415,6 +461,7 @@ export class PeerLedger {
         },
         buckets: {},
         serve: undefined,
+        burstAt: -Infinity,
       };
       this.records.set(id, r);
     }
@@ -441,8 +488,13 @@ export class PeerLedger {
     }
   }
 
+  /** The serve budget: empty at first, filled by what the peer sends and by connected()'s bursts. */
   private serveBucket(r: PeerRecord, now: number): TokenBucket {
-    return (r.serve ??= new TokenBucket(this.opts.serveBytesPerSecond, this.opts.serveBurstBytes, now));
+    return (r.serve ??= new TokenBucket(this.opts.serveBytesPerSecond, this.opts.serveBurstBytes, now, 0));
+  }
+
+  private excessPenalty(kind: RateKind): number {
+    return this.opts.rateExcessPenaltyByKind[kind] ?? this.opts.rateExcessPenalty;
   }
 
   private bucketFor(kind: RateKind, now: number): TokenBucket {
@@ -456,6 +508,18 @@ export class PeerLedger {
       case 'direct': return new TokenBucket(o.directPerSecond, o.directBurst, now);
       case 'verify': return new TokenBucket(o.verifyPerSecond, o.verifyBurst, now);
     }
+  }
+}
+
+/** The budget a message type is charged to (GOSSIP: its message count), or undefined. */
+export function rateKindOf(type: number): RateKind | undefined {
+  switch (type) {
+    case MessageType.GOSSIP: return 'gossip';
+    case MessageType.IHAVE: return 'ihaveIds';
+    case MessageType.IWANT: return 'iwantIds';
+    case MessageType.FIND_NODE: return 'findNode';
+    case MessageType.DIRECT: return 'direct';
+    default: return undefined;
   }
 }
 

@@ -83,6 +83,11 @@ describe('GossipEngine defences', () => {
     e.onIWant(from, ids);
     return bytes;
   }
+  /** A peer this node knew and that connected again: the ledger grants it the serve burst. */
+  function reconnected(p: FakePeer): void {
+    ledger.connected(p.idHex);
+    ledger.connected(p.idHex);
+  }
 
   beforeEach(() => {
     now = 5_000_000;
@@ -187,6 +192,8 @@ describe('GossipEngine defences', () => {
     it('answers one peer at most 3 times per id, and the same ids still reach an honest peer after 32 asks', () => {
       const { e, ids } = holding(200, 256);
       const [attacker, honest] = [peers[0]!, peers[1]!];
+      reconnected(attacker); // even with the burst of a known peer
+      reconnected(honest);
       let asked = 0;
       for (let round = 0; round < 32; round++) {
         for (let i = 0; i < ids.length; i += 64) asked += iwant(e, attacker, ids.slice(i, i + 64));
@@ -202,6 +209,7 @@ describe('GossipEngine defences', () => {
     it('answers only ids it advertised or pushed to the asker', () => {
       const { e, ids } = holding(10, 10);
       const stranger = new FakePeer(); // connected after the heartbeat: told nothing
+      reconnected(stranger);
       iwant(e, stranger, ids);
       expect(stranger.gossip()).to.have.length(0);
       expect(metrics.dropped('iwant_refused')).to.equal(10);
@@ -210,9 +218,20 @@ describe('GossipEngine defences', () => {
       expect(stranger.gossip()).to.have.length(10);
     });
 
-    it('serves a silent asker its one-off burst, then never more than twice the bytes it sends', () => {
+    it('serves a new silent asker never more than twice the bytes it sends', () => {
+      const { e, ids } = holding(200, 4096);
+      const sybil = peers[0]!;
+      ledger.connected(sybil.idHex); // a first connection: no burst
+      let asked = 0;
+      for (let i = 0; i < ids.length; i += 10) asked += iwant(e, sybil, ids.slice(i, i + 10));
+      expect(sybil.gossipBytes).to.be.at.most(2 * asked);
+      expect(metrics.dropped('serve_budget')).to.be.greaterThan(0);
+    });
+
+    it('serves a known peer back after a disconnection its burst, then never more than twice the bytes it sends', () => {
       const { e, ids } = holding(2500, 4096);
       const attacker = peers[0]!;
+      reconnected(attacker);
       // Spend the burst: ask for 1300 ids at once.
       const askedFirst = iwant(e, attacker, ids.slice(0, 1300));
       const burst = attacker.gossipBytes;
