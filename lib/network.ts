@@ -29,11 +29,12 @@ import type { AdmissionRefusal, PendingVerdict } from './peers/admission.js';
 import { DialLimiter } from './peers/dial-limiter.js';
 import type { DialKind } from './peers/dial-limiter.js';
 import { KnownPeers } from './peers/known-peers.js';
-import { generateIdentity } from './identity.js';
+import { generateIdentity, nodeIdOf } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
 import { BanList } from './peers/ban-list.js';
 import { chargeInbound, PeerLedger, rateKindOf } from './peers/peer-ledger.js';
+import { OriginBudget, PublishPacer } from './peers/origin-budget.js';
 import type { PeerSnapshot } from './peers/peer-ledger.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { formatExposition, metricsFamilies } from './metrics-text.js';
@@ -218,6 +219,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly reconnector: Reconnector;
   /** Per-peer accounting, budgets and scores (lib/peers/peer-ledger.ts). */
   private readonly ledger: PeerLedger;
+  /** New gossip accepted per origin (lib/peers/origin-budget.ts). */
+  private readonly origins: OriginBudget;
+  /** Paces broadcast() to the per-origin budget our peers apply to us. */
+  private readonly publishPacer: PublishPacer;
   /** Peers banned for misbehaviour, by id and address. */
   private readonly bans: BanList;
   /** Redials of members: never give up. */
@@ -294,6 +299,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       (socket) => this.acceptSocket(socket),
     );
     this.ledger = new PeerLedger(this.clock, this.opts.scoring);
+    this.origins = new OriginBudget(this.clock, this.ledger.opts);
+    this.publishPacer = new PublishPacer(this.clock, this.ledger.opts);
     this.bans = new BanList(this.clock);
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
       peers: () => this.handles,
@@ -301,6 +308,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
       trace: this.dump?.trace,
       mayVerify: (from) => this.ledger.mayVerify(from.idHex) || this.overBudget(from.idHex, 'verify_budget'),
+      mayAccept: (_from, origin) => this.origins.take(origin.toString('latin1')) || this.originOverBudget(origin),
       mayServe: (from, bytes) => this.ledger.mayServe(from.idHex, bytes),
       firstDelivery: (from) => this.ledger.firstDelivery(from.idHex),
       duplicate: (from) => this.ledger.duplicate(from.idHex),
@@ -483,6 +491,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private async doTeardown(): Promise<void> {
     this.lifecycle = 'stopping';
+    this.publishPacer.clear(); // broadcasts waiting for their turn reject STOPPED
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
     this.reconnector.cancelAll();
@@ -514,11 +523,20 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     };
   }
 
-  /** Gossip `data` (any MessagePack value) on `topic` to the whole network. Resolves with the message id (hex). */
+  /**
+   * Gossip `data` (any MessagePack value) on `topic` to the whole network. Resolves with the
+   * message id (hex). Paced to the per-origin budget peers apply (scoring.originPerSecond
+   * after a burst of scoring.originBurst): a faster caller waits, in call order.
+   */
   async broadcast(topic: string, data: unknown): Promise<string> {
     this.assertRunning();
     checkTopic(topic);
     const payload = this.encodeData(data);
+    const turn = this.publishPacer.acquire();
+    if (turn) {
+      await turn;
+      this.assertRunning(); // stopped while it waited
+    }
     return this.gossip.publish(topic, payload).toString('hex');
   }
 
@@ -1198,6 +1216,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   /** A peer went over a budget (already counted and penalized by the ledger). Returns false. */
   private overBudget(peerId: string, reason: string): false {
     this.banIfDue(peerId, reason);
+    return false;
+  }
+
+  /** A message of `origin` over its per-origin budget: charged to the origin, not to the relay. Returns false. */
+  private originOverBudget(origin: Buffer): false {
+    const id = nodeIdOf(origin).toString('hex');
+    this.ledger.originExcess(id);
+    this.banIfDue(id, 'origin_budget');
     return false;
   }
 

@@ -69,6 +69,8 @@ export interface GossipHost {
    * its copies were worth.
    */
   mayVerify?(from: GossipPeer): boolean;
+  /** Per-origin budget: asked once per unique message whose id checked out, before verifying; false drops it (origin_budget). */
+  mayAccept?(from: GossipPeer, origin: Buffer): boolean;
   mayServe?(from: GossipPeer, bytes: number): boolean;
   firstDelivery?(from: GossipPeer): void;
   duplicate?(from: GossipPeer): void;
@@ -238,6 +240,7 @@ export class GossipEngine {
     if (fresh !== 'new') return this.reject(from, msg.id, fresh);
     const id = gossipMessageId(msg.origin, msg.seq, msg.topic, msg.payload);
     if (!id.equals(msg.id)) return this.reject(from, msg.id, 'id_mismatch');
+    if (this.host.mayAccept && !this.host.mayAccept(from, msg.origin)) return void this.metrics.drop('origin_budget');
     const key = id.toString('latin1');
     // Verify only now: a tampered copy cannot enter the seen-cache and suppress the genuine
     // message, and each unique message costs one hash and one verification, not one per copy.

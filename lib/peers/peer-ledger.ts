@@ -11,6 +11,8 @@
  * - the gossip engine (through its host) reports first deliveries, duplicates and invalid
  *   messages, asks mayVerify() before each signature check and mayServe() before answering
  *   an IWANT;
+ * - the network calls originExcess() for the origin of a message dropped over its
+ *   per-origin budget (lib/peers/origin-budget.ts);
  * - the network's reportInvalid() calls invalid(); after any penalty it asks verdict() and
  *   bans a peer whose score reached banScore (lib/peers/ban-list.ts);
  * - the network calls connected() when a peer's connection opens: a known peer coming back
@@ -31,6 +33,8 @@ import type { Clock } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 import { MessageType } from '../wire/messages.js';
 import type { Message } from '../wire/messages.js';
+import { ORIGIN_BUDGET_DEFAULTS, resolveOriginBudgetOptions } from './origin-budget.js';
+import type { OriginBudgetOptions } from './origin-budget.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Budgets kept per peer. Units: messages, except gossipBytes (bytes) and ihaveIds/iwantIds (ids). */
@@ -40,8 +44,12 @@ export const RATE_KINDS: readonly RateKind[] = Object.freeze(['gossip', 'gossipB
 
 export type Verdict = 'ok' | 'graylist' | 'ban';
 
-/** Weights, thresholds and budgets. Every field has a default in SCORING_DEFAULTS. */
-export interface ScoringOptions {
+/**
+ * Weights, thresholds and budgets. Every field has a default in SCORING_DEFAULTS. The
+ * per-origin budget (originPerSecond, originBurst, maxTrackedOrigins) is kept by
+ * lib/peers/origin-budget.ts, not by the ledger.
+ */
+export interface ScoringOptions extends OriginBudgetOptions {
   /** Time for a score to halve, ms. Default 300000 (5 min). */
   scoreHalfLifeMs: number;
   /** At or below this score a peer's GOSSIP, IHAVE, IWANT and FIND_NODE are ignored. Default -40. */
@@ -130,6 +138,13 @@ export interface ScoringOptions {
   serveBurstIntervalMs: number;
   /** Cap on peer records. Default 4096. */
   maxTrackedPeers: number;
+  /**
+   * Subtracted from an origin's own record per message of it dropped over originPerSecond
+   * (the relay that brought it is not charged). Default 0.02: a signer flooding 1,000/s over
+   * its budget is graylisted in 2 s and banned in 5 s where it is connected; an origin that
+   * bursts 1,000 messages past its burst loses 20, far from graylistScore.
+   */
+  originExcessPenalty: number;
 }
 
 export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
@@ -172,6 +187,8 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   serveBurstBytes: 4 * 1024 * 1024,
   serveBurstIntervalMs: 60_000,
   maxTrackedPeers: 4096,
+  originExcessPenalty: 0.1,
+  ...ORIGIN_BUDGET_DEFAULTS,
 });
 
 /** Apply defaults and validate; `prefix` names the option in errors ('scoring'). */
@@ -224,6 +241,8 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
     serveBurstBytes: num('serveBurstBytes', 1),
     serveBurstIntervalMs: num('serveBurstIntervalMs', 0),
     maxTrackedPeers: num('maxTrackedPeers', 1),
+    originExcessPenalty: num('originExcessPenalty', 0),
+    ...resolveOriginBudgetOptions(o, prefix),
   };
   if (!Number.isInteger(r.maxTrackedPeers)) throw new InvalidOptionError(`${prefix}.maxTrackedPeers`, 'expected an integer');
   if (r.banScore >= r.graylistScore) throw new InvalidOptionError(`${prefix}.banScore`, `must be below graylistScore (${r.graylistScore})`);
@@ -249,6 +268,8 @@ export interface PeerCounters {
   findNodeAsked: number;
   /** Estimated bytes received (message bodies), all types. */
   bytesIn: number;
+  /** Its own messages (as origin) dropped over the per-origin budget. */
+  originExcess: number;
 }
 
 export interface PeerSnapshot {
@@ -397,6 +418,17 @@ export class PeerLedger {
     return true;
   }
 
+  /**
+   * A message of this origin (a node id, whoever relayed it) was dropped over its
+   * per-origin budget: costs the origin originExcessPenalty.
+   */
+  originExcess(id: string): void {
+    const now = this.clock.now();
+    const r = this.record(id, now);
+    r.counters.originExcess++;
+    this.add(r, now, -this.opts.originExcessPenalty);
+  }
+
   /** The peer's score now (0 for an unknown peer). */
   score(id: string): number {
     const r = this.records.get(id);
@@ -457,7 +489,7 @@ export class PeerLedger {
         score: 0, scoreAt: now, lastSeen: now,
         counters: {
           firstDeliveries: 0, duplicates: 0, invalid: {}, rateLimited: {}, ignored: 0, iwantIdsAsked: 0,
-          iwantIdsServed: 0, bytesServed: 0, serveRefused: 0, findNodeAsked: 0, bytesIn: 0,
+          iwantIdsServed: 0, bytesServed: 0, serveRefused: 0, findNodeAsked: 0, bytesIn: 0, originExcess: 0,
         },
         buckets: {},
         serve: undefined,

@@ -112,8 +112,9 @@ describe('peer scoring between real nodes', function () {
     const recorded = Array.from({ length: 10 }, (_, k) => make(origin, k));
     for (const m of recorded) peer.send(m);
     await waitFor(() => got.length === 10, 5000, 'the recorded messages delivered');
-    const flooder = generateIdentity();
-    for (let k = 0; k < 200; k++) peer.send(make(flooder, k));
+    // Four origins of 50 each: within every origin's budget (scoring.originBurst).
+    const flooders = Array.from({ length: 4 }, () => generateIdentity());
+    for (let k = 0; k < 200; k++) peer.send(make(flooders[k % 4]!, k));
     await waitFor(() => got.length === 210, 5000, 'the flood delivered');
     expect(target.metrics().seenMessages).to.be.at.most(50); // the recorded ids are forgotten
     for (const m of recorded) peer.send(m);
