@@ -949,8 +949,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     p.handle = new PeerHandle(conn);
     this.known.set(id, p);
     const recovered = this.monitor.connected(id);
-    // A known peer coming back gets the IWANT serve burst for its catch-up; a new one does not.
-    this.ledger.connected(id);
+    // IWANT answers: unbudgeted for a peer we chose (dialed, or a member); a known peer coming
+    // back gets the serve burst for its catch-up; a new inbound identity gets neither.
+    this.ledger.connected(id, conn.outbound || this.admission.isMember(id));
     // Connected, whoever dialed: stop redialing it (and re-bootstrapping, if we were alone).
     this.reconnector.cancel(id);
     this.memberReconnector.cancel(id);

@@ -290,6 +290,8 @@ interface PeerRecord {
   serve: TokenBucket | undefined;
   /** Clock time of the last serve burst granted (-Infinity: never). */
   burstAt: number;
+  /** Its current connection is one this node chose (dialed, or a member): IWANT answers not budgeted. */
+  chosen: boolean;
 }
 
 export class PeerLedger {
@@ -325,15 +327,19 @@ export class PeerLedger {
   }
 
   /**
-   * A connection with the peer opened. A peer this ledger knew before (its record predates
-   * this connection: a reconnection, a healed partition, a restart) is granted the serve
-   * burst for its catch-up, at most once per serveBurstIntervalMs; a new identity is only
-   * recorded, with an empty serve budget. Returns whether a burst was granted.
+   * A connection with the peer opened. `chosen`: this node picked the peer (it dialed it, or
+   * it is a configured member): its IWANT answers are not budgeted while this connection
+   * lasts (still at most iwantServesPerPeer per id, and only ids advertised to it), since an
+   * attacker cannot make itself chosen at will. Otherwise, a peer this ledger knew before
+   * (its record predates this connection: a reconnection, a healed partition, a restart) is
+   * granted the serve burst for its catch-up, at most once per serveBurstIntervalMs; a new
+   * identity is only recorded, with an empty serve budget. Returns whether a burst was granted.
    */
-  connected(id: string): boolean {
+  connected(id: string, chosen = false): boolean {
     const now = this.clock.now();
     const known = this.records.get(id);
     const r = this.record(id, now);
+    r.chosen = chosen;
     if (!known || now - r.burstAt < this.opts.serveBurstIntervalMs) return false;
     r.burstAt = now;
     this.serveBucket(r, now).credit(now, this.opts.serveBurstBytes);
@@ -404,12 +410,13 @@ export class PeerLedger {
   /**
    * Whether answering an IWANT with a body of `bytes` fits the peer's serve budget: what it
    * earned (serveAmplification x the bytes it sent us) plus serveBytesPerSecond plus the
-   * bursts connected() granted, up to serveBurstBytes. Refusals are counted, not penalized (a catch-up may ask for much).
+   * bursts connected() granted, up to serveBurstBytes; always, while the peer's connection is
+   * one this node chose (connected(id, true)). Refusals are counted, not penalized (a catch-up may ask for much).
    */
   mayServe(id: string, bytes: number): boolean {
     const now = this.clock.now();
     const r = this.record(id, now);
-    if (!this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes))) {
+    if (!r.chosen && !this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes))) {
       r.counters.serveRefused++;
       return false;
     }
@@ -494,6 +501,7 @@ export class PeerLedger {
         buckets: {},
         serve: undefined,
         burstAt: -Infinity,
+        chosen: false,
       };
       this.records.set(id, r);
     }

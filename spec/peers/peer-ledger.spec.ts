@@ -144,6 +144,17 @@ describe('PeerLedger', () => {
     expect(l.mayServe(P, 10_000)).to.equal(true);
   });
 
+  it('does not budget IWANT answers to a peer this node chose, while that connection lasts', () => {
+    const l = new PeerLedger(clock, { serveBurstBytes: 10_000 });
+    l.connected(P, true); // we dialed it
+    for (let i = 0; i < 100; i++) expect(l.mayServe(P, 10_000)).to.equal(true);
+    expect(l.snapshot(P)!.counters.bytesServed).to.equal(1_000_000);
+    now = 1000;
+    l.connected(P, false); // back, inbound this time: budgeted (its burst as a known peer)
+    expect(l.mayServe(P, 10_000)).to.equal(true);
+    expect(l.mayServe(P, 1)).to.equal(false);
+  });
+
   it('starts a peer seen before its first connection (a record made by another event) with the burst on that connection', () => {
     const l = new PeerLedger(clock, { serveBurstBytes: 10_000 });
     l.firstDelivery(P); // e.g. a record that survived from an earlier run of the connection
