@@ -3,7 +3,7 @@
  * may send, and a score that says whether to keep listening to it. Pure bookkeeping over an
  * injected clock, no sockets and no timers.
  *
- * Who calls what:
+ * Who calls what (the network's part goes through lib/peers/sanctions.ts):
  * - the network's dispatch() calls chargeInbound() for every message before handing it to an
  *   engine: a message over its peer's budget (token buckets per message type) is dropped and
  *   costs `rateExcessPenalty`; it asks verdict() first and ignores the gossip and requests
