@@ -71,10 +71,11 @@ export interface ScoringOptions extends OriginBudgetOptions {
   rateExcessPenalty: number;
   /**
    * Per budget, a penalty that replaces rateExcessPenalty for its excess (and for an ignored
-   * message of that kind from a graylisted peer). Default { findNode: 1 }: no honest node
+   * message of that kind from a graylisted peer). Default { findNode: 5 }: no honest node
    * asks one peer for more than findNodeBurst lookups at once, so a FIND_NODE flooder is
-   * graylisted after 40 over its budget and banned after 100 (about 150 frames with the
-   * burst), not 640.
+   * graylisted 8 requests past its budget and banned 12 later: about 50 frames with the
+   * burst, where it was 600 (each one the victim decrypts and decodes; 16 flooders were
+   * 200 ms of one uninterrupted event-loop turn on the shared test machine).
    */
   rateExcessPenaltyByKind: Readonly<Partial<Record<RateKind, number>>>;
   /**
@@ -105,7 +106,7 @@ export interface ScoringOptions extends OriginBudgetOptions {
   iwantIdsBurst: number;
   /** FIND_NODE per second per peer. Default 20. */
   findNodePerSecond: number;
-  /** FIND_NODE burst (a joining node's bootstrap asks a few dozen). Default 50. */
+  /** FIND_NODE burst (a joining node's bootstrap asks one peer a few at most). Default 30. */
   findNodeBurst: number;
   /** DIRECT per second per peer. Default 1000. */
   directPerSecond: number;
@@ -155,7 +156,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   firstDeliveryWeight: 0.01,
   duplicatePenalty: 0.00001,
   rateExcessPenalty: 0.25,
-  rateExcessPenaltyByKind: Object.freeze({ findNode: 1 }),
+  rateExcessPenaltyByKind: Object.freeze({ findNode: 5 }),
   invalidPenalty: Object.freeze({
     bad_signature: 30,
     id_mismatch: 30,
@@ -177,7 +178,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   iwantIdsPerSecond: 5000,
   iwantIdsBurst: 30_000,
   findNodePerSecond: 20,
-  findNodeBurst: 50,
+  findNodeBurst: 30,
   directPerSecond: 1000,
   directBurst: 5000,
   verifyPerSecond: 1000,

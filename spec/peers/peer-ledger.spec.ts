@@ -75,7 +75,7 @@ describe('PeerLedger', () => {
     expect(l.snapshot(P)!.counters.rateLimited.direct).to.equal(400); // 100 / 0.25
   });
 
-  it('bans a FIND_NODE flooder after 100 over its budget (rateExcessPenaltyByKind), then counts what a graylisted one sends at the same weight', () => {
+  it('graylists a FIND_NODE flooder 8 past its budget and bans it 12 later (rateExcessPenaltyByKind)', () => {
     const l = new PeerLedger(clock);
     let granted = 0;
     let excess = 0;
@@ -84,14 +84,14 @@ describe('PeerLedger', () => {
       else excess++;
     }
     expect(granted).to.equal(SCORING_DEFAULTS.findNodeBurst);
-    expect(excess).to.equal(40);
+    expect(excess).to.equal(8);
     expect(l.verdict(P)).to.equal('graylist');
     let ignored = 0;
     while (l.verdict(P) !== 'ban' && ignored < 1000) {
       l.ignored(P, 'findNode');
       ignored++;
     }
-    expect(ignored).to.equal(60);
+    expect(ignored).to.equal(12);
     expect(() => new PeerLedger(clock, { rateExcessPenaltyByKind: { nope: 1 } as never })).to.throw(InvalidOptionError, 'scoring.rateExcessPenaltyByKind.nope');
   });
 
