@@ -120,7 +120,11 @@ export interface ScoringOptions extends OriginBudgetOptions {
   verifyPerSecond: number;
   /** Verification burst. Default 2000. */
   verifyBurst: number;
-  /** IWANT answers: bytes a peer earns per byte it sends us (the amplification bound). Default 2. */
+  /**
+   * IWANT answers: bytes a peer earns per byte it sends us. Default 1.5: with the shared
+   * allowance below, a swarm of new identities asking IWANT is served at most about twice
+   * what it sends (the issue's amplification bound).
+   */
   serveAmplification: number;
   /**
    * IWANT answers: bytes per second granted on top of what the peer earns. Default 0: a
@@ -137,6 +141,14 @@ export interface ScoringOptions extends OriginBudgetOptions {
   serveBurstBytes: number;
   /** Least time between two serve bursts of one peer, ms. Default 60000. */
   serveBurstIntervalMs: number;
+  /**
+   * IWANT answers: one allowance for the whole node, bytes per second, drawn by any budgeted
+   * peer whose own budget is short (a new node catching up, an honest peer asking before it
+   * has earned): shared, so a Sybil swarm gets it once, not once per identity. Default 8192.
+   */
+  serveSharedBytesPerSecond: number;
+  /** The shared allowance's burst, bytes; 0 turns the shared allowance off. Default 131072 (128 KiB). */
+  serveSharedBurstBytes: number;
   /** Cap on peer records. Default 4096. */
   maxTrackedPeers: number;
   /**
@@ -183,10 +195,12 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   directBurst: 5000,
   verifyPerSecond: 1000,
   verifyBurst: 2000,
-  serveAmplification: 2,
+  serveAmplification: 1.5,
   serveBytesPerSecond: 0,
   serveBurstBytes: 4 * 1024 * 1024,
   serveBurstIntervalMs: 60_000,
+  serveSharedBytesPerSecond: 8192,
+  serveSharedBurstBytes: 128 * 1024,
   maxTrackedPeers: 4096,
   originExcessPenalty: 0.1,
   ...ORIGIN_BUDGET_DEFAULTS,
@@ -241,6 +255,8 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
     serveBytesPerSecond: num('serveBytesPerSecond', 0),
     serveBurstBytes: num('serveBurstBytes', 1),
     serveBurstIntervalMs: num('serveBurstIntervalMs', 0),
+    serveSharedBytesPerSecond: num('serveSharedBytesPerSecond', 0),
+    serveSharedBurstBytes: num('serveSharedBurstBytes', 0),
     maxTrackedPeers: num('maxTrackedPeers', 1),
     originExcessPenalty: num('originExcessPenalty', 0),
     ...resolveOriginBudgetOptions(o, prefix),
@@ -298,6 +314,8 @@ interface PeerRecord {
 export class PeerLedger {
   readonly opts: ScoringOptions;
   private readonly records = new Map<string, PeerRecord>();
+  /** The node-wide IWANT serve allowance (serveSharedBytesPerSecond). */
+  private readonly sharedServe: TokenBucket | undefined;
   /** Records evicted to stay within maxTrackedPeers. */
   evictions = 0;
 
@@ -306,6 +324,8 @@ export class PeerLedger {
     options: Partial<ScoringOptions> | ScoringOptions = {},
   ) {
     this.opts = resolveScoringOptions(options);
+    const o = this.opts;
+    this.sharedServe = o.serveSharedBurstBytes > 0 ? new TokenBucket(o.serveSharedBytesPerSecond, o.serveSharedBurstBytes, clock.now()) : undefined;
   }
 
   get size(): number {
@@ -411,13 +431,13 @@ export class PeerLedger {
   /**
    * Whether answering an IWANT with a body of `bytes` fits the peer's serve budget: what it
    * earned (serveAmplification x the bytes it sent us) plus serveBytesPerSecond plus the
-   * bursts connected() granted, up to serveBurstBytes; always, while the peer's connection is
-   * one this node chose (connected(id, true)). Refusals are counted, not penalized (a catch-up may ask for much).
+   * bursts connected() granted, up to serveBurstBytes, else from the node-wide shared
+   * allowance; always, while the peer's connection is one this node chose (connected(id, true)). Refusals are counted, not penalized (a catch-up may ask for much).
    */
   mayServe(id: string, bytes: number): boolean {
     const now = this.clock.now();
     const r = this.record(id, now);
-    if (!r.chosen && !this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes))) {
+    if (!r.chosen && !this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes)) && !this.sharedServe?.take(now, Math.min(bytes, this.opts.serveSharedBurstBytes))) {
       r.counters.serveRefused++;
       return false;
     }

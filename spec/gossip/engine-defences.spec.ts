@@ -220,6 +220,7 @@ describe('GossipEngine defences', () => {
 
     it('serves a new silent asker never more than twice the bytes it sends', () => {
       const { e, ids } = holding(200, 4096);
+      ledger = new PeerLedger(clock, { serveSharedBurstBytes: 0 }); // this node's shared allowance spent (by other askers)
       const sybil = peers[0]!;
       ledger.connected(sybil.idHex); // a first connection: no burst
       let asked = 0;
@@ -230,6 +231,7 @@ describe('GossipEngine defences', () => {
 
     it('serves a known peer back after a disconnection its burst, then never more than twice the bytes it sends', () => {
       const { e, ids } = holding(2500, 4096);
+      ledger = new PeerLedger(clock, { serveSharedBurstBytes: 0 }); // this node's shared allowance spent (by other askers)
       const attacker = peers[0]!;
       reconnected(attacker);
       // Spend the burst: ask for 1300 ids at once.

@@ -117,7 +117,7 @@ describe('PeerLedger', () => {
   });
 
   it('serves a new identity IWANT bytes only up to twice what it sent', () => {
-    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveAmplification: 2 });
+    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveAmplification: 2, serveSharedBurstBytes: 0 });
     expect(l.connected(P)).to.equal(false); // first connection: no burst
     expect(l.mayServe(P, 1)).to.equal(false);
     l.received(P, 300);
@@ -129,7 +129,7 @@ describe('PeerLedger', () => {
   });
 
   it('grants the serve burst to a known peer that reconnects, at most once per serveBurstIntervalMs', () => {
-    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveBurstIntervalMs: 60_000 });
+    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveBurstIntervalMs: 60_000, serveSharedBurstBytes: 0 });
     l.connected(P);
     l.received(P, 100);
     now = 5000;
@@ -145,7 +145,7 @@ describe('PeerLedger', () => {
   });
 
   it('does not budget IWANT answers to a peer this node chose, while that connection lasts', () => {
-    const l = new PeerLedger(clock, { serveBurstBytes: 10_000 });
+    const l = new PeerLedger(clock, { serveBurstBytes: 10_000, serveSharedBurstBytes: 0 });
     l.connected(P, true); // we dialed it
     for (let i = 0; i < 100; i++) expect(l.mayServe(P, 10_000)).to.equal(true);
     expect(l.snapshot(P)!.counters.bytesServed).to.equal(1_000_000);
@@ -153,6 +153,20 @@ describe('PeerLedger', () => {
     l.connected(P, false); // back, inbound this time: budgeted (its burst as a known peer)
     expect(l.mayServe(P, 10_000)).to.equal(true);
     expect(l.mayServe(P, 1)).to.equal(false);
+  });
+
+  it('serves budgeted peers short of their own budget from one node-wide allowance, shared by all of them', () => {
+    const l = new PeerLedger(clock, { serveSharedBytesPerSecond: 1000, serveSharedBurstBytes: 5000 });
+    const ids = Array.from({ length: 20 }, (_, i) => String(i).padStart(64, '0'));
+    let served = 0;
+    for (const id of ids) {
+      l.connected(id); // new identities: nothing of their own
+      while (l.mayServe(id, 500)) served += 500;
+    }
+    expect(served).to.equal(5000); // the burst once, for all twenty
+    now += 2000;
+    for (const id of ids) while (l.mayServe(id, 500)) served += 500;
+    expect(served).to.equal(7000); // plus 1000/s
   });
 
   it('starts a peer seen before its first connection (a record made by another event) with the burst on that connection', () => {
