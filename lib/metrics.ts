@@ -19,6 +19,7 @@ export type DropReason =
   | 'graylisted'      // GOSSIP, IHAVE, IWANT or FIND_NODE from a graylisted peer, ignored
   | 'verify_budget'   // an unsolicited GOSSIP over its sender's signature-verification budget
   | 'serve_budget'    // an IWANT answer over the asker's serve budget (amplification bound)
+  | 'origin_budget'   // a new gossip message over its origin's rate (lib/peers/origin-budget.ts)
   | 'iwant_refused';  // an IWANT for an id not advertised to the asker, or answered 3 times already
 
 export interface MetricsSnapshot {

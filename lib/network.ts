@@ -32,9 +32,8 @@ import { KnownPeers } from './peers/known-peers.js';
 import { generateIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
-import { BanList } from './peers/ban-list.js';
-import { chargeInbound, PeerLedger } from './peers/peer-ledger.js';
 import type { PeerSnapshot } from './peers/peer-ledger.js';
+import { Sanctions } from './peers/sanctions.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { formatExposition, metricsFamilies } from './metrics-text.js';
 import { parseAddress, resolveOptions } from './options.js';
@@ -216,10 +215,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly retry: BackoffScheduler;
   private readonly monitor: PartitionMonitor;
   private readonly reconnector: Reconnector;
-  /** Per-peer accounting, budgets and scores (lib/peers/peer-ledger.ts). */
-  private readonly ledger: PeerLedger;
-  /** Peers banned for misbehaviour, by id and address. */
-  private readonly bans: BanList;
+  /** Budgets, scores, per-origin budget and bans, and what to do about them (lib/peers/sanctions.ts). */
+  private readonly sanctions: Sanctions;
   /** Redials of members: never give up. */
   private readonly memberReconnector: Reconnector;
   /** Slots, per-source limits, pending handshakes, eviction, members (lib/peers/admission.ts). */
@@ -293,18 +290,17 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       (conn) => this.adopt(conn),
       (socket) => this.acceptSocket(socket),
     );
-    this.ledger = new PeerLedger(this.clock, this.opts.scoring);
-    this.bans = new BanList(this.clock);
+    this.sanctions = new Sanctions(this.clock, this.opts.scoring, this.opts.banDurationMs, this.counters, this.log, {
+      connectionOf: (id) => this.known.get(id)?.conn,
+      onInvalid: (id, reason) => this.emit('peer:invalid', id, reason),
+      onBanned: (id, reason) => this.emit('peer:banned', id, reason),
+    });
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
       peers: () => this.handles,
       deliver: (topic, payload, info) => this.deliver(topic, payload, info),
       subscribed: (topic) => (this.subscriptions.get(topic)?.size ?? 0) > 0,
-      invalid: (from, reason) => this.reportInvalid(from.idHex, reason),
       trace: this.dump?.trace,
-      mayVerify: (from) => this.ledger.mayVerify(from.idHex) || this.overBudget(from.idHex, 'verify_budget'),
-      mayServe: (from, bytes) => this.ledger.mayServe(from.idHex, bytes),
-      firstDelivery: (from) => this.ledger.firstDelivery(from.idHex),
-      duplicate: (from) => this.ledger.duplicate(from.idHex),
+      ...this.sanctions.gossipHost(),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
     const o = this.opts;
@@ -484,6 +480,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private async doTeardown(): Promise<void> {
     this.lifecycle = 'stopping';
+    this.sanctions.pacer.clear(); // broadcasts waiting for their turn reject STOPPED
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
     this.reconnector.cancelAll();
@@ -515,11 +512,21 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     };
   }
 
-  /** Gossip `data` (any MessagePack value) on `topic` to the whole network. Resolves with the message id (hex). */
+  /**
+   * Gossip `data` (any MessagePack value) on `topic` to the whole network. Resolves with the
+   * message id (hex). Signed (the default): paced to the per-origin budget peers apply
+   * (scoring.originPerSecond after a burst of scoring.originBurst), so a faster caller
+   * waits, in call order.
+   */
   async broadcast(topic: string, data: unknown): Promise<string> {
     this.assertRunning();
     checkTopic(topic);
     const payload = this.encodeData(data);
+    const turn = this.opts.signMessages ? this.sanctions.pacer.acquire() : undefined;
+    if (turn) {
+      await turn;
+      this.assertRunning(); // stopped while it waited
+    }
     return this.gossip.publish(topic, payload).toString('hex');
   }
 
@@ -718,7 +725,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       for (const id of this.monitor.check()) this.onPartitioned(id);
     }
     for (const h of this.handles) h.conn.ping();
-    this.bans.prune();
+    this.sanctions.prune();
     this.gossip.heartbeat();
     this.direct.heartbeat();
     void this.dht.refresh();
@@ -881,11 +888,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   /** Useful first deliveries of a peer, from the scoring ledger (eviction protection, known-peer keeping). */
   private usefulness(peerId: string): number {
-    return this.ledger.snapshot(peerId)?.counters.firstDeliveries ?? 0;
+    return this.sanctions.ledger.snapshot(peerId)?.counters.firstDeliveries ?? 0;
   }
 
   private register(conn: Connection): void {
-    if (this.refuseBanned(conn)) return;
+    if (this.sanctions.refuseBanned(conn)) return;
     const id = conn.peerIdHex;
     const existing = this.known.get(id);
     if (existing?.conn) {
@@ -932,6 +939,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     p.handle = new PeerHandle(conn);
     this.known.set(id, p);
     const recovered = this.monitor.connected(id);
+    // IWANT answers: unbudgeted for a peer we chose (dialed, or a member); a known peer coming
+    // back gets the serve burst for its catch-up; a new inbound identity gets neither.
+    this.sanctions.connected(id, conn.outbound || this.admission.isMember(id));
     // Connected, whoever dialed: stop redialing it (and re-bootstrapping, if we were alone).
     this.reconnector.cancel(id);
     this.memberReconnector.cancel(id);
@@ -1083,17 +1093,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     if (!h) return;
     // Budgets first: a graylisted peer's gossip and requests are ignored, and what exceeds a
     // peer's budget for its type is dropped (and costs it score) before any engine sees it.
-    if (GRAYLIST_IGNORES.has(msg.type) && this.ledger.verdict(p.id) !== 'ok') {
-      this.ledger.ignored(p.id);
-      this.counters.drop('graylisted');
-      this.banIfDue(p.id, 'graylisted');
-      return;
-    }
-    if (!chargeInbound(this.ledger, p.id, msg)) {
-      this.counters.drop('rate_limited');
+    const refused = this.sanctions.gate(p.id, msg);
+    if (refused) {
       // A sender over its DIRECT budget is told so (it may retry later) rather than left waiting.
-      if (msg.type === MessageType.DIRECT) h.send({ type: MessageType.ACK, ref: msg.ref, status: AckStatus.REFUSED, reply: null });
-      this.overBudget(p.id, 'rate_limited');
+      if (refused === 'rate_limited' && msg.type === MessageType.DIRECT) h.send({ type: MessageType.ACK, ref: msg.ref, status: AckStatus.REFUSED, reply: null });
       return;
     }
     switch (msg.type) {
@@ -1104,7 +1107,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       case MessageType.ACK: return this.direct.onAck(msg.ref, msg.status, msg.reply);
       case MessageType.FIND_NODE: return this.dht.onFindNode(h, msg);
       case MessageType.NODES:
-        if (!this.dht.onNodes(h, msg)) this.reportInvalid(p.id, 'unsolicited_nodes');
+        if (!this.dht.onNodes(h, msg)) this.sanctions.invalid(p.id, 'unsolicited_nodes');
         return;
       default:
         return;
@@ -1133,7 +1136,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     try {
       data = unpackValue(msg.payload);
     } catch {
-      this.reportInvalid(from, 'bad_payload');
+      this.sanctions.invalid(from, 'bad_payload');
       return void ack(AckStatus.HANDLER_FAILED, Buffer.from('request payload is not valid MessagePack'));
     }
     this.counters.delivered++;
@@ -1154,7 +1157,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     try {
       data = unpackValue(payload);
     } catch {
-      this.reportInvalid(info.from, 'bad_payload');
+      this.sanctions.invalid(info.from, 'bad_payload');
       return;
     }
     this.counters.delivered++;
@@ -1186,54 +1189,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
   }
 
-  private reportInvalid(peerId: string, reason: string): void {
-    this.counters.invalid(reason);
-    this.log.debug({ peer: peerId.slice(0, 12), reason }, 'invalid message');
-    this.emit('peer:invalid', peerId, reason);
-    this.ledger.invalid(peerId, reason);
-    this.banIfDue(peerId, reason);
-  }
-
-  /** A peer went over a budget (already counted and penalized by the ledger). Returns false. */
-  private overBudget(peerId: string, reason: string): false {
-    this.banIfDue(peerId, reason);
-    return false;
-  }
-
-  /**
-   * Ban a peer whose score reached scoring.banScore: by id and by the address its connection
-   * comes from, for banDurationMs; close its connection with GOODBYE MISBEHAVIOR.
-   */
-  private banIfDue(peerId: string, reason: string): void {
-    if (this.ledger.verdict(peerId) !== 'ban') return;
-    const conn = this.known.get(peerId)?.conn;
-    if (this.bans.isBanned(peerId)) {
-      // Banned already (its last frames are still arriving): counted and reported once.
-      conn?.close(GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`, new P2PError('BANNED', `peer ${peerId.slice(0, 12)} banned: ${reason}`));
-      return;
-    }
-    this.bans.ban(peerId, conn?.socket.remoteAddress ?? '', this.opts.banDurationMs, reason);
-    this.counters.peersBanned++;
-    this.log.info({ peer: peerId.slice(0, 12), reason, score: this.ledger.score(peerId) }, 'peer banned');
-    conn?.close(GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`, new P2PError('BANNED', `peer ${peerId.slice(0, 12)} banned: ${reason}`));
-    this.emit('peer:banned', peerId, reason);
-  }
-
-  /** Close a connection from a banned peer (id or address) right after its handshake. */
-  private refuseBanned(conn: Connection): boolean {
-    if (!this.isBanned(conn.peerIdHex, conn.socket.remoteAddress ?? '')) return false;
-    conn.close(GoodbyeCode.MISBEHAVIOR, 'banned', new P2PError('BANNED', `peer ${conn.peerIdHex.slice(0, 12)} is banned`));
-    return true;
-  }
-
   /** Whether a peer id or an address is banned now (for admission: checked after the handshake). */
   isBanned(peerId: string, host = ''): boolean {
-    return this.bans.isBanned(peerId, host);
+    return this.sanctions.isBanned(peerId, host);
   }
 
   /** What the ledger knows about a peer: score, verdict and counters; undefined if untracked. */
   peerScore(peerId: string): PeerSnapshot | undefined {
-    return this.ledger.snapshot(peerId);
+    return this.sanctions.ledger.snapshot(peerId);
   }
 
   /** Close a connection the admission refused, before the network ever reports it. */
@@ -1281,9 +1244,6 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return payload;
   }
 }
-
-/** Types ignored from a graylisted peer: its gossip is not forwarded, its requests not served. */
-const GRAYLIST_IGNORES: ReadonlySet<number> = new Set([MessageType.GOSSIP, MessageType.IHAVE, MessageType.IWANT, MessageType.FIND_NODE]);
 
 /**
  * Whether a closed connection is a loss worth redialing: the link failed (reset, end without

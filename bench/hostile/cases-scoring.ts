@@ -136,6 +136,8 @@ export const findnodeFlood: HostileCase = {
     for (const a of attackers) pump.add(a, (m) => void (m.type === MessageType.NODES && nodesReplies++));
     const targets = Array.from({ length: 1024 }, () => randomBytes(32));
     const before = await env.victimStats();
+    const openAtStart = attackers.filter((a) => !a.closed).length;
+    let next = 0;
     const durationMs = env.quick ? 8000 : 15_000;
     const attack = env.window('attack', durationMs);
     const t0 = performance.now();
@@ -143,10 +145,17 @@ export const findnodeFlood: HostileCase = {
       ratePerSec: rate,
       durationMs,
       tickMs: 10,
+      // Round-robin over the attackers still open: one the victim closed (refused, banned)
+      // is skipped, not waited on; the flood ends when none is left.
+      stop: () => attackers.every((a) => a.closed),
       step: (i) => {
-        const a = attackers[i % attackers.length]!;
-        if (a.closed || a.backlog > MAX_BACKLOG) return false;
-        a.send({ type: MessageType.FIND_NODE, reqId: i & 0x7fffffff, target: targets[i & 1023]! });
+        for (let k = 0; k < attackers.length; k++) {
+          const a = attackers[next++ % attackers.length]!;
+          if (a.closed || a.backlog > MAX_BACKLOG) continue;
+          a.send({ type: MessageType.FIND_NODE, reqId: i & 0x7fffffff, target: targets[i & 1023]! });
+          return;
+        }
+        return false;
       },
     });
     const elapsed = (performance.now() - t0) / 1000;
@@ -156,6 +165,7 @@ export const findnodeFlood: HostileCase = {
     pump.close();
     return {
       identities: n,
+      openAtStart,
       findNodeSent: sent,
       findNodePerSec: Math.round(sent / elapsed),
       nodesRepliesReceived: nodesReplies,
@@ -167,6 +177,20 @@ export const findnodeFlood: HostileCase = {
     return [check.deliveryDuring(o, 13), check.p95(o, 13)];
   },
 };
+
+/** What the honest process reports per peer ('metrics', honest.ts). */
+interface HonestMetrics {
+  droppedByReason: Record<string, number>;
+  peersBanned: number;
+  victimScore: { score: number; verdict: string } | null;
+}
+
+/** Drop counts by reason that grew between two metrics() readings. */
+function dropsSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
 
 /** `count` validly signed messages from `origin` on `topic`, payload { f: n } (signed ahead, so the send rate does not wait on signing). */
 function presign(origin: Identity, count: number, topic: string): Gossip[] {
@@ -204,12 +228,16 @@ export const uniqueFlood: HostileCase = {
     const a = await joinOne(env, 0);
     pump.add(a);
     const msgs = presign(a.identity, Math.ceil((rate * durationMs) / 1000), FLOOD_TOPIC);
+    const v0 = await env.victimStats();
     const attack = env.window('attack', durationMs);
     const t0 = Date.now();
     const sent = await flood(a, msgs, rate, durationMs);
     const closedAfterMs = a.closed ? (a.closedAt ?? Date.now()) - t0 : null;
     await attack;
     const s = await env.victimStats();
+    // Where honest messages are lost: the victim's drops, and what the honest peers dropped
+    // or sanctioned (the flood reaches them through the victim).
+    const honest = await env.honest.request<HonestMetrics[]>('metrics', { victimId: env.victim.id });
     pump.close();
     return {
       sent,
@@ -217,6 +245,10 @@ export const uniqueFlood: HostileCase = {
       victimSeenMessages: s.metrics.seenMessages,
       disconnectedAfterMs: closedAfterMs,
       goodbye: goodbyeName(pump.goodbyes.get(a)),
+      victimDropped: JSON.stringify(dropsSince(v0.metrics.droppedByReason, s.metrics.droppedByReason)),
+      honestDropped: JSON.stringify(honest.map((h) => h.droppedByReason)),
+      honestSawVictim: JSON.stringify(honest.map((h) => h.victimScore && { score: h.victimScore.score, verdict: h.victimScore.verdict })),
+      honestBans: honest.reduce((n, h) => n + h.peersBanned, 0),
     };
   },
   targets(o) {
@@ -316,19 +348,28 @@ export const signedDecodeBomb: HostileCase = {
     await attack;
     pump.run();
     const s = await env.victimStats();
+    // The signer is the origin: the victim's ledger must charge it (bad_payload), graylisting
+    // it at least (its gossip is then ignored, so few bombs are ever decoded).
+    const score = await env.victimPeerScore(a.identity.idHex);
     pump.close();
     return {
       sent,
       disconnectedAfterMs: closedMs,
       goodbye: goodbyeName(pump.goodbyes.get(a)),
       victimInvalid: JSON.stringify(s.metrics.invalidByReason),
+      senderScore: score?.score ?? null,
+      senderVerdict: score?.verdict ?? 'untracked',
+      senderBanned: score?.banned ?? false,
     };
   },
   targets(o) {
     const ms = check.num(o, 'disconnectedAfterMs');
+    const verdict = o.achieved.senderVerdict;
+    const penalized = ms !== undefined || verdict === 'graylist' || verdict === 'ban';
+    const how = ms !== undefined ? `disconnected after ${ms} ms (${o.achieved.goodbye})` : `${verdict === 'graylist' ? 'graylisted' : `verdict ${String(verdict)}`}, not disconnected`;
     return [
       { issue: 13, target: 'no event-loop stall over 50 ms', measured: o.stallMs ? `${o.stallMs.attack} ms (baseline ${o.stallMs.baseline} ms)` : 'n/a', pass: o.stallMs ? o.stallMs.attack <= 50 : null },
-      { issue: 13, target: 'the sender is penalized (disconnected)', measured: ms === undefined ? 'never disconnected' : `disconnected after ${ms} ms (${o.achieved.goodbye})`, pass: o.ok ? ms !== undefined : null },
+      { issue: 13, target: 'the sender is penalized (graylisted or disconnected)', measured: `${how}; score ${String(o.achieved.senderScore)} at the victim`, pass: o.ok ? penalized : null },
     ];
   },
 };

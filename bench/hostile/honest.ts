@@ -20,6 +20,8 @@
  *   replays                          deliveries of an id a peer had already delivered, of a
  *                                    peer's own messages handed back to it, and of payloads
  *                                    the attacks mark { forged: 1 } (never valid)
+ *   metrics                          per peer: metrics() drop/invalid counts, bans, connected
+ *                                    peers, and the victim's score as that peer's ledger sees it
  *   stop
  */
 import { P2PNetwork, generateIdentity } from '../../lib/index.js';
@@ -259,6 +261,22 @@ serve({
 
   replays() {
     return { redelivered, ownReturned, forgedDelivered };
+  },
+
+  metrics(args: { victimId?: string } = {}) {
+    return peers.map((p) => {
+      const m = p.node?.metrics();
+      const v = args.victimId ? p.node?.peerScore(args.victimId) : undefined;
+      return {
+        index: p.index,
+        running: p.node !== undefined,
+        connected: p.node?.peers().filter((x) => x.state === 'connected').length ?? 0,
+        droppedByReason: m?.droppedByReason ?? {},
+        invalidByReason: m?.invalidByReason ?? {},
+        peersBanned: m?.peersBanned ?? 0,
+        victimScore: v ? { score: Math.round(v.score * 100) / 100, verdict: v.verdict, rateLimited: v.counters.rateLimited, ignored: v.counters.ignored } : null,
+      };
+    });
   },
 
   async stop() {

@@ -52,6 +52,8 @@ export interface CaseEnv {
   victimStats(): Promise<VictimStats>;
   /** The victim's peers() now. */
   victimPeers(): Promise<Array<{ id: string; state: string; host: string; port: number }>>;
+  /** The victim's ledger entry for a peer or origin (peerScore()), null when untracked; banned: isBanned(). */
+  victimPeerScore(id: string): Promise<{ score: number; verdict: string; banned: boolean } | null>;
   /** Record a measurement window of `ms` starting now, and wait it out. */
   window(name: string, ms: number): Promise<void>;
   log(msg: string): void;
@@ -163,6 +165,7 @@ export async function runCase(
       honest,
       victimStats,
       victimPeers: () => victim.request('peers', {}, 30_000),
+      victimPeerScore: (id) => victim.request('peerScore', { id }, 30_000),
       async window(name, ms) {
         const from = wallMs();
         await sleep(ms);

@@ -8,6 +8,7 @@
  *   stats                                health(), metrics(), peers() by state, DHT and
  *                                       reconnect figures, honest-topic deliveries
  *   peers                                peers() as a list
+ *   peerScore { id }                     score and verdict of the victim's ledger, and isBanned()
  *   stop                                 stop the node and exit
  *
  * Every sampleMs it pushes a 'sample' event: RSS, array buffers, heap, and the longest
@@ -112,6 +113,12 @@ const ipc = serve({
   peers() {
     if (!node) throw new Error('not started');
     return node.peers();
+  },
+
+  peerScore(args: { id: string }) {
+    if (!node) throw new Error('not started');
+    const s = node.peerScore(args.id);
+    return s ? { score: Math.round(s.score * 100) / 100, verdict: s.verdict, banned: node.isBanned(args.id) } : null;
   },
 
   async stop() {

@@ -373,12 +373,13 @@ export class RoutingTable {
     checkId(target, 'target');
     if (!Number.isInteger(n) || n < 0) throw P2PError.invalidArgument(`n must be a non-negative integer, got ${n}`);
     if (n === 0) return [];
-    const skip = new Set<string>();
-    if (exclude !== undefined) for (const id of exclude) skip.add(Buffer.from(id).toString('hex'));
+    // Compared as bytes: a FIND_NODE answer excludes its asker, and a hex string per contact
+    // per request was most of this method's cost under a FIND_NODE flood.
+    const skip = exclude === undefined ? [] : [...exclude];
     const candidates: Contact[] = [];
     for (const bucket of this.buckets) {
       for (const c of bucket.contacts) {
-        if (skip.size === 0 || !skip.has(c.id.toString('hex'))) candidates.push(c);
+        if (skip.length === 0 || !skip.some((id) => Buffer.compare(c.id, id) === 0)) candidates.push(c);
       }
     }
     candidates.sort((a, b) => compareDistance(target, a.id, b.id));

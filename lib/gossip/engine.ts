@@ -89,6 +89,13 @@ export interface GossipHost {
    * its copies were worth.
    */
   mayVerify?(from: GossipPeer): boolean;
+  /**
+   * Per-origin budget, signed mode only (an unsigned origin is not authenticated, so anyone
+   * could spend it): mayAccept is asked once per unique message whose id checked out, before
+   * verifying, and false drops it (origin_budget); accepted is told once it verified.
+   */
+  mayAccept?(from: GossipPeer, origin: Buffer): boolean;
+  accepted?(origin: Buffer): void;
   mayServe?(from: GossipPeer, bytes: number): boolean;
   firstDelivery?(from: GossipPeer): void;
   duplicate?(from: GossipPeer): void;
@@ -295,7 +302,11 @@ export class GossipEngine {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: from.idHex, reason: 'verify_budget' });
         return;
       }
+      // An origin over its budget is dropped before the verification; only a verified message
+      // spends the budget, so forgeries claiming an honest origin cannot use it up.
+      if (this.host.mayAccept && !this.host.mayAccept(from, origin)) return void this.metrics.drop('origin_budget');
       if (!verifySignature(origin, id, body.subarray(l.signatureOffset, l.signatureOffset + 64))) return this.reject(from, id, 'bad_signature');
+      this.host.accepted?.(origin);
     }
     this.seen.add(id);
     this.replay.commit(origin, l.seq);

@@ -3,7 +3,7 @@
  * may send, and a score that says whether to keep listening to it. Pure bookkeeping over an
  * injected clock, no sockets and no timers.
  *
- * Who calls what:
+ * Who calls what (the network's part goes through lib/peers/sanctions.ts):
  * - the network's dispatch() calls chargeInbound() for every message before handing it to an
  *   engine: a message over its peer's budget (token buckets per message type) is dropped and
  *   costs `rateExcessPenalty`; it asks verdict() first and ignores the gossip and requests
@@ -11,8 +11,12 @@
  * - the gossip engine (through its host) reports first deliveries, duplicates and invalid
  *   messages, asks mayVerify() before each signature check and mayServe() before answering
  *   an IWANT;
+ * - the network calls originExcess() for the origin of a message dropped over its
+ *   per-origin budget (lib/peers/origin-budget.ts);
  * - the network's reportInvalid() calls invalid(); after any penalty it asks verdict() and
- *   bans a peer whose score reached banScore (lib/peers/ban-list.ts).
+ *   bans a peer whose score reached banScore (lib/peers/ban-list.ts);
+ * - the network calls connected() when a peer's connection opens: a known peer coming back
+ *   (its record predates this connection) is granted the IWANT serve burst for its catch-up.
  *
  * Score: a sum of weighted events that decays exponentially toward 0 with half-life
  * `scoreHalfLifeMs` (computed lazily from the clock when read or changed), capped above at
@@ -29,6 +33,8 @@ import type { Clock } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 import { MessageType } from '../wire/messages.js';
 import type { GossipFrame, Message } from '../wire/messages.js';
+import { ORIGIN_BUDGET_DEFAULTS, resolveOriginBudgetOptions } from './origin-budget.js';
+import type { OriginBudgetOptions } from './origin-budget.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Budgets kept per peer. Units: messages, except gossipBytes (bytes) and ihaveIds/iwantIds (ids). */
@@ -38,8 +44,12 @@ export const RATE_KINDS: readonly RateKind[] = Object.freeze(['gossip', 'gossipB
 
 export type Verdict = 'ok' | 'graylist' | 'ban';
 
-/** Weights, thresholds and budgets. Every field has a default in SCORING_DEFAULTS. */
-export interface ScoringOptions {
+/**
+ * Weights, thresholds and budgets. Every field has a default in SCORING_DEFAULTS. The
+ * per-origin budget (originPerSecond, originBurst, maxTrackedOrigins) is kept by
+ * lib/peers/origin-budget.ts, not by the ledger.
+ */
+export interface ScoringOptions extends OriginBudgetOptions {
   /** Time for a score to halve, ms. Default 300000 (5 min). */
   scoreHalfLifeMs: number;
   /** At or below this score a peer's GOSSIP, IHAVE, IWANT and FIND_NODE are ignored. Default -40. */
@@ -59,6 +69,15 @@ export interface ScoringOptions {
   duplicatePenalty: number;
   /** Subtracted per message dropped for exceeding a budget (any kind), and per message of a graylisted peer. Default 0.25. */
   rateExcessPenalty: number;
+  /**
+   * Per budget, a penalty that replaces rateExcessPenalty for its excess (and for an ignored
+   * message of that kind from a graylisted peer). Default { findNode: 5 }: no honest node
+   * asks one peer for more than findNodeBurst lookups at once, so a FIND_NODE flooder is
+   * graylisted 8 requests past its budget and banned 12 later: about 50 frames with the
+   * burst, where it was 600 (each one the victim decrypts and decodes; 16 flooders were
+   * 200 ms of one uninterrupted event-loop turn on the shared test machine).
+   */
+  rateExcessPenaltyByKind: Readonly<Partial<Record<RateKind, number>>>;
   /**
    * Subtracted per invalid message, by reason; reasons not listed cost `otherInvalidPenalty`.
    * Defaults: bad_signature, id_mismatch, unsigned, schema 30 (two graylist, four ban: an
@@ -87,7 +106,7 @@ export interface ScoringOptions {
   iwantIdsBurst: number;
   /** FIND_NODE per second per peer. Default 20. */
   findNodePerSecond: number;
-  /** FIND_NODE burst. Default 200. */
+  /** FIND_NODE burst (a joining node's bootstrap asks one peer a few at most). Default 30. */
   findNodeBurst: number;
   /** DIRECT per second per peer. Default 1000. */
   directPerSecond: number;
@@ -101,17 +120,44 @@ export interface ScoringOptions {
   verifyPerSecond: number;
   /** Verification burst. Default 2000. */
   verifyBurst: number;
-  /** IWANT answers: bytes a peer earns per byte it sends us (the amplification bound). Default 2. */
+  /**
+   * IWANT answers: bytes a peer earns per byte it sends us. Default 1.5: with the shared
+   * allowance below, a swarm of new identities asking IWANT is served at most about twice
+   * what it sends (the issue's amplification bound).
+   */
   serveAmplification: number;
   /**
-   * IWANT answers: bytes per second granted on top of what the peer earns. Default 0: once
-   * its burst is spent, a peer is served at most serveAmplification times what it sends.
+   * IWANT answers: bytes per second granted on top of what the peer earns. Default 0: a
+   * peer is served at most serveAmplification times what it sends, plus its bursts.
    */
   serveBytesPerSecond: number;
-  /** IWANT answers: burst, bytes (one catch-up of the repair window). Default 4 MiB. */
+  /**
+   * IWANT answers: the burst, bytes (one catch-up of the repair window), and the serve
+   * budget's capacity. Granted only to a known peer that comes back (connected() finds its
+   * record, which outlives a disconnection), at most once per serveBurstIntervalMs: a new
+   * identity starts with nothing and earns what it is served, so a Sybil swarm asking IWANT
+   * gets at most serveAmplification times what it sends. Default 4 MiB.
+   */
   serveBurstBytes: number;
+  /** Least time between two serve bursts of one peer, ms. Default 60000. */
+  serveBurstIntervalMs: number;
+  /**
+   * IWANT answers: one allowance for the whole node, bytes per second, drawn by any budgeted
+   * peer whose own budget is short (a new node catching up, an honest peer asking before it
+   * has earned): shared, so a Sybil swarm gets it once, not once per identity. Default 8192.
+   */
+  serveSharedBytesPerSecond: number;
+  /** The shared allowance's burst, bytes; 0 turns the shared allowance off. Default 131072 (128 KiB). */
+  serveSharedBurstBytes: number;
   /** Cap on peer records. Default 4096. */
   maxTrackedPeers: number;
+  /**
+   * Subtracted from an origin's own record per message of it dropped over originPerSecond
+   * (the relay that brought it is not charged). Default 0.02: a signer flooding 1,000/s over
+   * its budget is graylisted in 2 s and banned in 5 s where it is connected; an origin that
+   * bursts 1,000 messages past its burst loses 20, far from graylistScore.
+   */
+  originExcessPenalty: number;
 }
 
 export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
@@ -122,6 +168,7 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   firstDeliveryWeight: 0.01,
   duplicatePenalty: 0.00001,
   rateExcessPenalty: 0.25,
+  rateExcessPenaltyByKind: Object.freeze({ findNode: 5 }),
   invalidPenalty: Object.freeze({
     bad_signature: 30,
     id_mismatch: 30,
@@ -143,15 +190,20 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   iwantIdsPerSecond: 5000,
   iwantIdsBurst: 30_000,
   findNodePerSecond: 20,
-  findNodeBurst: 200,
+  findNodeBurst: 30,
   directPerSecond: 1000,
   directBurst: 5000,
   verifyPerSecond: 1000,
   verifyBurst: 2000,
-  serveAmplification: 2,
+  serveAmplification: 1.5,
   serveBytesPerSecond: 0,
   serveBurstBytes: 4 * 1024 * 1024,
+  serveBurstIntervalMs: 60_000,
+  serveSharedBytesPerSecond: 8192,
+  serveSharedBurstBytes: 128 * 1024,
   maxTrackedPeers: 4096,
+  originExcessPenalty: 0.1,
+  ...ORIGIN_BUDGET_DEFAULTS,
 });
 
 /** Apply defaults and validate; `prefix` names the option in errors ('scoring'). */
@@ -169,6 +221,11 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
   for (const [reason, w] of Object.entries(penalties)) {
     if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new InvalidOptionError(`${prefix}.invalidPenalty.${reason}`, `expected a number >= 0, got ${String(w)}`);
   }
+  const byKind = { ...d.rateExcessPenaltyByKind, ...(o.rateExcessPenaltyByKind ?? {}) };
+  for (const [kind, w] of Object.entries(byKind)) {
+    if (!RATE_KINDS.includes(kind as RateKind)) throw new InvalidOptionError(`${prefix}.rateExcessPenaltyByKind.${kind}`, `not a budget (one of ${RATE_KINDS.join(', ')})`);
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) throw new InvalidOptionError(`${prefix}.rateExcessPenaltyByKind.${kind}`, `expected a number >= 0, got ${String(w)}`);
+  }
   const r: ScoringOptions = {
     scoreHalfLifeMs: num('scoreHalfLifeMs', 1),
     graylistScore: num('graylistScore', -Number.MAX_SAFE_INTEGER, 0),
@@ -177,6 +234,7 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
     firstDeliveryWeight: num('firstDeliveryWeight', 0),
     duplicatePenalty: num('duplicatePenalty', 0),
     rateExcessPenalty: num('rateExcessPenalty', 0),
+    rateExcessPenaltyByKind: Object.freeze(byKind),
     invalidPenalty: Object.freeze(penalties),
     otherInvalidPenalty: num('otherInvalidPenalty', 0),
     gossipPerSecond: num('gossipPerSecond', 0),
@@ -196,7 +254,12 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
     serveAmplification: num('serveAmplification', 0),
     serveBytesPerSecond: num('serveBytesPerSecond', 0),
     serveBurstBytes: num('serveBurstBytes', 1),
+    serveBurstIntervalMs: num('serveBurstIntervalMs', 0),
+    serveSharedBytesPerSecond: num('serveSharedBytesPerSecond', 0),
+    serveSharedBurstBytes: num('serveSharedBurstBytes', 0),
     maxTrackedPeers: num('maxTrackedPeers', 1),
+    originExcessPenalty: num('originExcessPenalty', 0),
+    ...resolveOriginBudgetOptions(o, prefix),
   };
   if (!Number.isInteger(r.maxTrackedPeers)) throw new InvalidOptionError(`${prefix}.maxTrackedPeers`, 'expected an integer');
   if (r.banScore >= r.graylistScore) throw new InvalidOptionError(`${prefix}.banScore`, `must be below graylistScore (${r.graylistScore})`);
@@ -222,6 +285,8 @@ export interface PeerCounters {
   findNodeAsked: number;
   /** Estimated bytes received (message bodies), all types. */
   bytesIn: number;
+  /** Its own messages (as origin) dropped over the per-origin budget. */
+  originExcess: number;
 }
 
 export interface PeerSnapshot {
@@ -240,11 +305,17 @@ interface PeerRecord {
   counters: PeerCounters;
   buckets: Partial<Record<RateKind, TokenBucket>>;
   serve: TokenBucket | undefined;
+  /** Clock time of the last serve burst granted (-Infinity: never). */
+  burstAt: number;
+  /** Its current connection is one this node chose (dialed, or a member): IWANT answers not budgeted. */
+  chosen: boolean;
 }
 
 export class PeerLedger {
   readonly opts: ScoringOptions;
   private readonly records = new Map<string, PeerRecord>();
+  /** The node-wide IWANT serve allowance (serveSharedBytesPerSecond). */
+  private readonly sharedServe: TokenBucket | undefined;
   /** Records evicted to stay within maxTrackedPeers. */
   evictions = 0;
 
@@ -253,6 +324,8 @@ export class PeerLedger {
     options: Partial<ScoringOptions> | ScoringOptions = {},
   ) {
     this.opts = resolveScoringOptions(options);
+    const o = this.opts;
+    this.sharedServe = o.serveSharedBurstBytes > 0 ? new TokenBucket(o.serveSharedBytesPerSecond, o.serveSharedBurstBytes, clock.now()) : undefined;
   }
 
   get size(): number {
@@ -270,8 +343,28 @@ export class PeerLedger {
     if (!b) b = r.buckets[kind] = this.bucketFor(kind, now);
     if (b.take(now, n)) return true;
     r.counters.rateLimited[kind] = (r.counters.rateLimited[kind] ?? 0) + 1;
-    this.add(r, now, -this.opts.rateExcessPenalty);
+    this.add(r, now, -this.excessPenalty(kind));
     return false;
+  }
+
+  /**
+   * A connection with the peer opened. `chosen`: this node picked the peer (it dialed it, or
+   * it is a configured member): its IWANT answers are not budgeted while this connection
+   * lasts (still at most iwantServesPerPeer per id, and only ids advertised to it), since an
+   * attacker cannot make itself chosen at will. Otherwise, a peer this ledger knew before
+   * (its record predates this connection: a reconnection, a healed partition, a restart) is
+   * granted the serve burst for its catch-up, at most once per serveBurstIntervalMs; a new
+   * identity is only recorded, with an empty serve budget. Returns whether a burst was granted.
+   */
+  connected(id: string, chosen = false): boolean {
+    const now = this.clock.now();
+    const known = this.records.get(id);
+    const r = this.record(id, now);
+    r.chosen = chosen;
+    if (!known || now - r.burstAt < this.opts.serveBurstIntervalMs) return false;
+    r.burstAt = now;
+    this.serveBucket(r, now).credit(now, this.opts.serveBurstBytes);
+    return true;
   }
 
   /** Whether a signature check for the peer fits its verification budget (see take()). */
@@ -312,16 +405,17 @@ export class PeerLedger {
   }
 
   /**
-   * The peer is graylisted and one of its messages was ignored. A graylisted peer has no
-   * budget left: each ignored message costs rateExcessPenalty, so a peer that keeps sending
+   * The peer is graylisted and one of its messages (of budget `kind`) was ignored. A
+   * graylisted peer has no budget left: each ignored message costs what its kind's excess
+   * costs (rateExcessPenalty unless rateExcessPenaltyByKind says otherwise), so a peer that keeps sending
    * after it was graylisted reaches banScore (from graylistScore, 240 messages at the
    * defaults), while one that stops recovers by decay.
    */
-  ignored(id: string): void {
+  ignored(id: string, kind?: RateKind): void {
     const now = this.clock.now();
     const r = this.record(id, now);
     r.counters.ignored++;
-    this.add(r, now, -this.opts.rateExcessPenalty);
+    this.add(r, now, -(kind === undefined ? this.opts.rateExcessPenalty : this.excessPenalty(kind)));
   }
 
   /** The peer asked for `n` ids by IWANT. */
@@ -336,19 +430,31 @@ export class PeerLedger {
 
   /**
    * Whether answering an IWANT with a body of `bytes` fits the peer's serve budget: what it
-   * earned (serveAmplification x the bytes it sent us) plus serveBytesPerSecond, up to
-   * serveBurstBytes. Refusals are counted, not penalized (a catch-up may ask for much).
+   * earned (serveAmplification x the bytes it sent us) plus serveBytesPerSecond plus the
+   * bursts connected() granted, up to serveBurstBytes, else from the node-wide shared
+   * allowance; always, while the peer's connection is one this node chose (connected(id, true)). Refusals are counted, not penalized (a catch-up may ask for much).
    */
   mayServe(id: string, bytes: number): boolean {
     const now = this.clock.now();
     const r = this.record(id, now);
-    if (!this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes))) {
+    if (!r.chosen && !this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes)) && !this.sharedServe?.take(now, Math.min(bytes, this.opts.serveSharedBurstBytes))) {
       r.counters.serveRefused++;
       return false;
     }
     r.counters.iwantIdsServed++;
     r.counters.bytesServed += bytes;
     return true;
+  }
+
+  /**
+   * A message of this origin (a node id, whoever relayed it) was dropped over its
+   * per-origin budget: costs the origin originExcessPenalty.
+   */
+  originExcess(id: string): void {
+    const now = this.clock.now();
+    const r = this.record(id, now);
+    r.counters.originExcess++;
+    this.add(r, now, -this.opts.originExcessPenalty);
   }
 
   /** The peer's score now (0 for an unknown peer). */
@@ -411,10 +517,12 @@ export class PeerLedger {
         score: 0, scoreAt: now, lastSeen: now,
         counters: {
           firstDeliveries: 0, duplicates: 0, invalid: {}, rateLimited: {}, ignored: 0, iwantIdsAsked: 0,
-          iwantIdsServed: 0, bytesServed: 0, serveRefused: 0, findNodeAsked: 0, bytesIn: 0,
+          iwantIdsServed: 0, bytesServed: 0, serveRefused: 0, findNodeAsked: 0, bytesIn: 0, originExcess: 0,
         },
         buckets: {},
         serve: undefined,
+        burstAt: -Infinity,
+        chosen: false,
       };
       this.records.set(id, r);
     }
@@ -441,8 +549,13 @@ export class PeerLedger {
     }
   }
 
+  /** The serve budget: empty at first, filled by what the peer sends and by connected()'s bursts. */
   private serveBucket(r: PeerRecord, now: number): TokenBucket {
-    return (r.serve ??= new TokenBucket(this.opts.serveBytesPerSecond, this.opts.serveBurstBytes, now));
+    return (r.serve ??= new TokenBucket(this.opts.serveBytesPerSecond, this.opts.serveBurstBytes, now, 0));
+  }
+
+  private excessPenalty(kind: RateKind): number {
+    return this.opts.rateExcessPenaltyByKind[kind] ?? this.opts.rateExcessPenalty;
   }
 
   private bucketFor(kind: RateKind, now: number): TokenBucket {
@@ -456,6 +569,18 @@ export class PeerLedger {
       case 'direct': return new TokenBucket(o.directPerSecond, o.directBurst, now);
       case 'verify': return new TokenBucket(o.verifyPerSecond, o.verifyBurst, now);
     }
+  }
+}
+
+/** The budget a message type is charged to (GOSSIP: its message count), or undefined. */
+export function rateKindOf(type: number): RateKind | undefined {
+  switch (type) {
+    case MessageType.GOSSIP: return 'gossip';
+    case MessageType.IHAVE: return 'ihaveIds';
+    case MessageType.IWANT: return 'iwantIds';
+    case MessageType.FIND_NODE: return 'findNode';
+    case MessageType.DIRECT: return 'direct';
+    default: return undefined;
   }
 }
 

@@ -5,7 +5,8 @@
  *
  * The owner (the peer ledger) calls take() once per inbound message (or id, or byte count)
  * and drops what the bucket refuses; credit() adds earned tokens (the IWANT serve budget is
- * credited with what the peer sent us). A bucket starts full: a new peer may burst at once.
+ * credited with what the peer sent us). A bucket starts full (a new peer may burst at once)
+ * unless the owner says otherwise (the serve budget starts empty).
  */
 import { InvalidOptionError } from '../errors.js';
 
@@ -16,16 +17,18 @@ export class TokenBucket {
   /**
    * @param ratePerSecond tokens added per second (>= 0; 0: only the initial burst, ever).
    * @param burst capacity in tokens (>= 1): the largest amount take() can ever grant at once.
-   * @param now clock time, ms, at creation (the bucket starts full).
+   * @param now clock time, ms, at creation.
+   * @param initial tokens at creation, from 0 to burst (default burst: the bucket starts full).
    */
   constructor(
     readonly ratePerSecond: number,
     readonly burst: number,
     now: number,
+    initial = burst,
   ) {
     if (!(ratePerSecond >= 0) || !Number.isFinite(ratePerSecond)) throw new InvalidOptionError('ratePerSecond', `expected a finite number >= 0, got ${String(ratePerSecond)}`);
     if (!(burst >= 1) || !Number.isFinite(burst)) throw new InvalidOptionError('burst', `expected a finite number >= 1, got ${String(burst)}`);
-    this.tokens = burst;
+    this.tokens = Math.max(0, Math.min(burst, initial));
     this.at = now;
   }
 

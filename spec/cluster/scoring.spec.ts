@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity } from '../../lib/identity.js';
+import { SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
 import { createTestnet, waitFor } from '../../lib/testnet.js';
 import type { Testnet } from '../../lib/testnet.js';
 import { packValue } from '../../lib/wire/codec.js';
@@ -51,7 +52,11 @@ describe('peer scoring between real nodes', function () {
     await forger.waitClosed(5000);
     const elapsed = Date.now() - started;
     expect(elapsed).to.be.below(5000);
-    expect((forger.goodbye() as Goodbye | undefined)?.code).to.equal(GoodbyeCode.MISBEHAVIOR);
+    // The GOODBYE may be lost: forgeries still arriving after the close make the target's
+    // kernel reset the connection, which can discard it unread (seen under load, on main
+    // too). If it arrived, it says why; the ban is asserted below either way.
+    const bye = forger.goodbye() as Goodbye | undefined;
+    if (bye) expect(bye.code).to.equal(GoodbyeCode.MISBEHAVIOR);
     // Graylisted after two forgeries; what it sends after that is ignored and counted until it is banned.
     expect(banned).to.deep.equal([[forger.identity.idHex, 'graylisted']]);
     expect(target.isBanned(forger.identity.idHex)).to.equal(true);
@@ -85,7 +90,7 @@ describe('peer scoring between real nodes', function () {
     await flooder.waitClosed(5000);
     const seconds = (Date.now() - started) / 1000;
     const answered = flooder.client.received.filter((m) => m.type === MessageType.NODES).length;
-    expect(answered).to.be.at.most(200 + Math.ceil(20 * seconds)); // the burst, plus 20/s refilled meanwhile
+    expect(answered).to.be.at.most(SCORING_DEFAULTS.findNodeBurst + Math.ceil(SCORING_DEFAULTS.findNodePerSecond * seconds)); // the burst, plus what refilled meanwhile
     // The GOODBYE may be lost: FIND_NODEs still arriving after the close make the target's
     // kernel reset the connection, which can discard it unread. If it arrived, it says why.
     const bye = flooder.goodbye() as Goodbye | undefined;
@@ -112,8 +117,9 @@ describe('peer scoring between real nodes', function () {
     const recorded = Array.from({ length: 10 }, (_, k) => make(origin, k));
     for (const m of recorded) peer.send(m);
     await waitFor(() => got.length === 10, 5000, 'the recorded messages delivered');
-    const flooder = generateIdentity();
-    for (let k = 0; k < 200; k++) peer.send(make(flooder, k));
+    // Four origins of 50 each: within every origin's budget (scoring.originBurst).
+    const flooders = Array.from({ length: 4 }, () => generateIdentity());
+    for (let k = 0; k < 200; k++) peer.send(make(flooders[k % 4]!, k));
     await waitFor(() => got.length === 210, 5000, 'the flood delivered');
     expect(target.metrics().seenMessages).to.be.at.most(50); // the recorded ids are forgotten
     for (const m of recorded) peer.send(m);

@@ -12,6 +12,7 @@ import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
+import { OriginBudget } from '../../lib/peers/origin-budget.js';
 import { PeerLedger, SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
 import { seededRandom } from '../../lib/random.js';
 import { decodeMessage, encodeMessage, packValue } from '../../lib/wire/codec.js';
@@ -83,6 +84,11 @@ describe('GossipEngine defences', () => {
     ledger.received(from.idHex, bytes);
     e.onIWant(from, ids);
     return bytes;
+  }
+  /** A peer this node knew and that connected again: the ledger grants it the serve burst. */
+  function reconnected(p: FakePeer): void {
+    ledger.connected(p.idHex);
+    ledger.connected(p.idHex);
   }
 
   beforeEach(() => {
@@ -188,6 +194,8 @@ describe('GossipEngine defences', () => {
     it('answers one peer at most 3 times per id, and the same ids still reach an honest peer after 32 asks', () => {
       const { e, ids } = holding(200, 256);
       const [attacker, honest] = [peers[0]!, peers[1]!];
+      reconnected(attacker); // even with the burst of a known peer
+      reconnected(honest);
       let asked = 0;
       for (let round = 0; round < 32; round++) {
         for (let i = 0; i < ids.length; i += 64) asked += iwant(e, attacker, ids.slice(i, i + 64));
@@ -203,6 +211,7 @@ describe('GossipEngine defences', () => {
     it('answers only ids it advertised or pushed to the asker', () => {
       const { e, ids } = holding(10, 10);
       const stranger = new FakePeer(); // connected after the heartbeat: told nothing
+      reconnected(stranger);
       iwant(e, stranger, ids);
       expect(stranger.gossip()).to.have.length(0);
       expect(metrics.dropped('iwant_refused')).to.equal(10);
@@ -211,9 +220,22 @@ describe('GossipEngine defences', () => {
       expect(stranger.gossip()).to.have.length(10);
     });
 
-    it('serves a silent asker its one-off burst, then never more than twice the bytes it sends', () => {
+    it('serves a new silent asker never more than twice the bytes it sends', () => {
+      const { e, ids } = holding(200, 4096);
+      ledger = new PeerLedger(clock, { serveSharedBurstBytes: 0 }); // this node's shared allowance spent (by other askers)
+      const sybil = peers[0]!;
+      ledger.connected(sybil.idHex); // a first connection: no burst
+      let asked = 0;
+      for (let i = 0; i < ids.length; i += 10) asked += iwant(e, sybil, ids.slice(i, i + 10));
+      expect(sybil.gossipBytes).to.be.at.most(2 * asked);
+      expect(metrics.dropped('serve_budget')).to.be.greaterThan(0);
+    });
+
+    it('serves a known peer back after a disconnection its burst, then never more than twice the bytes it sends', () => {
       const { e, ids } = holding(2500, 4096);
+      ledger = new PeerLedger(clock, { serveSharedBurstBytes: 0 }); // this node's shared allowance spent (by other askers)
       const attacker = peers[0]!;
+      reconnected(attacker);
       // Spend the burst: ask for 1300 ids at once.
       const askedFirst = iwant(e, attacker, ids.slice(0, 1300));
       const burst = attacker.gossipBytes;
@@ -230,6 +252,58 @@ describe('GossipEngine defences', () => {
       expect(served).to.be.at.most(2 * asked + encodeMessage(body).length);
       expect(served).to.be.greaterThan(0);
       console.log(`      silent asker: burst ${burst} B for ${askedFirst} B asked; then ${served} B served for ${asked} B asked in 60 s, amplification ${(served / asked).toFixed(2)}`);
+    });
+  });
+
+  describe('origin budget', () => {
+    /** An engine whose host keeps a per-origin budget of 5 messages (no refill), as Sanctions wires it. */
+    function budgeted(over: Partial<GossipOptions> = {}): { e: GossipEngine; budget: OriginBudget; verifications: () => number } {
+      const budget = new OriginBudget(clock, { originPerSecond: 1, originBurst: 5 });
+      let verifications = 0;
+      const e = new GossipEngine(generateIdentity(), clock, { ...OPTIONS, ...over }, {
+        peers: () => peers,
+        deliver: (_t, _p, info) => delivered.push(info.id),
+        invalid: (from, reason) => invalid.push({ from: from.idHex, reason }),
+        mayAccept: (_from, origin) => budget.allows(origin.toString('latin1')),
+        accepted: (origin) => {
+          verifications++;
+          budget.spend(origin.toString('latin1'));
+        },
+      }, metrics, seededRandom(11));
+      return { e, budget, verifications: () => verifications + invalid.filter((i) => i.reason === 'bad_signature').length };
+    }
+
+    it('drops an origin\'s excess before verifying it, and counts it', () => {
+      const { e, verifications } = budgeted();
+      const flooder = generateIdentity();
+      for (let k = 0; k < 50; k++) e.onGossip(peers[0]!, encodeGossip(signed(flooder, seqNow(k))));
+      expect(delivered).to.have.length(5);
+      expect(verifications()).to.equal(5);
+      expect(metrics.dropped('origin_budget')).to.equal(45);
+    });
+
+    it('is not spent by forgeries claiming an honest origin: its genuine messages still pass', () => {
+      const { e } = budgeted();
+      const honest = generateIdentity();
+      const payload = packValue('x');
+      for (let k = 0; k < 20; k++) {
+        const seq = seqNow(k);
+        const id = gossipMessageId(honest.publicKey, seq, 't', payload);
+        e.onGossip(peers[0]!, encodeGossip({ type: MessageType.GOSSIP, id, origin: honest.publicKey, seq, topic: 't', ttl: 5, hops: 1, seenBy: [], payload, signature: Buffer.alloc(64, 1) }));
+      }
+      expect(invalid.filter((i) => i.reason === 'bad_signature')).to.have.length(20);
+      const genuine = Array.from({ length: 5 }, (_, k) => signed(honest, seqNow(100 + k)));
+      for (const m of genuine) e.onGossip(peers[1]!, encodeGossip(m));
+      expect(delivered).to.deep.equal(genuine.map((m) => m.id.toString('hex')));
+      expect(metrics.dropped('origin_budget')).to.equal(0);
+    });
+
+    it('does not apply in unsigned mode, where an origin is not authenticated', () => {
+      const { e } = budgeted({ signMessages: false });
+      const origin = generateIdentity();
+      for (let k = 0; k < 20; k++) e.onGossip(peers[0]!, encodeGossip({ ...signed(origin, seqNow(k)), signature: null }));
+      expect(delivered).to.have.length(20);
+      expect(metrics.dropped('origin_budget')).to.equal(0);
     });
   });
 

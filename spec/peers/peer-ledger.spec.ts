@@ -67,12 +67,32 @@ describe('PeerLedger', () => {
   });
 
   it('drops what exceeds a budget, counts it, and bans a peer that keeps exceeding', () => {
-    const l = new PeerLedger(clock, { findNodePerSecond: 10, findNodeBurst: 10 });
+    const l = new PeerLedger(clock, { directPerSecond: 10, directBurst: 10 });
     let granted = 0;
-    for (let i = 0; i < 1000 && l.verdict(P) !== 'ban'; i++) if (l.take(P, 'findNode')) granted++;
+    for (let i = 0; i < 1000 && l.verdict(P) !== 'ban'; i++) if (l.take(P, 'direct')) granted++;
     expect(granted).to.equal(10);
     expect(l.verdict(P)).to.equal('ban');
-    expect(l.snapshot(P)!.counters.rateLimited.findNode).to.equal(400);
+    expect(l.snapshot(P)!.counters.rateLimited.direct).to.equal(400); // 100 / 0.25
+  });
+
+  it('graylists a FIND_NODE flooder 8 past its budget and bans it 12 later (rateExcessPenaltyByKind)', () => {
+    const l = new PeerLedger(clock);
+    let granted = 0;
+    let excess = 0;
+    for (let i = 0; i < 1000 && l.verdict(P) === 'ok'; i++) {
+      if (l.take(P, 'findNode')) granted++;
+      else excess++;
+    }
+    expect(granted).to.equal(SCORING_DEFAULTS.findNodeBurst);
+    expect(excess).to.equal(8);
+    expect(l.verdict(P)).to.equal('graylist');
+    let ignored = 0;
+    while (l.verdict(P) !== 'ban' && ignored < 1000) {
+      l.ignored(P, 'findNode');
+      ignored++;
+    }
+    expect(ignored).to.equal(12);
+    expect(() => new PeerLedger(clock, { rateExcessPenaltyByKind: { nope: 1 } as never })).to.throw(InvalidOptionError, 'scoring.rateExcessPenaltyByKind.nope');
   });
 
   it('bans a graylisted peer that keeps sending, and lets one that stops recover', () => {
@@ -96,16 +116,64 @@ describe('PeerLedger', () => {
     expect(l.take(Q, 'direct')).to.equal(true);
   });
 
-  it('serves IWANT bytes up to twice what the peer sent, plus the allowance', () => {
-    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveAmplification: 2 });
-    expect(l.mayServe(P, 10_000)).to.equal(true); // the initial burst
+  it('serves a new identity IWANT bytes only up to twice what it sent', () => {
+    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveAmplification: 2, serveSharedBurstBytes: 0 });
+    expect(l.connected(P)).to.equal(false); // first connection: no burst
     expect(l.mayServe(P, 1)).to.equal(false);
     l.received(P, 300);
     expect(l.mayServe(P, 600)).to.equal(true);
     expect(l.mayServe(P, 1)).to.equal(false);
     const c = l.snapshot(P)!.counters;
-    expect(c).to.include({ bytesServed: 10_600, iwantIdsServed: 2, serveRefused: 2, bytesIn: 300 });
+    expect(c).to.include({ bytesServed: 600, iwantIdsServed: 1, serveRefused: 2, bytesIn: 300 });
     expect(l.verdict(P)).to.equal('ok'); // refusals are not penalized
+  });
+
+  it('grants the serve burst to a known peer that reconnects, at most once per serveBurstIntervalMs', () => {
+    const l = new PeerLedger(clock, { serveBytesPerSecond: 0, serveBurstBytes: 10_000, serveBurstIntervalMs: 60_000, serveSharedBurstBytes: 0 });
+    l.connected(P);
+    l.received(P, 100);
+    now = 5000;
+    expect(l.connected(P)).to.equal(true); // a reconnection: its record predates it
+    expect(l.mayServe(P, 10_000)).to.equal(true);
+    expect(l.mayServe(P, 1)).to.equal(false);
+    now = 30_000;
+    expect(l.connected(P)).to.equal(false); // again within the interval: nothing more
+    expect(l.mayServe(P, 1)).to.equal(false);
+    now = 65_000;
+    expect(l.connected(P)).to.equal(true);
+    expect(l.mayServe(P, 10_000)).to.equal(true);
+  });
+
+  it('does not budget IWANT answers to a peer this node chose, while that connection lasts', () => {
+    const l = new PeerLedger(clock, { serveBurstBytes: 10_000, serveSharedBurstBytes: 0 });
+    l.connected(P, true); // we dialed it
+    for (let i = 0; i < 100; i++) expect(l.mayServe(P, 10_000)).to.equal(true);
+    expect(l.snapshot(P)!.counters.bytesServed).to.equal(1_000_000);
+    now = 1000;
+    l.connected(P, false); // back, inbound this time: budgeted (its burst as a known peer)
+    expect(l.mayServe(P, 10_000)).to.equal(true);
+    expect(l.mayServe(P, 1)).to.equal(false);
+  });
+
+  it('serves budgeted peers short of their own budget from one node-wide allowance, shared by all of them', () => {
+    const l = new PeerLedger(clock, { serveSharedBytesPerSecond: 1000, serveSharedBurstBytes: 5000 });
+    const ids = Array.from({ length: 20 }, (_, i) => String(i).padStart(64, '0'));
+    let served = 0;
+    for (const id of ids) {
+      l.connected(id); // new identities: nothing of their own
+      while (l.mayServe(id, 500)) served += 500;
+    }
+    expect(served).to.equal(5000); // the burst once, for all twenty
+    now += 2000;
+    for (const id of ids) while (l.mayServe(id, 500)) served += 500;
+    expect(served).to.equal(7000); // plus 1000/s
+  });
+
+  it('starts a peer seen before its first connection (a record made by another event) with the burst on that connection', () => {
+    const l = new PeerLedger(clock, { serveBurstBytes: 10_000 });
+    l.firstDelivery(P); // e.g. a record that survived from an earlier run of the connection
+    expect(l.connected(P)).to.equal(true);
+    expect(l.mayServe(P, 10_000)).to.equal(true);
   });
 
   it('charges inbound messages to the right budgets and lets others through', () => {
