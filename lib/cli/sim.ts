@@ -45,6 +45,9 @@ and a virtual clock. The same seed gives the same result, event for event.
   --lookups L            sampled DHT lookups measured for rounds and accuracy (default 100)
   --join on|off          every node joins the DHT by looking up its own id (default on)
   --partition-timeout MS a silent link is closed after this long (default 30000)
+  --verify once|every    once: each distinct signed message is verified for real once per
+                         run and repeats answered from a memo (no CPU model: same result,
+                         less wall time); every: each node verifies each copy (default once)
   --seed S               seed of every random choice (default 1)
   --json                 print the result as one JSON object on stdout
   --help                 this text`;
@@ -79,7 +82,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
     nodes: str, messages: str, fanout: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
     'attack-rate': str, 'attack-ms': str,
     partition: str, churn: str, downtime: str, latency: str, jitter: str, ttl: str, size: str, interval: str,
-    settle: str, lookups: str, join: str, 'partition-timeout': str, seed: str,
+    settle: str, lookups: str, join: str, 'partition-timeout': str, verify: str, seed: str,
     json: { type: 'boolean' }, help: { type: 'boolean' },
   });
   if (v.help) return { options: { nodes: 2 }, json: false, help: true };
@@ -88,6 +91,8 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
   if (behaviour !== undefined && !BEHAVIOURS.includes(behaviour as Behaviour)) {
     throw new UsageError(`--behaviour must be one of ${BEHAVIOURS.join(', ')}, got ${JSON.stringify(behaviour)}`);
   }
+  const verify = strArg(v, 'verify');
+  if (verify !== undefined && verify !== 'once' && verify !== 'every') throw new UsageError(`--verify must be once or every, got ${JSON.stringify(verify)}`);
   const options: SimOptions = {
     nodes: intArg(v, 'nodes', 0, 2, 100_000),
     messages: intArg(v, 'messages', 10, 0, 1_000_000),
@@ -111,6 +116,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
     lookups: intArg(v, 'lookups', 100, 0, 100_000),
     join: onOff(v, 'join') ?? true,
     partitionTimeoutMs: intArg(v, 'partition-timeout', 30_000, 1, 86_400_000),
+    verify: verify ?? 'once',
     seed: intArg(v, 'seed', 1, 0, 0xffffffff),
   };
   return { options, json: v.json === true, help: false };

@@ -4,6 +4,7 @@
  * against the true k closest, and summarise. The same options give the same result object,
  * event for event (wallMs and the memory figures aside: those are measured, not simulated).
  */
+import { setVerificationMemo } from '../identity.js';
 import { seededRandom } from '../random.js';
 import { packValue } from '../wire/codec.js';
 import { MessageType } from '../wire/messages.js';
@@ -29,6 +30,8 @@ export interface SimResult {
   degree: number;
   repair: boolean;
   loss: number;
+  /** How signatures were checked: 'once' per distinct signed message per run (memo), or 'every' copy at every node. */
+  verify: 'once' | 'every';
   byzantine: { fraction: number; behaviour: string; count: number };
   /**
    * What the byzantine nodes did, when there are any: their frames corrupted, withheld or
@@ -96,6 +99,21 @@ export interface SimProgress {
 /** Run one simulation. Throws InvalidOptionError for bad options. */
 export async function runSimulation(options: SimOptions, progress?: SimProgress): Promise<SimResult> {
   const opts = resolveSimOptions(options);
+  if (opts.verify === 'once') setVerificationMemo(VERIFY_MEMO_ENTRIES);
+  try {
+    return await run(opts, progress);
+  } finally {
+    setVerificationMemo(0);
+  }
+}
+
+/**
+ * Verification results kept (verify 'once'): each entry is one distinct (key, id, signature)
+ * triple, about 300 bytes; far more than the messages of any run, forgeries included.
+ */
+const VERIFY_MEMO_ENTRIES = 1_000_000;
+
+async function run(opts: ResolvedSimOptions, progress: SimProgress | undefined): Promise<SimResult> {
   const wallStart = performance.now();
   let peakRss = process.memoryUsage().rss;
   const sampleRss = () => {
@@ -308,6 +326,7 @@ function summarise(
     degree: opts.degree,
     repair: opts.repair,
     loss: opts.loss,
+    verify: opts.verify,
     byzantine: { fraction: opts.byzantine, behaviour: opts.byzantine > 0 ? opts.behaviour : 'none', count: n - honestCount },
     attack,
     deliveryFraction: published === 0 ? 1 : round(rec.deliveries / (published * (n - 1)), 6),

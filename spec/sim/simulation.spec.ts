@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { UsageError } from '../../lib/cli/args.js';
 import { parseSimArgs } from '../../lib/cli/sim.js';
+import { createHash } from 'node:crypto';
 import { InvalidOptionError } from '../../lib/errors.js';
+import { identityFromSeed, verifySignature } from '../../lib/identity.js';
+import { simIdentity } from '../../lib/sim/network.js';
 import { runSimulation } from '../../lib/sim/scenario.js';
 import type { SimOptions, SimResult } from '../../lib/sim/scenario.js';
 
@@ -139,6 +142,27 @@ describe('sim/runSimulation', function () {
     });
   });
 
+  it('gives the same simulated run whether each signed message is verified once per run or at every node', async () => {
+    const once = await runSimulation({ ...SMALL, nodes: 60, byzantine: 0.2, behaviour: 'tamper', seed: 19 });
+    const every = await runSimulation({ ...SMALL, nodes: 60, byzantine: 0.2, behaviour: 'tamper', verify: 'every', seed: 19 });
+    expect(once.verify).to.equal('once');
+    expect(every.verify).to.equal('every');
+    expect({ ...simulated(once), verify: 'every' }).to.deep.equal(simulated(every));
+    // Forgeries were among what the memo saw, and were refused just the same.
+    expect(once.rejected.bad_signature ?? 0).to.be.greaterThan(0);
+  });
+
+  it('builds node identities that are the keys identityFromSeed gives for the same seed', () => {
+    for (const i of [0, 1, 99_999]) {
+      const fast = simIdentity(7, i);
+      const slow = identityFromSeed(createHash('sha256').update(`aethel-sim/7/${i}`).digest());
+      expect(fast.publicKey.equals(slow.publicKey)).to.equal(true);
+      expect(fast.idHex).to.equal(slow.idHex);
+      expect(fast.sign(Buffer.from('m')).equals(slow.sign(Buffer.from('m')))).to.equal(true);
+      expect(verifySignature(fast.publicKey, Buffer.from('m'), fast.sign(Buffer.from('m')))).to.equal(true);
+    }
+  });
+
   it('rejects bad options with InvalidOptionError naming the field', async () => {
     let err: unknown;
     await runSimulation({ nodes: 10, byzantine: 2 }).catch((e: unknown) => { err = e; });
@@ -153,6 +177,8 @@ describe('cli/sim argument parsing', () => {
     expect(json).to.equal(true);
     expect(options).to.include({ nodes: 500, repair: false, byzantine: 0.33, behaviour: 'tamper' });
     expect(options.partition).to.deep.equal({ groups: 2, startMs: 100, healMs: 9000 });
+    expect(options.verify).to.equal('once');
+    expect(parseSimArgs(['--nodes', '5', '--verify', 'every']).options.verify).to.equal('every');
   });
 
   it('takes the new adversaries and their rate and duration', () => {
@@ -169,6 +195,7 @@ describe('cli/sim argument parsing', () => {
     ['a malformed partition', ['--nodes', '10', '--partition', '2:100']],
     ['a loss above 1', ['--nodes', '10', '--loss', '1.5']],
     ['a negative attack rate', ['--nodes', '10', '--attack-rate', '-5']],
+    ['a verify mode other than once/every', ['--nodes', '10', '--verify', 'never']],
     ['an unknown flag', ['--nodes', '10', '--speed', '3']],
   ];
   for (const [what, argv] of bad) {
