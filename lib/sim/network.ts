@@ -9,6 +9,7 @@ import type { DeliveryInfo } from '../gossip/engine.js';
 import { nodeIdOf } from '../identity.js';
 import type { Identity } from '../identity.js';
 import { DEFAULTS } from '../options.js';
+import { resolveScoringOptions } from '../peers/peer-ledger.js';
 import { seededRandom } from '../random.js';
 import { Adversary } from './adversary.js';
 import { SimNode } from './node.js';
@@ -33,6 +34,8 @@ export class SimNetwork implements SimContext {
   readonly adversary: Adversary;
   /** Seeded stream for scenario choices (origins, targets, schedules). */
   readonly random: () => number;
+  /** Bans made by the nodes' ledgers (scoring on): by whom of whom, why, and when (virtual ms) honest nodes made their first and last. */
+  readonly bans = { total: 0, honestBannedByHonest: 0, hostileBannedByHonest: 0, byReason: {} as Record<string, number>, firstAt: null as number | null, lastAt: null as number | null };
   /** Async operations (lookups) in flight: while any is, the loop yields after every event. */
   asyncPending = 0;
   private readonly byHost = new Map<string, SimNode>();
@@ -61,6 +64,8 @@ export class SimNetwork implements SimContext {
       dialTimeoutMs: DEFAULTS.dialTimeoutMs,
       redialMinMs: 1000,
       redialMaxMs: 8000,
+      scoring: opts.scoring ? resolveScoringOptions({}) : undefined,
+      banDurationMs: DEFAULTS.banDurationMs,
     };
     this.transport = new SimTransport(this.clock, this.nodes, { latencyMs: opts.latencyMs, jitterMs: opts.jitterMs, loss: opts.loss }, opts.seed);
     this.adversary = new Adversary(this.transport, seededRandom(opts.seed ^ 0x1b873593));
@@ -84,6 +89,16 @@ export class SimNetwork implements SimContext {
   onDeliver(node: SimNode, payload: Buffer, info: DeliveryInfo): void {
     node.metrics.delivered++;
     this.recorder.deliver(node.index, payload, info, this.clock.now());
+  }
+
+  onBan(node: SimNode, peer: SimNode, reason: string): void {
+    const b = this.bans;
+    b.total++;
+    if (node.honest && peer.honest) b.honestBannedByHonest++;
+    else if (node.honest) b.hostileBannedByHonest++;
+    b.byReason[reason] = (b.byReason[reason] ?? 0) + 1;
+    if (node.honest && b.firstAt === null) b.firstAt = this.clock.now();
+    if (node.honest) b.lastAt = this.clock.now();
   }
 
   adversarySend(node: SimNode, to: SimNode, type: number, body: Buffer): boolean {

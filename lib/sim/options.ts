@@ -67,6 +67,12 @@ export interface SimOptions {
   /** A link silent this long is closed, ms. Default the network's partitionTimeoutMs (30000). */
   partitionTimeoutMs?: number;
   /**
+   * Per-peer accounting in every node, as lib/network.ts does it (lib/peers/peer-ledger.ts with
+   * its defaults): budgets charged before the engines see a message, scores, graylisting, and
+   * bans that close the link and are not redialed. Default true.
+   */
+  scoring?: boolean;
+  /**
    * 'once': each distinct (key, id, signature) is verified for real once per run and repeats
    * are answered from a memo of that result (the same answer, without the CPU: the simulator
    * has no CPU model). 'every': every node verifies every copy it checks, as on real hosts,
@@ -105,6 +111,7 @@ export const SIM_DEFAULTS = Object.freeze({
   lookups: 100,
   partitionTimeoutMs: DEFAULTS.partitionTimeoutMs,
   verify: 'once' as const,
+  scoring: true,
   seed: 1,
 });
 
@@ -134,6 +141,8 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
   const join = o.join ?? d.join;
   if (typeof repair !== 'boolean') throw new InvalidOptionError('repair', 'expected a boolean');
   if (typeof join !== 'boolean') throw new InvalidOptionError('join', 'expected a boolean');
+  const scoring = o.scoring ?? d.scoring;
+  if (typeof scoring !== 'boolean') throw new InvalidOptionError('scoring', 'expected a boolean');
   const verify = o.verify ?? d.verify;
   if (verify !== 'once' && verify !== 'every') throw new InvalidOptionError('verify', `expected once or every, got ${String(verify)}`);
   let partition: PartitionPlan | undefined;
@@ -170,6 +179,7 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
     lookups: int('lookups', Math.min(o.lookups ?? d.lookups, nodes), 0, 100_000),
     partitionTimeoutMs: int('partitionTimeoutMs', o.partitionTimeoutMs ?? d.partitionTimeoutMs, 1, 86_400_000),
     verify,
+    scoring,
     seed: int('seed', o.seed ?? d.seed, 0, 0xffffffff),
   };
 }

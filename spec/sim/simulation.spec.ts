@@ -135,11 +135,35 @@ describe('sim/runSimulation', function () {
       expect(r.honestDeliveryFraction).to.equal(1);
     });
 
+    it('forged-flood at 2000/s per attacker: honest nodes graylist, then ban and disconnect every flooder, and never redial it', async () => {
+      const r = await runSimulation({ ...ATTACK, messages: 4, behaviour: 'forged-flood', attackRate: 2000, attackMs: 2000, seed: 26 });
+      const s = r.scoring!;
+      expect(s.hostileBanned, 'flooders banned by honest nodes').to.be.greaterThan(0);
+      expect(s.honestBanned).to.equal(0);
+      expect(s.linksToBanned, 'a ban closes the link and it stays closed').to.equal(0);
+      expect(s.dropped.graylisted ?? 0).to.be.greaterThan(0);
+      // Two forgeries graylist a flooder: few are verified of the 132,000 sent.
+      expect(r.rejected.bad_signature ?? 0).to.be.lessThan(r.attack!.counts.forgedFlood! / 20);
+      expect(r.forgedDelivered).to.equal(0);
+      expect(r.honestDeliveryFraction).to.equal(1);
+    });
+
     it('gives identical results, trace digest included, for two flood runs with one seed', async () => {
       const a = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 20, seed: 25 });
       const b = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 20, seed: 25 });
       expect(simulated(a)).to.deep.equal(simulated(b));
     });
+  });
+
+  it('charges every honest node\'s peers to the ledger as the network does, and bans or graylists no honest peer in an honest run', async () => {
+    const r = await runSimulation({ ...SMALL, messages: 40, intervalMs: 5, seed: 27 });
+    expect(r.deliveryFraction).to.equal(1);
+    expect(r.scoring).to.deep.include({ bans: 0, honestBanned: 0, linksToBanned: 0, firstBanMs: null });
+    expect(r.scoring!.dropped.rate_limited ?? 0).to.equal(0);
+    expect(r.scoring!.dropped.graylisted ?? 0).to.equal(0);
+    expect(r.scoring!.dropped.verify_budget ?? 0).to.equal(0);
+    const off = await runSimulation({ ...SMALL, messages: 4, scoring: false, seed: 27 });
+    expect(off.scoring).to.equal(null);
   });
 
   it('gives the same simulated run whether each signed message is verified once per run or at every node', async () => {
@@ -179,6 +203,8 @@ describe('cli/sim argument parsing', () => {
     expect(options.partition).to.deep.equal({ groups: 2, startMs: 100, healMs: 9000 });
     expect(options.verify).to.equal('once');
     expect(parseSimArgs(['--nodes', '5', '--verify', 'every']).options.verify).to.equal('every');
+    expect(options.scoring).to.equal(true);
+    expect(parseSimArgs(['--nodes', '5', '--scoring', 'off']).options.scoring).to.equal(false);
   });
 
   it('takes the new adversaries and their rate and duration', () => {
@@ -196,6 +222,7 @@ describe('cli/sim argument parsing', () => {
     ['a loss above 1', ['--nodes', '10', '--loss', '1.5']],
     ['a negative attack rate', ['--nodes', '10', '--attack-rate', '-5']],
     ['a verify mode other than once/every', ['--nodes', '10', '--verify', 'never']],
+    ['scoring other than on/off', ['--nodes', '10', '--scoring', 'yes']],
     ['an unknown flag', ['--nodes', '10', '--speed', '3']],
   ];
   for (const [what, argv] of bad) {
