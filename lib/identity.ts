@@ -105,9 +105,42 @@ export async function loadIdentity(path: string): Promise<Identity> {
 const VERIFY_KEY_CACHE_MAX = 4096;
 const verifyKeys = new Map<string, KeyObject>();
 
+/**
+ * A memo of verification results, off unless the simulator turns it on
+ * (setVerificationMemo): it runs thousands of nodes in one process, each verifying the same
+ * signed messages, and verifySignature is a pure function of (key, data, signature), so a
+ * triple verified once for real is answered from the memo after. Keyed by the three inputs'
+ * bytes, so only an identical triple hits; cleared when it holds maxEntries.
+ */
+let verifyMemo: Map<string, boolean> | undefined;
+let verifyMemoMax = 0;
+
+/** Simulator only: memoize up to `maxEntries` verification results (0 turns the memo off and drops it). */
+export function setVerificationMemo(maxEntries: number): void {
+  if (!Number.isInteger(maxEntries) || maxEntries < 0) throw P2PError.invalidArgument(`maxEntries must be a non-negative integer, got ${maxEntries}`);
+  verifyMemoMax = maxEntries;
+  verifyMemo = maxEntries > 0 ? new Map() : undefined;
+}
+
 /** Verify an Ed25519 signature by a raw 32-byte public key. Never throws for bad input. */
 export function verifySignature(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+  if (verifyMemo === undefined) return verifyUncached(publicKey, data, signature);
+  const memoKey = latin1(publicKey) + latin1(signature) + latin1(data);
+  let ok = verifyMemo.get(memoKey);
+  if (ok === undefined) {
+    ok = verifyUncached(publicKey, data, signature);
+    if (verifyMemo.size >= verifyMemoMax) verifyMemo.clear();
+    verifyMemo.set(memoKey, ok);
+  }
+  return ok;
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+}
+
+function verifyUncached(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   const hex = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('latin1');
   let key = verifyKeys.get(hex);
   try {

@@ -45,6 +45,11 @@ and a virtual clock. The same seed gives the same result, event for event.
   --lookups L            sampled DHT lookups measured for rounds and accuracy (default 100)
   --join on|off          every node joins the DHT by looking up its own id (default on)
   --partition-timeout MS a silent link is closed after this long (default 30000)
+  --scoring on|off       per-peer budgets, scores, graylist and bans in every node, as
+                         the network does (default on)
+  --verify once|every    once: each distinct signed message is verified for real once per
+                         run and repeats answered from a memo (no CPU model: same result,
+                         less wall time); every: each node verifies each copy (default once)
   --seed S               seed of every random choice (default 1)
   --json                 print the result as one JSON object on stdout
   --help                 this text`;
@@ -79,7 +84,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
     nodes: str, messages: str, fanout: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
     'attack-rate': str, 'attack-ms': str,
     partition: str, churn: str, downtime: str, latency: str, jitter: str, ttl: str, size: str, interval: str,
-    settle: str, lookups: str, join: str, 'partition-timeout': str, seed: str,
+    settle: str, lookups: str, join: str, 'partition-timeout': str, verify: str, scoring: str, seed: str,
     json: { type: 'boolean' }, help: { type: 'boolean' },
   });
   if (v.help) return { options: { nodes: 2 }, json: false, help: true };
@@ -88,6 +93,8 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
   if (behaviour !== undefined && !BEHAVIOURS.includes(behaviour as Behaviour)) {
     throw new UsageError(`--behaviour must be one of ${BEHAVIOURS.join(', ')}, got ${JSON.stringify(behaviour)}`);
   }
+  const verify = strArg(v, 'verify');
+  if (verify !== undefined && verify !== 'once' && verify !== 'every') throw new UsageError(`--verify must be once or every, got ${JSON.stringify(verify)}`);
   const options: SimOptions = {
     nodes: intArg(v, 'nodes', 0, 2, 100_000),
     messages: intArg(v, 'messages', 10, 0, 1_000_000),
@@ -111,6 +118,8 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
     lookups: intArg(v, 'lookups', 100, 0, 100_000),
     join: onOff(v, 'join') ?? true,
     partitionTimeoutMs: intArg(v, 'partition-timeout', 30_000, 1, 86_400_000),
+    verify: verify ?? 'once',
+    scoring: onOff(v, 'scoring') ?? true,
     seed: intArg(v, 'seed', 1, 0, 0xffffffff),
   };
   return { options, json: v.json === true, help: false };
@@ -125,6 +134,7 @@ export function formatSimResult(r: SimResult): string {
     ...(r.attack ? [`attack           ${r.attack.ratePerSec > 0 ? `${r.attack.ratePerSec}/s per node for ${r.attack.durationMs} ms; ` : ''}${JSON.stringify(r.attack.counts)}; attackers sent ${r.attack.bytesSent} B, received ${r.attack.bytesReceived} B (x${r.attack.amplification ?? '-'})`] : []),
     `delivery         ${pct(r.deliveryFraction)} overall, ${pct(r.honestDeliveryFraction)} to honest nodes; ${r.fullyDelivered}/${r.messages} messages reached every honest node`,
     `forged delivered ${r.forgedDelivered}   rejected ${JSON.stringify(r.rejected)}`,
+    ...(r.scoring ? [`scoring          ${r.scoring.bans} bans (${r.scoring.honestBanned} of honest peers by honest nodes, ${r.scoring.hostileBanned} of hostile ones${r.scoring.firstBanMs === null ? '' : `, first at ${r.scoring.firstBanMs} ms, last at ${r.scoring.lastBanMs} ms`}); dropped by honest nodes ${JSON.stringify(r.scoring.dropped)}`] : []),
     `hops             mean ${r.hops.mean}, p99 ${r.hops.p99}, max ${r.hops.max}`,
     `full delivery    ${r.timeToFullDeliveryMs === null ? 'not reached' : `${r.timeToFullDeliveryMs} virtual ms (slowest message)`}`,
     `redundancy       ${r.redundancy} GOSSIP copies sent per node per message`,

@@ -16,9 +16,12 @@ import type { DhtHost, DhtLink, DhtOptions } from '../dht/dht.js';
 import type { LookupContact } from '../dht/lookup.js';
 import { P2PError } from '../errors.js';
 import { GossipEngine } from '../gossip/engine.js';
-import type { DeliveryInfo, GossipOptions, GossipPeer } from '../gossip/engine.js';
+import type { DeliveryInfo, GossipHost, GossipOptions, GossipPeer } from '../gossip/engine.js';
 import type { Identity } from '../identity.js';
 import { Metrics } from '../metrics.js';
+import { BanList } from '../peers/ban-list.js';
+import { chargeInbound, PeerLedger } from '../peers/peer-ledger.js';
+import type { ScoringOptions } from '../peers/peer-ledger.js';
 import { seededRandom } from '../random.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
 import { GoodbyeCode, LIMITS, MessageType } from '../wire/messages.js';
@@ -31,6 +34,9 @@ import type { VirtualClock } from './virtual-clock.js';
 
 /** How a node behaves: honest, or one of the adversary models (lib/sim/adversary.ts). */
 export type Behaviour = 'honest' | AdversaryBehaviour;
+
+/** Types ignored from a graylisted peer (network.ts's GRAYLIST_IGNORES): its gossip is not forwarded, its requests not served. */
+const GRAYLIST_IGNORES: ReadonlySet<number> = new Set([MessageType.GOSSIP, MessageType.IHAVE, MessageType.IWANT, MessageType.FIND_NODE]);
 
 /** Port every simulated node listens on (addresses differ by host). */
 export const SIM_PORT = 7000;
@@ -47,6 +53,14 @@ export interface SimNodeConfig {
   /** First redial delay of a lost overlay link, ms; doubles per failure up to redialMaxMs. */
   redialMinMs: number;
   redialMaxMs: number;
+  /**
+   * Per-peer accounting as network.ts does it (lib/peers/peer-ledger.ts): budgets charged
+   * before the engines see a message, scores, graylisting and bans. Undefined: none (the
+   * engines' own rules only).
+   */
+  scoring: ScoringOptions | undefined;
+  /** How long a peer whose score reached the ban line stays banned, ms. */
+  banDurationMs: number;
 }
 
 /** What a node needs from the network it lives in. */
@@ -64,6 +78,8 @@ export interface SimContext {
   onDeliver(node: SimNode, payload: Buffer, info: DeliveryInfo): void;
   /** Track an async operation: while any is in flight the run loop runs its continuations after every event. */
   track<T>(p: Promise<T>): Promise<T>;
+  /** `node` banned `peer` (its score reached the ban line) for `reason`. */
+  onBan(node: SimNode, peer: SimNode, reason: string): void;
   /** Outgoing gossip of a byzantine node: the adversary model decides what goes out. */
   adversarySend(node: SimNode, to: SimNode, type: number, body: Buffer): boolean;
 }
@@ -118,6 +134,10 @@ export class SimNode implements Endpoint {
   recoveries = 0;
   /** Incremented on every restart: a fresh engine gets fresh random streams. */
   private generation = 0;
+  /** Per-peer budgets and scores (undefined when the scenario runs without them). */
+  ledger: PeerLedger | undefined;
+  /** Peers this node banned, by id and address. */
+  bans: BanList | undefined;
 
   constructor(
     readonly ctx: SimContext,
@@ -180,6 +200,8 @@ export class SimNode implements Endpoint {
     this.monitor.clear();
     this.gossip.clear();
     this.dht.clear();
+    this.ledger = undefined;
+    this.bans = undefined;
   }
 
   /** Come back with the same identity and fresh engines; redial the overlay. */
@@ -196,16 +218,17 @@ export class SimNode implements Endpoint {
   dial(peerIndex: number): void {
     if (!this.up || this.links.has(peerIndex) || this.dialing.has(peerIndex)) return;
     const peer = this.ctx.nodes[peerIndex];
-    if (!peer || peer === this) return;
+    if (!peer || peer === this || this.banned(peer)) return;
     this.dialing.add(peerIndex);
     this.ctx.track(this.connectTo(peer)).then(
       () => {
         this.dialing.delete(peerIndex);
         this.redials.delete(peerIndex);
       },
-      () => {
+      (err: unknown) => {
         this.dialing.delete(peerIndex);
-        this.scheduleRedial(peerIndex);
+        // Refused for a ban (GOODBYE MISBEHAVIOR): not a loss to redial, as network.ts's isLoss().
+        if ((err as P2PError).code !== 'BANNED') this.scheduleRedial(peerIndex);
       },
     );
   }
@@ -235,6 +258,24 @@ export class SimNode implements Endpoint {
       this.monitor.contact(link.idHex);
     }
     const sender = this.ctx.nodes[from]!;
+    const ledger = this.ledger;
+    if (ledger) {
+      // As network.ts's dispatch(): a banned peer's frames still in flight are not read; a
+      // graylisted peer's gossip and requests are ignored; what exceeds a budget is dropped.
+      const peerId = sender.identity.idHex;
+      if (this.bans!.isBanned(peerId)) return;
+      if (GRAYLIST_IGNORES.has(msg.type) && ledger.verdict(peerId) !== 'ok') {
+        ledger.ignored(peerId);
+        this.metrics.drop('graylisted');
+        this.banIfDue(sender, 'graylisted');
+        return;
+      }
+      if (!chargeInbound(ledger, peerId, msg)) {
+        this.metrics.drop('rate_limited');
+        this.banIfDue(sender, 'rate_limited');
+        return;
+      }
+    }
     switch (msg.type) {
       case MessageType.GOSSIP:
         if (!link) return void this.metrics.drop('not_connected');
@@ -254,12 +295,13 @@ export class SimNode implements Endpoint {
         if (link) link.send({ type: MessageType.PONG, seq: msg.seq });
         return;
       case MessageType.GOODBYE:
-        if (link) this.close(link, false);
+        // Redialed only when the peer timed us out (a partition), as network.ts's isLoss().
+        if (link) this.close(link, false, msg.code === GoodbyeCode.TIMEOUT);
         return;
       case MessageType.FIND_NODE:
         return this.dht.onFindNode(link ?? this.transientLink(sender), msg);
       case MessageType.NODES:
-        this.dht.onNodes(link ?? this.transientLink(sender), msg);
+        if (!this.dht.onNodes(link ?? this.transientLink(sender), msg)) this.reportInvalid(sender, 'unsolicited_nodes');
         return;
       default:
         return;
@@ -289,13 +331,50 @@ export class SimNode implements Endpoint {
     return this.handles;
   }
 
-  private close(link: SimLink, sayGoodbye: boolean): void {
+  private close(link: SimLink, sayGoodbye: boolean, redial = true, code: number = GoodbyeCode.TIMEOUT, reason = 'silent'): void {
     if (this.links.get(link.peer.index) !== link) return;
-    if (sayGoodbye) link.send({ type: MessageType.GOODBYE, code: GoodbyeCode.TIMEOUT, reason: 'silent' });
+    if (sayGoodbye) link.send({ type: MessageType.GOODBYE, code, reason });
     this.links.delete(link.peer.index);
     this.handles = this.handles.filter((h) => h !== link);
     this.monitor.disconnected(link.idHex);
-    if (this.overlay.has(link.peer.index)) this.scheduleRedial(link.peer.index);
+    if (redial && this.overlay.has(link.peer.index)) this.scheduleRedial(link.peer.index);
+  }
+
+  /** Open links to peers this node banned: 0 whenever a ban closes its link, as it must. */
+  linksToBanned(): number {
+    let n = 0;
+    for (const link of this.handles) if (this.banned(link.peer)) n++;
+    return n;
+  }
+
+  /** Whether this node banned `peer` (by id or address). */
+  private banned(peer: SimNode): boolean {
+    return this.bans?.isBanned(peer.identity.idHex, peer.host) === true;
+  }
+
+  /** A peer sent something invalid, as network.ts's reportInvalid(): counted, scored, maybe banned. */
+  private reportInvalid(peer: SimNode, reason: string): void {
+    this.metrics.invalid(reason);
+    if (!this.ledger) return;
+    this.ledger.invalid(peer.identity.idHex, reason);
+    this.banIfDue(peer, reason);
+  }
+
+  /**
+   * As network.ts's banIfDue(): a peer whose score reached the ban line is banned by id and
+   * address for banDurationMs and its connection closed with GOODBYE MISBEHAVIOR; it is
+   * not redialed while banned, and its dials are refused.
+   */
+  private banIfDue(peer: SimNode, reason: string): void {
+    const ledger = this.ledger;
+    const id = peer.identity.idHex;
+    if (!ledger || ledger.verdict(id) !== 'ban') return;
+    const link = this.links.get(peer.index);
+    if (!this.bans!.isBanned(id)) {
+      this.bans!.ban(id, peer.host, this.ctx.config.banDurationMs, reason);
+      this.ctx.onBan(this, peer, reason);
+    }
+    if (link) this.close(link, true, false, GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`);
   }
 
   private scheduleRedial(peerIndex: number): void {
@@ -323,6 +402,8 @@ export class SimNode implements Endpoint {
   /** An overlay connection to `peer`, registered on both ends. */
   private async connectTo(peer: SimNode): Promise<void> {
     await this.handshake(peer);
+    // Either end refuses a banned peer right after the handshake (network.ts refuseBanned()).
+    if (this.banned(peer) || peer.banned(this)) throw new P2PError('BANNED', `${peer.host} and ${this.host}: one banned the other`);
     if (this.links.has(peer.index) && peer.links.has(this.index)) return;
     this.attach(peer);
     peer.attach(this);
@@ -338,7 +419,9 @@ export class SimNode implements Endpoint {
     if (!peer.identity.id.equals(contact.id)) throw new P2PError('NOT_CONNECTED', `${contact.host} is another node`);
     const open = this.links.get(peer.index);
     if (open) return open;
+    if (this.banned(peer)) throw new P2PError('BANNED', `${peer.host} is banned`);
     await this.handshake(peer);
+    if (peer.banned(this)) throw new P2PError('BANNED', `${peer.host} refused: banned`);
     this.dht.peerSeen(peer.identity.id, peer.host, SIM_PORT);
     peer.dht.peerSeen(this.identity.id, this.host, SIM_PORT);
     return this.transientLink(peer);
@@ -358,12 +441,30 @@ export class SimNode implements Endpoint {
       for (let i = 0; i < n; i++) b[i] = Math.floor(byteRandom() * 256);
       return b;
     };
-    this.gossip = new GossipEngine(this.identity, ctx.clock, ctx.config.gossip, {
+    // Honest nodes only: an attacker does not sanction its victims (nor cut itself off).
+    const scoring = this.behaviour === 'honest' ? ctx.config.scoring : undefined;
+    const ledger = scoring && new PeerLedger(ctx.clock, scoring);
+    this.ledger = ledger;
+    this.bans = scoring && new BanList(ctx.clock);
+    const peerOf = (from: GossipPeer) => (from as SimLink).peer;
+    const gossipHost: GossipHost = {
       peers: () => this.handles,
       // An attacker's own valid messages (unique-flood) are not the scenario's: not recorded.
       deliver: (topic, payload, info) => (topic === ATTACK_TOPIC ? undefined : ctx.onDeliver(this, payload, info)),
-      invalid: (_from, reason) => this.metrics.invalid(reason),
-    }, this.metrics, gossipRandom);
+      invalid: (from, reason) => this.reportInvalid(peerOf(from), reason),
+    };
+    if (ledger) {
+      // The hooks network.ts gives its engine.
+      gossipHost.mayVerify = (from) => {
+        if (ledger.mayVerify(from.idHex)) return true;
+        this.banIfDue(peerOf(from), 'verify_budget');
+        return false;
+      };
+      gossipHost.mayServe = (from, bytes) => ledger.mayServe(from.idHex, bytes);
+      gossipHost.firstDelivery = (from) => ledger.firstDelivery(from.idHex);
+      gossipHost.duplicate = (from) => ledger.duplicate(from.idHex);
+    }
+    this.gossip = new GossipEngine(this.identity, ctx.clock, ctx.config.gossip, gossipHost, this.metrics, gossipRandom);
     const host: DhtHost = {
       linkTo: (c) => this.dhtLinkTo(c),
       isAlive: (c) => {

@@ -66,6 +66,19 @@ export interface SimOptions {
   lookups?: number;
   /** A link silent this long is closed, ms. Default the network's partitionTimeoutMs (30000). */
   partitionTimeoutMs?: number;
+  /**
+   * Per-peer accounting in every node, as lib/network.ts does it (lib/peers/peer-ledger.ts with
+   * its defaults): budgets charged before the engines see a message, scores, graylisting, and
+   * bans that close the link and are not redialed. Default true.
+   */
+  scoring?: boolean;
+  /**
+   * 'once': each distinct (key, id, signature) is verified for real once per run and repeats
+   * are answered from a memo of that result (the same answer, without the CPU: the simulator
+   * has no CPU model). 'every': every node verifies every copy it checks, as on real hosts,
+   * so wall time counts one Ed25519 verification per message per node. Default 'once'.
+   */
+  verify?: 'once' | 'every';
   /** Seed of every random choice. Default 1. */
   seed?: number;
 }
@@ -97,6 +110,8 @@ export const SIM_DEFAULTS = Object.freeze({
   join: true,
   lookups: 100,
   partitionTimeoutMs: DEFAULTS.partitionTimeoutMs,
+  verify: 'once' as const,
+  scoring: true,
   seed: 1,
 });
 
@@ -126,6 +141,10 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
   const join = o.join ?? d.join;
   if (typeof repair !== 'boolean') throw new InvalidOptionError('repair', 'expected a boolean');
   if (typeof join !== 'boolean') throw new InvalidOptionError('join', 'expected a boolean');
+  const scoring = o.scoring ?? d.scoring;
+  if (typeof scoring !== 'boolean') throw new InvalidOptionError('scoring', 'expected a boolean');
+  const verify = o.verify ?? d.verify;
+  if (verify !== 'once' && verify !== 'every') throw new InvalidOptionError('verify', `expected once or every, got ${String(verify)}`);
   let partition: PartitionPlan | undefined;
   if (o.partition !== undefined) {
     const p = o.partition;
@@ -159,6 +178,8 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
     join,
     lookups: int('lookups', Math.min(o.lookups ?? d.lookups, nodes), 0, 100_000),
     partitionTimeoutMs: int('partitionTimeoutMs', o.partitionTimeoutMs ?? d.partitionTimeoutMs, 1, 86_400_000),
+    verify,
+    scoring,
     seed: int('seed', o.seed ?? d.seed, 0, 0xffffffff),
   };
 }

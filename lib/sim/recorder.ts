@@ -17,7 +17,7 @@ interface Published {
   /** delivered[node] = 1 once node delivered it. */
   delivered: Uint8Array;
   honestDeliveries: number;
-  /** Virtual time of the latest first delivery, ms. */
+  /** Virtual time of the latest first delivery at an honest node, ms (hostile nodes' deliveries do not count: time to full delivery is about honest nodes). */
   lastAt: number;
 }
 
@@ -57,8 +57,8 @@ export class DeliveryRecorder {
     if (this.isHonest(node)) {
       this.honestDeliveries++;
       p.honestDeliveries++;
+      if (at > p.lastAt) p.lastAt = at;
     }
-    if (at > p.lastAt) p.lastAt = at;
     this.hops[Math.min(info.hops, LIMITS.maxHops)]!++;
   }
 

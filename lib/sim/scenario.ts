@@ -4,6 +4,7 @@
  * against the true k closest, and summarise. The same options give the same result object,
  * event for event (wallMs and the memory figures aside: those are measured, not simulated).
  */
+import { setVerificationMemo } from '../identity.js';
 import { seededRandom } from '../random.js';
 import { packValue } from '../wire/codec.js';
 import { MessageType } from '../wire/messages.js';
@@ -29,6 +30,8 @@ export interface SimResult {
   degree: number;
   repair: boolean;
   loss: number;
+  /** How signatures were checked: 'once' per distinct signed message per run (memo), or 'every' copy at every node. */
+  verify: 'once' | 'every';
   byzantine: { fraction: number; behaviour: string; count: number };
   /**
    * What the byzantine nodes did, when there are any: their frames corrupted, withheld or
@@ -64,6 +67,24 @@ export interface SimResult {
   bytesPerDelivery: number;
   /** Messages rejected by honest engines, by reason (bad_signature, id_mismatch, ...). */
   rejected: Record<string, number>;
+  /**
+   * Per-peer accounting (scoring on; null when off): messages honest nodes dropped before
+   * their engines saw them, by reason (rate_limited, graylisted, verify_budget, serve_budget,
+   * iwant_refused), and the bans: made in all, of honest peers by honest nodes (must be 0),
+   * of hostile peers by honest nodes, by reason, and the virtual ms of honest nodes' first and
+   * last ban after the first publication.
+   */
+  scoring: {
+    dropped: Record<string, number>;
+    bans: number;
+    honestBanned: number;
+    hostileBanned: number;
+    banReasons: Record<string, number>;
+    firstBanMs: number | null;
+    lastBanMs: number | null;
+    /** Open links of honest nodes to peers they banned, at the end: must be 0 (a ban closes the link, which is not redialed). */
+    linksToBanned: number;
+  } | null;
   lookupRounds: { mean: number; max: number };
   /** Mean fraction of the true k closest (among live nodes) that sampled lookups found. */
   lookupAccuracy: number;
@@ -96,6 +117,21 @@ export interface SimProgress {
 /** Run one simulation. Throws InvalidOptionError for bad options. */
 export async function runSimulation(options: SimOptions, progress?: SimProgress): Promise<SimResult> {
   const opts = resolveSimOptions(options);
+  if (opts.verify === 'once') setVerificationMemo(VERIFY_MEMO_ENTRIES);
+  try {
+    return await run(opts, progress);
+  } finally {
+    setVerificationMemo(0);
+  }
+}
+
+/**
+ * Verification results kept (verify 'once'): each entry is one distinct (key, id, signature)
+ * triple, about 300 bytes; far more than the messages of any run, forgeries included.
+ */
+const VERIFY_MEMO_ENTRIES = 1_000_000;
+
+async function run(opts: ResolvedSimOptions, progress: SimProgress | undefined): Promise<SimResult> {
   const wallStart = performance.now();
   let peakRss = process.memoryUsage().rss;
   const sampleRss = () => {
@@ -169,6 +205,7 @@ export async function runSimulation(options: SimOptions, progress?: SimProgress)
   const memoryPerNodeKb = round(Math.max(0, heapUsed() - heapBefore) / opts.nodes / 1024, 1);
   progress?.('done', 1);
   return summarise(net, opts, {
+    t0,
     joinRounds,
     lookup,
     churned,
@@ -234,6 +271,9 @@ function scheduleChurn(net: SimNetwork, opts: ResolvedSimOptions, t0: number, or
   return count;
 }
 
+/** Drop reasons of the per-peer accounting, reported under `scoring`. */
+const SCORING_DROPS = ['rate_limited', 'graylisted', 'verify_budget', 'serve_budget', 'iwant_refused'] as const;
+
 function meanMax(xs: number[]): { mean: number; max: number } {
   if (xs.length === 0) return { mean: 0, max: 0 };
   let sum = 0;
@@ -248,7 +288,7 @@ function meanMax(xs: number[]): { mean: number; max: number } {
 function summarise(
   net: SimNetwork,
   opts: ResolvedSimOptions,
-  m: { joinRounds: number[]; lookup: LookupStats; churned: number; peakRssMb: number; memoryPerNodeKb: number; wallMs: number },
+  m: { t0: number; joinRounds: number[]; lookup: LookupStats; churned: number; peakRssMb: number; memoryPerNodeKb: number; wallMs: number },
 ): SimResult {
   const rec = net.recorder;
   const n = opts.nodes;
@@ -265,12 +305,27 @@ function summarise(
   const stats = net.transport.stats;
   const gossipBytes = (stats.bytesByType.get(MessageType.GOSSIP) ?? 0) + (stats.bytesByType.get(MessageType.IHAVE) ?? 0) + (stats.bytesByType.get(MessageType.IWANT) ?? 0);
   const rejected: Record<string, number> = {};
+  const dropped: Record<string, number> = {};
   for (const node of net.nodes) {
     if (!node.honest) continue;
-    for (const [reason, count] of Object.entries(node.metrics.snapshot({ connectedPeers: 0, seenMessages: 0 }).invalidByReason)) {
-      rejected[reason] = (rejected[reason] ?? 0) + count;
+    const snap = node.metrics.snapshot({ connectedPeers: 0, seenMessages: 0 });
+    for (const [reason, count] of Object.entries(snap.invalidByReason)) rejected[reason] = (rejected[reason] ?? 0) + count;
+    for (const reason of SCORING_DROPS) {
+      const count = snap.droppedByReason[reason] ?? 0;
+      if (count > 0) dropped[reason] = (dropped[reason] ?? 0) + count;
     }
   }
+  const b = net.bans;
+  const scoring: SimResult['scoring'] = !opts.scoring ? null : {
+    dropped,
+    bans: b.total,
+    honestBanned: b.honestBannedByHonest,
+    hostileBanned: b.hostileBannedByHonest,
+    banReasons: { ...b.byReason },
+    firstBanMs: b.firstAt === null ? null : b.firstAt - m.t0,
+    lastBanMs: b.lastAt === null ? null : b.lastAt - m.t0,
+    linksToBanned: net.nodes.reduce((sum, node) => sum + (node.honest ? node.linksToBanned() : 0), 0),
+  };
   let partitionedReports = 0;
   let recoveries = 0;
   for (const node of net.nodes) {
@@ -308,6 +363,7 @@ function summarise(
     degree: opts.degree,
     repair: opts.repair,
     loss: opts.loss,
+    verify: opts.verify,
     byzantine: { fraction: opts.byzantine, behaviour: opts.byzantine > 0 ? opts.behaviour : 'none', count: n - honestCount },
     attack,
     deliveryFraction: published === 0 ? 1 : round(rec.deliveries / (published * (n - 1)), 6),
@@ -320,6 +376,7 @@ function summarise(
     redundancy: published === 0 ? 0 : round((stats.framesByType.get(MessageType.GOSSIP) ?? 0) / (n * published), 3),
     bytesPerDelivery: rec.deliveries === 0 ? 0 : round(gossipBytes / rec.deliveries, 1),
     rejected,
+    scoring,
     lookupRounds: meanMax(m.lookup.rounds),
     lookupAccuracy: accuracy.length === 0 ? 0 : round(accuracy.reduce((a, b) => a + b, 0) / accuracy.length, 4),
     lookups: accuracy.length,

@@ -16,6 +16,7 @@
 import type { Metrics } from '../metrics.js';
 import { seededRandom } from '../random.js';
 import { FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { SimEvent } from './virtual-clock.js';
 import type { VirtualClock } from './virtual-clock.js';
 
 /** What the transport needs from a simulated node. */
@@ -128,19 +129,39 @@ export class SimTransport {
       s.framesLost++;
       return true; // the sender cannot tell: the frame left its queue
     }
-    const fromIndex = from.index;
-    this.clock.setTimeout(() => {
-      if (this.reachable(fromIndex, to.index)) return this.arrive(fromIndex, to, type, body, bytes);
-      const connection = this.groups && this.endpoints[fromIndex]!.up && to.up ? to.connectionTo(fromIndex) : undefined;
-      if (connection) this.held.push({ from: fromIndex, to, type, body, bytes, connection });
-      else s.framesUnreachable++;
-    }, this.latency(from.index, to.index));
+    this.clock.schedule(new Frame(this, from.index, to, type, body, bytes), this.clock.now() + this.latency(from.index, to.index));
     return true;
+  }
+
+  /** A frame's latency has passed: deliver it, hold it at a partition, or lose it. */
+  land(from: number, to: Endpoint, type: number, body: Buffer, bytes: number): void {
+    if (this.reachable(from, to.index)) return this.arrive(from, to, type, body, bytes);
+    const connection = this.groups && this.endpoints[from]!.up && to.up ? to.connectionTo(from) : undefined;
+    if (connection) this.held.push({ from, to, type, body, bytes, connection });
+    else this.stats.framesUnreachable++;
   }
 
   private arrive(from: number, to: Endpoint, type: number, body: Buffer, bytes: number): void {
     to.metrics.frameIn(type, bytes);
     to.receive(from, type, body);
+  }
+}
+
+/** A frame on its way: one event object per frame, no closure. */
+class Frame extends SimEvent {
+  constructor(
+    private readonly transport: SimTransport,
+    private readonly from: number,
+    private readonly to: Endpoint,
+    private readonly type: number,
+    private readonly body: Buffer,
+    private readonly bytes: number,
+  ) {
+    super();
+  }
+
+  run(): void {
+    this.transport.land(this.from, this.to, this.type, this.body, this.bytes);
   }
 }
 

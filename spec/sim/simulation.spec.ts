@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { UsageError } from '../../lib/cli/args.js';
 import { parseSimArgs } from '../../lib/cli/sim.js';
+import { createHash } from 'node:crypto';
 import { InvalidOptionError } from '../../lib/errors.js';
+import { identityFromSeed, verifySignature } from '../../lib/identity.js';
+import { simIdentity } from '../../lib/sim/network.js';
 import { runSimulation } from '../../lib/sim/scenario.js';
 import type { SimOptions, SimResult } from '../../lib/sim/scenario.js';
 
@@ -132,11 +135,56 @@ describe('sim/runSimulation', function () {
       expect(r.honestDeliveryFraction).to.equal(1);
     });
 
+    it('forged-flood at 2000/s per attacker: honest nodes graylist, then ban and disconnect every flooder, and never redial it', async () => {
+      const r = await runSimulation({ ...ATTACK, messages: 4, behaviour: 'forged-flood', attackRate: 2000, attackMs: 2000, seed: 26 });
+      const s = r.scoring!;
+      expect(s.hostileBanned, 'flooders banned by honest nodes').to.be.greaterThan(0);
+      expect(s.honestBanned).to.equal(0);
+      expect(s.linksToBanned, 'a ban closes the link and it stays closed').to.equal(0);
+      expect(s.dropped.graylisted ?? 0).to.be.greaterThan(0);
+      // Two forgeries graylist a flooder: few are verified of the 132,000 sent.
+      expect(r.rejected.bad_signature ?? 0).to.be.lessThan(r.attack!.counts.forgedFlood! / 20);
+      expect(r.forgedDelivered).to.equal(0);
+      expect(r.honestDeliveryFraction).to.equal(1);
+    });
+
     it('gives identical results, trace digest included, for two flood runs with one seed', async () => {
       const a = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 20, seed: 25 });
       const b = await runSimulation({ ...ATTACK, behaviour: 'forged-flood', attackRate: 20, seed: 25 });
       expect(simulated(a)).to.deep.equal(simulated(b));
     });
+  });
+
+  it('charges every honest node\'s peers to the ledger as the network does, and bans or graylists no honest peer in an honest run', async () => {
+    const r = await runSimulation({ ...SMALL, messages: 40, intervalMs: 5, seed: 27 });
+    expect(r.deliveryFraction).to.equal(1);
+    expect(r.scoring).to.deep.include({ bans: 0, honestBanned: 0, linksToBanned: 0, firstBanMs: null });
+    expect(r.scoring!.dropped.rate_limited ?? 0).to.equal(0);
+    expect(r.scoring!.dropped.graylisted ?? 0).to.equal(0);
+    expect(r.scoring!.dropped.verify_budget ?? 0).to.equal(0);
+    const off = await runSimulation({ ...SMALL, messages: 4, scoring: false, seed: 27 });
+    expect(off.scoring).to.equal(null);
+  });
+
+  it('gives the same simulated run whether each signed message is verified once per run or at every node', async () => {
+    const once = await runSimulation({ ...SMALL, nodes: 60, byzantine: 0.2, behaviour: 'tamper', seed: 19 });
+    const every = await runSimulation({ ...SMALL, nodes: 60, byzantine: 0.2, behaviour: 'tamper', verify: 'every', seed: 19 });
+    expect(once.verify).to.equal('once');
+    expect(every.verify).to.equal('every');
+    expect({ ...simulated(once), verify: 'every' }).to.deep.equal(simulated(every));
+    // Forgeries were among what the memo saw, and were refused just the same.
+    expect(once.rejected.bad_signature ?? 0).to.be.greaterThan(0);
+  });
+
+  it('builds node identities that are the keys identityFromSeed gives for the same seed', () => {
+    for (const i of [0, 1, 99_999]) {
+      const fast = simIdentity(7, i);
+      const slow = identityFromSeed(createHash('sha256').update(`aethel-sim/7/${i}`).digest());
+      expect(fast.publicKey.equals(slow.publicKey)).to.equal(true);
+      expect(fast.idHex).to.equal(slow.idHex);
+      expect(fast.sign(Buffer.from('m')).equals(slow.sign(Buffer.from('m')))).to.equal(true);
+      expect(verifySignature(fast.publicKey, Buffer.from('m'), fast.sign(Buffer.from('m')))).to.equal(true);
+    }
   });
 
   it('rejects bad options with InvalidOptionError naming the field', async () => {
@@ -153,6 +201,10 @@ describe('cli/sim argument parsing', () => {
     expect(json).to.equal(true);
     expect(options).to.include({ nodes: 500, repair: false, byzantine: 0.33, behaviour: 'tamper' });
     expect(options.partition).to.deep.equal({ groups: 2, startMs: 100, healMs: 9000 });
+    expect(options.verify).to.equal('once');
+    expect(parseSimArgs(['--nodes', '5', '--verify', 'every']).options.verify).to.equal('every');
+    expect(options.scoring).to.equal(true);
+    expect(parseSimArgs(['--nodes', '5', '--scoring', 'off']).options.scoring).to.equal(false);
   });
 
   it('takes the new adversaries and their rate and duration', () => {
@@ -169,6 +221,8 @@ describe('cli/sim argument parsing', () => {
     ['a malformed partition', ['--nodes', '10', '--partition', '2:100']],
     ['a loss above 1', ['--nodes', '10', '--loss', '1.5']],
     ['a negative attack rate', ['--nodes', '10', '--attack-rate', '-5']],
+    ['a verify mode other than once/every', ['--nodes', '10', '--verify', 'never']],
+    ['scoring other than on/off', ['--nodes', '10', '--scoring', 'yes']],
     ['an unknown flag', ['--nodes', '10', '--speed', '3']],
   ];
   for (const [what, argv] of bad) {

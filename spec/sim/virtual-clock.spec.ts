@@ -35,6 +35,22 @@ describe('sim/VirtualClock', () => {
     expect(ticks).to.deep.equal([100, 200, 300]);
   });
 
+  it('runs an event scheduled for the current millisecond after the ones already due then, before the next millisecond', () => {
+    const clock = new VirtualClock();
+    const order: string[] = [];
+    clock.setTimeout(() => {
+      order.push('a@5');
+      clock.setTimeout(() => order.push('c@5'), 0);
+    }, 5);
+    clock.setTimeout(() => order.push('b@5'), 5);
+    clock.setTimeout(() => order.push('d@6'), 6);
+    expect(clock.pending).to.equal(3);
+    while (clock.step()) { /* drain */ }
+    expect(order).to.deep.equal(['a@5', 'b@5', 'c@5', 'd@6']);
+    expect(clock.pending).to.equal(0);
+    expect(clock.peekTime()).to.equal(undefined);
+  });
+
   it('stops at the given time and leaves later events queued', () => {
     const clock = new VirtualClock();
     let ran = 0;
