@@ -19,8 +19,9 @@ import { GossipEngine } from '../gossip/engine.js';
 import type { DeliveryInfo, GossipHost, GossipOptions, GossipPeer } from '../gossip/engine.js';
 import type { Identity } from '../identity.js';
 import { Metrics } from '../metrics.js';
-import { BanList } from '../peers/ban-list.js';
-import { chargeInbound, PeerLedger } from '../peers/peer-ledger.js';
+import pino from 'pino';
+import { Sanctions } from '../peers/sanctions.js';
+import type { SanctionedConnection } from '../peers/sanctions.js';
 import type { ScoringOptions } from '../peers/peer-ledger.js';
 import { seededRandom } from '../random.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
@@ -33,10 +34,11 @@ import type { Endpoint, SimTransport } from './transport.js';
 import type { VirtualClock } from './virtual-clock.js';
 
 /** How a node behaves: honest, or one of the adversary models (lib/sim/adversary.ts). */
+
+/** Sanctions log bans at info level; the simulator reports them in its result instead. */
+const SILENT = pino({ level: 'silent' });
 export type Behaviour = 'honest' | AdversaryBehaviour;
 
-/** Types ignored from a graylisted peer (network.ts's GRAYLIST_IGNORES): its gossip is not forwarded, its requests not served. */
-const GRAYLIST_IGNORES: ReadonlySet<number> = new Set([MessageType.GOSSIP, MessageType.IHAVE, MessageType.IWANT, MessageType.FIND_NODE]);
 
 /** Port every simulated node listens on (addresses differ by host). */
 export const SIM_PORT = 7000;
@@ -134,10 +136,8 @@ export class SimNode implements Endpoint {
   recoveries = 0;
   /** Incremented on every restart: a fresh engine gets fresh random streams. */
   private generation = 0;
-  /** Per-peer budgets and scores (undefined when the scenario runs without them). */
-  ledger: PeerLedger | undefined;
-  /** Peers this node banned, by id and address. */
-  bans: BanList | undefined;
+  /** Per-peer budgets, per-origin budgets, scores and bans, as network.ts's (undefined when the scenario runs without them). */
+  sanctions: Sanctions | undefined;
 
   constructor(
     readonly ctx: SimContext,
@@ -200,8 +200,7 @@ export class SimNode implements Endpoint {
     this.monitor.clear();
     this.gossip.clear();
     this.dht.clear();
-    this.ledger = undefined;
-    this.bans = undefined;
+    this.sanctions = undefined;
   }
 
   /** Come back with the same identity and fresh engines; redial the overlay. */
@@ -258,24 +257,10 @@ export class SimNode implements Endpoint {
       this.monitor.contact(link.idHex);
     }
     const sender = this.ctx.nodes[from]!;
-    const ledger = this.ledger;
-    if (ledger) {
-      // As network.ts's dispatch(): a banned peer's frames still in flight are not read; a
-      // graylisted peer's gossip and requests are ignored; what exceeds a budget is dropped.
-      const peerId = sender.identity.idHex;
-      if (this.bans!.isBanned(peerId)) return;
-      if (GRAYLIST_IGNORES.has(msg.type) && ledger.verdict(peerId) !== 'ok') {
-        ledger.ignored(peerId);
-        this.metrics.drop('graylisted');
-        this.banIfDue(sender, 'graylisted');
-        return;
-      }
-      if (!chargeInbound(ledger, peerId, msg)) {
-        this.metrics.drop('rate_limited');
-        this.banIfDue(sender, 'rate_limited');
-        return;
-      }
-    }
+    const sanctions = this.sanctions;
+    // As network.ts's dispatch(): a banned peer's frames still in flight are not read; a
+    // graylisted peer's gossip and requests are ignored; what exceeds a budget is dropped.
+    if (sanctions && (sanctions.isBanned(sender.identity.idHex) || sanctions.gate(sender.identity.idHex, msg))) return;
     switch (msg.type) {
       case MessageType.GOSSIP:
         if (!link) return void this.metrics.drop('not_connected');
@@ -317,6 +302,7 @@ export class SimNode implements Endpoint {
     this.redials.get(peer.index)?.timer?.cancel();
     this.redials.delete(peer.index);
     if (this.monitor.connected(link.idHex)) this.recoveries++;
+    this.sanctions?.connected(link.idHex, this.overlay.has(peer.index));
     this.dht.peerSeen(peer.identity.id, peer.host, SIM_PORT);
     this.gossip.onPeerConnected(link);
   }
@@ -349,32 +335,25 @@ export class SimNode implements Endpoint {
 
   /** Whether this node banned `peer` (by id or address). */
   private banned(peer: SimNode): boolean {
-    return this.bans?.isBanned(peer.identity.idHex, peer.host) === true;
+    return this.sanctions?.isBanned(peer.identity.idHex, peer.host) === true;
   }
 
   /** A peer sent something invalid, as network.ts's reportInvalid(): counted, scored, maybe banned. */
   private reportInvalid(peer: SimNode, reason: string): void {
-    this.metrics.invalid(reason);
-    if (!this.ledger) return;
-    this.ledger.invalid(peer.identity.idHex, reason);
-    this.banIfDue(peer, reason);
+    if (this.sanctions) this.sanctions.invalid(peer.identity.idHex, reason);
+    else this.metrics.invalid(reason);
   }
 
-  /**
-   * As network.ts's banIfDue(): a peer whose score reached the ban line is banned by id and
-   * address for banDurationMs and its connection closed with GOODBYE MISBEHAVIOR; it is
-   * not redialed while banned, and its dials are refused.
-   */
-  private banIfDue(peer: SimNode, reason: string): void {
-    const ledger = this.ledger;
-    const id = peer.identity.idHex;
-    if (!ledger || ledger.verdict(id) !== 'ban') return;
-    const link = this.links.get(peer.index);
-    if (!this.bans!.isBanned(id)) {
-      this.bans!.ban(id, peer.host, this.ctx.config.banDurationMs, reason);
-      this.ctx.onBan(this, peer, reason);
-    }
-    if (link) this.close(link, true, false, GoodbyeCode.MISBEHAVIOR, `banned: ${reason}`);
+  /** The link to `peerId` as Sanctions closes it when it bans: GOODBYE MISBEHAVIOR, not redialed. */
+  private sanctionedLink(peerId: string): SanctionedConnection | undefined {
+    const peer = this.ctx.nodeById(Buffer.from(peerId, 'hex').toString('latin1'));
+    const link = peer && this.links.get(peer.index);
+    if (!peer || !link) return undefined;
+    return {
+      peerIdHex: peerId,
+      socket: { remoteAddress: peer.host },
+      close: (code, reason) => this.close(link, true, false, code, reason),
+    };
   }
 
   private scheduleRedial(peerIndex: number): void {
@@ -443,27 +422,24 @@ export class SimNode implements Endpoint {
     };
     // Honest nodes only: an attacker does not sanction its victims (nor cut itself off).
     const scoring = this.behaviour === 'honest' ? ctx.config.scoring : undefined;
-    const ledger = scoring && new PeerLedger(ctx.clock, scoring);
-    this.ledger = ledger;
-    this.bans = scoring && new BanList(ctx.clock);
+    const sanctions = scoring && new Sanctions(ctx.clock, scoring, ctx.config.banDurationMs, this.metrics, SILENT, {
+      connectionOf: (id) => this.sanctionedLink(id),
+      onInvalid: () => {},
+      onBanned: (id, reason) => {
+        const peer = ctx.nodeById(Buffer.from(id, 'hex').toString('latin1'));
+        if (peer) ctx.onBan(this, peer, reason);
+      },
+    });
+    this.sanctions = sanctions;
     const peerOf = (from: GossipPeer) => (from as SimLink).peer;
     const gossipHost: GossipHost = {
       peers: () => this.handles,
       // An attacker's own valid messages (unique-flood) are not the scenario's: not recorded.
       deliver: (topic, payload, info) => (topic === ATTACK_TOPIC ? undefined : ctx.onDeliver(this, payload, info)),
       invalid: (from, reason) => this.reportInvalid(peerOf(from), reason),
+      // The budget and scoring hooks network.ts gives its engine.
+      ...sanctions?.gossipHost(),
     };
-    if (ledger) {
-      // The hooks network.ts gives its engine.
-      gossipHost.mayVerify = (from) => {
-        if (ledger.mayVerify(from.idHex)) return true;
-        this.banIfDue(peerOf(from), 'verify_budget');
-        return false;
-      };
-      gossipHost.mayServe = (from, bytes) => ledger.mayServe(from.idHex, bytes);
-      gossipHost.firstDelivery = (from) => ledger.firstDelivery(from.idHex);
-      gossipHost.duplicate = (from) => ledger.duplicate(from.idHex);
-    }
     this.gossip = new GossipEngine(this.identity, ctx.clock, ctx.config.gossip, gossipHost, this.metrics, gossipRandom);
     const host: DhtHost = {
       linkTo: (c) => this.dhtLinkTo(c),
