@@ -463,21 +463,25 @@ async function replayAndCount(env: CaseEnv, a: Attacker, recorded: Gossip[]): Pr
 export const replay: HostileCase = {
   name: 'replay',
   issue: 13,
-  what: 'record validly signed honest messages, flood 110,000 unique messages (2,000/s) to evict the seen-cache, replay the recording',
+  what: 'record validly signed honest messages, flood 1.1x the seen-cache in unique messages of 16 origins (900/s: within every per-peer and per-origin budget) to evict it, replay the recording',
   victimOptions(quick) {
-    // --quick evicts a smaller seen-cache: the same attack at a fifth of the flood.
-    return quick ? { maxSeenEntries: 20_000 } : {};
+    // A smaller seen-cache than the default 100,000, so the flood fits the window within the
+    // victim's per-peer verification budget (1,000/s): the same attack, shorter.
+    return { maxSeenEntries: quick ? 5_000 : 50_000 };
   },
   async run(env) {
-    const seenCap = env.quick ? 20_000 : 100_000;
+    const seenCap = env.quick ? 5_000 : 50_000;
     const floodCount = Math.round(seenCap * 1.1);
-    // Faster only builds a backlog in the victim's socket: eviction is what counts, not rate.
-    const rate = 2000;
+    // Under the per-peer verification budget, spread over origins under the per-origin
+    // budget: an attacker that only wants the cache evicted stays within every limit.
+    const rate = 900;
     const pump = new Pump();
     const recorder = await joinOne(env, 0);
     const flooder = await joinOne(env, 1);
     pump.add(flooder);
-    const msgs = presign(flooder.identity, floodCount, FLOOD_TOPIC);
+    const origins = Array.from({ length: 16 }, () => generateIdentity());
+    const perOrigin = origins.map((o) => presign(o, Math.ceil(floodCount / origins.length), FLOOD_TOPIC));
+    const msgs = Array.from({ length: floodCount }, (_, i) => perOrigin[i % origins.length]![Math.floor(i / origins.length)]!);
     const recorded = await record(recorder, pump, env.quick ? 3000 : 5000);
     const attack = env.window('attack', Math.ceil((floodCount / rate) * 1000) + 2000);
     const t0 = Date.now();
