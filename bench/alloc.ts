@@ -29,6 +29,7 @@ import { gossipMessageId } from '../lib/gossip/message-id.js';
 import { generateIdentity } from '../lib/identity.js';
 import type { Identity } from '../lib/identity.js';
 import { Metrics } from '../lib/metrics.js';
+import { DEFAULTS } from '../lib/options.js';
 import { seededRandom } from '../lib/random.js';
 import { decodeMessage, encodeMessage, packValue } from '../lib/wire/codec.js';
 import { LIMITS, MessageType } from '../lib/wire/messages.js';
@@ -95,19 +96,8 @@ function fakePeer(): GossipPeer & { frames: number } {
   };
 }
 
-const OPTIONS: GossipOptions = {
-  fanout: 3,
-  gossipTtl: 10,
-  seenTtlMs: 300_000,
-  maxSeenEntries: 100_000,
-  signMessages: true,
-  deliverOwnMessages: false,
-  repair: true,
-  heartbeatMs: 1000,
-  messageCacheMs: 120_000,
-  maxCachedMessages: 50_000,
-  maxCachedBytes: 64 << 20,
-};
+/** The network's defaults, with a repair cache large enough to hold every message of a run. */
+const OPTIONS: GossipOptions = { ...DEFAULTS, maxCachedMessages: 50_000 };
 
 interface Figures {
   mode: string;
