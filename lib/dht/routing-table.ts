@@ -182,7 +182,10 @@ export class RoutingTable {
   readonly maxPerGroupInTable: number;
   private readonly groupExempt: (host: string) => boolean;
   private readonly localId: Buffer;
-  private readonly buckets: Bucket[];
+  /** Bucket i, made on first use: most of the 256 stay empty, and a table costs ~2 KiB, not ~32. */
+  private readonly buckets: Array<Bucket | undefined> = new Array<Bucket | undefined>(ID_BITS).fill(undefined);
+  /** lastChanged of a bucket not made yet. */
+  private readonly createdAt: number;
   private count = 0;
   /** Contacts in buckets per address group (exempt hosts not counted). */
   private readonly groupCounts = new Map<string, number>();
@@ -224,7 +227,11 @@ export class RoutingTable {
     this.maxPerGroupInTable = perTable;
     this.groupExempt = options.groupExempt ?? (() => false);
     this.localId = Buffer.from(localId);
-    this.buckets = Array.from({ length: ID_BITS }, () => ({ contacts: [], replacements: [], lastChanged: createdAt }));
+    this.createdAt = createdAt;
+  }
+
+  private bucketAt(i: number): Bucket {
+    return (this.buckets[i] ??= { contacts: [], replacements: [], lastChanged: this.createdAt });
   }
 
   /** Contacts in buckets (waiting replacements not counted). */
@@ -251,7 +258,7 @@ export class RoutingTable {
     checkId(contact.id, 'contact.id');
     const index = bucketIndexOf(this.localId, contact.id);
     if (index < 0) return { status: 'self' };
-    const bucket = this.buckets[index]!;
+    const bucket = this.bucketAt(index);
     const at = findIndex(bucket.contacts, contact.id);
     const group = this.groupOfHost(contact.host);
     if (at >= 0) {
@@ -305,7 +312,7 @@ export class RoutingTable {
     if (bucketIndexOf(this.localId, newcomerId) !== index) {
       throw P2PError.invalidArgument('oldestId and newcomerId must fall in the same bucket');
     }
-    const bucket = this.buckets[index]!;
+    const bucket = this.bucketAt(index);
     const at = findIndex(bucket.contacts, oldestId);
     if (at >= 0 && alive) {
       bucket.contacts[at]!.lastSeen = now;
@@ -330,8 +337,8 @@ export class RoutingTable {
   remove(id: Uint8Array): boolean {
     checkId(id, 'id');
     const index = bucketIndexOf(this.localId, id);
-    if (index < 0) return false;
-    const bucket = this.buckets[index]!;
+    const bucket = index < 0 ? undefined : this.buckets[index];
+    if (!bucket) return false;
     dropById(bucket.replacements, id);
     const at = findIndex(bucket.contacts, id);
     if (at < 0) return false;
@@ -355,8 +362,8 @@ export class RoutingTable {
   touch(id: Uint8Array, now: number): void {
     checkId(id, 'id');
     const index = bucketIndexOf(this.localId, id);
-    if (index < 0) return;
-    const bucket = this.buckets[index]!;
+    const bucket = index < 0 ? undefined : this.buckets[index];
+    if (!bucket) return;
     const at = findIndex(bucket.contacts, id);
     if (at < 0) return;
     bucket.contacts[at]!.lastSeen = now;
@@ -378,6 +385,7 @@ export class RoutingTable {
     const skip = exclude === undefined ? [] : [...exclude];
     const candidates: Contact[] = [];
     for (const bucket of this.buckets) {
+      if (!bucket) continue;
       for (const c of bucket.contacts) {
         if (skip.length === 0 || !skip.some((id) => Buffer.compare(c.id, id) === 0)) candidates.push(c);
       }
@@ -389,7 +397,7 @@ export class RoutingTable {
   /** Snapshots of all contacts, by bucket index ascending, each bucket least-recently seen first. */
   all(): Contact[] {
     const out: Contact[] = [];
-    for (const bucket of this.buckets) for (const c of bucket.contacts) out.push(copyContact(c));
+    for (const bucket of this.buckets) if (bucket) for (const c of bucket.contacts) out.push(copyContact(c));
     return out;
   }
 
@@ -408,11 +416,11 @@ export class RoutingTable {
     if (!Number.isFinite(maxAgeMs) || maxAgeMs < 0) {
       throw P2PError.invalidArgument(`maxAgeMs must be a finite number >= 0, got ${maxAgeMs}`);
     }
-    const lowest = this.buckets.findIndex((b) => b.contacts.length > 0);
+    const lowest = this.buckets.findIndex((b) => b !== undefined && b.contacts.length > 0);
     if (lowest < 0) return [];
     const cutoff = now - maxAgeMs;
     const stale: number[] = [];
-    for (let i = lowest; i < ID_BITS; i++) if (this.buckets[i]!.lastChanged < cutoff) stale.push(i);
+    for (let i = lowest; i < ID_BITS; i++) if ((this.buckets[i]?.lastChanged ?? this.createdAt) < cutoff) stale.push(i);
     return stale;
   }
 
@@ -422,7 +430,7 @@ export class RoutingTable {
    */
   markRefreshed(i: number, now: number): void {
     checkBucketIndex(i);
-    this.buckets[i]!.lastChanged = now;
+    this.bucketAt(i).lastChanged = now;
   }
 
   /**
@@ -515,9 +523,8 @@ export class RoutingTable {
   private find(id: Uint8Array): Contact | undefined {
     checkId(id, 'id');
     const index = bucketIndexOf(this.localId, id);
-    if (index < 0) return undefined;
-    const bucket = this.buckets[index]!;
-    return bucket.contacts[findIndex(bucket.contacts, id)];
+    const bucket = index < 0 ? undefined : this.buckets[index];
+    return bucket?.contacts[findIndex(bucket.contacts, id)];
   }
 }
 
