@@ -295,6 +295,10 @@ export class GossipEngine {
     if (l.signatureOffset < 0) {
       if (this.opts.signMessages) return this.reject(from, id, 'unsigned');
     } else if (this.opts.signMessages) {
+      // An origin over its budget is dropped first, charging neither the relay's verification
+      // budget nor its score; only a verified message spends the origin's budget, so
+      // forgeries claiming an honest origin cannot use it up.
+      if (this.host.mayAccept && !this.host.mayAccept(from, origin)) return void this.metrics.drop('origin_budget');
       // A peer's unsolicited messages may cost only so many verifications (what we asked for
       // by IWANT is bounded by the wanted list instead).
       if (!this.wanted.has(key) && this.host.mayVerify && !this.host.mayVerify(from)) {
@@ -302,9 +306,6 @@ export class GossipEngine {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: from.idHex, reason: 'verify_budget' });
         return;
       }
-      // An origin over its budget is dropped before the verification; only a verified message
-      // spends the budget, so forgeries claiming an honest origin cannot use it up.
-      if (this.host.mayAccept && !this.host.mayAccept(from, origin)) return void this.metrics.drop('origin_budget');
       if (!verifySignature(origin, id, body.subarray(l.signatureOffset, l.signatureOffset + 64))) return this.reject(from, id, 'bad_signature');
       this.host.accepted?.(origin);
     }

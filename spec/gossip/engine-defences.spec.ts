@@ -298,6 +298,24 @@ describe('GossipEngine defences', () => {
       expect(metrics.dropped('origin_budget')).to.equal(0);
     });
 
+    it('drops an origin\'s excess before it costs the relay a verification', () => {
+      const budget = new OriginBudget(clock, { originPerSecond: 1, originBurst: 5 });
+      const l = new PeerLedger(clock, { verifyPerSecond: 0, verifyBurst: 5 });
+      const e = new GossipEngine(generateIdentity(), clock, OPTIONS, {
+        peers: () => peers,
+        deliver: (_t, _p, info) => delivered.push(info.id),
+        invalid: (from, reason) => invalid.push({ from: from.idHex, reason }),
+        mayVerify: (from) => l.mayVerify(from.idHex),
+        mayAccept: (_from, origin) => budget.allows(origin.toString('latin1')),
+        accepted: (origin) => budget.spend(origin.toString('latin1')),
+      }, metrics, seededRandom(11));
+      const flooder = generateIdentity();
+      for (let k = 0; k < 50; k++) e.onGossip(peers[0]!, encodeGossip(signed(flooder, seqNow(k))));
+      expect(metrics.dropped('origin_budget')).to.equal(45);
+      expect(metrics.dropped('verify_budget')).to.equal(0);
+      expect(l.verdict(peers[0]!.idHex)).to.equal('ok');
+    });
+
     it('does not apply in unsigned mode, where an origin is not authenticated', () => {
       const { e } = budgeted({ signMessages: false });
       const origin = generateIdentity();
