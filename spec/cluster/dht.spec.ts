@@ -36,10 +36,18 @@ describe('Kademlia over a 100-node loopback cluster', function () {
     const ids = nodes.map((n) => Buffer.from(n.id, 'hex'));
     const r = seededRandom(5);
     const rounds: number[] = [];
+    let retried = 0;
     for (let t = 0; t < 20; t++) {
       const asker = nodes[Math.floor(r() * nodes.length)]!;
       const target = randomBytes(32);
-      const got = await asker.findClosest(target.toString('hex'));
+      let got = await asker.findClosest(target.toString('hex'));
+      // A query that failed (a dial or an answer lost on a loaded machine) can drop a true
+      // neighbour from this one result; the lookup is then asked once more, and that one
+      // must be exact. Seen once in a CI run under load (1 of 10 queries failed).
+      if (asker.dhtStats().lastLookup!.failed > 0) {
+        retried++;
+        got = await asker.findClosest(target.toString('hex'));
+      }
       const self = Buffer.from(asker.id, 'hex');
       const want = ids.filter((i) => !i.equals(self)).sort((a, b) => compareDistance(target, a, b)).slice(0, k).map((i) => i.toString('hex'));
       const st = asker.dhtStats();
@@ -47,7 +55,8 @@ describe('Kademlia over a 100-node loopback cluster', function () {
       rounds.push(asker.dhtStats().lookupRounds.at(-1)!);
     }
     const mean = rounds.reduce((a, b) => a + b, 0) / rounds.length;
-    console.log(`      lookup rounds over 100 nodes: mean ${mean.toFixed(1)}, max ${Math.max(...rounds)}`);
+    console.log(`      lookup rounds over 100 nodes: mean ${mean.toFixed(1)}, max ${Math.max(...rounds)}; lookups asked again after a failed query: ${retried}`);
+    expect(retried, 'lookups with a failed query').to.be.lessThan(5);
     expect(Math.max(...rounds)).to.be.lessThan(20);
   });
 });
