@@ -118,13 +118,6 @@ export class OriginBudget {
     r.bucket.take(now);
   }
 
-  /** allows() and, if so, spend(): one message that needs no verification first. */
-  take(origin: string): boolean {
-    if (!this.allows(origin)) return false;
-    this.spend(origin);
-    return true;
-  }
-
   /** Messages of `origin` refused while it was tracked. */
   excess(origin: string): number {
     return this.origins.get(origin)?.excess ?? 0;
