@@ -97,6 +97,12 @@ export interface GossipHost {
   mayAccept?(from: GossipPeer, origin: Buffer): boolean;
   accepted?(origin: Buffer): void;
   mayServe?(from: GossipPeer, bytes: number): boolean;
+  /**
+   * Optional: whether a peer's answer to an IWANT would be heard. false (a graylisted peer,
+   * whose GOSSIP the network ignores) skips it as a repair source: the next advertiser is
+   * asked instead. Absent: every advertiser is asked in turn.
+   */
+  mayAsk?(peer: GossipPeer): boolean;
   firstDelivery?(from: GossipPeer): void;
   duplicate?(from: GossipPeer): void;
 }
@@ -414,8 +420,7 @@ export class GossipEngine {
       }
       if (!isDue(w)) continue;
       w.dueAt = undefined;
-      let peer: GossipPeer | undefined;
-      while (!peer && w.sources.length > 0) peer = byId.get(w.sources.shift()!);
+      const peer = this.nextSource(w, byId);
       if (!peer || this.seen.has(w.id)) {
         this.wanted.delete(key);
         continue;
@@ -521,9 +526,14 @@ export class GossipEngine {
     if (!this.behind.has(peerIdHex)) this.behind.set(peerIdHex, since);
   }
 
-  /** Heartbeat: ask the next advertiser of ids asked two heartbeats ago and still missing (and any announced id whose timer did not run). */
+  /**
+   * Heartbeat: ask the next advertiser of ids asked two heartbeats ago and still missing, or
+   * asked of a peer whose answer would no longer be heard (host.mayAsk: graylisted since), and
+   * any announced id whose timer did not run.
+   */
   private retryWanted(now: number): void {
-    const next = this.askWanted(now, (w) => w.dueAt !== undefined || now - w.askedAt >= 2 * this.opts.heartbeatMs);
+    const unheard = (w: Wanted) => w.asked !== undefined && this.host.mayAsk?.(w.asked) === false;
+    const next = this.askWanted(now, (w) => w.dueAt !== undefined || now - w.askedAt >= 2 * this.opts.heartbeatMs || unheard(w));
     if (next !== Infinity) this.scheduleAsk(next);
   }
 
@@ -646,7 +656,9 @@ export class GossipEngine {
   private reject(from: GossipPeer, id: Buffer, reason: string): void {
     this.host.trace?.({ event: 'rejected', msg: id.toString('hex'), peer: from.idHex, reason });
     this.host.invalid(from, reason);
-    this.askNextSource(id);
+    // Graylisted by it: nothing more it sends is heard, so every id asked of it goes elsewhere now.
+    if (this.host.mayAsk?.(from) === false) this.askWanted(this.clock.now(), (w) => w.asked === from);
+    else this.askNextSource(id);
   }
 
   /**
@@ -657,13 +669,20 @@ export class GossipEngine {
   private askNextSource(id: Buffer): void {
     const w = this.wanted.get(id.toString('latin1'));
     if (!w || w.dueAt !== undefined) return;
-    const byId = new Map(this.host.peers().map((p) => [p.idHex, p]));
-    let next: GossipPeer | undefined;
-    while (!next && w.sources.length > 0) next = byId.get(w.sources.shift()!);
+    const next = this.nextSource(w, new Map(this.host.peers().map((p) => [p.idHex, p])));
     if (!next) return;
     w.askedAt = this.clock.now();
     w.asked = next;
     next.send({ type: MessageType.IWANT, ids: [w.id] });
+  }
+
+  /** The next advertiser of `w` to ask: still connected, and one whose answer would be heard (host.mayAsk). */
+  private nextSource(w: Wanted, byId: Map<string, GossipPeer>): GossipPeer | undefined {
+    while (w.sources.length > 0) {
+      const peer = byId.get(w.sources.shift()!);
+      if (peer && this.host.mayAsk?.(peer) !== false) return peer;
+    }
+    return undefined;
   }
 
   private originIdHex(origin: Buffer): string {

@@ -7,7 +7,7 @@
  * Who calls what (all from lib/network.ts):
  * - dispatch() calls gate() for every inbound message before any engine sees it;
  * - the gossip engine's host callbacks (mayVerify, mayAccept, mayServe, firstDelivery,
- *   duplicate, invalid) are gossipHost() here;
+ *   duplicate, invalid, mayAsk) are gossipHost() here;
  * - invalid() for anything else a peer sent that was invalid (bad payload, unsolicited NODES);
  * - connected() when a connection opens; isBanned()/refuseBanned() after a handshake;
  *   prune() on the network's periodic tick; the pacer's acquire() in broadcast().
@@ -88,13 +88,14 @@ export class Sanctions {
   }
 
   /** The scoring callbacks of the gossip engine's host. */
-  gossipHost(): Required<Pick<GossipHost, 'invalid' | 'mayVerify' | 'mayAccept' | 'accepted' | 'mayServe' | 'firstDelivery' | 'duplicate'>> {
+  gossipHost(): Required<Pick<GossipHost, 'invalid' | 'mayVerify' | 'mayAccept' | 'accepted' | 'mayServe' | 'mayAsk' | 'firstDelivery' | 'duplicate'>> {
     return {
       invalid: (from, reason) => this.invalid(from.idHex, reason),
       mayVerify: (from) => this.ledger.mayVerify(from.idHex) || this.overBudget(from.idHex, 'verify_budget'),
       mayAccept: (_from, origin) => this.origins.allows(origin.toString('latin1')) || this.originOverBudget(origin),
       accepted: (origin) => this.origins.spend(origin.toString('latin1')),
       mayServe: (from, bytes) => this.ledger.mayServe(from.idHex, bytes),
+      mayAsk: (peer) => this.ledger.verdict(peer.idHex) === 'ok',
       firstDelivery: (from) => this.ledger.firstDelivery(from.idHex),
       duplicate: (from) => this.ledger.duplicate(from.idHex),
     };

@@ -108,6 +108,58 @@ describe('GossipEngine: announce at once (lazy push, PROTOCOL.md §4.6)', () => 
     expect(second.of(MessageType.IWANT).map((x) => x.ids[0]!.equals(m.id))).to.deep.equal([true]);
   });
 
+  it('skips an announcer whose answer would not be heard (host.mayAsk false: graylisted) and asks the next one at once', async () => {
+    const graylisted = new Set<Peer>();
+    const e = new GossipEngine(self, systemClock, OPTIONS, {
+      peers: () => peers, deliver: () => {}, invalid: () => {}, mayAsk: (p) => !graylisted.has(p as Peer),
+    }, new Metrics(), seededRandom(3));
+    const m = gossipFrom(generateIdentity(), 3);
+    const [first, second, third, fourth] = [peers[0]!, peers[1]!, peers[2]!, peers[3]!];
+    for (const p of [first, second, third, fourth]) e.onIHave(p, [m.id]);
+    graylisted.add(first); // graylisted after it announced, before the wait ran out
+    await clock.tickAsync(6);
+    expect(first.of(MessageType.IWANT)).to.deep.equal([]);
+    expect(second.of(MessageType.IWANT).map((x) => x.ids[0]!.equals(m.id))).to.deep.equal([true]);
+    // The second answers with a forgery and the third is graylisted by now: the fourth is asked at once.
+    graylisted.add(third);
+    e.onGossip(second, encodeGossip({ ...m, signature: Buffer.alloc(64, 7) }));
+    expect(third.of(MessageType.IWANT)).to.deep.equal([]);
+    expect(fourth.of(MessageType.IWANT).map((x) => x.ids[0]!.equals(m.id))).to.deep.equal([true]);
+  });
+
+  it('when a forgery gets its sender graylisted, asks another announcer at once for every id asked of it', async () => {
+    const graylisted = new Set<Peer>();
+    const e = new GossipEngine(self, systemClock, OPTIONS, {
+      peers: () => peers, deliver: () => {}, invalid: (p) => graylisted.add(p as Peer), mayAsk: (p) => !graylisted.has(p as Peer),
+    }, new Metrics(), seededRandom(3));
+    const origin = generateIdentity();
+    const [m1, m2] = [gossipFrom(origin, 4), gossipFrom(origin, 5)];
+    const [forger, honest] = [peers[0]!, peers[1]!];
+    for (const p of [forger, honest]) e.onIHave(p, [m1.id, m2.id]);
+    await clock.tickAsync(6);
+    expect(forger.of(MessageType.IWANT).flatMap((x) => x.ids).length).to.equal(2);
+    e.onGossip(forger, encodeGossip({ ...m1, signature: Buffer.alloc(64, 7) }));
+    const asked = honest.of(MessageType.IWANT).flatMap((x) => x.ids.map((id) => id.toString('hex')));
+    expect(asked.sort()).to.deep.equal([m1.id.toString('hex'), m2.id.toString('hex')].sort());
+  });
+
+  it('at the next heartbeat, asks another announcer for an id asked of a peer graylisted since', async () => {
+    const graylisted = new Set<Peer>();
+    const e = new GossipEngine(self, systemClock, OPTIONS, {
+      peers: () => peers, deliver: () => {}, invalid: () => {}, mayAsk: (p) => !graylisted.has(p as Peer),
+    }, new Metrics(), seededRandom(3));
+    const m = gossipFrom(generateIdentity(), 6);
+    const [first, second] = [peers[0]!, peers[1]!];
+    for (const p of [first, second]) e.onIHave(p, [m.id]);
+    await clock.tickAsync(6);
+    expect(first.of(MessageType.IWANT).length).to.equal(1);
+    e.heartbeat();
+    expect(second.of(MessageType.IWANT)).to.deep.equal([]); // not yet: the first may still answer
+    graylisted.add(first); // e.g. over its rate limits: its answer would be dropped unread
+    e.heartbeat();
+    expect(second.of(MessageType.IWANT).map((x) => x.ids[0]!.equals(m.id))).to.deep.equal([true]);
+  });
+
   it('bounds the wait: unknown round trip, tiny and huge ones', () => {
     expect(announceWaitMs(undefined)).to.equal(ANNOUNCE_WAIT_UNKNOWN_MS);
     expect(announceWaitMs(0.1)).to.equal(ANNOUNCE_WAIT_MIN_MS);
