@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,6 +47,7 @@ describe('a node that crashes and restarts', function () {
   this.timeout(60_000);
   const nodes: P2PNetwork[] = [];
   const children: ChildProcess[] = [];
+  const servers: Server[] = [];
   let dir = '';
 
   beforeEach(() => {
@@ -54,6 +57,7 @@ describe('a node that crashes and restarts', function () {
   afterEach(async () => {
     for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(nodes.splice(0).map((n) => n.stop()));
+    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -139,6 +143,10 @@ describe('a node that crashes and restarts', function () {
 
     await kill(c);
     await waitFor(() => [a.n, b.n].every((n) => stateOf(n, c.id)?.state !== 'connected'), 10_000, 'c lost at a and b');
+    // Hold the old port while c restarts, so the OS cannot hand it the same ephemeral port again.
+    const holder = createServer((socket) => socket.destroy()); // a redial of the old address fails at once
+    servers.push(holder);
+    await new Promise<void>((resolve, reject) => holder.once('error', reject).listen(c.port, '127.0.0.1', resolve));
     const c2 = await spawnNode(['--key', key, ...bootstrap]);
     expect(c2.port).to.not.equal(c.port);
     await waitFor(() => [a.n, b.n].every((n) => stateOf(n, c.id)?.state === 'connected'), 15_000, 'c back at a and b');
