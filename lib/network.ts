@@ -1,8 +1,9 @@
 /**
- * P2PNetwork: the facade users hold. The only module that wires the pieces together:
- * transport (connections), gossip engine, direct messages, routing table, backoff,
- * partition monitor, reconnection and the heartbeat. Everything below it is usable and
- * testable on its own. The failure model is in docs/FAILURES.md.
+ * P2PNetwork: the facade users hold. It builds the pieces and wires them together: transport
+ * (connections), the peer registry (dials, admission, redials: lib/peers/peer-registry.ts),
+ * sanctions, gossip engine, subscriptions and direct messages, routing table, backoff,
+ * partition monitor and the heartbeat. Everything below it is usable and testable on its
+ * own. The failure model is in docs/FAILURES.md.
  */
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
@@ -12,14 +13,13 @@ import type { Clock, TimerHandle } from './clock.js';
 import { randomBytes } from 'node:crypto';
 import { Dht } from './dht/dht.js';
 import type { LookupContact } from './dht/lookup.js';
-import { answerRequest, ackOutcome, CallerLimits, checkSendOptions, DirectMessenger, isFinalDirectError } from './direct.js';
+import { ackOutcome, CallerLimits, checkSendOptions, DirectMessenger, isFinalDirectError } from './direct.js';
 import type { SendOptions } from './direct.js';
 export type { SendOptions } from './direct.js';
 import { traceNetworkEvents } from './dump/network-trace.js';
 import { DumpWriter } from './dump/writer.js';
 import { InvalidOptionError, P2PError } from './errors.js';
 import { GossipEngine } from './gossip/engine.js';
-import type { DeliveryInfo } from './gossip/engine.js';
 import { PartitionMonitor } from './health/partition-monitor.js';
 import type { HealthSnapshot } from './health/partition-monitor.js';
 import { generateIdentity } from './identity.js';
@@ -40,20 +40,16 @@ import type { Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import { KeyLogFile } from './transport/key-log-file.js';
 import { generateX25519 } from './noise/handshake.js';
+import { Subscriptions } from './subscriptions.js';
+import type { DirectMessage, MessageHandler } from './subscriptions.js';
 import { packValue, unpackValue } from './wire/codec.js';
-import { AckStatus, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
-import type { InboundMessage, Message } from './wire/messages.js';
+import { AckStatus, LIMITS, MessageType } from './wire/messages.js';
+import type { InboundMessage } from './wire/messages.js';
 
 export type { DialFailure } from './peers/dialer.js';
+export type { MessageHandler } from './subscriptions.js';
 export type { AdmissionStats, DisconnectCode, DisconnectDetail, PeerInfo, PeerState } from './peers/peer-registry.js';
 export type { HealthSnapshot } from './health/partition-monitor.js';
-
-/**
- * Handler for a topic: data is the decoded MessagePack value. May return a promise. For a
- * request (request()), the first handler's return value (or what its promise resolves to) is
- * the answer; otherwise the value is ignored.
- */
-export type MessageHandler = (data: unknown, info: DeliveryInfo) => unknown;
 
 /** What start() resolves with. */
 export interface StartResult {
@@ -124,7 +120,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly dump: DumpWriter | undefined;
   /** The key log (keyLog option), when one is being written. */
   private readonly keyLog: KeyLogFile | undefined;
-  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
+  /** Topic handlers and local delivery (lib/subscriptions.ts). */
+  private readonly subscriptions: Subscriptions;
   private heartbeatTimer: TimerHandle | undefined;
   private lifecycle: Lifecycle = 'new';
   private startPromise: Promise<StartResult> | undefined;
@@ -176,10 +173,14 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       onInvalid: (id, reason) => this.emit('peer:invalid', id, reason),
       onBanned: (id, reason) => this.emit('peer:banned', id, reason),
     });
+    this.subscriptions = new Subscriptions(this.counters, this.log, {
+      invalid: (id, reason) => this.sanctions.invalid(id, reason),
+      failed: (topic, err) => this.handlerFailed(topic, err),
+    });
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
       peers: () => this.registry.handles,
-      deliver: (topic, payload, info) => this.deliver(topic, payload, info),
-      subscribed: (topic) => (this.subscriptions.get(topic)?.size ?? 0) > 0,
+      deliver: (topic, payload, info) => this.subscriptions.deliver(topic, payload, info),
+      subscribed: (topic) => this.subscriptions.has(topic),
       trace: this.dump?.trace,
       ...this.sanctions.gossipHost(),
     }, this.counters);
@@ -368,14 +369,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   subscribe(topic: string, handler: MessageHandler): () => void {
     checkTopic(topic);
     if (typeof handler !== 'function') throw P2PError.invalidArgument('handler must be a function');
-    let set = this.subscriptions.get(topic);
-    if (!set) this.subscriptions.set(topic, (set = new Set()));
-    const entry: MessageHandler = (d, i) => handler(d, i); // distinct per call: subscribing twice needs two unsubscribes
-    set.add(entry);
-    return () => {
-      set.delete(entry);
-      if (set.size === 0 && this.subscriptions.get(topic) === set) this.subscriptions.delete(topic);
-    };
+    return this.subscriptions.add(topic, handler);
   }
 
   /**
@@ -633,62 +627,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     }
   }
 
-  /**
-   * A DIRECT (sendToPeer or request): acknowledged with what became of it (§4.9). A request
-   * is answered with the first handler's value once it settles; a retry of a ref already
-   * delivered is answered DUPLICATE and not delivered again.
-   */
-  private onDirect(from: string, h: PeerHandle, msg: Extract<Message, { type: 8 }>): void {
-    const ack = (status: number, reply: Buffer | null = null) => h.send({ type: MessageType.ACK, ref: msg.ref, status, reply });
-    const handlers = this.subscriptions.get(msg.topic);
-    if (!handlers || handlers.size === 0) {
-      this.counters.drop('no_subscriber');
-      return void ack(AckStatus.NO_SUBSCRIBER);
-    }
-    if (!this.direct.accept(h.conn.peerId!, msg.ref)) return void ack(AckStatus.DUPLICATE);
-    const info: DeliveryInfo = { id: msg.ref.toString('hex'), topic: msg.topic, from, hops: 1, direct: true };
-    if (!msg.wantReply) {
-      this.deliver(msg.topic, msg.payload, info);
-      return void ack(AckStatus.DELIVERED);
-    }
-    let data: unknown;
-    try {
-      data = unpackValue(msg.payload);
-    } catch {
-      this.sanctions.invalid(from, 'bad_payload');
-      return void ack(AckStatus.HANDLER_FAILED, Buffer.from('request payload is not valid MessagePack'));
-    }
-    this.counters.delivered++;
-    answerRequest(handlers.values().next().value!, data, info, ack, (err) => this.handlerFailed(msg.topic, err));
-  }
-
-  private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
-    const handlers = this.subscriptions.get(topic);
-    if (!handlers || handlers.size === 0) {
-      // Gossip on a topic we do not subscribe to is only relayed; a direct message to one is lost.
-      if (info.direct) {
-        this.counters.drop('no_subscriber');
-        this.log.debug({ topic, peer: info.from.slice(0, 12) }, 'direct message on a topic with no subscriber');
-      }
-      return;
-    }
-    let data: unknown;
-    try {
-      data = unpackValue(payload);
-    } catch {
-      this.sanctions.invalid(info.from, 'bad_payload');
-      return;
-    }
-    this.counters.delivered++;
-    this.counters.topics.delivered(topic, info.direct || info.hops === 0 ? undefined : info.hops);
-    for (const handler of handlers) {
-      try {
-        const r = handler(data, info);
-        if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).then(undefined, (err) => this.handlerFailed(topic, err));
-      } catch (err) {
-        this.handlerFailed(topic, err);
-      }
-    }
+  /** A DIRECT (sendToPeer or request): to the subscribers (lib/subscriptions.ts), acknowledged to the sender. */
+  private onDirect(from: string, h: PeerHandle, msg: DirectMessage): void {
+    const ack = (status: number, reply: Buffer | null = null) => void h.send({ type: MessageType.ACK, ref: msg.ref, status, reply });
+    this.subscriptions.direct(from, msg, () => this.direct.accept(h.conn.peerId!, msg.ref), ack);
   }
 
   private handlerFailed(topic: string, err: unknown): void {
