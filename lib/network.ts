@@ -616,7 +616,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       case MessageType.GOSSIP: return this.gossip.onGossip(h, msg.body);
       case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
       case MessageType.IWANT: return this.gossip.onIWant(h, msg.ids);
-      case MessageType.DIRECT: return this.onDirect(h.idHex, h, msg);
+      case MessageType.DIRECT: return this.onDirect(h, msg);
       case MessageType.ACK: return this.direct.onAck(msg.ref, msg.status, msg.reply);
       case MessageType.FIND_NODE: return this.dht.onFindNode(h, msg);
       case MessageType.NODES:
@@ -628,9 +628,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 
   /** A DIRECT (sendToPeer or request): to the subscribers (lib/subscriptions.ts), acknowledged to the sender. */
-  private onDirect(from: string, h: PeerHandle, msg: DirectMessage): void {
+  private onDirect(h: PeerHandle, msg: DirectMessage): void {
     const ack = (status: number, reply: Buffer | null = null) => void h.send({ type: MessageType.ACK, ref: msg.ref, status, reply });
-    this.subscriptions.direct(from, msg, () => this.direct.accept(h.conn.peerId!, msg.ref), ack);
+    this.subscriptions.direct(h.idHex, msg, () => this.direct.accept(h.conn.peerId!, msg.ref), ack);
   }
 
   private handlerFailed(topic: string, err: unknown): void {

@@ -478,7 +478,8 @@ export class PeerRegistry {
     const claim = dialed
       ? { ...dialed, proven: true }
       : { host: conn.peerListenPort > 0 ? conn.peerListenHost : conn.socket.remoteAddress ?? '', port: conn.peerListenPort, proven: false };
-    for (const gone of this.knownPeers.connected(id, claim)) this.dropKnown(gone);
+    // The known-peer table dropped these to stay within its cap (never a connected peer).
+    for (const gone of this.knownPeers.connected(id, claim)) if (!this.known.get(gone)?.conn) this.forget(gone);
     const record = this.knownPeers.get(id)!;
     p.host = record.host || (conn.socket.remoteAddress ?? '');
     p.port = record.port;
@@ -581,14 +582,6 @@ export class PeerRegistry {
     this.known.delete(peerId);
     this.knownPeers.remove(peerId);
     this.monitor.remove(peerId);
-  }
-
-  /** The known-peer table dropped `id` to stay within its cap (never a connected peer). */
-  private dropKnown(id: string): void {
-    if (this.known.get(id)?.conn) return;
-    this.reconnector.cancel(id);
-    this.known.delete(id);
-    this.monitor.remove(id);
   }
 
   // ---- redialing ----------------------------------------------------------------------------
