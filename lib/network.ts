@@ -1,8 +1,9 @@
 /**
- * P2PNetwork: the facade users hold. The only module that wires the pieces together:
- * transport (connections), gossip engine, direct messages, routing table, backoff,
- * partition monitor, reconnection and the heartbeat. Everything below it is usable and
- * testable on its own. The failure model is in docs/FAILURES.md.
+ * P2PNetwork: the facade users hold. It builds the pieces and wires them together: transport
+ * (connections), the peer registry (dials, admission, redials: lib/peers/peer-registry.ts),
+ * sanctions, gossip engine, subscriptions and direct messages, routing table, backoff,
+ * partition monitor and the heartbeat. Everything below it is usable and testable on its
+ * own. The failure model is in docs/FAILURES.md.
  */
 import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
@@ -12,101 +13,43 @@ import type { Clock, TimerHandle } from './clock.js';
 import { randomBytes } from 'node:crypto';
 import { Dht } from './dht/dht.js';
 import type { LookupContact } from './dht/lookup.js';
-import { answerRequest, ackOutcome, CallerLimits, checkSendOptions, DirectMessenger, isFinalDirectError } from './direct.js';
+import { ackOutcome, CallerLimits, checkSendOptions, DirectMessenger, isFinalDirectError } from './direct.js';
 import type { SendOptions } from './direct.js';
 export type { SendOptions } from './direct.js';
 import { traceNetworkEvents } from './dump/network-trace.js';
 import { DumpWriter } from './dump/writer.js';
 import { InvalidOptionError, P2PError } from './errors.js';
-import type { ErrorCode } from './errors.js';
 import { GossipEngine } from './gossip/engine.js';
-import type { DeliveryInfo, GossipPeer } from './gossip/engine.js';
 import { PartitionMonitor } from './health/partition-monitor.js';
 import type { HealthSnapshot } from './health/partition-monitor.js';
-import { Reconnector } from './health/reconnector.js';
-import { Admission, preferDiverse } from './peers/admission.js';
-import type { AdmissionRefusal, PendingVerdict } from './peers/admission.js';
-import { DialLimiter } from './peers/dial-limiter.js';
-import type { DialKind } from './peers/dial-limiter.js';
-import { KnownPeers } from './peers/known-peers.js';
 import { generateIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { Metrics } from './metrics.js';
+import { dialFailure } from './peers/dialer.js';
+import type { DialFailure } from './peers/dialer.js';
 import type { PeerSnapshot } from './peers/peer-ledger.js';
+import { PeerRegistry } from './peers/peer-registry.js';
+import type { AdmissionStats, DisconnectDetail, PeerEvents, PeerHandle, PeerInfo } from './peers/peer-registry.js';
 import { Sanctions } from './peers/sanctions.js';
 import type { MetricsSnapshot } from './metrics.js';
 import { formatExposition, metricsFamilies } from './metrics-text.js';
 import { parseAddress, resolveOptions } from './options.js';
 import type { P2PNetworkOptions, ResolvedOptions } from './options.js';
 import { BackoffScheduler, RetryExhaustedError } from './retry/backoff.js';
-import { Connection } from './transport/connection.js';
-import type { CloseInfo } from './transport/connection.js';
+import type { Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import { KeyLogFile } from './transport/key-log-file.js';
 import { generateX25519 } from './noise/handshake.js';
-import type { Socket } from 'node:net';
+import { Subscriptions } from './subscriptions.js';
+import type { DirectMessage, MessageHandler } from './subscriptions.js';
 import { packValue, unpackValue } from './wire/codec.js';
-import { AckStatus, GOODBYE_CODE_NAMES, GoodbyeCode, LIMITS, MessageType } from './wire/messages.js';
-import type { InboundMessage, Message } from './wire/messages.js';
+import { AckStatus, LIMITS, MessageType } from './wire/messages.js';
+import type { InboundMessage } from './wire/messages.js';
 
-type PendingRefusal = Exclude<PendingVerdict, 'ok'>;
-
-export type PeerState = 'connecting' | 'connected' | 'disconnected' | 'partitioned';
-
-/** What the network knows about a peer. */
-export interface PeerInfo {
-  /** Node id, 64 hex chars. */
-  id: string;
-  /** Address the peer accepts connections on (port 0: it does not listen). */
-  host: string;
-  port: number;
-  state: PeerState;
-  /** Clock time (ms) of the last valid frame from the peer; 0 if never. */
-  lastContact: number;
-  /** Last PING round trip, ms. */
-  rttMs?: number;
-}
-
+export type { DialFailure } from './peers/dialer.js';
+export type { MessageHandler } from './subscriptions.js';
+export type { AdmissionStats, DisconnectCode, DisconnectDetail, PeerInfo, PeerState } from './peers/peer-registry.js';
 export type { HealthSnapshot } from './health/partition-monitor.js';
-
-/** Reconnector key of the re-bootstrap task (never a peer id: those are 64 hex chars). */
-const BOOTSTRAP_KEY = 'bootstrap';
-
-/**
- * Handler for a topic: data is the decoded MessagePack value. May return a promise. For a
- * request (request()), the first handler's return value (or what its promise resolves to) is
- * the answer; otherwise the value is ignored.
- */
-export type MessageHandler = (data: unknown, info: DeliveryInfo) => unknown;
-
-/**
- * Why a connection ended, as a stable code beside the free-text reason: the P2PError code when
- * an error closed it ('MALFORMED', 'HANDSHAKE_TIMEOUT', ...), else the GOODBYE code name sent
- * or received ('NORMAL', 'TIMEOUT', 'IDLE', 'TOO_MANY_PEERS', ...), else 'CONNECTION_LOST'
- * (the socket ended or was reset without a GOODBYE).
- */
-export type DisconnectCode = ErrorCode | keyof typeof GoodbyeCode | 'CONNECTION_LOST';
-
-/** Third argument of 'peer:disconnect'. */
-export interface DisconnectDetail {
-  code: DisconnectCode;
-  /** True when the peer ended it (GOODBYE received, socket ended or reset). */
-  byPeer: boolean;
-}
-
-/** A dial that did not end in a connection: payload of 'peer:dial-failed'. */
-export interface DialFailure {
-  /** 'host:port' as dialed. */
-  address: string;
-  host: string;
-  port: number;
-  /** CONNECTION_CLOSED (refused, unreachable, reset), TIMEOUT (no TCP connect in dialTimeoutMs), or the handshake's code (NETWORK_MISMATCH, VERSION_MISMATCH, HANDSHAKE_TIMEOUT, ...). */
-  code: ErrorCode;
-  /** Plain words: 'connection refused (ECONNREFUSED)', or the handshake's reason. */
-  reason: string;
-  /** The operating system's error code when there is one ('ECONNREFUSED', 'EHOSTUNREACH', 'ENOTFOUND'). */
-  syscallCode?: string;
-}
 
 /** What start() resolves with. */
 export interface StartResult {
@@ -116,8 +59,8 @@ export interface StartResult {
   bootstrap: { total: number; answered: number; failures: DialFailure[] };
 }
 
-/** Options of sendToPeer. */
-export interface P2PNetworkEvents {
+/** The events a P2PNetwork emits (the peer events are raised by its peer registry). */
+export interface P2PNetworkEvents extends PeerEvents {
   'peer:connect': [peer: PeerInfo];
   /** reason: free text; detail.code: a stable code (DisconnectCode). */
   'peer:disconnect': [peer: PeerInfo, reason: string, detail: DisconnectDetail];
@@ -136,51 +79,6 @@ export interface P2PNetworkEvents {
    * and banned (id and address) for banDurationMs. `reason`: the event that crossed the line.
    */
   'peer:banned': [peerId: string, reason: string];
-}
-
-interface KnownPeer {
-  id: string;
-  host: string;
-  port: number;
-  conn: Connection | undefined;
-  handle: PeerHandle | undefined;
-  /**
-   * The open connection was dialed only to query this peer in a DHT lookup (or to ping it
-   * for the routing table): it is closed again once no lookup needs it, unless the node has
-   * no more than minPeers connections. Kademlia keeps contacts in the table, not connections.
-   */
-  lookupOnly: boolean;
-}
-
-/** What admissionStats() reports. */
-export interface AdmissionStats {
-  inbound: number;
-  outbound: number;
-  members: number;
-  pending: number;
-  knownPeers: number;
-  reconnecting: number;
-  refused: Record<string, number>;
-  dialsRefused: Record<string, number>;
-}
-
-/** A connected peer as the engines see it. */
-class PeerHandle implements GossipPeer {
-  readonly idHex: string;
-  readonly prefixKey: string;
-  constructor(readonly conn: Connection) {
-    this.idHex = conn.peerIdHex;
-    this.prefixKey = conn.peerId!.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
-  }
-  send(msg: Message): boolean {
-    return this.conn.send(msg);
-  }
-  sendEncoded(type: number, body: Buffer): boolean {
-    return this.conn.sendEncoded(type, body);
-  }
-  get rttMs(): number | undefined {
-    return this.conn.rttMs;
-  }
 }
 
 /**
@@ -214,36 +112,16 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   private readonly dht: Dht;
   private readonly retry: BackoffScheduler;
   private readonly monitor: PartitionMonitor;
-  private readonly reconnector: Reconnector;
   /** Budgets, scores, per-origin budget and bans, and what to do about them (lib/peers/sanctions.ts). */
   private readonly sanctions: Sanctions;
-  /** Redials of members: never give up. */
-  private readonly memberReconnector: Reconnector;
-  /** Slots, per-source limits, pending handshakes, eviction, members (lib/peers/admission.ts). */
-  private readonly admission: Admission;
-  /** Who is worth keeping, whose address is proven; capped (lib/peers/known-peers.ts). */
-  private readonly knownPeers: KnownPeers;
-  /** Per-address dial limits (lib/peers/dial-limiter.ts). */
-  private readonly dialLimiter: DialLimiter;
-  /** Addresses from the user (bootstrap, addPeer, members): dialed without the learned-address limits. */
-  private readonly trustedAddresses = new Set<string>();
-  /** Connections refused or evicted by admission, by reason (admissionStats()). */
-  private readonly refused: Record<PendingRefusal | AdmissionRefusal | 'EVICTED', number> = {
-    too_many_pending: 0, too_many_pending_from_ip: 0, NOT_MEMBER: 0, TOO_MANY_PEERS: 0, TOO_MANY_FROM_IP: 0, TOO_MANY_FROM_GROUP: 0, EVICTED: 0,
-  };
-  /** The IP each accepted socket holds a pending-handshake slot for (read once, at accept). */
-  private readonly pendingIp = new WeakMap<Socket, string>();
-  /** The address each outbound connection was dialed at: proven once its handshake shows an id. */
-  private readonly dialedAt = new WeakMap<Connection, { host: string; port: number }>();
+  /** The peer table: dials, admission, duplicates, redials (lib/peers/peer-registry.ts). */
+  private readonly registry: PeerRegistry;
   /** The wire dump (wireDump option), when one is being written. */
   private readonly dump: DumpWriter | undefined;
   /** The key log (keyLog option), when one is being written. */
   private readonly keyLog: KeyLogFile | undefined;
-  private readonly dialing = new Map<string, Promise<string>>();
-  private readonly known = new Map<string, KnownPeer>();
-  private readonly handshaking = new Set<Connection>();
-  private handles: PeerHandle[] = [];
-  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
+  /** Topic handlers and local delivery (lib/subscriptions.ts). */
+  private readonly subscriptions: Subscriptions;
   private heartbeatTimer: TimerHandle | undefined;
   private lifecycle: Lifecycle = 'new';
   private startPromise: Promise<StartResult> | undefined;
@@ -287,49 +165,52 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
         metrics: this.counters,
         tap: this.dump?.frame,
       },
-      (conn) => this.adopt(conn),
-      (socket) => this.acceptSocket(socket),
+      (conn) => this.registry.adopt(conn),
+      (socket) => this.registry.acceptSocket(socket),
     );
     this.sanctions = new Sanctions(this.clock, this.opts.scoring, this.opts.banDurationMs, this.counters, this.log, {
-      connectionOf: (id) => this.known.get(id)?.conn,
+      connectionOf: (id) => this.registry.connectionOf(id),
       onInvalid: (id, reason) => this.emit('peer:invalid', id, reason),
       onBanned: (id, reason) => this.emit('peer:banned', id, reason),
     });
+    this.subscriptions = new Subscriptions(this.counters, this.log, {
+      invalid: (id, reason) => this.sanctions.invalid(id, reason),
+      failed: (topic, err) => this.handlerFailed(topic, err),
+    });
     this.gossip = new GossipEngine(this.identity, this.clock, this.opts, {
-      peers: () => this.handles,
-      deliver: (topic, payload, info) => this.deliver(topic, payload, info),
-      subscribed: (topic) => (this.subscriptions.get(topic)?.size ?? 0) > 0,
+      peers: () => this.registry.handles,
+      deliver: (topic, payload, info) => this.subscriptions.deliver(topic, payload, info),
+      subscribed: (topic) => this.subscriptions.has(topic),
       trace: this.dump?.trace,
       ...this.sanctions.gossipHost(),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
-    const o = this.opts;
-    this.admission = new Admission(this.clock, {
-      maxInboundPeers: o.maxInboundPeers,
-      maxOutboundPeers: o.maxOutboundPeers,
-      maxPeers: o.maxPeers,
-      maxInboundPerIp: o.maxInboundPerIp,
-      maxInboundPerGroup: o.maxInboundPerGroup,
-      admissionAllowlist: o.admissionAllowlist,
-      maxPendingHandshakes: o.maxPendingHandshakes,
-      maxPendingPerIp: o.maxPendingPerIp,
-      minEvictionAgeMs: o.minEvictionAgeMs,
-      members: o.members.map((m) => m.id),
-      onlyMembers: o.onlyMembers,
-    }, { usefulness: (id) => this.usefulness(id), rttMs: (id) => this.known.get(id)?.conn?.rttMs });
-    this.knownPeers = new KnownPeers(this.clock, { maxKnownPeers: o.maxKnownPeers, provenAfterMs: o.provenAfterMs }, (id) => this.usefulness(id), (id) => this.admission.isMember(id));
-    this.dialLimiter = new DialLimiter(this.clock, { maxUnprovenDials: o.maxUnprovenDials, minRedialIntervalMs: o.minRedialIntervalMs });
-    for (const a of o.bootstrap) this.trustedAddresses.add(addressKey(a.host, a.port));
-    for (const m of o.members) {
-      this.knownPeers.addMember(m.id, m.host, m.port);
-      if (m.port > 0) this.trustedAddresses.add(addressKey(m.host, m.port));
-    }
+    this.retry = new BackoffScheduler(this.clock);
+    this.monitor = new PartitionMonitor(this.clock, { partitionTimeoutMs: this.opts.partitionTimeoutMs });
+    this.registry = new PeerRegistry(this.clock, this.opts, {
+      monitor: this.monitor,
+      retry: this.retry,
+      sanctions: this.sanctions,
+      usefulness: (id) => this.sanctions.ledger.snapshot(id)?.counters.firstDeliveries ?? 0,
+      metrics: this.counters,
+      logs: { p2p: this.log, ...this.logs },
+    }, {
+      selfId: this.identity.idHex,
+      accepting: () => this.lifecycle === 'running' || this.lifecycle === 'starting',
+      running: () => this.lifecycle === 'running',
+      dial: (host, port, timeoutMs) => this.transport.dial(host, port, timeoutMs),
+      message: (peer, msg) => this.dispatch(peer, msg),
+      connected: (peer) => this.gossip.onPeerConnected(peer),
+      peerSeen: (id, host, port) => this.dht.peerSeen(id, host, port),
+      rejoined: () => void this.dht.join(),
+      emit: (event, ...args) => this.emit<keyof PeerEvents>(event, ...args),
+    });
     // isProven: the DHT hands out (NODES) only contacts whose address this node proved.
     const dhtHost = {
-      linkTo: (c: LookupContact) => this.linkTo(c, 'lookup'),
-      isAlive: (c: LookupContact) => this.isAlive(c),
-      isConnected: (id: Buffer) => this.known.get(id.toString('hex'))?.conn !== undefined,
-      isProven: (id: Buffer) => this.knownPeers.isProven(id.toString('hex')),
+      linkTo: (c: LookupContact) => this.registry.linkTo(c, 'lookup'),
+      isAlive: (c: LookupContact) => this.registry.isAlive(c),
+      isConnected: (id: Buffer) => this.registry.connectionOf(id.toString('hex')) !== undefined,
+      isProven: (id: Buffer) => this.registry.isProven(id.toString('hex')),
     };
     this.dht = new Dht(this.identity.id, this.clock, {
       k: this.opts.k,
@@ -338,15 +219,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       refreshIntervalMs: this.opts.refreshIntervalMs,
       // Allowlisted addresses (a one-machine testbed) are exempt from the routing table's
       // address-group limits, as they are from admission's.
-      groupExempt: (host: string) => this.admission.isAllowlisted(host),
+      groupExempt: (host: string) => this.registry.isAllowlisted(host),
     }, dhtHost, randomBytes);
-    this.retry = new BackoffScheduler(this.clock);
     if (this.dump) traceNetworkEvents(this, this.dump);
-    this.monitor = new PartitionMonitor(this.clock, { partitionTimeoutMs: this.opts.partitionTimeoutMs });
-    this.reconnector = new Reconnector(this.clock, this.retry, { retry: this.opts.retry, reconnectForMs: this.opts.reconnectForMs }, (key, err) =>
-      this.logs.health.info({ peer: key.slice(0, 12), err: err instanceof Error ? err.message : String(err) }, 'gave up reconnecting'),
-    );
-    this.memberReconnector = new Reconnector(this.clock, this.retry, { retry: this.opts.retry, reconnectForMs: Infinity });
   }
 
   /**
@@ -354,7 +229,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    * id), or the address is a configured member's. Only such contacts are handed out.
    */
   isProven(peerId: string): boolean {
-    return this.knownPeers.isProven(peerId);
+    return this.registry.isProven(peerId);
   }
 
   /**
@@ -363,18 +238,12 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    * per-address limits by verdict.
    */
   admissionStats(): AdmissionStats {
-    return {
-      ...this.admission.counts(),
-      knownPeers: this.knownPeers.size,
-      reconnecting: this.reconnector.size + this.memberReconnector.size,
-      refused: { ...this.refused },
-      dialsRefused: { ...this.dialLimiter.refused },
-    };
+    return this.registry.stats();
   }
 
   /** Dials this node started to host:port (the per-address dial limiter's count). */
   dialsTo(host: string, port: number): number {
-    return this.dialLimiter.attempts(host, port);
+    return this.registry.dialsTo(host, port);
   }
 
   /** Node id: 64 hex chars, SHA-256 of the public key. */
@@ -419,10 +288,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.lifecycle = 'running';
     const failures: DialFailure[] = [];
     const members = this.opts.members.filter((m) => m.port > 0);
-    const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
-    await Promise.allSettled(members.map((m) => this.connect(m.host, m.port, 'trusted', m.id)));
+    const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.registry.connect(a.host, a.port)));
+    await Promise.allSettled(members.map((m) => this.registry.connect(m.host, m.port, 'trusted', m.id)));
     // Members not reached at start are redialed forever.
-    for (const m of members) if (!this.known.get(m.id)?.conn) this.reconnect(m.id);
+    for (const m of members) if (!this.registry.connectionOf(m.id)) this.registry.reconnect(m.id);
     results.forEach((r, i) => {
       if (r.status === 'rejected') failures.push(dialFailure(this.opts.bootstrap[i]!.host, this.opts.bootstrap[i]!.port, r.reason));
     });
@@ -440,7 +309,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     } else if (bootstrap.total > 0) {
       this.logs.transport.info({ answered: bootstrap.answered, total: bootstrap.total }, 'bootstrap done');
     }
-    if (this.handles.length === 0) this.rejoin();
+    if (this.registry.handles.length === 0) this.registry.rejoin();
     // Join the DHT: looking up our own id fills the buckets near us and tells others of us.
     await this.dht.join();
     this.trimLookupLinks();
@@ -483,13 +352,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.sanctions.pacer.clear(); // broadcasts waiting for their turn reject STOPPED
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
-    this.reconnector.cancelAll();
-    this.memberReconnector.cancelAll();
+    this.registry.cancelRedials();
     this.retry.cancelAll();
     this.direct.clear(new P2PError('STOPPED', 'the network was stopped'));
     this.dht.clear();
-    for (const c of this.handshaking) c.close(GoodbyeCode.NORMAL, 'shutting down');
-    for (const p of this.known.values()) p.conn?.close(GoodbyeCode.NORMAL, 'shutting down');
+    this.registry.closeAll();
     await this.transport.close();
     await this.dump?.close();
     await this.keyLog?.close();
@@ -502,14 +369,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   subscribe(topic: string, handler: MessageHandler): () => void {
     checkTopic(topic);
     if (typeof handler !== 'function') throw P2PError.invalidArgument('handler must be a function');
-    let set = this.subscriptions.get(topic);
-    if (!set) this.subscriptions.set(topic, (set = new Set()));
-    const entry: MessageHandler = (d, i) => handler(d, i); // distinct per call: subscribing twice needs two unsubscribes
-    set.add(entry);
-    return () => {
-      set.delete(entry);
-      if (set.size === 0 && this.subscriptions.get(topic) === set) this.subscriptions.delete(topic);
-    };
+    return this.subscriptions.add(topic, handler);
   }
 
   /**
@@ -606,18 +466,10 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       const r = await this.dht.lookup(target);
       for (const c of r.closest) found.set(c.id.toString('hex'), c);
     }
-    for (const c of preferDiverse([...found.values()], this.admission.outboundGroups())) {
-      const hex = c.id.toString('hex');
-      if (this.handles.length >= this.opts.minPeers || !this.admission.outboundAvailable()) break;
-      const p = this.known.get(hex);
-      // A link the lookups opened becomes a kept one: it is one of the minPeers now.
-      if (p?.conn) p.lookupOnly = false;
-      else await this.linkTo(c).catch(() => undefined);
-    }
+    await this.registry.keepFound([...found.values()]);
     this.trimLookupLinks();
     return [...found].map(([hex, c]) => {
-      const p = this.known.get(hex);
-      return p ? this.info(p) : { id: hex, host: c.host, port: c.port, state: 'disconnected' as const, lastContact: 0 };
+      return this.registry.info(hex) ?? { id: hex, host: c.host, port: c.port, state: 'disconnected' as const, lastContact: 0 };
     });
   }
 
@@ -645,34 +497,23 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     } catch (err) {
       throw P2PError.invalidArgument((err as InvalidOptionError).message);
     }
-    this.trustedAddresses.add(addressKey(a.host, a.port));
-    const id = await this.connect(a.host, a.port);
-    return this.info(this.known.get(id)!);
+    this.registry.trust(a.host, a.port);
+    const id = await this.registry.connect(a.host, a.port);
+    return this.registry.info(id)!;
   }
 
   /** Close the connection to a peer and forget it: any reconnection to it is cancelled. */
   async removePeer(peerId: string): Promise<void> {
-    const p = this.known.get(peerId);
-    this.forget(peerId);
-    p?.conn?.close(GoodbyeCode.NORMAL, 'removed');
-  }
-
-  /** Drop a peer's entry, its health record and any redial of it (the routing table is not touched). */
-  private forget(peerId: string): void {
-    this.reconnector.cancel(peerId);
-    this.memberReconnector.cancel(peerId);
-    this.known.delete(peerId);
-    this.knownPeers.remove(peerId);
-    this.monitor.remove(peerId);
+    this.registry.remove(peerId);
   }
 
   /** Every peer this node knows, connected or not. */
   peers(): PeerInfo[] {
-    return [...this.known.values()].map((p) => this.info(p));
+    return this.registry.peers();
   }
 
   metrics(): MetricsSnapshot {
-    return this.counters.snapshot({ connectedPeers: this.handles.length, seenMessages: this.gossip.seen.size });
+    return this.counters.snapshot({ connectedPeers: this.registry.handles.length, seenMessages: this.gossip.seen.size });
   }
 
   /**
@@ -683,7 +524,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   metricsText(): string {
     const health = this.monitor.health();
     const peerRtts: Array<{ id: string; rttMs: number }> = [];
-    for (const h of this.handles) if (h.conn.rttMs !== undefined) peerRtts.push({ id: h.idHex, rttMs: h.conn.rttMs });
+    for (const h of this.registry.handles) if (h.conn.rttMs !== undefined) peerRtts.push({ id: h.idHex, rttMs: h.conn.rttMs });
     return formatExposition(metricsFamilies(this.metrics(), this.counters, {
       knownPeers: health.knownPeers,
       partitionedPeers: health.partitionedPeers,
@@ -702,7 +543,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   health(): HealthSnapshot {
     const members = this.opts.members;
     if (members.length > 0) return this.monitor.health({ members: members.map((m) => m.id) });
-    return this.monitor.health({ counts: (id) => this.knownPeers.worthKeeping(id) });
+    return this.monitor.health({ counts: (id) => this.registry.worthKeeping(id) });
   }
 
   /**
@@ -713,7 +554,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    */
   heartbeat(stalledMs = 0): void {
     if (this.lifecycle !== 'running') return;
-    for (const h of this.handles) this.monitor.contact(h.idHex, h.conn.lastContact);
+    for (const h of this.registry.handles) this.monitor.contact(h.idHex, h.conn.lastContact);
     if (stalledMs > 0) {
       // The sockets may hold what the peers sent while we were stopped: the stall does not
       // count as their silence, and this beat judges nobody (the next one, after the pending
@@ -722,9 +563,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       this.dump?.trace({ event: 'stalled', reason: `event loop stalled for ${stalledMs} ms` });
       this.monitor.resumeAfterStall(stalledMs);
     } else {
-      for (const id of this.monitor.check()) this.onPartitioned(id);
+      for (const id of this.monitor.check()) this.registry.partitioned(id);
     }
-    for (const h of this.handles) h.conn.ping();
+    for (const h of this.registry.handles) h.conn.ping();
     this.sanctions.prune();
     this.gossip.heartbeat();
     this.direct.heartbeat();
@@ -732,310 +573,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.trimLookupLinks();
   }
 
-  /**
-   * Close the connections that were opened only for DHT queries, while the node holds more
-   * than minPeers connections and no query is in flight. Without this every lookup would
-   * leave a connection to each node it asked, and the gossip topology would drift towards a
-   * full mesh. Closed with GOODBYE IDLE: neither side redials, and both forget the
-   * connection's peer entry (the routing tables keep the contact), so lookups do not grow
-   * peers() or knownPeers.
-   */
+  /** Close the links DHT lookups opened (down to minPeers) once no DHT query is in flight (PeerRegistry.trimLookupLinks). */
   private trimLookupLinks(): void {
-    if (this.dht.requestsInFlight > 0) return;
-    for (const p of this.known.values()) {
-      if (this.handles.length <= this.opts.minPeers) return;
-      if (p.lookupOnly && p.conn) p.conn.close(GoodbyeCode.IDLE, 'lookup done');
-    }
-  }
-
-  // ---- connections -------------------------------------------------------------------------
-
-  /**
-   * Dial and wait for the handshake; resolves with the peer id. Concurrent dials of one
-   * address share one attempt. A 'learned' address (from a peer's HELLO or a NODES reply, or
-   * a redial of one) is subject to the per-address dial limits; `expectedId` is the node the
-   * caller expects there. Every handshake proves which node lives at the address.
-   */
-  private connect(host: string, port: number, kind: DialKind = 'trusted', expectedId?: string): Promise<string> {
-    const key = `${host}:${port}`;
-    let p = this.dialing.get(key);
-    if (!p) {
-      const verdict = this.dialLimiter.check(host, port, this.trustedAddresses.has(addressKey(host, port)) ? 'trusted' : kind, expectedId);
-      if (verdict !== 'ok') {
-        return Promise.reject(new P2PError('NOT_CONNECTED', `dial of ${host}:${port} refused: ${verdict}`));
-      }
-      this.dialLimiter.started(host, port);
-      p = this.dial(host, port)
-        .then(
-          (id) => {
-            this.dialLimiter.succeeded(host, port, id);
-            // An endpoint proof, also when this dial lost a duplicate race to a live connection.
-            this.knownPeers.proveAddress(id, host, port);
-            return id;
-          },
-          (err: unknown) => {
-            this.dialLimiter.failed(host, port);
-            this.dialFailed(host, port, err);
-            throw err;
-          },
-        )
-        .finally(() => this.dialing.delete(key));
-      this.dialing.set(key, p);
-    }
-    return p;
-  }
-
-  private async dial(host: string, port: number): Promise<string> {
-    if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') throw new P2PError('STOPPED', 'the network is stopped');
-    const conn = await this.transport.dial(host, port, this.opts.dialTimeoutMs);
-    this.dialedAt.set(conn, { host, port });
-    this.adopt(conn);
-    return new Promise((resolve, reject) => {
-      const onOpen = () => {
-        conn.off('close', onClose);
-        // A duplicate may have lost to an existing connection: the peer is connected either way.
-        resolve(conn.peerIdHex);
-      };
-      const onClose = (info: CloseInfo) => {
-        conn.off('open', onOpen);
-        const failed = info.error ?? new P2PError('CONNECTION_CLOSED', `connection to ${host}:${port} closed: ${info.reason}`);
-        // Lost a duplicate race (decided here or by the peer): the surviving connection may
-        // still be finishing its handshake on this side; the peer is reachable either way.
-        if (info.code === GoodbyeCode.DUPLICATE_CONNECTION && conn.peerIdHex) {
-          this.whenConnected(conn.peerIdHex, this.opts.handshakeTimeoutMs).then(() => resolve(conn.peerIdHex), () => reject(failed));
-        } else {
-          reject(failed);
-        }
-      };
-      conn.once('open', onOpen);
-      conn.once('close', onClose);
-    });
-  }
-
-  /** Log, count and emit a failed dial (not one cut short by stop() or a lost duplicate race). */
-  private dialFailed(host: string, port: number, err: unknown): void {
-    const f = dialFailure(host, port, err);
-    if (f.code === 'STOPPED' || f.code === 'DUPLICATE_CONNECTION') return;
-    this.counters.dialFailed(f.code);
-    // A peer that refused our handshake points at a configuration problem (network id, version): warn.
-    const refusedHandshake = f.code !== 'CONNECTION_CLOSED' && f.code !== 'TIMEOUT';
-    const fields = { address: f.address, code: f.code, reason: f.reason, ...(f.syscallCode ? { syscallCode: f.syscallCode } : {}) };
-    if (refusedHandshake) this.logs.transport.warn(fields, 'dial failed: handshake refused');
-    else this.logs.transport.info(fields, 'dial failed');
-    this.emit('peer:dial-failed', f);
-  }
-
-  /** Resolves once `peerId` has an open connection, or rejects after timeoutMs. */
-  private whenConnected(peerId: string, timeoutMs: number): Promise<void> {
-    if (this.known.get(peerId)?.conn) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onConnect = (p: PeerInfo) => {
-        if (p.id !== peerId) return;
-        timer.cancel();
-        this.off('peer:connect', onConnect);
-        resolve();
-      };
-      const timer = this.clock.setTimeout(() => {
-        this.off('peer:connect', onConnect);
-        reject(new P2PError('TIMEOUT', `no connection to ${peerId.slice(0, 12)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on('peer:connect', onConnect);
-    });
-  }
-
-  /** Take charge of a connection whose handshake is under way. */
-  private adopt(conn: Connection): void {
-    // An inbound socket holds a pending-handshake slot (taken in acceptSocket) until it opens or closes.
-    const ip = this.pendingIp.get(conn.socket);
-    let pending = ip !== undefined;
-    const release = () => {
-      if (pending) this.admission.closePending(ip!);
-      pending = false;
-    };
-    if (this.lifecycle !== 'running' && this.lifecycle !== 'starting') {
-      release();
-      conn.close(GoodbyeCode.NORMAL, 'shutting down');
-      return;
-    }
-    this.handshaking.add(conn);
-    conn.once('open', () => {
-      release();
-      this.handshaking.delete(conn);
-      this.register(conn);
-    });
-    conn.once('close', (info) => {
-      release();
-      this.handshaking.delete(conn);
-      this.unregister(conn, info);
-    });
-  }
-
-  /**
-   * A socket was accepted (nothing read yet): refuse it when the pending handshakes are at
-   * their cap, in total or from its IP. The socket is destroyed by the transport.
-   */
-  private acceptSocket(socket: Socket): boolean {
-    const ip = socket.remoteAddress;
-    if (ip === undefined || (this.lifecycle !== 'running' && this.lifecycle !== 'starting')) return false;
-    const verdict = this.admission.openPending(ip);
-    if (verdict === 'ok') {
-      this.pendingIp.set(socket, ip);
-      return true;
-    }
-    this.refused[verdict]++;
-    return false;
-  }
-
-  /** Useful first deliveries of a peer, from the scoring ledger (eviction protection, known-peer keeping). */
-  private usefulness(peerId: string): number {
-    return this.sanctions.ledger.snapshot(peerId)?.counters.firstDeliveries ?? 0;
-  }
-
-  private register(conn: Connection): void {
-    if (this.sanctions.refuseBanned(conn)) return;
-    const id = conn.peerIdHex;
-    const existing = this.known.get(id);
-    if (existing?.conn) {
-      // Keep the connection dialed by the lower id; both ends reach the same verdict.
-      const dialer = (c: Connection) => (c.outbound ? this.id : id);
-      const keepNew = dialer(conn) < dialer(existing.conn);
-      const loser = keepNew ? existing.conn : conn;
-      if (!keepNew) {
-        conn.close(GoodbyeCode.DUPLICATE_CONNECTION, 'duplicate connection', new P2PError('DUPLICATE_CONNECTION', 'duplicate connection'));
-        return;
-      }
-      this.detach(existing);
-      loser.close(GoodbyeCode.DUPLICATE_CONNECTION, 'duplicate connection', new P2PError('DUPLICATE_CONNECTION', 'duplicate connection'));
-    } else {
-      // A new peer (not a duplicate replacing its first connection, which keeps its slot).
-      const ip = conn.socket.remoteAddress ?? '';
-      const verdict = this.admission.admit({ id, ip, outbound: conn.outbound });
-      if (!verdict.accept) {
-        this.refuse(conn, verdict.reason);
-        return;
-      }
-      if (verdict.evict !== undefined) {
-        const victim = this.known.get(verdict.evict);
-        this.log.debug({ peer: verdict.evict.slice(0, 12), for: id.slice(0, 12) }, 'evicting an inbound peer');
-        this.refused.EVICTED++;
-        // Closing unregisters it (and frees its slot) at once.
-        if (victim?.conn) victim.conn.close(GoodbyeCode.EVICTED, 'evicted to make room', new P2PError('EVICTED', 'evicted to make room'));
-        else this.admission.removed(verdict.evict);
-      }
-      this.admission.added({ id, ip, outbound: conn.outbound });
-    }
-    const p: KnownPeer = existing ?? { id, host: '', port: 0, conn: undefined, handle: undefined, lookupOnly: false };
-    // Where to redial: the address we dialed (proven by this handshake), else the peer's claim.
-    const dialed = conn.outbound ? this.dialedAt.get(conn) : undefined;
-    const claim = dialed
-      ? { ...dialed, proven: true }
-      : { host: conn.peerListenPort > 0 ? conn.peerListenHost : conn.socket.remoteAddress ?? '', port: conn.peerListenPort, proven: false };
-    for (const gone of this.knownPeers.connected(id, claim)) this.dropKnown(gone);
-    const record = this.knownPeers.get(id)!;
-    p.host = record.host || (conn.socket.remoteAddress ?? '');
-    p.port = record.port;
-    p.conn = conn;
-    p.lookupOnly = false;
-    p.handle = new PeerHandle(conn);
-    this.known.set(id, p);
-    const recovered = this.monitor.connected(id);
-    // IWANT answers: unbudgeted for a peer we chose (dialed, or a member); a known peer coming
-    // back gets the serve burst for its catch-up; a new inbound identity gets neither.
-    this.sanctions.connected(id, conn.outbound || this.admission.isMember(id));
-    // Connected, whoever dialed: stop redialing it (and re-bootstrapping, if we were alone).
-    this.reconnector.cancel(id);
-    this.memberReconnector.cancel(id);
-    this.reconnector.cancel(BOOTSTRAP_KEY);
-    this.handles = [...this.handles, p.handle];
-    conn.on('message', (msg) => this.dispatch(p, msg));
-    // The routing table takes a proven address, or an inbound claim that points at the host
-    // the peer connects from (it cannot name a third party's host): a lookup candidate whose
-    // dial is then bounded by the dial limits, never handed out until proven (isProven).
-    if (record.addressProven) this.dht.peerSeen(conn.peerId!, record.host, record.port);
-    else if (claim.port > 0 && sameHost(claim.host, conn.socket.remoteAddress ?? '')) this.dht.peerSeen(conn.peerId!, claim.host, claim.port);
-    this.log.debug({ peer: id.slice(0, 12), outbound: conn.outbound }, 'peer connected');
-    this.emit('peer:connect', this.info(p));
-    if (recovered) this.emit('peer:recovered', this.info(p));
-    // Catch-up: both ends advertise their whole repair window (IHAVE), each asks (IWANT) for
-    // what it lacks, so what either side of a partition broadcast reaches the other.
-    this.gossip.onPeerConnected(p.handle);
-  }
-
-  private detach(p: KnownPeer): void {
-    if (p.handle) this.handles = this.handles.filter((h) => h !== p.handle);
-    p.conn = undefined;
-    p.handle = undefined;
-  }
-
-  private unregister(conn: Connection, info: CloseInfo): void {
-    if (info.error && info.error.code !== 'DUPLICATE_CONNECTION') {
-      this.logs.transport.debug({ peer: conn.peerIdHex.slice(0, 12) || undefined, remote: remoteOf(conn), code: info.error.code, reason: info.reason }, 'connection failed');
-    }
-    const p = conn.peerIdHex ? this.known.get(conn.peerIdHex) : undefined;
-    if (!p || p.conn !== conn) return;
-    this.monitor.contact(p.id, conn.lastContact);
-    this.detach(p);
-    this.admission.removed(p.id);
-    this.knownPeers.disconnected(p.id);
-    const partitioned = this.monitor.state(p.id) === 'partitioned';
-    const lost = partitioned || isLoss(info);
-    this.monitor.disconnected(p.id, !lost);
-    this.emit('peer:disconnect', this.info(p), info.reason, disconnectDetail(info));
-    if (partitioned) this.emit('peer:partitioned', this.info(p));
-    const member = this.admission.isMember(p.id);
-    if (!this.knownPeers.worthKeeping(p.id)) {
-      // Connected, proved nothing, left: forgotten at once, never redialed, not in health.
-      this.forget(p.id);
-    } else if (member && info.byPeer) {
-      this.reconnect(p.id); // members are redialed whenever they leave, forever
-    } else if (info.code === GoodbyeCode.IDLE && !lost) {
-      this.forget(p.id);
-    } else if (lost) {
-      this.reconnect(p.id);
-    }
-    if (this.handles.length === 0) this.rejoin();
-  }
-
-  /** The monitor found `id` silent for partitionTimeoutMs. */
-  private onPartitioned(id: string): void {
-    const p = this.known.get(id);
-    if (!p) return;
-    const silentMs = this.clock.now() - (this.monitor.lastContact(id) ?? 0);
-    this.logs.health.info({ peer: id.slice(0, 12), remote: p.conn ? remoteOf(p.conn) : `${p.host}:${p.port}`, silentMs }, 'peer partitioned');
-    // Closing emits peer:disconnect and peer:partitioned and schedules the reconnection (unregister).
-    if (p.conn) p.conn.close(GoodbyeCode.TIMEOUT, `silent for ${silentMs} ms`);
-    else this.emit('peer:partitioned', this.info(p));
-  }
-
-  /** Redial a lost peer at its known address with backoff, until it answers or reconnectForMs runs out. */
-  private reconnect(id: string): void {
-    const rec = this.knownPeers.get(id);
-    if (!rec || rec.port === 0 || this.lifecycle !== 'running') return;
-    const contactId = Buffer.from(id, 'hex');
-    const reconnector = this.admission.isMember(id) ? this.memberReconnector : this.reconnector;
-    reconnector.schedule(id, async () => {
-      const peer = this.knownPeers.get(id);
-      if (this.lifecycle !== 'running' || !peer) throw new P2PError('STOPPED', 'stopped or peer removed');
-      if (this.known.get(id)?.conn) return;
-      // Read the address at each attempt: the peer may have dialed us from a new one.
-      await this.linkTo({ id: contactId, host: peer.host, port: peer.port }, 'keep', 'claimed').catch((err: unknown) => {
-        this.logs.health.debug({ peer: id.slice(0, 12), address: `${peer.host}:${peer.port}`, err: err instanceof Error ? err.message : String(err) }, 'reconnect attempt failed');
-        throw err;
-      });
-    });
-  }
-
-  /** Alone: dial the bootstrap addresses with backoff until one answers, then look ourselves up to refill the routing table. */
-  private rejoin(): void {
-    if (this.lifecycle !== 'running' || this.opts.bootstrap.length === 0) return;
-    this.reconnector.schedule(BOOTSTRAP_KEY, async () => {
-      if (this.lifecycle !== 'running') throw new P2PError('STOPPED', 'the network is stopped');
-      if (this.handles.length > 0) return;
-      const results = await Promise.allSettled(this.opts.bootstrap.map((a) => this.connect(a.host, a.port)));
-      if (!results.some((r) => r.status === 'fulfilled')) throw new P2PError('NOT_CONNECTED', 'no bootstrap address answered');
-      this.logs.dht.info('rejoined through bootstrap');
-      void this.dht.join();
-    });
+    if (this.dht.requestsInFlight === 0) this.registry.trimLookupLinks();
   }
 
   /**
@@ -1043,57 +583,30 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
    * of its routing-table address, else of the address a DHT lookup of its id finds.
    */
   private async connectionTo(peerId: string): Promise<Connection> {
-    const p = this.known.get(peerId);
-    if (p?.conn) return p.conn;
+    const open = this.registry.connectionOf(peerId);
+    if (open) return open;
+    const a = this.registry.addressOf(peerId);
     const id = Buffer.from(peerId, 'hex');
     const candidates: LookupContact[] = [];
-    if (p && p.port > 0) candidates.push({ id, host: p.host, port: p.port });
+    if (a && a.port > 0) candidates.push({ id, host: a.host, port: a.port });
     const entry = this.dht.table.get(id);
     if (entry) candidates.push(entry);
     for (const c of candidates) {
-      const h = await this.linkTo(c).catch(() => undefined);
+      const h = await this.registry.linkTo(c).catch(() => undefined);
       if (h) return h.conn;
     }
     const r = await this.dht.lookup(id);
     const hit = r.closest.find((c) => c.id.equals(id));
-    if (hit) return (await this.linkTo(hit)).conn;
+    if (hit) return (await this.registry.linkTo(hit)).conn;
     throw new P2PError('NOT_CONNECTED', `peer ${peerId.slice(0, 16)} not found`);
-  }
-
-  /** An open link to a contact, dialing it if needed and checking the node there is the one expected. */
-  private async linkTo(contact: LookupContact, purpose: 'keep' | 'lookup' = 'keep', kind: DialKind = 'learned'): Promise<PeerHandle> {
-    const hex = contact.id.toString('hex');
-    const known = this.known.get(hex);
-    if (known?.handle) {
-      if (purpose === 'keep') known.lookupOnly = false;
-      return known.handle;
-    }
-    // With onlyMembers a non-member would be refused after its handshake: do not dial it at all.
-    if (this.opts.onlyMembers && !this.admission.isMember(hex)) throw new P2PError('NOT_MEMBER', `${hex.slice(0, 12)} is not a member`);
-    const id = await this.connect(contact.host, contact.port, kind, hex);
-    if (id !== hex) throw new P2PError('NOT_CONNECTED', `${contact.host}:${contact.port} is node ${id.slice(0, 12)}, not ${hex.slice(0, 12)}`);
-    const p = this.known.get(hex);
-    if (!p?.handle) throw new P2PError('NOT_CONNECTED', `connection to ${hex.slice(0, 12)} closed`);
-    // Only a connection this call opened is lookup-only; one that was kept stays kept.
-    if (purpose === 'lookup' && known?.handle === undefined && p.handle.conn.outbound) p.lookupOnly = true;
-    else if (purpose === 'keep') p.lookupOnly = false;
-    return p.handle;
-  }
-
-  private async isAlive(contact: LookupContact): Promise<boolean> {
-    const p = this.known.get(contact.id.toString('hex'));
-    if (p?.conn) return this.clock.now() - p.conn.lastContact < this.opts.partitionTimeoutMs;
-    return this.linkTo(contact, 'lookup').then(() => true, () => false);
   }
 
   // ---- inbound messages --------------------------------------------------------------------
 
-  private dispatch(p: KnownPeer, msg: InboundMessage): void {
-    const h = p.handle;
-    if (!h) return;
+  private dispatch(h: PeerHandle, msg: InboundMessage): void {
     // Budgets first: a graylisted peer's gossip and requests are ignored, and what exceeds a
     // peer's budget for its type is dropped (and costs it score) before any engine sees it.
-    const refused = this.sanctions.gate(p.id, msg);
+    const refused = this.sanctions.gate(h.idHex, msg);
     if (refused) {
       // A sender over its DIRECT budget is told so (it may retry later) rather than left waiting.
       if (refused === 'rate_limited' && msg.type === MessageType.DIRECT) h.send({ type: MessageType.ACK, ref: msg.ref, status: AckStatus.REFUSED, reply: null });
@@ -1103,73 +616,21 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       case MessageType.GOSSIP: return this.gossip.onGossip(h, msg.body);
       case MessageType.IHAVE: return this.gossip.onIHave(h, msg.ids);
       case MessageType.IWANT: return this.gossip.onIWant(h, msg.ids);
-      case MessageType.DIRECT: return this.onDirect(p.id, h, msg);
+      case MessageType.DIRECT: return this.onDirect(h, msg);
       case MessageType.ACK: return this.direct.onAck(msg.ref, msg.status, msg.reply);
       case MessageType.FIND_NODE: return this.dht.onFindNode(h, msg);
       case MessageType.NODES:
-        if (!this.dht.onNodes(h, msg)) this.sanctions.invalid(p.id, 'unsolicited_nodes');
+        if (!this.dht.onNodes(h, msg)) this.sanctions.invalid(h.idHex, 'unsolicited_nodes');
         return;
       default:
         return;
     }
   }
 
-  /**
-   * A DIRECT (sendToPeer or request): acknowledged with what became of it (§4.9). A request
-   * is answered with the first handler's value once it settles; a retry of a ref already
-   * delivered is answered DUPLICATE and not delivered again.
-   */
-  private onDirect(from: string, h: PeerHandle, msg: Extract<Message, { type: 8 }>): void {
-    const ack = (status: number, reply: Buffer | null = null) => h.send({ type: MessageType.ACK, ref: msg.ref, status, reply });
-    const handlers = this.subscriptions.get(msg.topic);
-    if (!handlers || handlers.size === 0) {
-      this.counters.drop('no_subscriber');
-      return void ack(AckStatus.NO_SUBSCRIBER);
-    }
-    if (!this.direct.accept(h.conn.peerId!, msg.ref)) return void ack(AckStatus.DUPLICATE);
-    const info: DeliveryInfo = { id: msg.ref.toString('hex'), topic: msg.topic, from, hops: 1, direct: true };
-    if (!msg.wantReply) {
-      this.deliver(msg.topic, msg.payload, info);
-      return void ack(AckStatus.DELIVERED);
-    }
-    let data: unknown;
-    try {
-      data = unpackValue(msg.payload);
-    } catch {
-      this.sanctions.invalid(from, 'bad_payload');
-      return void ack(AckStatus.HANDLER_FAILED, Buffer.from('request payload is not valid MessagePack'));
-    }
-    this.counters.delivered++;
-    answerRequest(handlers.values().next().value!, data, info, ack, (err) => this.handlerFailed(msg.topic, err));
-  }
-
-  private deliver(topic: string, payload: Buffer, info: DeliveryInfo): void {
-    const handlers = this.subscriptions.get(topic);
-    if (!handlers || handlers.size === 0) {
-      // Gossip on a topic we do not subscribe to is only relayed; a direct message to one is lost.
-      if (info.direct) {
-        this.counters.drop('no_subscriber');
-        this.log.debug({ topic, peer: info.from.slice(0, 12) }, 'direct message on a topic with no subscriber');
-      }
-      return;
-    }
-    let data: unknown;
-    try {
-      data = unpackValue(payload);
-    } catch {
-      this.sanctions.invalid(info.from, 'bad_payload');
-      return;
-    }
-    this.counters.delivered++;
-    this.counters.topics.delivered(topic, info.direct || info.hops === 0 ? undefined : info.hops);
-    for (const handler of handlers) {
-      try {
-        const r = handler(data, info);
-        if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).then(undefined, (err) => this.handlerFailed(topic, err));
-      } catch (err) {
-        this.handlerFailed(topic, err);
-      }
-    }
+  /** A DIRECT (sendToPeer or request): to the subscribers (lib/subscriptions.ts), acknowledged to the sender. */
+  private onDirect(h: PeerHandle, msg: DirectMessage): void {
+    const ack = (status: number, reply: Buffer | null = null) => void h.send({ type: MessageType.ACK, ref: msg.ref, status, reply });
+    this.subscriptions.direct(h.idHex, msg, () => this.direct.accept(h.conn.peerId!, msg.ref), ack);
   }
 
   private handlerFailed(topic: string, err: unknown): void {
@@ -1199,30 +660,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     return this.sanctions.ledger.snapshot(peerId);
   }
 
-  /** Close a connection the admission refused, before the network ever reports it. */
-  private refuse(conn: Connection, reason: AdmissionRefusal): void {
-    this.refused[reason]++;
-    this.log.debug({ peer: conn.peerIdHex.slice(0, 12), ip: conn.socket.remoteAddress, reason }, 'connection refused');
-    if (reason === 'NOT_MEMBER') conn.close(GoodbyeCode.NOT_MEMBER, 'not a member', new P2PError('NOT_MEMBER', 'not a member'));
-    else conn.close(GoodbyeCode.TOO_MANY_PEERS, reason === 'TOO_MANY_PEERS' ? 'too many peers' : reason.toLowerCase().replace(/_/g, ' '));
-  }
-
-  /** The known-peer table dropped `id` to stay within its cap (never a connected peer). */
-  private dropKnown(id: string): void {
-    if (this.known.get(id)?.conn) return;
-    this.reconnector.cancel(id);
-    this.known.delete(id);
-    this.monitor.remove(id);
-  }
-
   // ---- helpers ------------------------------------------------------------------------------
-
-  private info(p: KnownPeer): PeerInfo {
-    const state = this.monitor.state(p.id) ?? 'disconnected';
-    const info: PeerInfo = { id: p.id, host: p.host, port: p.port, state, lastContact: p.conn?.lastContact ?? this.monitor.lastContact(p.id) ?? 0 };
-    if (p.conn?.rttMs !== undefined) info.rttMs = p.conn.rttMs;
-    return info;
-  }
 
   private assertRunning(): void {
     if (this.lifecycle === 'new' || this.lifecycle === 'starting') throw new P2PError('NOT_STARTED', 'call start() first');
@@ -1245,65 +683,9 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   }
 }
 
-/**
- * Whether a closed connection is a loss worth redialing: the link failed (reset, end without
- * GOODBYE: a crash or a network fault) or the peer timed us out (GOODBYE TIMEOUT: it saw a
- * partition). Not when we closed it or the peer said any other GOODBYE: it left on purpose.
- */
-function isLoss(info: CloseInfo): boolean {
-  if (!info.byPeer) return false;
-  return info.goodbye !== true || info.code === GoodbyeCode.TIMEOUT;
-}
-
 /** Host values that mean "every interface": listenable, never dialable. */
 function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '::0' || host === '0:0:0:0:0:0:0:0';
-}
-
-function remoteOf(conn: Connection): string {
-  const a = conn.socket.remoteAddress;
-  return a === undefined ? '' : `${a.includes(':') ? `[${a}]` : a}:${conn.socket.remotePort ?? 0}`;
-}
-
-/** Plain words for the socket errors a dial meets. */
-const DIAL_PROBLEMS: Readonly<Record<string, string>> = Object.freeze({
-  ECONNREFUSED: 'connection refused: nothing listens there',
-  ECONNRESET: 'connection reset by the peer',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed (temporary)',
-  ETIMEDOUT: 'connect timed out',
-  EADDRNOTAVAIL: 'address not available',
-});
-
-/** A dial's rejection as a DialFailure. */
-function dialFailure(host: string, port: number, err: unknown): DialFailure {
-  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  const code: ErrorCode = err instanceof P2PError ? err.code : 'CONNECTION_CLOSED';
-  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-  const sys = typeof cause?.code === 'string' ? cause.code : undefined;
-  const reason = sys ? `${DIAL_PROBLEMS[sys] ?? 'socket error'} (${sys})` : err instanceof Error ? err.message : String(err);
-  const f: DialFailure = { address, host, port, code, reason };
-  if (sys) f.syscallCode = sys;
-  return f;
-}
-
-function disconnectDetail(info: CloseInfo): DisconnectDetail {
-  if (info.error) return { code: info.error.code, byPeer: info.byPeer };
-  // The peer went without a GOODBYE (end, reset): the code in CloseInfo is not one it sent.
-  const name = info.byPeer && info.goodbye !== true ? undefined : GOODBYE_CODE_NAMES[info.code];
-  return { code: (name as keyof typeof GoodbyeCode | undefined) ?? 'CONNECTION_LOST', byPeer: info.byPeer };
-}
-
-function addressKey(host: string, port: number): string {
-  return `${host.toLowerCase()}|${port}`;
-}
-
-/** Whether two address literals name one host (IPv4-mapped IPv6 read as IPv4). */
-function sameHost(a: string, b: string): boolean {
-  const norm = (h: string) => h.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase();
-  return norm(a) === norm(b);
 }
 
 function checkTopic(topic: unknown): asserts topic is string {
