@@ -17,7 +17,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Identity } from '../identity.js';
 import type { Metrics, DropReason } from '../metrics.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
-import { FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { encodeFrames, FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
 import { looksLikeGossip } from '../wire/gossip-envelope.js';
 import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { GoodbyeCodeValue, InboundMessage, Message } from '../wire/messages.js';
@@ -93,6 +93,14 @@ const HANDSHAKE_REFUSALS: Readonly<Record<number, ErrorCode>> = {
   [GoodbyeCode.HANDSHAKE_TIMEOUT]: 'HANDSHAKE_TIMEOUT',
 };
 
+/**
+ * Largest batch of frames, bytes (headers included), that flush() copies into one buffer
+ * (one record) and writes with one write; larger batches go as a writev of their pieces.
+ * Copying a few KiB costs less than a writev's per-piece work and a header buffer per frame.
+ * Must not exceed MAX_RECORD_PLAINTEXT.
+ */
+const SINGLE_WRITE_BYTES = 16 * 1024;
+
 /** How long a closing socket may take to flush its GOODBYE before it is destroyed. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -140,7 +148,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private closeTimer: TimerHandle | undefined;
   private pingSeq = 0;
   private pingSentAt = new Map<number, number>();
-  // Outbound: frames (header, body) gathered until the event loop's check phase (setImmediate:
+  // Outbound: frame bodies gathered until the event loop's check phase (setImmediate:
   // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
   private pending: Buffer[] = [];
@@ -365,7 +373,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.cfg.tap?.(this, 'out', body);
     this.cfg.metrics.frameOut(type, frameBytes);
-    this.pending.push(frameHeader(body.length), body);
+    this.pending.push(body);
     this.pendingBytes += frameBytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -385,20 +393,32 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   };
 
   /**
-   * Write what this turn of the event loop gathered: in one writev, as frames in clear or sealed into as few
-   * records as fit (one cipher call per record, not per frame). While the socket is blocked
+   * Write what this turn of the event loop gathered. A batch of at most SINGLE_WRITE_BYTES
+   * (nearly always: a tick's frames to one peer) is copied into one buffer of frames and, on
+   * an encrypted session, sealed as one record into one buffer: one write, one cipher, no
+   * per-frame header buffers. A larger one goes as a writev of frame headers and bodies, or
+   * of records in pieces (a large body is not copied). While the socket is blocked
    * nothing is written unless `force` (closing: the GOODBYE must go out).
    */
   private flush(force: boolean): void {
     if (this.pending.length === 0 || this.socket.destroyed || (this.blocked && !force)) return;
-    const frames = this.pending;
+    const bodies = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    const out = this.sealer ? this.sealer.seal(frames) : frames;
-    this.socket.cork();
-    let ok = true;
-    for (const b of out) ok = this.socket.write(b);
-    this.socket.uncork();
+    let ok: boolean;
+    if (bytes <= SINGLE_WRITE_BYTES) {
+      const frames = encodeFrames(bodies);
+      ok = this.socket.write(this.sealer ? this.sealer.sealRecord(frames) : frames);
+    } else {
+      const frames: Buffer[] = [];
+      for (const body of bodies) frames.push(frameHeader(body.length), body);
+      const out = this.sealer ? this.sealer.seal(frames) : frames;
+      this.socket.cork();
+      ok = true;
+      for (const b of out) ok = this.socket.write(b);
+      this.socket.uncork();
+    }
     if (!ok) this.blocked = true;
   }
 
