@@ -300,6 +300,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       deliver: (topic, payload, info) => this.deliver(topic, payload, info),
       subscribed: (topic) => (this.subscriptions.get(topic)?.size ?? 0) > 0,
       trace: this.dump?.trace,
+      endOfTurn: Connection.atEndOfTurn,
       ...this.sanctions.gossipHost(),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);

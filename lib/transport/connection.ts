@@ -106,6 +106,39 @@ const CLOSE_FLUSH_MS = 1000;
 
 let nextConnectionId = 1;
 
+/**
+ * The end of an event-loop turn, shared by every Connection of the process: one setImmediate
+ * (the check phase, after every socket read of this poll turn was handled) first runs the
+ * work deferred to it (Connection.atEndOfTurn: the gossip engine's forwarding, which then
+ * knows every copy this turn brought), then writes each connection that queued frames, so
+ * what that work sends goes out in the same write as the rest of the turn's frames.
+ */
+const turnWork: Array<() => void> = [];
+const turnFlush: Connection[] = [];
+let turnScheduled = false;
+
+function scheduleTurnEnd(): void {
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(endTurn);
+}
+
+function endTurn(): void {
+  turnScheduled = false;
+  // By index: work may defer more work, and work and flushes may queue more frames.
+  for (let i = 0; i < turnWork.length; i++) {
+    try {
+      turnWork[i]!();
+    } catch {
+      // A bug in deferred work must not keep every connection's frames unwritten; the work's
+      // owner catches what it can report.
+    }
+  }
+  turnWork.length = 0;
+  for (let i = 0; i < turnFlush.length; i++) turnFlush[i]!.flushTurn();
+  turnFlush.length = 0;
+}
+
 export interface ConnectionEvents {
   open: [];
   message: [msg: InboundMessage];
@@ -148,7 +181,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private closeTimer: TimerHandle | undefined;
   private pingSeq = 0;
   private pingSentAt = new Map<number, number>();
-  // Outbound: frame bodies gathered until the event loop's check phase (setImmediate:
+  // Outbound: frame bodies gathered until the end of the turn (endTurn: the check phase,
   // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
   private pending: Buffer[] = [];
@@ -187,6 +220,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       cfg.handshakeTimeoutMs,
     );
     if (outbound) this.sendNow({ type: MessageType.HANDSHAKE, noise: this.hs.start() });
+  }
+
+  /**
+   * Run `fn` once at the end of this event-loop turn, after every socket read of the turn and
+   * before any frame queued in the turn is written (frames `fn` queues go out with them).
+   */
+  static atEndOfTurn(fn: () => void): void {
+    turnWork.push(fn);
+    scheduleTurnEnd();
   }
 
   get remoteAddress(): string {
@@ -377,7 +419,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.pendingBytes += frameBytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushTick);
+      turnFlush.push(this);
+      scheduleTurnEnd();
     }
     return true;
   }
@@ -387,10 +430,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return false;
   }
 
-  private readonly flushTick = (): void => {
+  /** The end of the turn (endTurn above): write what the turn queued. */
+  flushTurn(): void {
     this.flushScheduled = false;
     this.flush(false);
-  };
+  }
 
   /**
    * Write what this turn of the event loop gathered. A batch of at most SINGLE_WRITE_BYTES

@@ -5,7 +5,8 @@ import { systemClock } from '../../lib/clock.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { generateX25519 } from '../../lib/noise/handshake.js';
 import { Metrics } from '../../lib/metrics.js';
-import type { Connection, ConnectionConfig } from '../../lib/transport/connection.js';
+import { Connection } from '../../lib/transport/connection.js';
+import type { ConnectionConfig } from '../../lib/transport/connection.js';
 import { TcpTransport } from '../../lib/transport/tcp.js';
 import { encodeMessage } from '../../lib/wire/codec.js';
 import { frameHeader } from '../../lib/wire/frame.js';
@@ -114,5 +115,33 @@ describe('Frame writing on a connection', () => {
     inbound[0]!.on('message', (m) => got.push(m));
     await waitFor(() => got.length === 2, 3000, 'two messages');
     expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+  });
+
+  it('runs work deferred to the end of the turn before writing, so frames it queues share the turn\'s record', async () => {
+    const { conn, inbound } = await pair(true);
+    const write = sinon.spy(conn.socket, 'write');
+    const order: string[] = [];
+    expect(conn.sendEncoded(MessageType.DIRECT, direct(1, 100))).to.equal(true);
+    Connection.atEndOfTurn(() => {
+      order.push(`deferred ran after ${write.callCount} writes`);
+      conn.sendEncoded(MessageType.DIRECT, direct(2, 100));
+    });
+    await tick();
+    expect(order).to.deep.equal(['deferred ran after 0 writes']);
+    expect(write.callCount).to.equal(1); // one record holding both frames
+    const got: InboundMessage[] = [];
+    inbound[0]!.on('message', (m) => got.push(m));
+    await waitFor(() => got.length === 2, 3000, 'two messages');
+    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+  });
+
+  it('still writes the turn\'s frames when deferred work throws', async () => {
+    const { conn, inbound } = await pair(false);
+    expect(conn.sendEncoded(MessageType.DIRECT, direct(3, 100))).to.equal(true);
+    Connection.atEndOfTurn(() => {
+      throw new Error('a bug in deferred work');
+    });
+    const [received] = (await once(inbound[0]!, 'message')) as [InboundMessage];
+    expect((received as { ref: Buffer }).ref[0]).to.equal(3);
   });
 });
