@@ -101,6 +101,9 @@ const HANDSHAKE_REFUSALS: Readonly<Record<number, ErrorCode>> = {
  */
 const SINGLE_WRITE_BYTES = 16 * 1024;
 
+/** PING round trips kept; rttMs is their minimum (at one PING a heartbeat, the last 4 s). */
+const RTT_SAMPLES = 4;
+
 /** How long a closing socket may take to flush its GOODBYE before it is destroyed. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -168,7 +171,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   encrypted: boolean;
   /** Clock time of the last valid frame from the peer. */
   lastContact: number;
-  /** Last measured PING round trip, ms. */
+  /**
+   * Round trip to the peer, ms: the smallest of the last RTT_SAMPLES PING round trips (a PING
+   * answered while either end was busy says more about that moment than about the link).
+   * undefined before the first PONG.
+   */
   rttMs: number | undefined;
 
   private readonly cfg: ConnectionConfig;
@@ -181,6 +188,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private closeTimer: TimerHandle | undefined;
   private pingSeq = 0;
   private pingSentAt = new Map<number, number>();
+  /** The last RTT_SAMPLES round trips, ms, oldest first. */
+  private readonly rttSamples: number[] = [];
   // Outbound: frame bodies gathered until the end of the turn (endTurn: the check phase,
   // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
@@ -336,8 +345,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         const sentAt = this.pingSentAt.get(msg.seq);
         if (sentAt !== undefined) {
           this.pingSentAt.delete(msg.seq);
-          this.rttMs = this.cfg.clock.now() - sentAt;
-          this.cfg.metrics.observeRtt(this.rttMs);
+          const rtt = this.cfg.clock.now() - sentAt;
+          this.cfg.metrics.observeRtt(rtt);
+          if (this.rttSamples.push(rtt) > RTT_SAMPLES) this.rttSamples.shift();
+          this.rttMs = Math.min(...this.rttSamples);
         }
         return;
       }
