@@ -104,7 +104,9 @@ export interface GossipHost {
    * together has been handled) and before anything queued to peers in the turn is written
    * (the network passes Connection.atEndOfTurn). Given, a new message is delivered at once but
    * forwarded then: peers that sent a copy of it or announced it in the same turn hold it, and
-   * are neither pushed nor announced it. Absent: forwarded at once, announcements sent in a
+   * are neither pushed nor announced it. The engine then keeps the body passed to onGossip
+   * until that end of turn, so its memory must not be reused before (a Connection hands up
+   * views of buffers it never writes again). Absent: forwarded at once, announcements sent in a
    * microtask (the simulator).
    */
   endOfTurn?(fn: () => void): void;
@@ -270,8 +272,8 @@ export class GossipEngine {
   }
 
   /**
-   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine does not
-   * keep). A copy whose id is already seen is counted as a duplicate and dropped before any
+   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine keeps at
+   * most until the host's end of turn, see GossipHost.endOfTurn). A copy whose id is already seen is counted as a duplicate and dropped before any
    * decode or hash; a new one is read, replay-checked, hashed, verified (at most once),
    * delivered and forwarded.
    *
@@ -353,9 +355,9 @@ export class GossipEngine {
     this.host.trace?.({ event: 'delivered', msg: idHex, peer: from.idHex, hops: l.hops, via });
     const holders = w ? w.told.slice() : [];
     if (this.host.endOfTurn) {
-      // Forwarded at the end of the turn, from a copy (the view is not ours to keep): copies
-      // and announcements of it that arrive in the meantime name more peers that hold it.
-      this.deferred.set(key, { body: Buffer.from(body), l, from, id, idHex, key, holders });
+      // Forwarded at the end of the turn (from the view: see endOfTurn): copies and
+      // announcements of it that arrive in the meantime name more peers that hold it.
+      this.deferred.set(key, { body, l, from, id, idHex, key, holders });
       this.queueTurnEnd();
       return;
     }
@@ -377,9 +379,10 @@ export class GossipEngine {
     if (!chosen) {
       this.metrics.drop('ttl_expired');
       this.host.trace?.({ event: 'dropped', msg: f.idHex, reason: 'ttl_expired' });
-      const known = [this.slotOf(from)];
-      if (holders) for (const p of holders) known.push(this.slotOf(p));
-      this.cache.add(out, l.payloadLength, this.clock.now(), known, key);
+      const now = this.clock.now();
+      const known = [this.slotOf(from, now)];
+      if (holders) for (const p of holders) known.push(this.slotOf(p, now));
+      this.cache.add(out, l.payloadLength, now, known, key);
       return;
     }
     this.send(out, id, chosen, from, l.payloadLength, holders, key);
@@ -409,7 +412,7 @@ export class GossipEngine {
     for (const id of ids) {
       if (this.seen.has(id)) {
         const entry = this.cache.get(id);
-        if (entry) setKnown(entry, this.slotOf(from));
+        if (entry) setKnown(entry, this.slotOf(from, now));
         else if (this.deferred.size > 0) this.deferred.get(id.toString('latin1'))?.holders.push(from);
         continue;
       }
@@ -601,8 +604,8 @@ export class GossipEngine {
   }
 
   /** The peer's slot (peer-slots.ts), assigned on first use. */
-  private slotOf(peer: GossipPeer): number {
-    return this.slots.slotOf(peer.idHex, peer.prefixKey, this.clock.now());
+  private slotOf(peer: GossipPeer, now: number = this.clock.now()): number {
+    return this.slots.slotOf(peer.idHex, peer.prefixKey, now);
   }
 
   /**
@@ -623,19 +626,20 @@ export class GossipEngine {
       if (words[2 * i] === this.selfHi && words[2 * i + 1] === this.selfLo) selfListed = true;
     }
     const { prefixHi, prefixLo } = this.slots;
+    const now = this.clock.now();
     const candidates: GossipPeer[] = [];
     const peers = this.host.peers();
     for (let j = 0; j < peers.length; j++) {
       const peer = peers[j]!;
       if (peer === from || (told !== undefined && told.includes(peer))) continue;
-      const s = this.slotOf(peer);
+      const s = this.slotOf(peer, now);
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
       if (!listed) candidates.push(peer);
     }
     const targets = pickFirst(candidates, this.opts.fanout, this.random);
     const added = selfListed ? [] : [this.selfPrefix];
-    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!)));
+    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!, now)));
     return { candidates, targets, added };
   }
 
@@ -654,20 +658,20 @@ export class GossipEngine {
     // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
     // target whose queue was full is not, and falls behind: the heartbeat advertises the
     // message to it.
-    const known = from ? [this.slotOf(from)] : [];
-    if (told) for (const p of told) known.push(this.slotOf(p));
+    const known = from ? [this.slotOf(from, now)] : [];
+    if (told) for (const p of told) known.push(this.slotOf(p, now));
     for (let i = 0; i < targets; i++) {
       const t = candidates[i]!;
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
         this.metrics.gossipSent++;
-        known.push(this.slotOf(t));
+        known.push(this.slotOf(t, now));
       } else {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
         this.fellBehind(t.idHex, now);
       }
     }
     const entry = this.cache.add(body, payloadBytes, now, known, key);
-    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets);
+    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets, now);
   }
 
   /**
@@ -675,11 +679,11 @@ export class GossipEngine {
    * sender, not in seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
    * so a burst of messages costs one announcement per peer, not one per message.
    */
-  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number): void {
+  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number, now: number): void {
     this.queueTurnEnd();
     for (let i = from; i < peers.length; i++) {
       const p = peers[i]!;
-      if (isKnown(entry, this.slotOf(p)) || this.behind.has(p.idHex)) continue;
+      if (isKnown(entry, this.slotOf(p, now)) || this.behind.has(p.idHex)) continue;
       const list = this.announcing.get(p);
       if (list) list.push(entry);
       else this.announcing.set(p, [entry]);
