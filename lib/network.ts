@@ -182,6 +182,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       deliver: (topic, payload, info) => this.subscriptions.deliver(topic, payload, info),
       subscribed: (topic) => this.subscriptions.has(topic),
       trace: this.dump?.trace,
+      endOfTurn: Connection.atEndOfTurn,
       ...this.sanctions.gossipHost(),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);

@@ -105,6 +105,17 @@ export interface GossipHost {
   mayAsk?(peer: GossipPeer): boolean;
   firstDelivery?(from: GossipPeer): void;
   duplicate?(from: GossipPeer): void;
+  /**
+   * Optional: run `fn` once when this turn's inbound work is done (every message that arrived
+   * together has been handled) and before anything queued to peers in the turn is written
+   * (the network passes Connection.atEndOfTurn). Given, a new message is delivered at once but
+   * forwarded then: peers that sent a copy of it or announced it in the same turn hold it, and
+   * are neither pushed nor announced it. The engine then keeps the body passed to onGossip
+   * until that end of turn, so its memory must not be reused before (a Connection hands up
+   * views of buffers it never writes again). Absent: forwarded at once, announcements sent in a
+   * microtask (the simulator).
+   */
+  endOfTurn?(fn: () => void): void;
 }
 
 export interface GossipOptions {
@@ -206,6 +217,10 @@ export class GossipEngine {
   private readonly originIds = new Map<string, string>();
   /** Announcements gathered in this tick, per peer; sent as one IHAVE each when the tick's work is done. */
   private readonly announcing = new Map<GossipPeer, CacheEntry[]>();
+  /** New messages delivered in this turn and forwarded at its end (host endOfTurn), by id (latin1). */
+  private readonly deferred = new Map<string, DeferredForward>();
+  /** endTurn is queued (host endOfTurn or a microtask). */
+  private turnQueued = false;
   /** Fires when the earliest wanted id is due to be asked for (announce mode). */
   private askTimer: TimerHandle | undefined;
   private askTimerAt = Infinity;
@@ -263,8 +278,8 @@ export class GossipEngine {
   }
 
   /**
-   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine does not
-   * keep). A copy whose id is already seen is counted as a duplicate and dropped before any
+   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine keeps at
+   * most until the host's end of turn, see GossipHost.endOfTurn). A copy whose id is already seen is counted as a duplicate and dropped before any
    * decode or hash; a new one is read, replay-checked, hashed, verified (at most once),
    * delivered and forwarded.
    *
@@ -284,6 +299,7 @@ export class GossipEngine {
       this.host.trace?.({ event: 'duplicate', msg: body.toString('hex', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), peer: from.idHex });
       const entry = this.cache.getByKey(key);
       if (entry) setKnown(entry, this.slotOf(from));
+      else this.deferred.get(key)?.holders.push(from);
       this.host.duplicate?.(from);
       return;
     }
@@ -330,11 +346,6 @@ export class GossipEngine {
       }
     }
     this.host.firstDelivery?.(from);
-    const ttl = l.ttl - 1;
-    const hops = Math.min(LIMITS.maxHops, l.hops + 1);
-    // The body for the next hop, built once, shared by every target and the cache.
-    const chosen = ttl === 0 ? undefined : this.choose(body, l.seenByCount, from, w?.told);
-    const out = forwardGossip(body, ttl, hops, chosen ? chosen.added : NONE);
     const idHex = id.toString('hex');
     // The payload is copied only for a subscriber: a relay-only node neither copies nor decodes it.
     if (this.host.subscribed?.(l.topic) !== false) {
@@ -348,14 +359,56 @@ export class GossipEngine {
       });
     }
     this.host.trace?.({ event: 'delivered', msg: idHex, peer: from.idHex, hops: l.hops, via });
-    if (!chosen) {
-      this.metrics.drop('ttl_expired');
-      this.host.trace?.({ event: 'dropped', msg: idHex, reason: 'ttl_expired' });
-      this.cache.add(out, l.payloadLength, this.clock.now(), [this.slotOf(from)], key);
+    const holders = w ? w.told.slice() : [];
+    if (this.host.endOfTurn) {
+      // Forwarded at the end of the turn (from the view: see endOfTurn): copies and
+      // announcements of it that arrive in the meantime name more peers that hold it.
+      this.deferred.set(key, { body, l, from, id, idHex, key, holders });
+      this.queueTurnEnd();
       return;
     }
-    this.send(out, id, chosen, from, l.payloadLength, w?.told, key);
+    this.forward({ body, l, from, id, idHex, key, holders });
   }
+
+  /**
+   * Forward a new message: push to up to fanout peers that neither sent it, nor are in its
+   * seen-by, nor are known to hold it (`holders`), announce it to the rest; the body for the
+   * next hop is built once, shared by every target and the cache.
+   */
+  private forward(f: DeferredForward): void {
+    const { body, l, from, id, key } = f;
+    const ttl = l.ttl - 1;
+    const hops = Math.min(LIMITS.maxHops, l.hops + 1);
+    const holders = f.holders.length > 0 ? f.holders : undefined;
+    const chosen = ttl === 0 ? undefined : this.choose(body, l.seenByCount, from, holders);
+    const out = forwardGossip(body, ttl, hops, chosen ? chosen.added : NONE);
+    if (!chosen) {
+      this.metrics.drop('ttl_expired');
+      this.host.trace?.({ event: 'dropped', msg: f.idHex, reason: 'ttl_expired' });
+      const now = this.clock.now();
+      const known = [this.slotOf(from, now)];
+      if (holders) for (const p of holders) known.push(this.slotOf(p, now));
+      this.cache.add(out, l.payloadLength, now, known, key);
+      return;
+    }
+    this.send(out, id, chosen, from, l.payloadLength, holders, key);
+  }
+
+  /** Run endTurn once this turn's work is done: at the host's end of turn, else in a microtask. */
+  private queueTurnEnd(): void {
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    if (this.host.endOfTurn) this.host.endOfTurn(this.endTurn);
+    else queueMicrotask(this.endTurn);
+  }
+
+  /** The turn's deferred forwards (they queue announcements), then its announcements, one IHAVE per peer. */
+  private readonly endTurn = (): void => {
+    this.turnQueued = false;
+    for (const f of this.deferred.values()) this.forward(f);
+    this.deferred.clear();
+    this.flushAnnouncements();
+  };
 
   /** A peer advertised ids it holds: ask for those we have not seen. */
   onIHave(from: GossipPeer, ids: Buffer[]): void {
@@ -364,7 +417,9 @@ export class GossipEngine {
     const now = this.clock.now();
     for (const id of ids) {
       if (this.seen.has(id)) {
-        this.cache.markKnown(id, this.slotOf(from));
+        const entry = this.cache.get(id);
+        if (entry) setKnown(entry, this.slotOf(from, now));
+        else if (this.deferred.size > 0) this.deferred.get(id.toString('latin1'))?.holders.push(from);
         continue;
       }
       const key = id.toString('latin1');
@@ -559,8 +614,8 @@ export class GossipEngine {
   }
 
   /** The peer's slot (peer-slots.ts), assigned on first use. */
-  private slotOf(peer: GossipPeer): number {
-    return this.slots.slotOf(peer.idHex, peer.prefixKey, this.clock.now());
+  private slotOf(peer: GossipPeer, now: number = this.clock.now()): number {
+    return this.slots.slotOf(peer.idHex, peer.prefixKey, now);
   }
 
   /**
@@ -581,19 +636,20 @@ export class GossipEngine {
       if (words[2 * i] === this.selfHi && words[2 * i + 1] === this.selfLo) selfListed = true;
     }
     const { prefixHi, prefixLo } = this.slots;
+    const now = this.clock.now();
     const candidates: GossipPeer[] = [];
     const peers = this.host.peers();
     for (let j = 0; j < peers.length; j++) {
       const peer = peers[j]!;
       if (peer === from || (told !== undefined && told.includes(peer))) continue;
-      const s = this.slotOf(peer);
+      const s = this.slotOf(peer, now);
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
       if (!listed) candidates.push(peer);
     }
     const targets = pickFirst(candidates, this.opts.fanout, this.random);
     const added = selfListed ? [] : [this.selfPrefix];
-    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!)));
+    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!, now)));
     return { candidates, targets, added };
   }
 
@@ -612,20 +668,20 @@ export class GossipEngine {
     // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
     // target whose queue was full is not, and falls behind: the heartbeat advertises the
     // message to it.
-    const known = from ? [this.slotOf(from)] : [];
-    if (told) for (const p of told) known.push(this.slotOf(p));
+    const known = from ? [this.slotOf(from, now)] : [];
+    if (told) for (const p of told) known.push(this.slotOf(p, now));
     for (let i = 0; i < targets; i++) {
       const t = candidates[i]!;
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
         this.metrics.gossipSent++;
-        known.push(this.slotOf(t));
+        known.push(this.slotOf(t, now));
       } else {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
         this.fellBehind(t.idHex, now);
       }
     }
     const entry = this.cache.add(body, payloadBytes, now, known, key);
-    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets);
+    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets, now);
   }
 
   /**
@@ -633,24 +689,24 @@ export class GossipEngine {
    * sender, not in seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
    * so a burst of messages costs one announcement per peer, not one per message.
    */
-  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number): void {
-    if (this.announcing.size === 0) queueMicrotask(this.flushAnnouncements);
+  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number, now: number): void {
+    this.queueTurnEnd();
     for (let i = from; i < peers.length; i++) {
       const p = peers[i]!;
-      if (isKnown(entry, this.slotOf(p)) || this.behind.has(p.idHex)) continue;
+      if (isKnown(entry, this.slotOf(p, now)) || this.behind.has(p.idHex)) continue;
       const list = this.announcing.get(p);
       if (list) list.push(entry);
       else this.announcing.set(p, [entry]);
     }
   }
 
-  private readonly flushAnnouncements = (): void => {
+  private flushAnnouncements(): void {
     const now = this.clock.now();
     for (const [peer, entries] of this.announcing) {
       if (!this.advertise(peer, entries)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
     }
     this.announcing.clear();
-  };
+  }
 
   /** Refuse a copy: trace it, and report the sender. */
   private reject(from: GossipPeer, id: Buffer, reason: string): void {
@@ -702,6 +758,8 @@ export class GossipEngine {
     this.askTimer = undefined;
     this.askTimerAt = Infinity;
     this.announcing.clear();
+    this.deferred.clear();
+    this.turnQueued = false;
     this.wanted.clear();
     this.behind.clear();
     this.cache.clear();
@@ -735,6 +793,20 @@ function pickFirst<T>(items: T[], n: number, random: () => number): number {
     items[j] = tmp;
   }
   return k;
+}
+
+/** A new message waiting to be forwarded (GossipEngine.forward). */
+interface DeferredForward {
+  /** The body as received (a copy when deferred) and where its fields are. */
+  body: Buffer;
+  l: GossipLayout;
+  from: GossipPeer;
+  id: Buffer;
+  idHex: string;
+  /** The id, latin1. */
+  key: string;
+  /** Peers known to hold it besides `from`: its announcers, and what sent a copy or IHAVE since. */
+  holders: GossipPeer[];
 }
 
 /** Push targets: the first `targets` of `candidates`; `added`: the seen-by entries for the next hop. */

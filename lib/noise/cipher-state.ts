@@ -9,6 +9,7 @@
  * million records per second that is still 285 years per session.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import type { CipherChaCha20Poly1305 } from 'node:crypto';
 import { P2PError, ProtocolError } from '../errors.js';
 
 /** Bytes in a ChaChaPoly key. */
@@ -30,11 +31,11 @@ const EMPTY = Buffer.alloc(0);
 const TWO_32 = 2 ** 32;
 
 /**
- * The 96-bit ChaChaPoly nonce for counter n: 32 zero bits then n as 64 bits little-endian
- * (Noise section 12.3). `n` may be 2^64-1 only through REKEY_NONCE below.
+ * Write the 96-bit ChaChaPoly nonce for counter n into `iv` (12 bytes): 32 zero bits then n
+ * as 64 bits little-endian (Noise section 12.3). createCipheriv copies the IV, so one buffer
+ * per CipherState serves every record.
  */
-function chachaNonce(n: number): Buffer {
-  const iv = Buffer.alloc(12);
+function chachaNonce(iv: Buffer, n: number): Buffer {
   iv.writeUInt32LE(n >>> 0, 4);
   iv.writeUInt32LE(Math.floor(n / TWO_32), 8);
   return iv;
@@ -47,6 +48,8 @@ const REKEY_NONCE = Buffer.from('00000000ffffffffffffffff', 'hex');
 export class CipherState {
   private k: Buffer | undefined;
   private n = 0;
+  /** The nonce of the next message, rewritten per call (bytes 0-3 stay zero). */
+  private readonly iv = Buffer.alloc(12);
 
   /** An empty CipherState (no key): encryption passes plaintext through, as Noise specifies. */
   constructor(key?: Buffer) {
@@ -105,33 +108,52 @@ export class CipherState {
    */
   encryptParts(ad: Buffer, chunks: readonly Buffer[]): Buffer[] {
     if (!this.k) return chunks.length === 1 ? [chunks[0]!] : [Buffer.concat(chunks)];
-    this.checkNonce();
-    const cipher = createCipheriv('chacha20-poly1305', this.k, chachaNonce(this.n), { authTagLength: TAG_BYTES });
-    // plaintextLength matters only to CCM; the typings require it.
-    if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: 0 });
+    const cipher = this.cipher(ad);
     const out: Buffer[] = [];
-    let run: Buffer[] = [];
+    // A run of small chunks is [runStart, i), runBytes long; copied together when it ends.
+    let runStart = 0;
     let runBytes = 0;
-    const flush = () => {
-      if (run.length === 0) return;
-      out.push(cipher.update(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes)));
-      run = [];
-      runBytes = 0;
-    };
-    for (const c of chunks) {
-      if (c.length >= COALESCE_BELOW_BYTES) {
-        flush();
-        out.push(cipher.update(c));
-      } else if (c.length > 0) {
-        run.push(c);
+    for (let i = 0; i <= chunks.length; i++) {
+      const c = i < chunks.length ? chunks[i]! : undefined;
+      if (c !== undefined && c.length < COALESCE_BELOW_BYTES) {
         runBytes += c.length;
+        continue;
       }
+      if (runBytes > 0) {
+        out.push(cipher.update(i - runStart === 1 ? chunks[runStart]! : Buffer.concat(chunks.slice(runStart, i), runBytes)));
+      }
+      runStart = i + 1;
+      runBytes = 0;
+      if (c !== undefined) out.push(cipher.update(c));
     }
-    flush();
     cipher.final();
     out.push(cipher.getAuthTag());
     this.n++;
     return out;
+  }
+
+  /**
+   * EncryptWithAd writing ciphertext || tag into `out` at `offset` (plaintext.length + 16
+   * bytes), then n += 1: the record layer seals a small record into the buffer it writes
+   * whole. Without a key copies the plaintext. Returns the bytes written.
+   */
+  encryptInto(ad: Buffer, plaintext: Buffer, out: Buffer, offset: number): number {
+    if (!this.k) return plaintext.copy(out, offset);
+    const cipher = this.cipher(ad);
+    const n = plaintext.length > 0 ? cipher.update(plaintext).copy(out, offset) : 0;
+    cipher.final();
+    cipher.getAuthTag().copy(out, offset + n);
+    this.n++;
+    return n + TAG_BYTES;
+  }
+
+  /** A ChaCha20-Poly1305 cipher for the current key and nonce, with `ad` set (the caller finishes it and counts n). */
+  private cipher(ad: Buffer): CipherChaCha20Poly1305 {
+    this.checkNonce();
+    const cipher = createCipheriv('chacha20-poly1305', this.k!, chachaNonce(this.iv, this.n), { authTagLength: TAG_BYTES });
+    // plaintextLength matters only to CCM; the typings require it.
+    if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: 0 });
+    return cipher;
   }
 
   /**
@@ -144,7 +166,7 @@ export class CipherState {
     this.checkNonce();
     if (ciphertext.length < TAG_BYTES) throw new ProtocolError('BAD_RECORD', `ciphertext of ${ciphertext.length} bytes is shorter than a tag`);
     const end = ciphertext.length - TAG_BYTES;
-    const decipher = createDecipheriv('chacha20-poly1305', this.k, chachaNonce(this.n), { authTagLength: TAG_BYTES });
+    const decipher = createDecipheriv('chacha20-poly1305', this.k, chachaNonce(this.iv, this.n), { authTagLength: TAG_BYTES });
     if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: end });
     decipher.setAuthTag(ciphertext.subarray(end));
     const plaintext = end > 0 ? decipher.update(ciphertext.subarray(0, end)) : EMPTY;

@@ -102,6 +102,23 @@ export class RecordSealer {
     return out;
   }
 
+  /**
+   * Seal `plaintext` (1 to MAX_RECORD_PLAINTEXT bytes) as one record, returned whole in one
+   * new buffer (header, ciphertext, tag) that the caller writes with a single write: for a
+   * tick's batch of small frames, cheaper than seal()'s pieces and a writev. Throws P2PError
+   * INVALID_ARGUMENT for an empty or oversized plaintext, ProtocolError BAD_RECORD when the
+   * nonce would wrap.
+   */
+  sealRecord(plaintext: Buffer): Buffer {
+    const size = plaintext.length;
+    if (size < 1 || size > MAX_RECORD_PLAINTEXT) throw P2PError.invalidArgument(`a record holds 1 to ${MAX_RECORD_PLAINTEXT} plaintext bytes, got ${size}`);
+    const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + size + TAG_BYTES);
+    record.writeUInt16BE(size + TAG_BYTES, 0);
+    this.cs.encryptInto(EMPTY, plaintext, record, RECORD_HEADER_BYTES);
+    if (++this.count % this.rekeyAfterRecords === 0) this.cs.rekey();
+    return record;
+  }
+
   private sealOne(slices: Buffer[], size: number, out: Buffer[]): void {
     const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     header.writeUInt16BE(size + TAG_BYTES, 0);

@@ -17,7 +17,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Identity } from '../identity.js';
 import type { Metrics, DropReason } from '../metrics.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
-import { FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { encodeFrames, FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
 import { looksLikeGossip } from '../wire/gossip-envelope.js';
 import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { GoodbyeCodeValue, InboundMessage, Message } from '../wire/messages.js';
@@ -93,10 +93,54 @@ const HANDSHAKE_REFUSALS: Readonly<Record<number, ErrorCode>> = {
   [GoodbyeCode.HANDSHAKE_TIMEOUT]: 'HANDSHAKE_TIMEOUT',
 };
 
+/**
+ * Largest batch of frames, bytes (headers included), that flush() copies into one buffer
+ * (one record) and writes with one write; larger batches go as a writev of their pieces.
+ * Copying a few KiB costs less than a writev's per-piece work and a header buffer per frame.
+ * Must not exceed MAX_RECORD_PLAINTEXT.
+ */
+const SINGLE_WRITE_BYTES = 16 * 1024;
+
+/** PING round trips kept; rttMs is their minimum (at one PING a heartbeat, the last 4 s). */
+const RTT_SAMPLES = 4;
+
 /** How long a closing socket may take to flush its GOODBYE before it is destroyed. */
 const CLOSE_FLUSH_MS = 1000;
 
 let nextConnectionId = 1;
+
+/**
+ * The end of an event-loop turn, shared by every Connection of the process: one setImmediate
+ * (the check phase, after every socket read of this poll turn was handled) first runs the
+ * work deferred to it (Connection.atEndOfTurn: the gossip engine's forwarding, which then
+ * knows every copy this turn brought), then writes each connection that queued frames, so
+ * what that work sends goes out in the same write as the rest of the turn's frames.
+ */
+const turnWork: Array<() => void> = [];
+const turnFlush: Connection[] = [];
+let turnScheduled = false;
+
+function scheduleTurnEnd(): void {
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(endTurn);
+}
+
+function endTurn(): void {
+  turnScheduled = false;
+  // By index: work may defer more work, and work and flushes may queue more frames.
+  for (let i = 0; i < turnWork.length; i++) {
+    try {
+      turnWork[i]!();
+    } catch {
+      // A bug in deferred work must not keep every connection's frames unwritten; the work's
+      // owner catches what it can report.
+    }
+  }
+  turnWork.length = 0;
+  for (let i = 0; i < turnFlush.length; i++) turnFlush[i]!.flushTurn();
+  turnFlush.length = 0;
+}
 
 export interface ConnectionEvents {
   open: [];
@@ -127,7 +171,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   encrypted: boolean;
   /** Clock time of the last valid frame from the peer. */
   lastContact: number;
-  /** Last measured PING round trip, ms. */
+  /**
+   * Round trip to the peer, ms: the smallest of the last RTT_SAMPLES PING round trips (a PING
+   * answered while either end was busy says more about that moment than about the link).
+   * undefined before the first PONG.
+   */
   rttMs: number | undefined;
 
   private readonly cfg: ConnectionConfig;
@@ -140,7 +188,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private closeTimer: TimerHandle | undefined;
   private pingSeq = 0;
   private pingSentAt = new Map<number, number>();
-  // Outbound: frames (header, body) gathered until the event loop's check phase (setImmediate:
+  /** The last RTT_SAMPLES round trips, ms, oldest first. */
+  private readonly rttSamples: number[] = [];
+  // Outbound: frame bodies gathered until the end of the turn (endTurn: the check phase,
   // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
   private pending: Buffer[] = [];
@@ -179,6 +229,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       cfg.handshakeTimeoutMs,
     );
     if (outbound) this.sendNow({ type: MessageType.HANDSHAKE, noise: this.hs.start() });
+  }
+
+  /**
+   * Run `fn` once at the end of this event-loop turn, after every socket read of the turn and
+   * before any frame queued in the turn is written (frames `fn` queues go out with them).
+   */
+  static atEndOfTurn(fn: () => void): void {
+    turnWork.push(fn);
+    scheduleTurnEnd();
   }
 
   get remoteAddress(): string {
@@ -286,8 +345,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         const sentAt = this.pingSentAt.get(msg.seq);
         if (sentAt !== undefined) {
           this.pingSentAt.delete(msg.seq);
-          this.rttMs = this.cfg.clock.now() - sentAt;
-          this.cfg.metrics.observeRtt(this.rttMs);
+          const rtt = this.cfg.clock.now() - sentAt;
+          this.cfg.metrics.observeRtt(rtt);
+          if (this.rttSamples.push(rtt) > RTT_SAMPLES) this.rttSamples.shift();
+          this.rttMs = Math.min(...this.rttSamples);
         }
         return;
       }
@@ -365,11 +426,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.cfg.tap?.(this, 'out', body);
     this.cfg.metrics.frameOut(type, frameBytes);
-    this.pending.push(frameHeader(body.length), body);
+    this.pending.push(body);
     this.pendingBytes += frameBytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flushTick);
+      turnFlush.push(this);
+      scheduleTurnEnd();
     }
     return true;
   }
@@ -379,26 +441,39 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return false;
   }
 
-  private readonly flushTick = (): void => {
+  /** The end of the turn (endTurn above): write what the turn queued. */
+  flushTurn(): void {
     this.flushScheduled = false;
     this.flush(false);
-  };
+  }
 
   /**
-   * Write what this turn of the event loop gathered: in one writev, as frames in clear or sealed into as few
-   * records as fit (one cipher call per record, not per frame). While the socket is blocked
+   * Write what this turn of the event loop gathered. A batch of at most SINGLE_WRITE_BYTES
+   * (nearly always: a tick's frames to one peer) is copied into one buffer of frames and, on
+   * an encrypted session, sealed as one record into one buffer: one write, one cipher, no
+   * per-frame header buffers. A larger one goes as a writev of frame headers and bodies, or
+   * of records in pieces (a large body is not copied). While the socket is blocked
    * nothing is written unless `force` (closing: the GOODBYE must go out).
    */
   private flush(force: boolean): void {
     if (this.pending.length === 0 || this.socket.destroyed || (this.blocked && !force)) return;
-    const frames = this.pending;
+    const bodies = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    const out = this.sealer ? this.sealer.seal(frames) : frames;
-    this.socket.cork();
-    let ok = true;
-    for (const b of out) ok = this.socket.write(b);
-    this.socket.uncork();
+    let ok: boolean;
+    if (bytes <= SINGLE_WRITE_BYTES) {
+      const frames = encodeFrames(bodies);
+      ok = this.socket.write(this.sealer ? this.sealer.sealRecord(frames) : frames);
+    } else {
+      const frames: Buffer[] = [];
+      for (const body of bodies) frames.push(frameHeader(body.length), body);
+      const out = this.sealer ? this.sealer.seal(frames) : frames;
+      this.socket.cork();
+      ok = true;
+      for (const b of out) ok = this.socket.write(b);
+      this.socket.uncork();
+    }
     if (!ok) this.blocked = true;
   }
 

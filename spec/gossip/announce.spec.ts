@@ -80,6 +80,56 @@ describe('GossipEngine: announce at once (lazy push, PROTOCOL.md §4.6)', () => 
     expect(peers.map((p) => p.of(MessageType.IHAVE).length)).to.deep.equal(before);
   });
 
+  describe('with a host end of turn (the network: forwarded once the turn\'s copies are in)', () => {
+    let turn: Array<() => void>;
+    const turnEngine = () => new GossipEngine(self, systemClock, OPTIONS, {
+      peers: () => peers, deliver: () => {}, invalid: () => {}, endOfTurn: (fn) => void turn.push(fn),
+    }, new Metrics(), seededRandom(3));
+    const endTurn = () => { for (const fn of turn.splice(0)) fn(); };
+    beforeEach(() => { turn = []; });
+
+    it('delivers a new message at once and forwards it only at the end of the turn', () => {
+      const delivered: string[] = [];
+      const e = new GossipEngine(self, systemClock, OPTIONS, {
+        peers: () => peers, deliver: (_t, _p, info) => void delivered.push(info.id), invalid: () => {}, endOfTurn: (fn) => void turn.push(fn),
+      }, new Metrics(), seededRandom(3));
+      const m = gossipFrom(generateIdentity(), 10);
+      e.onGossip(peers[0]!, encodeGossip(m));
+      expect(delivered).to.deep.equal([m.id.toString('hex')]);
+      expect(peers.every((p) => p.sent.length === 0)).to.equal(true);
+      expect(turn).to.have.length(1);
+      endTurn();
+      expect(peers.filter((p) => p.of(MessageType.GOSSIP).length === 1)).to.have.length(3);
+    });
+
+    it('neither pushes nor announces to peers that sent a copy or an IHAVE of it in the same turn', () => {
+      const e = turnEngine();
+      const m = gossipFrom(generateIdentity(), 11);
+      const body = encodeGossip(m);
+      e.onGossip(peers[0]!, body);
+      e.onGossip(peers[1]!, body); // a duplicate: peers[1] holds it
+      e.onIHave(peers[2]!, [m.id]); // peers[2] holds it
+      endTurn();
+      for (const p of peers.slice(0, 3)) expect(p.sent, p.idHex.slice(0, 8)).to.deep.equal([]);
+      // The four others: three pushed, one announced.
+      const rest = peers.slice(3);
+      expect(rest.filter((p) => p.of(MessageType.GOSSIP).length === 1)).to.have.length(3);
+      expect(rest.filter((p) => p.of(MessageType.IHAVE).length === 1)).to.have.length(1);
+      // Known to hold it: not advertised to them by the heartbeat either.
+      e.heartbeat();
+      for (const p of peers.slice(0, 3)) expect(p.sent, p.idHex.slice(0, 8)).to.deep.equal([]);
+    });
+
+    it('without the same-turn copies, pushes to three of the six other peers and announces to the other three', () => {
+      const e = turnEngine();
+      e.onGossip(peers[0]!, encodeGossip(gossipFrom(generateIdentity(), 12)));
+      endTurn();
+      const others = peers.slice(1);
+      expect(others.filter((p) => p.of(MessageType.GOSSIP).length === 1)).to.have.length(3);
+      expect(others.filter((p) => p.of(MessageType.IHAVE).length === 1)).to.have.length(3);
+    });
+  });
+
   it('waits for the push copy before asking an announcer, and asks nothing when it comes', async () => {
     const e = engine();
     const m = gossipFrom(generateIdentity(), 1);

@@ -49,6 +49,16 @@ describe('CipherState', () => {
     expect(CipherState.fromKey(KEY).decryptWithAd(EMPTY, a)).to.deep.equal(Buffer.concat(chunks));
   });
 
+  it('encrypts into a given buffer at an offset exactly as encryptWithAd, and counts the nonce', () => {
+    const out = Buffer.alloc(3 + 5 + 16 + 2, 0xee);
+    const cs = CipherState.fromKey(KEY, 7);
+    expect(cs.encryptInto(EMPTY, Buffer.from('hello'), out, 3)).to.equal(21);
+    expect(cs.nonce).to.equal(8);
+    expect(out.subarray(3, 24)).to.deep.equal(rawEncrypt(KEY, 7n, Buffer.from('hello')));
+    expect(out.subarray(0, 3)).to.deep.equal(Buffer.alloc(3, 0xee));
+    expect(out.subarray(24)).to.deep.equal(Buffer.alloc(2, 0xee));
+  });
+
   it('authenticates the associated data', () => {
     const ct = CipherState.fromKey(KEY).encryptWithAd(Buffer.from('ad'), Buffer.from('msg'));
     expect(CipherState.fromKey(KEY).decryptWithAd(Buffer.from('ad'), ct).toString()).to.equal('msg');

@@ -87,6 +87,30 @@ describe('RecordSealer and RecordOpener', () => {
     expect(openAll([Buffer.concat(out)], opener)).to.deep.equal([Buffer.concat(frames)]);
   });
 
+  it('seal one record whole into one buffer, the same bytes seal() gives for that plaintext', () => {
+    const a = ends().sealer;
+    const b = ends().sealer;
+    for (const p of PLAINTEXTS) expect(a.sealRecord(p).equals(Buffer.concat(b.seal([p])))).to.equal(true);
+    expect(a.records).to.equal(PLAINTEXTS.length);
+    const opener = ends().opener;
+    const c = ends().sealer;
+    expect(openAll(PLAINTEXTS.map((p) => c.sealRecord(p)), opener)).to.deep.equal(PLAINTEXTS);
+  });
+
+  it('rekey on the sealRecord path at the same count as the opener', () => {
+    const { sealer, opener } = ends({ rekeyAfterRecords: 2 });
+    const plaintexts = Array.from({ length: 5 }, (_, i) => Buffer.alloc(10, i));
+    expect(openAll(plaintexts.map((p) => sealer.sealRecord(p)), opener)).to.deep.equal(plaintexts);
+  });
+
+  it('refuse to seal an empty or oversized plaintext as one record with INVALID_ARGUMENT', () => {
+    const { sealer } = ends();
+    for (const n of [0, MAX_RECORD_PLAINTEXT + 1]) {
+      expect(() => sealer.sealRecord(Buffer.alloc(n))).to.throw(P2PError).with.property('code', 'INVALID_ARGUMENT');
+    }
+    expect(sealer.sealRecord(Buffer.alloc(MAX_RECORD_PLAINTEXT)).length).to.equal(65537);
+  });
+
   it('refuse a flipped byte in any record with BAD_RECORD, delivering the records before it and nothing of it', () => {
     const s = stream(PLAINTEXTS);
     for (let r = 0; r < s.records.length; r++) {

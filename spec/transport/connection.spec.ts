@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import sinon from 'sinon';
 import { once } from 'node:events';
 import { systemClock } from '../../lib/clock.js';
 import { generateIdentity } from '../../lib/identity.js';
@@ -99,6 +100,22 @@ describe('Connection over loopback', () => {
     expect(msg).to.deep.equal({ type: MessageType.ACK, ref: Buffer.alloc(16, 7), status: 0, reply: null });
     await waitFor(() => out.rttMs !== undefined, 2000, 'PONG');
     expect(out.rttMs).to.be.a('number').and.to.be.at.least(0);
+  });
+
+  it('keeps the smallest round trip of the last four PINGs as rttMs', async () => {
+    const a = await side();
+    const b = await side();
+    const samples: number[] = [];
+    const observe = sinon.stub(b.metrics, 'observeRtt').callsFake((ms: number) => void samples.push(ms));
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    if (out.state !== 'open') await once(out, 'open');
+    expect(out.rttMs).to.equal(undefined); // no PING of its own before the caller asks
+    for (let n = 1; n <= 5; n++) {
+      out.ping();
+      await waitFor(() => samples.length === n, 2000, `round trip ${n}`);
+      expect(out.rttMs).to.equal(Math.min(...samples.slice(-4)));
+    }
+    observe.restore();
   });
 
   it('hands a GOSSIP up undecoded (its body, as sent), and closes with the error a listener throws for a malformed one', async () => {

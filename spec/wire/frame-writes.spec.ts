@@ -5,7 +5,8 @@ import { systemClock } from '../../lib/clock.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { generateX25519 } from '../../lib/noise/handshake.js';
 import { Metrics } from '../../lib/metrics.js';
-import type { Connection, ConnectionConfig } from '../../lib/transport/connection.js';
+import { Connection } from '../../lib/transport/connection.js';
+import type { ConnectionConfig } from '../../lib/transport/connection.js';
 import { TcpTransport } from '../../lib/transport/tcp.js';
 import { encodeMessage } from '../../lib/wire/codec.js';
 import { frameHeader } from '../../lib/wire/frame.js';
@@ -49,14 +50,29 @@ describe('Frame writing on a connection', () => {
   }
 
   const tick = () => new Promise((r) => setImmediate(r));
-  const direct = (n: number) => encodeMessage({ type: MessageType.DIRECT, ref: Buffer.alloc(16, n), topic: 't', payload: Buffer.alloc(5000, n), wantReply: false });
+  const direct = (n: number, size = 5000) => encodeMessage({ type: MessageType.DIRECT, ref: Buffer.alloc(16, n), topic: 't', payload: Buffer.alloc(size, n), wantReply: false });
 
-  it('on a plaintext session, writes each 4-byte header and then the very body buffer it was given, at the end of the tick', async () => {
+  it('on a plaintext session, writes a small tick\'s frames as one buffer, at the end of the tick', async () => {
     const { conn, inbound } = await pair(false);
     const write = sinon.spy(conn.socket, 'write');
-    const body = direct(1);
-    expect(conn.sendEncoded(MessageType.DIRECT, body)).to.equal(true);
+    const bodies = [direct(1), direct(2)];
+    for (const b of bodies) expect(conn.sendEncoded(MessageType.DIRECT, b)).to.equal(true);
     expect(write.callCount).to.equal(0); // gathered until the end of the tick
+    await tick();
+    const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
+    expect(chunks).to.have.length(1);
+    expect(chunks[0]!.equals(Buffer.concat([frameHeader(bodies[0]!.length), bodies[0]!, frameHeader(bodies[1]!.length), bodies[1]!]))).to.equal(true);
+    const got: InboundMessage[] = [];
+    inbound[0]!.on('message', (m) => got.push(m));
+    await waitFor(() => got.length === 2, 3000, 'two messages');
+    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+  });
+
+  it('on a plaintext session, writes a tick of more than 16 KiB as each 4-byte header and then the very body buffer it was given', async () => {
+    const { conn, inbound } = await pair(false);
+    const write = sinon.spy(conn.socket, 'write');
+    const body = direct(1, 20_000);
+    expect(conn.sendEncoded(MessageType.DIRECT, body)).to.equal(true);
     await tick();
     const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
     expect(chunks).to.have.length(2);
@@ -66,7 +82,7 @@ describe('Frame writing on a connection', () => {
     expect(received.type).to.equal(MessageType.DIRECT);
   });
 
-  it('on an encrypted session, seals every frame of one tick into a single record', async () => {
+  it('on an encrypted session, seals every frame of a small tick into a single record written as one buffer', async () => {
     const { conn, inbound } = await pair(true);
     const write = sinon.spy(conn.socket, 'write');
     const bodies = [direct(1), direct(2), direct(3)];
@@ -74,12 +90,58 @@ describe('Frame writing on a connection', () => {
     await tick();
     const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
     const plaintext = bodies.reduce((n, b) => n + 4 + b.length, 0);
-    expect(chunks[0]!.length).to.equal(2);
+    expect(chunks).to.have.length(1);
     expect(chunks[0]!.readUInt16BE(0)).to.equal(plaintext + 16); // one record: all three frames and one tag
-    expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(2 + plaintext + 16);
+    expect(chunks[0]!.length).to.equal(2 + plaintext + 16);
     const got: InboundMessage[] = [];
     inbound[0]!.on('message', (m) => got.push(m));
     await waitFor(() => got.length === 3, 3000, 'three messages');
     expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2, 3]);
+  });
+
+  it('on an encrypted session, seals a tick of more than 16 KiB into a single record written in pieces', async () => {
+    const { conn, inbound } = await pair(true);
+    const write = sinon.spy(conn.socket, 'write');
+    const bodies = [direct(1, 9000), direct(2, 9000)];
+    for (const b of bodies) expect(conn.sendEncoded(MessageType.DIRECT, b)).to.equal(true);
+    await tick();
+    const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
+    const plaintext = bodies.reduce((n, b) => n + 4 + b.length, 0);
+    expect(chunks.length).to.be.greaterThan(1);
+    expect(chunks[0]!.length).to.equal(2);
+    expect(chunks[0]!.readUInt16BE(0)).to.equal(plaintext + 16);
+    expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(2 + plaintext + 16);
+    const got: InboundMessage[] = [];
+    inbound[0]!.on('message', (m) => got.push(m));
+    await waitFor(() => got.length === 2, 3000, 'two messages');
+    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+  });
+
+  it('runs work deferred to the end of the turn before writing, so frames it queues share the turn\'s record', async () => {
+    const { conn, inbound } = await pair(true);
+    const write = sinon.spy(conn.socket, 'write');
+    const order: string[] = [];
+    expect(conn.sendEncoded(MessageType.DIRECT, direct(1, 100))).to.equal(true);
+    Connection.atEndOfTurn(() => {
+      order.push(`deferred ran after ${write.callCount} writes`);
+      conn.sendEncoded(MessageType.DIRECT, direct(2, 100));
+    });
+    await tick();
+    expect(order).to.deep.equal(['deferred ran after 0 writes']);
+    expect(write.callCount).to.equal(1); // one record holding both frames
+    const got: InboundMessage[] = [];
+    inbound[0]!.on('message', (m) => got.push(m));
+    await waitFor(() => got.length === 2, 3000, 'two messages');
+    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+  });
+
+  it('still writes the turn\'s frames when deferred work throws', async () => {
+    const { conn, inbound } = await pair(false);
+    expect(conn.sendEncoded(MessageType.DIRECT, direct(3, 100))).to.equal(true);
+    Connection.atEndOfTurn(() => {
+      throw new Error('a bug in deferred work');
+    });
+    const [received] = (await once(inbound[0]!, 'message')) as [InboundMessage];
+    expect((received as { ref: Buffer }).ref[0]).to.equal(3);
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { P2PError, ProtocolError } from '../../lib/errors.js';
-import { FrameDecoder, MAX_FRAME_BYTES_LIMIT, encodeFrame, frameHeader } from '../../lib/wire/frame.js';
+import { FrameDecoder, MAX_FRAME_BYTES_LIMIT, encodeFrame, encodeFrames, frameHeader } from '../../lib/wire/frame.js';
 
 /** Bodies of assorted sizes, each filled with its own byte so a mix-up shows. */
 const BODIES = [1, 5, 300, 2, 70].map((n, i) => Buffer.alloc(n, 0x61 + i));
@@ -197,13 +197,25 @@ describe('Frame encoding', () => {
   }
 
   it('gives the header on its own, so a writer sends it and the untouched body as two writes', () => {
-    // The hot path (Connection) writes frameHeader(n) then the body under cork(); encodeFrame's
-    // concatenation is only for tools and vectors. Both must put the same bytes on the wire.
+    // Connection writes a batch over 16 KiB as frameHeader(n) then the body under cork() (a
+    // smaller one as encodeFrames()); encodeFrame's concatenation is for tools and vectors.
+    // All must put the same bytes on the wire.
     const body = Buffer.from('payload bytes');
     const header = frameHeader(body.length);
     expect(header.length).to.equal(4);
     expect(Buffer.concat([header, body]).equals(encodeFrame(body))).to.equal(true);
     expect(decodeAll([header, body])).to.deep.equal([body.toString('hex')]);
+  });
+
+  it('writes a batch of frames into one buffer, byte for byte the frames one after another', () => {
+    const bodies = [Buffer.from('a'), Buffer.alloc(300, 7), Buffer.from('last one')];
+    const batch = encodeFrames(bodies);
+    expect(batch.equals(Buffer.concat(bodies.map((b) => encodeFrame(b))))).to.equal(true);
+    expect(decodeAll([batch])).to.deep.equal(bodies.map((b) => b.toString('hex')));
+  });
+
+  it('refuses an empty body in a batch with INVALID_ARGUMENT', () => {
+    expect(() => encodeFrames([Buffer.from('x'), Buffer.alloc(0)])).to.throw(P2PError).with.property('code', 'INVALID_ARGUMENT');
   });
 });
 
