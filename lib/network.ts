@@ -36,7 +36,7 @@ import { formatExposition, metricsFamilies } from './metrics-text.js';
 import { parseAddress, resolveOptions } from './options.js';
 import type { P2PNetworkOptions, ResolvedOptions } from './options.js';
 import { BackoffScheduler, RetryExhaustedError } from './retry/backoff.js';
-import type { Connection } from './transport/connection.js';
+import { Connection } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp.js';
 import { KeyLogFile } from './transport/key-log-file.js';
 import { generateX25519 } from './noise/handshake.js';
