@@ -171,6 +171,8 @@ export class SimNode implements Endpoint {
     if (!this.up) return;
     const { pingIntervalMs } = this.ctx.config;
     const now = this.ctx.clock.now();
+    // As network.ts: each link's last contact reaches the monitor at the heartbeat, not per frame.
+    for (const link of this.handles) this.monitor.contact(link.idHex, link.lastContact);
     for (const idHex of this.monitor.check()) {
       this.partitionReports++;
       const peer = this.ctx.nodeById(Buffer.from(idHex, 'hex').toString('latin1'));
@@ -252,10 +254,7 @@ export class SimNode implements Endpoint {
       return;
     }
     const link = this.links.get(from);
-    if (link) {
-      link.lastContact = this.ctx.clock.now();
-      this.monitor.contact(link.idHex);
-    }
+    if (link) link.lastContact = this.ctx.clock.now();
     const sender = this.ctx.nodes[from]!;
     const sanctions = this.sanctions;
     // As network.ts's dispatch(): a banned peer's frames still in flight are not read; a

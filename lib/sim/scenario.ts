@@ -4,7 +4,7 @@
  * against the true k closest, and summarise. The same options give the same result object,
  * event for event (wallMs and the memory figures aside: those are measured, not simulated).
  */
-import { setVerificationMemo } from '../identity.js';
+import { setNodeIdMemo, setVerificationMemo } from '../identity.js';
 import { seededRandom } from '../random.js';
 import { packValue } from '../wire/codec.js';
 import { MessageType } from '../wire/messages.js';
@@ -118,10 +118,13 @@ export interface SimProgress {
 export async function runSimulation(options: SimOptions, progress?: SimProgress): Promise<SimResult> {
   const opts = resolveSimOptions(options);
   if (opts.verify === 'once') setVerificationMemo(VERIFY_MEMO_ENTRIES);
+  // Every origin is a simulated node: one SHA-256 per key serves every engine (pure: changes nothing simulated).
+  setNodeIdMemo(opts.nodes + 1);
   try {
     return await run(opts, progress);
   } finally {
     setVerificationMemo(0);
+    setNodeIdMemo(0);
   }
 }
 
