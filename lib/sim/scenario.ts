@@ -306,7 +306,7 @@ function summarise(
     }
   }
   const stats = net.transport.stats;
-  const gossipBytes = (stats.bytesByType.get(MessageType.GOSSIP) ?? 0) + (stats.bytesByType.get(MessageType.IHAVE) ?? 0) + (stats.bytesByType.get(MessageType.IWANT) ?? 0);
+  const gossipBytes = stats.bytesByType[MessageType.GOSSIP]! + stats.bytesByType[MessageType.IHAVE]! + stats.bytesByType[MessageType.IWANT]!;
   const rejected: Record<string, number> = {};
   const dropped: Record<string, number> = {};
   for (const node of net.nodes) {
@@ -376,7 +376,7 @@ function summarise(
     duplicateDeliveries: rec.duplicateDeliveries,
     hops: rec.hopStats(),
     timeToFullDeliveryMs: published > 0 && fully === published ? longest : null,
-    redundancy: published === 0 ? 0 : round((stats.framesByType.get(MessageType.GOSSIP) ?? 0) / (n * published), 3),
+    redundancy: published === 0 ? 0 : round(stats.framesByType[MessageType.GOSSIP]! / (n * published), 3),
     bytesPerDelivery: rec.deliveries === 0 ? 0 : round(gossipBytes / rec.deliveries, 1),
     rejected,
     scoring,
