@@ -5,9 +5,10 @@
  * in-memory transport instead of TCP. Every message is encoded with the wire codec by the
  * sender and decoded by the receiver.
  *
- * Partition detection is the real lib/health PartitionMonitor: told of connections,
- * disconnections and every frame, checked each heartbeat; a peer it reports partitioned has
- * its link closed (GOODBYE). A closed overlay link is redialed with capped exponential backoff.
+ * Partition detection is the real lib/health PartitionMonitor: told of connections and
+ * disconnections, and at each heartbeat of every link's last frame (as network.ts tells it),
+ * then checked; a peer it reports partitioned has its link closed (GOODBYE). A closed overlay
+ * link is redialed with capped exponential backoff.
  */
 import type { TimerHandle } from '../clock.js';
 import { Dht } from '../dht/dht.js';
