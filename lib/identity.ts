@@ -33,7 +33,30 @@ export interface Identity {
 
 /** SHA-256 of a public key: the node id. */
 export function nodeIdOf(publicKey: Uint8Array): Buffer {
-  return createHash('sha256').update(publicKey).digest();
+  if (nodeIdMemo === undefined) return createHash('sha256').update(publicKey).digest();
+  const memoKey = latin1(publicKey);
+  let id = nodeIdMemo.get(memoKey);
+  if (id === undefined) {
+    id = createHash('sha256').update(publicKey).digest();
+    if (nodeIdMemo.size >= nodeIdMemoMax) nodeIdMemo.clear();
+    nodeIdMemo.set(memoKey, id);
+  }
+  return Buffer.from(id); // a copy: the caller may keep or change it
+}
+
+/**
+ * Simulator only (setNodeIdMemo): thousands of simulated nodes in one process each hash the
+ * same origins' keys (a gossip engine names a message's origin by node id); nodeIdOf is a
+ * pure function of the key, so one hash per key serves them all.
+ */
+let nodeIdMemo: Map<string, Buffer> | undefined;
+let nodeIdMemoMax = 0;
+
+/** Simulator only: memoize up to `maxEntries` node ids (0 turns the memo off and drops it). */
+export function setNodeIdMemo(maxEntries: number): void {
+  if (!Number.isInteger(maxEntries) || maxEntries < 0) throw P2PError.invalidArgument(`maxEntries must be a non-negative integer, got ${maxEntries}`);
+  nodeIdMemoMax = maxEntries;
+  nodeIdMemo = maxEntries > 0 ? new Map() : undefined;
 }
 
 function fromPrivateKey(privateKey: KeyObject): Identity {

@@ -5,9 +5,10 @@
  * in-memory transport instead of TCP. Every message is encoded with the wire codec by the
  * sender and decoded by the receiver.
  *
- * Partition detection is the real lib/health PartitionMonitor: told of connections,
- * disconnections and every frame, checked each heartbeat; a peer it reports partitioned has
- * its link closed (GOODBYE). A closed overlay link is redialed with capped exponential backoff.
+ * Partition detection is the real lib/health PartitionMonitor: told of connections and
+ * disconnections, and at each heartbeat of every link's last frame (as network.ts tells it),
+ * then checked; a peer it reports partitioned has its link closed (GOODBYE). A closed overlay
+ * link is redialed with capped exponential backoff.
  */
 import type { TimerHandle } from '../clock.js';
 import { Dht } from '../dht/dht.js';
@@ -171,6 +172,8 @@ export class SimNode implements Endpoint {
     if (!this.up) return;
     const { pingIntervalMs } = this.ctx.config;
     const now = this.ctx.clock.now();
+    // As network.ts: each link's last contact reaches the monitor at the heartbeat, not per frame.
+    for (const link of this.handles) this.monitor.contact(link.idHex, link.lastContact);
     for (const idHex of this.monitor.check()) {
       this.partitionReports++;
       const peer = this.ctx.nodeById(Buffer.from(idHex, 'hex').toString('latin1'));
@@ -252,10 +255,7 @@ export class SimNode implements Endpoint {
       return;
     }
     const link = this.links.get(from);
-    if (link) {
-      link.lastContact = this.ctx.clock.now();
-      this.monitor.contact(link.idHex);
-    }
+    if (link) link.lastContact = this.ctx.clock.now();
     const sender = this.ctx.nodes[from]!;
     const sanctions = this.sanctions;
     // As network.ts's dispatch(): a banned peer's frames still in flight are not read; a

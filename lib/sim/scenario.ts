@@ -4,7 +4,7 @@
  * against the true k closest, and summarise. The same options give the same result object,
  * event for event (wallMs and the memory figures aside: those are measured, not simulated).
  */
-import { setVerificationMemo } from '../identity.js';
+import { setNodeIdMemo, setVerificationMemo } from '../identity.js';
 import { seededRandom } from '../random.js';
 import { packValue } from '../wire/codec.js';
 import { MessageType } from '../wire/messages.js';
@@ -118,10 +118,13 @@ export interface SimProgress {
 export async function runSimulation(options: SimOptions, progress?: SimProgress): Promise<SimResult> {
   const opts = resolveSimOptions(options);
   if (opts.verify === 'once') setVerificationMemo(VERIFY_MEMO_ENTRIES);
+  // Every origin is a simulated node: one SHA-256 per key serves every engine (pure: changes nothing simulated).
+  setNodeIdMemo(opts.nodes + 1);
   try {
     return await run(opts, progress);
   } finally {
     setVerificationMemo(0);
+    setNodeIdMemo(0);
   }
 }
 
@@ -303,7 +306,7 @@ function summarise(
     }
   }
   const stats = net.transport.stats;
-  const gossipBytes = (stats.bytesByType.get(MessageType.GOSSIP) ?? 0) + (stats.bytesByType.get(MessageType.IHAVE) ?? 0) + (stats.bytesByType.get(MessageType.IWANT) ?? 0);
+  const gossipBytes = stats.bytesByType[MessageType.GOSSIP]! + stats.bytesByType[MessageType.IHAVE]! + stats.bytesByType[MessageType.IWANT]!;
   const rejected: Record<string, number> = {};
   const dropped: Record<string, number> = {};
   for (const node of net.nodes) {
@@ -373,7 +376,7 @@ function summarise(
     duplicateDeliveries: rec.duplicateDeliveries,
     hops: rec.hopStats(),
     timeToFullDeliveryMs: published > 0 && fully === published ? longest : null,
-    redundancy: published === 0 ? 0 : round((stats.framesByType.get(MessageType.GOSSIP) ?? 0) / (n * published), 3),
+    redundancy: published === 0 ? 0 : round(stats.framesByType[MessageType.GOSSIP]! / (n * published), 3),
     bytesPerDelivery: rec.deliveries === 0 ? 0 : round(gossipBytes / rec.deliveries, 1),
     rejected,
     scoring,

@@ -48,14 +48,14 @@ export interface TransportStats {
   framesUnreachable: number;
   /** Frames held by a partition and delivered after it healed. */
   framesHeld: number;
-  /** Bytes sent (headers included) by message type code. */
-  bytesByType: Map<number, number>;
-  /** Frames sent by message type code. */
-  framesByType: Map<number, number>;
+  /** Bytes sent (headers included), indexed by message type code (0..255). */
+  bytesByType: Float64Array;
+  /** Frames sent, indexed by message type code (0..255). */
+  framesByType: Float64Array;
 }
 
 export class SimTransport {
-  readonly stats: TransportStats = { framesSent: 0, framesLost: 0, framesUnreachable: 0, framesHeld: 0, bytesByType: new Map(), framesByType: new Map() };
+  readonly stats: TransportStats = { framesSent: 0, framesLost: 0, framesUnreachable: 0, framesHeld: 0, bytesByType: new Float64Array(256), framesByType: new Float64Array(256) };
   private readonly lossRandom: () => number;
   /** Group of each endpoint while a partition is active; undefined when whole. */
   private groups: Int32Array | undefined;
@@ -123,8 +123,8 @@ export class SimTransport {
     from.metrics.frameOut(type, bytes);
     const s = this.stats;
     s.framesSent++;
-    s.bytesByType.set(type, (s.bytesByType.get(type) ?? 0) + bytes);
-    s.framesByType.set(type, (s.framesByType.get(type) ?? 0) + 1);
+    s.bytesByType[type & 255]! += bytes;
+    s.framesByType[type & 255]!++;
     if (this.model.loss > 0 && this.lossRandom() < this.model.loss) {
       s.framesLost++;
       return true; // the sender cannot tell: the frame left its queue
