@@ -61,6 +61,17 @@ describe('Connection over loopback', () => {
     return s;
   }
 
+  /** Two sides, b dialed a, both ends of the connection open. */
+  async function openPair(): Promise<{ a: Side; b: Side; out: Connection; inbound: Connection }> {
+    const a = await side();
+    const b = await side();
+    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+    await once(out, 'open');
+    const inbound = a.inbound[0]!;
+    if (inbound.state !== 'open') await once(inbound, 'open');
+    return { a, b, out, inbound };
+  }
+
   async function raw(port: number, identity?: Identity): Promise<RawPeer> {
     const p = await RawPeer.connect(port, identity);
     peers.push(p);
@@ -73,12 +84,7 @@ describe('Connection over loopback', () => {
   });
 
   it('completes the handshake in both directions and learns the peer id and listen address', async () => {
-    const a = await side();
-    const b = await side();
-    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
-    await once(out, 'open');
-    const inbound = a.inbound[0]!;
-    if (inbound.state !== 'open') await once(inbound, 'open');
+    const { a, b, out, inbound } = await openPair();
     expect(out.peerIdHex).to.equal(a.identity.idHex);
     expect(inbound.peerIdHex).to.equal(b.identity.idHex);
     expect(out.outbound).to.equal(true);
@@ -87,12 +93,7 @@ describe('Connection over loopback', () => {
   });
 
   it('measures the round trip of a PING and passes other messages up', async () => {
-    const a = await side();
-    const b = await side();
-    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
-    await once(out, 'open');
-    const inbound = a.inbound[0]!;
-    if (inbound.state !== 'open') await once(inbound, 'open');
+    const { a, b, out, inbound } = await openPair();
     out.ping();
     const got = once(inbound, 'message');
     out.send({ type: MessageType.ACK, ref: Buffer.alloc(16, 7), status: 0, reply: null });
@@ -119,12 +120,7 @@ describe('Connection over loopback', () => {
   });
 
   it('hands a GOSSIP up undecoded (its body, as sent), and closes with the error a listener throws for a malformed one', async () => {
-    const a = await side();
-    const b = await side();
-    const out = await b.transport.dial('127.0.0.1', a.port, 2000);
-    await once(out, 'open');
-    const inbound = a.inbound[0]!;
-    if (inbound.state !== 'open') await once(inbound, 'open');
+    const { a, b, out, inbound } = await openPair();
     const body = encodeGossip({
       type: MessageType.GOSSIP, id: Buffer.alloc(32, 1), origin: Buffer.alloc(32, 2), seq: 3, topic: 't', ttl: 4, hops: 1,
       seenBy: [Buffer.alloc(8, 5)], payload: Buffer.from([0xc0]), signature: null,
