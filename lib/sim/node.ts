@@ -229,7 +229,7 @@ export class SimNode implements Endpoint {
       },
       (err: unknown) => {
         this.dialing.delete(peerIndex);
-        // Refused for a ban (GOODBYE MISBEHAVIOR): not a loss to redial, as network.ts's isLoss().
+        // Refused for a ban (GOODBYE MISBEHAVIOR): not a loss to redial, as isLoss() in lib/peers/peer-registry.ts.
         if ((err as P2PError).code !== 'BANNED') this.scheduleRedial(peerIndex);
       },
     );
@@ -280,7 +280,7 @@ export class SimNode implements Endpoint {
         if (link) link.send({ type: MessageType.PONG, seq: msg.seq });
         return;
       case MessageType.GOODBYE:
-        // Redialed only when the peer timed us out (a partition), as network.ts's isLoss().
+        // Redialed only when the peer timed us out (a partition), as isLoss() in lib/peers/peer-registry.ts.
         if (link) this.close(link, false, msg.code === GoodbyeCode.TIMEOUT);
         return;
       case MessageType.FIND_NODE:
@@ -293,7 +293,7 @@ export class SimNode implements Endpoint {
     }
   }
 
-  /** Register an open connection to `peer` (replacing a stale one), as network.ts's register(). */
+  /** Register an open connection to `peer` (replacing a stale one), as PeerRegistry.register(). */
   attach(peer: SimNode): void {
     const old = this.links.get(peer.index);
     const link = new SimLink(this, peer);
@@ -390,7 +390,7 @@ export class SimNode implements Endpoint {
 
   /**
    * A one-off connection for a DHT query (network.ts dials a contact it has no link to).
-   * Both ends learn each other as network.ts's register() does: peerSeen.
+   * Both ends learn each other as PeerRegistry.register() does: peerSeen.
    */
   private async dhtLinkTo(contact: LookupContact): Promise<DhtLink> {
     const peer = this.ctx.nodeAt(contact.host);
