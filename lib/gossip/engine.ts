@@ -297,9 +297,7 @@ export class GossipEngine {
     if (this.seen.hasKey(key)) {
       this.metrics.duplicatesReceived++;
       this.host.trace?.({ event: 'duplicate', msg: body.toString('hex', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), peer: from.idHex });
-      const entry = this.cache.getByKey(key);
-      if (entry) setKnown(entry, this.slotOf(from));
-      else this.deferred.get(key)?.holders.push(from);
+      this.holds(from, key);
       this.host.duplicate?.(from);
       return;
     }
@@ -416,13 +414,11 @@ export class GossipEngine {
     const ask: Buffer[] = [];
     const now = this.clock.now();
     for (const id of ids) {
-      if (this.seen.has(id)) {
-        const entry = this.cache.get(id);
-        if (entry) setKnown(entry, this.slotOf(from, now));
-        else if (this.deferred.size > 0) this.deferred.get(id.toString('latin1'))?.holders.push(from);
+      const key = id.toString('latin1');
+      if (this.seen.hasKey(key)) {
+        this.holds(from, key, now);
         continue;
       }
-      const key = id.toString('latin1');
       const w = this.wanted.get(key);
       if (w) {
         if (w.sources.length < MAX_SOURCES_PER_WANT && !w.sources.includes(from.idHex)) w.sources.push(from.idHex);
@@ -611,6 +607,16 @@ export class GossipEngine {
       }
     }
     return true;
+  }
+
+  /**
+   * `peer` showed it holds the seen message `key` (a duplicate copy or an IHAVE): marked in its
+   * cache entry, or among the holders of a forward deferred to the end of the turn.
+   */
+  private holds(peer: GossipPeer, key: string, now?: number): void {
+    const entry = this.cache.getByKey(key);
+    if (entry) setKnown(entry, this.slotOf(peer, now));
+    else this.deferred.get(key)?.holders.push(peer);
   }
 
   /** The peer's slot (peer-slots.ts), assigned on first use. */

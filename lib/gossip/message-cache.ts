@@ -158,11 +158,6 @@ export class MessageCache {
     return this.entries.get(key);
   }
 
-  markKnown(id: Uint8Array, slot: number): void {
-    const e = this.get(id);
-    if (e) setKnown(e, slot);
-  }
-
   /**
    * Whether an IWANT from the peer in `slot` for this entry may be answered: the peer is in
    * knownBy (we pushed or advertised it to that peer) and was answered fewer than

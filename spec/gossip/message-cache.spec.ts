@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
-import { cachedMessage, isKnown, MAX_SERVES_PER_PEER, MessageCache } from '../../lib/gossip/message-cache.js';
+import { cachedMessage, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry, MessageCacheOptions } from '../../lib/gossip/message-cache.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
@@ -200,7 +200,7 @@ describe('MessageCache', () => {
       put(cache, msg(1), 100, [0]);
       put(cache, msg(2), 200, []);
       put(cache, msg(3), 300, []);
-      cache.markKnown(msg(3).id, 0);
+      setKnown(cache.get(msg(3).id)!, 0);
       const list = (peer: number, since: number) => cache.unknownTo(peer, since).map((e) => e.id.readUInt32BE(0));
       expect(list(0, 0)).to.deep.equal([2]);
       expect(list(1, 0)).to.deep.equal([1, 2, 3]);
