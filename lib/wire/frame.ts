@@ -44,9 +44,9 @@ export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
   return out;
 }
 
-/** Header and body as one buffer: for vectors and tools; the hot path writes them separately. */
+/** Header and body as one buffer (the frames of one body): for vectors, tools and the conformance kit. */
 export function encodeFrame(body: Uint8Array): Buffer {
-  return Buffer.concat([frameHeader(body.length), body]);
+  return encodeFrames([body]);
 }
 
 /**
