@@ -1,0 +1,337 @@
+/**
+ * An optional pool of worker threads that verify Ed25519 signatures of gossip message ids
+ * off the event loop (signed mode, option verifyWorkers; issue 14). Verification is most of
+ * a signed node's CPU (one ~220 us crypto.verify per unique message); on a host with a spare
+ * core the pool moves it there, and the event loop only reads, routes and writes.
+ *
+ * Who calls what: the network acquires the process's pool when it starts
+ * (acquireVerifyPool) and releases it when it stops; the gossip engine sees only the
+ * AsyncVerifier seam, through its host (GossipHost.verifyAsync), and calls verify() once per
+ * unique message after its cheap checks. The pool gathers the requests of one event-loop turn
+ * (from every node of the process) and posts them as one batch per worker; each worker answers
+ * with one batch of verdicts, and each request's `done` runs then, in request order.
+ *
+ * One pool per process, whatever the number of nodes in it (a benchmark or a testbed runs
+ * many): reference-counted, grown to the largest size asked for, its workers terminated when
+ * the last holder releases it. Idle workers are unref'd, so a process that forgot to stop its
+ * nodes can still exit.
+ *
+ * Bounded: at most maxInFlightPerWorker x workers requests are queued or in flight; beyond
+ * that verify() returns false and the caller verifies synchronously, on its own thread. That
+ * is the fallback rather than a drop: nothing an honest peer sent is lost, memory stays
+ * bounded, and a flood slows the event loop (so the socket reads, so TCP pushes back) exactly
+ * as it does without the pool. It also bounds the wait a verification adds under load: 256
+ * requests per worker are about 55 ms of work.
+ *
+ * The worker is inline JavaScript using only node:crypto (no file to resolve under tsx or in
+ * dist/). A request is 128 bytes: public key (32), data (32: a message id), signature (64).
+ * A worker that dies is not replaced: the batches it held are verified on this thread and
+ * the pool shrinks; with no worker left every request is refused (verified synchronously).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { InvalidOptionError } from '../errors.js';
+import { verifySignature } from '../identity.js';
+
+/** Asynchronous signature verification, as the gossip engine sees it. */
+export interface AsyncVerifier {
+  /**
+   * Queue the check of `signature` by the raw Ed25519 `publicKey` (32 bytes) over `data` (32
+   * bytes). true: `done` runs later, never synchronously, with the verdict (or never, once
+   * the pool is closed). false: not queued (full, closed, or inputs of another size): verify
+   * synchronously. The inputs are copied before verify() returns.
+   */
+  verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array, done: (valid: boolean) => void): boolean;
+}
+
+export interface VerifyPoolOptions {
+  /** Worker threads, 1..os.availableParallelism(). */
+  workers: number;
+  /** Requests queued or in flight per worker before verify() refuses. Default 256 (about 55 ms of work). */
+  maxInFlightPerWorker?: number;
+  /** Requests gathered before a batch is posted without waiting for the end of the turn. Default 64. */
+  postAt?: number;
+}
+
+export const VERIFY_POOL_DEFAULTS = Object.freeze({ maxInFlightPerWorker: 256, postAt: 64 });
+
+/** Bytes of one request: public key, data, signature. */
+export const REQUEST_BYTES = 128;
+const KEY_BYTES = 32;
+const DATA_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+/** KeyObjects a worker keeps (raw key -> KeyObject costs more than a verification's tenth); cleared when full. */
+const WORKER_KEY_CACHE = 4096;
+
+/**
+ * The worker: verify each 128-byte request of a batch, answer with one byte per request (1
+ * valid, 0 not) and the ms it spent. Plain CommonJS (eval: true), node:crypto only.
+ */
+const WORKER_SOURCE = `
+'use strict';
+const { parentPort } = require('node:worker_threads');
+const { createPublicKey, verify } = require('node:crypto');
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const keys = new Map();
+parentPort.on('message', (req) => {
+  const t0 = performance.now();
+  const b = Buffer.from(req.buffer, req.byteOffset, req.byteLength);
+  const n = Math.floor(b.length / ${REQUEST_BYTES});
+  const res = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * ${REQUEST_BYTES};
+    const raw = b.subarray(o, o + ${KEY_BYTES});
+    const k = raw.toString('latin1');
+    try {
+      let key = keys.get(k);
+      if (key === undefined) {
+        key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+        if (keys.size >= ${WORKER_KEY_CACHE}) keys.clear();
+        keys.set(k, key);
+      }
+      res[i] = verify(null, b.subarray(o + ${KEY_BYTES}, o + ${KEY_BYTES + DATA_BYTES}), key, b.subarray(o + ${KEY_BYTES + DATA_BYTES}, o + ${REQUEST_BYTES})) ? 1 : 0;
+    } catch {
+      res[i] = 0;
+    }
+  }
+  parentPort.postMessage({ res, busyMs: performance.now() - t0 }, [res.buffer]);
+});
+`;
+
+/** Counters since the pool was created. */
+export interface VerifyPoolStats {
+  /** Live workers. */
+  workers: number;
+  /** Requests queued or in flight now. */
+  inFlight: number;
+  /** Requests accepted by verify(). */
+  requests: number;
+  /** Requests refused because the pool was full (the caller verified them itself). */
+  refused: number;
+  /** Batches posted to workers. */
+  batches: number;
+  /** Time the workers spent verifying, ms (their CPU, roughly: they do nothing else). */
+  workerBusyMs: number;
+  /** Requests verified on this thread because their worker died. */
+  verifiedHere: number;
+}
+
+interface Batch {
+  req: Uint8Array;
+  dones: Array<(valid: boolean) => void>;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  /** Batches posted and not answered, oldest first (a worker answers in order). */
+  batches: Batch[];
+  inFlight: number;
+}
+
+export class VerifyPool implements AsyncVerifier {
+  readonly maxInFlightPerWorker: number;
+  readonly postAt: number;
+  private readonly workers: PoolWorker[] = [];
+  /** Requests of this turn not yet posted. */
+  private gathered: Uint8Array;
+  private gatheredDones: Array<(valid: boolean) => void> = [];
+  private flushQueued = false;
+  private inFlight = 0;
+  private closed = false;
+  private readonly counters = { requests: 0, refused: 0, batches: 0, workerBusyMs: 0, verifiedHere: 0 };
+
+  constructor(options: VerifyPoolOptions) {
+    const workers = checkWorkers('workers', options.workers, 1);
+    this.maxInFlightPerWorker = int('maxInFlightPerWorker', options.maxInFlightPerWorker ?? VERIFY_POOL_DEFAULTS.maxInFlightPerWorker, 1);
+    this.postAt = int('postAt', options.postAt ?? VERIFY_POOL_DEFAULTS.postAt, 1);
+    this.gathered = new Uint8Array(this.postAt * REQUEST_BYTES);
+    this.grow(workers);
+  }
+
+  /** Live workers. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Start workers until there are `workers` (never fewer; a closed pool starts none). */
+  grow(workers: number): void {
+    while (!this.closed && this.workers.length < workers) this.spawn();
+  }
+
+  verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array, done: (valid: boolean) => void): boolean {
+    if (this.closed || this.workers.length === 0) return false;
+    if (publicKey.length !== KEY_BYTES || data.length !== DATA_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+    const n = this.gatheredDones.length;
+    if (this.inFlight + n >= this.maxInFlightPerWorker * this.workers.length) {
+      this.counters.refused++;
+      return false;
+    }
+    const o = n * REQUEST_BYTES;
+    this.gathered.set(publicKey, o);
+    this.gathered.set(data, o + KEY_BYTES);
+    this.gathered.set(signature, o + KEY_BYTES + DATA_BYTES);
+    this.gatheredDones.push(done);
+    this.counters.requests++;
+    if (n + 1 >= this.postAt) this.post();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flush);
+    }
+    return true;
+  }
+
+  /** Verify many at once: one verdict per item, in order (each refused item is verified on this thread). */
+  verifyBatch(items: ReadonlyArray<{ publicKey: Uint8Array; data: Uint8Array; signature: Uint8Array }>): Promise<boolean[]> {
+    return new Promise((resolve) => {
+      const out = new Array<boolean>(items.length);
+      let left = items.length;
+      if (left === 0) return resolve(out);
+      items.forEach((it, i) => {
+        const settle = (valid: boolean) => {
+          out[i] = valid;
+          if (--left === 0) resolve(out);
+        };
+        if (!this.verify(it.publicKey, it.data, it.signature, settle)) settle(verifySignature(it.publicKey, it.data, it.signature));
+      });
+    });
+  }
+
+  stats(): VerifyPoolStats {
+    return { workers: this.workers.length, inFlight: this.inFlight + this.gatheredDones.length, ...this.counters };
+  }
+
+  /** Terminate every worker; requests not answered yet are dropped (their `done` never runs). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.gatheredDones = [];
+    const workers = this.workers.splice(0);
+    for (const w of workers) w.batches.length = 0;
+    this.inFlight = 0;
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.gatheredDones.length > 0) this.post();
+  };
+
+  /** Post what was gathered, split evenly over the workers, least loaded first. */
+  private post(): void {
+    if (this.closed || this.workers.length === 0) return;
+    const dones = this.gatheredDones;
+    const n = dones.length;
+    this.gatheredDones = [];
+    const ws = this.workers.length === 1 ? this.workers : [...this.workers].sort((a, b) => a.inFlight - b.inFlight);
+    const per = Math.ceil(n / ws.length);
+    for (let k = 0, i = 0; i < n; k++, i += per) {
+      const j = Math.min(n, i + per);
+      // A copy of exactly these requests: posting clones it, and this one stays here in case the worker dies.
+      const batch: Batch = { req: this.gathered.slice(i * REQUEST_BYTES, j * REQUEST_BYTES), dones: dones.slice(i, j) };
+      const w = ws[k]!;
+      if (w.inFlight === 0) w.worker.ref();
+      w.batches.push(batch);
+      w.inFlight += j - i;
+      this.inFlight += j - i;
+      this.counters.batches++;
+      w.worker.postMessage(batch.req);
+    }
+  }
+
+  private spawn(): void {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'aethel-p2p verify' });
+    worker.unref();
+    const w: PoolWorker = { worker, batches: [], inFlight: 0 };
+    worker.on('message', (m: { res: Uint8Array; busyMs: number }) => {
+      const batch = w.batches.shift();
+      if (!batch) return; // closed meanwhile
+      this.counters.workerBusyMs += m.busyMs;
+      this.settle(w, batch, (i) => m.res[i] === 1);
+    });
+    // An uncaught error ends the worker ('exit' follows); nothing to do until then.
+    worker.on('error', () => {});
+    worker.on('exit', () => {
+      const at = this.workers.indexOf(w);
+      if (at < 0) return; // terminated by close()
+      this.workers.splice(at, 1);
+      for (const batch of w.batches.splice(0)) {
+        this.counters.verifiedHere += batch.dones.length;
+        this.settle(w, batch, (i) => {
+          const o = i * REQUEST_BYTES;
+          return verifySignature(batch.req.subarray(o, o + KEY_BYTES), batch.req.subarray(o + KEY_BYTES, o + KEY_BYTES + DATA_BYTES), batch.req.subarray(o + KEY_BYTES + DATA_BYTES, o + REQUEST_BYTES));
+        });
+      }
+    });
+    this.workers.push(w);
+  }
+
+  /** Hand each request of `batch` its verdict. */
+  private settle(w: PoolWorker, batch: Batch, valid: (i: number) => boolean): void {
+    const n = batch.dones.length;
+    w.inFlight -= n;
+    this.inFlight -= n;
+    if (w.inFlight === 0) w.worker.unref();
+    for (let i = 0; i < n; i++) {
+      try {
+        batch.dones[i]!(valid(i));
+      } catch {
+        // One caller's bug must not keep the rest of the batch from its verdicts; the caller
+        // (the gossip engine) catches what it can report.
+      }
+    }
+  }
+}
+
+// ---- the process's pool ------------------------------------------------------------------
+
+/** A hold on the process's pool: verify through `pool`, release() once when done. */
+export interface VerifyPoolLease {
+  readonly pool: VerifyPool;
+  /** Give the hold back; the last one terminates the workers. Idempotent. */
+  release(): Promise<void>;
+}
+
+let shared: { pool: VerifyPool; holders: number } | undefined;
+
+/**
+ * Hold the process's verification pool, created (or grown) to at least `workers` threads.
+ * Every node of the process that asks shares it; it is closed when the last lease is released.
+ * `options` apply when this call creates the pool (a benchmark tuning it before its nodes start).
+ */
+export function acquireVerifyPool(workers: number, options: Omit<VerifyPoolOptions, 'workers'> = {}): VerifyPoolLease {
+  checkWorkers('verifyWorkers', workers, 1);
+  if (shared) shared.pool.grow(workers);
+  else shared = { pool: new VerifyPool({ ...options, workers }), holders: 0 };
+  const s = shared;
+  s.holders++;
+  let released = false;
+  return {
+    pool: s.pool,
+    release(): Promise<void> {
+      if (released) return Promise.resolve();
+      released = true;
+      if (--s.holders > 0) return Promise.resolve();
+      if (shared === s) shared = undefined;
+      return s.pool.close();
+    },
+  };
+}
+
+/** The process's pool's counters, or undefined when no node holds one (benchmarks). */
+export function verifyPoolStats(): VerifyPoolStats | undefined {
+  return shared?.pool.stats();
+}
+
+/** Validate a worker count: an integer from `min` to os.availableParallelism(). */
+export function checkWorkers(field: string, v: unknown, min: number): number {
+  const max = availableParallelism();
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidOptionError(field, `expected an integer from ${min} to ${max} (os.availableParallelism()), got ${String(v)}`);
+  }
+  return v;
+}
+
+function int(field: string, v: unknown, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new InvalidOptionError(field, `expected an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
