@@ -9,11 +9,17 @@
  *
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
- *                            [--announce true|false] [--rounds R]
+ *                            [--announce true|false] [--rounds R] [--verify-workers N]
+ *
+ * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures
+ * off the event loop, one pool shared by the N nodes of this process. Default 0. CPU per
+ * delivery counts the workers' CPU too (process.cpuUsage is the whole process's); the result
+ * also gives the workers' busy time per delivery (verifyPool).
  *
  * A run that does not deliver every message to every node within --timeout-ms (default
  * 120000) is reported as failed (ok: false), with what it did deliver.
  */
+import { acquireVerifyPool, verifyPoolStats } from '../lib/gossip/verify-pool.js';
 import { P2PNetwork } from '../lib/network.js';
 import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
 import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
@@ -24,6 +30,10 @@ const signed = flags.get('signed') !== 'false';
 const encrypted = flags.get('encrypted') !== 'false';
 const announce = flags.get('announce') !== 'false';
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
+const verifyWorkers = signed ? intFlag(flags, 'verify-workers', 0) : 0;
+// Tuning only: the pool's in-flight bound per worker (default VERIFY_POOL_DEFAULTS), set by holding the pool before the nodes do.
+const poolLease = verifyWorkers > 0 && flags.has('verify-in-flight')
+  ? acquireVerifyPool(verifyWorkers, { maxInFlightPerWorker: intFlag(flags, 'verify-in-flight', 0) }) : undefined;
 const TOPIC = 'bench';
 
 /** Heap and off-heap memory now, MB (peak RSS alone does not say where it went). */
@@ -40,7 +50,7 @@ const edges = topology(N, D, seed);
 let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted, announce, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, verifyWorkers, encryption: encrypted, announce, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }
@@ -73,6 +83,7 @@ const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await work.run(W, timeoutMs);
 const cpu = process.cpuUsage(cpu0);
+const pool = verifyPoolStats();
 const { deliveries, duplicateDeliveries, expected } = work;
 const elapsedS = (work.lastDeliveryAt - t0) / 1000;
 const snapshots = nodes.map((n) => n.metrics());
@@ -84,8 +95,9 @@ for (const m of snapshots) {
 }
 const result = {
   impl: 'aethel-p2p',
-  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}`,
+  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}${verifyWorkers > 0 ? `, ${verifyWorkers} verify worker${verifyWorkers > 1 ? 's' : ''}` : ''}`,
   encrypted,
+  verifyWorkers,
   announce,
   ok: deliveries === expected && duplicateDeliveries === 0,
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
@@ -100,6 +112,13 @@ const result = {
   bytesPerDelivery: (socketBytes() - bytes0) / deliveries,
   cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,
   peakRssMb: peakRssMb(),
+  // The pool's counters over the whole run (handshakes included: none verify through it).
+  verifyPool: pool && {
+    ...pool,
+    workerBusyUsPerDelivery: (pool.workerBusyMs * 1000) / deliveries,
+    mainThreadCpuUsPerDelivery: (cpu.user + cpu.system - pool.workerBusyMs * 1000) / deliveries,
+    requestsPerBatch: pool.requests / Math.max(1, pool.batches),
+  },
   baselineRssMb,
   endMemoryMb: memoryMb(),
   dropped,
@@ -111,5 +130,6 @@ const result = {
   handshakesPerCoreSec: edges.length / ((hcpu.user + hcpu.system) / 1e6),
 };
 await Promise.all(nodes.map((n) => n.stop()));
+await poolLease?.release();
 note(`aethel-p2p ${result.mode}: ${Math.round(result.deliveriesPerSec).toLocaleString()} deliveries/s, delivered ${(result.deliveredFraction * 100).toFixed(2)}%, p99 ${result.latencyMs.p99.toFixed(0)} ms`);
 emitResult(result);

@@ -29,7 +29,8 @@
  * the pool shrinks; with no worker left every request is refused (verified synchronously).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { InvalidOptionError } from '../errors.js';
 import { verifySignature } from '../identity.js';
 
@@ -60,6 +61,11 @@ export const REQUEST_BYTES = 128;
 const KEY_BYTES = 32;
 const DATA_BYTES = 32;
 const SIGNATURE_BYTES = 64;
+/**
+ * Requests queued, in flight, or answered and waiting for the end of the turn, at most this
+ * many times the in-flight bound (verdicts taken early in a long turn wait for its end).
+ */
+const READY_FACTOR = 4;
 /** KeyObjects a worker keeps (raw key -> KeyObject costs more than a verification's tenth); cleared when full. */
 const WORKER_KEY_CACHE = 4096;
 
@@ -69,11 +75,12 @@ const WORKER_KEY_CACHE = 4096;
  */
 const WORKER_SOURCE = `
 'use strict';
-const { parentPort } = require('node:worker_threads');
+const { workerData } = require('node:worker_threads');
+const reply = workerData.reply;
 const { createPublicKey, verify } = require('node:crypto');
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const keys = new Map();
-parentPort.on('message', (req) => {
+reply.on('message', (req) => {
   const t0 = performance.now();
   const b = Buffer.from(req.buffer, req.byteOffset, req.byteLength);
   const n = Math.floor(b.length / ${REQUEST_BYTES});
@@ -94,7 +101,7 @@ parentPort.on('message', (req) => {
       res[i] = 0;
     }
   }
-  parentPort.postMessage({ res, busyMs: performance.now() - t0 }, [res.buffer]);
+  reply.postMessage({ res, busyMs: performance.now() - t0 }, [res.buffer]);
 });
 `;
 
@@ -116,13 +123,27 @@ export interface VerifyPoolStats {
   verifiedHere: number;
 }
 
+/** A worker's answer to one batch: one byte per request (1 valid), and the ms it spent. */
+interface Verdicts {
+  res: Uint8Array;
+  busyMs: number;
+}
+
 interface Batch {
   req: Uint8Array;
   dones: Array<(valid: boolean) => void>;
 }
 
+/** Verdicts of one batch, waiting to be handed back. */
+interface Answered {
+  dones: Array<(valid: boolean) => void>;
+  valid: (i: number) => boolean;
+}
+
 interface PoolWorker {
   worker: Worker;
+  /** Our end of the channel requests and verdicts travel on. */
+  port: MessagePort;
   /** Batches posted and not answered, oldest first (a worker answers in order). */
   batches: Batch[];
   inFlight: number;
@@ -136,7 +157,11 @@ export class VerifyPool implements AsyncVerifier {
   private gathered: Uint8Array;
   private gatheredDones: Array<(valid: boolean) => void> = [];
   private flushQueued = false;
+  /** Requests posted to a worker and not answered yet (the workers' queues). */
   private inFlight = 0;
+  /** Answered batches whose verdicts wait for the end of the turn (taken early: see verify). */
+  private readonly ready: Answered[] = [];
+  private readyCount = 0;
   private closed = false;
   private readonly counters = { requests: 0, refused: 0, batches: 0, workerBusyMs: 0, verifiedHere: 0 };
 
@@ -162,7 +187,11 @@ export class VerifyPool implements AsyncVerifier {
     if (this.closed || this.workers.length === 0) return false;
     if (publicKey.length !== KEY_BYTES || data.length !== DATA_BYTES || signature.length !== SIGNATURE_BYTES) return false;
     const n = this.gatheredDones.length;
-    if (this.inFlight + n >= this.maxInFlightPerWorker * this.workers.length) {
+    const cap = this.maxInFlightPerWorker * this.workers.length;
+    // Full: take the verdicts already back (a long turn would leave the workers idle while
+    // their answers wait for the next one); they are handed back at the end of the turn.
+    if (this.inFlight + n >= cap) this.collect();
+    if (this.inFlight + n >= cap || this.inFlight + n + this.readyCount >= READY_FACTOR * cap) {
       this.counters.refused++;
       return false;
     }
@@ -173,10 +202,7 @@ export class VerifyPool implements AsyncVerifier {
     this.gatheredDones.push(done);
     this.counters.requests++;
     if (n + 1 >= this.postAt) this.post();
-    else if (!this.flushQueued) {
-      this.flushQueued = true;
-      setImmediate(this.flush);
-    }
+    this.queueFlush();
     return true;
   }
 
@@ -197,7 +223,7 @@ export class VerifyPool implements AsyncVerifier {
   }
 
   stats(): VerifyPoolStats {
-    return { workers: this.workers.length, inFlight: this.inFlight + this.gatheredDones.length, ...this.counters };
+    return { workers: this.workers.length, inFlight: this.inFlight + this.gatheredDones.length + this.readyCount, ...this.counters };
   }
 
   /** Terminate every worker; requests not answered yet are dropped (their `done` never runs). Idempotent. */
@@ -205,16 +231,81 @@ export class VerifyPool implements AsyncVerifier {
     if (this.closed) return;
     this.closed = true;
     this.gatheredDones = [];
+    this.ready.length = 0;
+    this.readyCount = 0;
     const workers = this.workers.splice(0);
-    for (const w of workers) w.batches.length = 0;
+    for (const w of workers) {
+      w.batches.length = 0;
+      w.port.close();
+    }
     this.inFlight = 0;
     await Promise.all(workers.map((w) => w.worker.terminate()));
   }
 
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(this.flush);
+  }
+
+  /**
+   * The end of a turn in which requests came (the check phase): take the verdicts already
+   * back without waiting for the next turn's poll phase (a busy turn is long, and a message
+   * waits for its verdict at every hop), hand them back, then post what the turn gathered.
+   */
   private readonly flush = (): void => {
     this.flushQueued = false;
+    this.collect();
+    this.handBack();
     if (this.gatheredDones.length > 0) this.post();
   };
+
+  /** Move every answer already on the workers' ports to `ready`. */
+  private collect(): void {
+    for (let i = 0; i < this.workers.length; i++) {
+      const w = this.workers[i]!;
+      while (w.inFlight > 0) {
+        const m = receiveMessageOnPort(w.port);
+        if (m === undefined) break;
+        this.take(w, m.message as Verdicts);
+      }
+    }
+    if (this.readyCount > 0) this.queueFlush();
+  }
+
+  /** A worker's answer to its oldest batch: its requests leave the worker's queue for `ready`. */
+  private take(w: PoolWorker, m: Verdicts): void {
+    const batch = w.batches.shift();
+    if (!batch) return; // closed meanwhile
+    this.counters.workerBusyMs += m.busyMs;
+    this.answered(w, { dones: batch.dones, valid: (i) => m.res[i] === 1 });
+  }
+
+  private answered(w: PoolWorker, a: Answered): void {
+    const n = a.dones.length;
+    w.inFlight -= n;
+    this.inFlight -= n;
+    if (w.inFlight === 0) w.port.unref();
+    this.ready.push(a);
+    this.readyCount += n;
+  }
+
+  /** Hand every ready verdict to its request's `done`, in order. */
+  private handBack(): void {
+    for (let k = 0; k < this.ready.length; k++) {
+      const a = this.ready[k]!;
+      this.readyCount -= a.dones.length;
+      for (let i = 0; i < a.dones.length; i++) {
+        try {
+          a.dones[i]!(a.valid(i));
+        } catch {
+          // One caller's bug must not keep the rest of the batch from its verdicts; the caller
+          // (the gossip engine) catches what it can report.
+        }
+      }
+    }
+    this.ready.length = 0;
+  }
 
   /** Post what was gathered, split evenly over the workers, least loaded first. */
   private post(): void {
@@ -229,56 +320,46 @@ export class VerifyPool implements AsyncVerifier {
       // A copy of exactly these requests: posting clones it, and this one stays here in case the worker dies.
       const batch: Batch = { req: this.gathered.slice(i * REQUEST_BYTES, j * REQUEST_BYTES), dones: dones.slice(i, j) };
       const w = ws[k]!;
-      if (w.inFlight === 0) w.worker.ref();
+      if (w.inFlight === 0) w.port.ref();
       w.batches.push(batch);
       w.inFlight += j - i;
       this.inFlight += j - i;
       this.counters.batches++;
-      w.worker.postMessage(batch.req);
+      w.port.postMessage(batch.req);
     }
   }
 
   private spawn(): void {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'aethel-p2p verify' });
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'aethel-p2p verify', workerData: { reply: port2 }, transferList: [port2] });
     worker.unref();
-    const w: PoolWorker = { worker, batches: [], inFlight: 0 };
-    worker.on('message', (m: { res: Uint8Array; busyMs: number }) => {
-      const batch = w.batches.shift();
-      if (!batch) return; // closed meanwhile
-      this.counters.workerBusyMs += m.busyMs;
-      this.settle(w, batch, (i) => m.res[i] === 1);
+    const w: PoolWorker = { worker, port: port1, batches: [], inFlight: 0 };
+    // Answers not taken at the end of a turn (flush) come here, in the next turn's poll phase.
+    port1.on('message', (m: Verdicts) => {
+      this.take(w, m);
+      this.handBack();
     });
+    port1.unref(); // referenced only while requests are in flight
     // An uncaught error ends the worker ('exit' follows); nothing to do until then.
     worker.on('error', () => {});
     worker.on('exit', () => {
       const at = this.workers.indexOf(w);
       if (at < 0) return; // terminated by close()
       this.workers.splice(at, 1);
+      w.port.close();
       for (const batch of w.batches.splice(0)) {
         this.counters.verifiedHere += batch.dones.length;
-        this.settle(w, batch, (i) => {
-          const o = i * REQUEST_BYTES;
-          return verifySignature(batch.req.subarray(o, o + KEY_BYTES), batch.req.subarray(o + KEY_BYTES, o + KEY_BYTES + DATA_BYTES), batch.req.subarray(o + KEY_BYTES + DATA_BYTES, o + REQUEST_BYTES));
+        this.answered(w, {
+          dones: batch.dones,
+          valid: (i) => {
+            const o = i * REQUEST_BYTES;
+            return verifySignature(batch.req.subarray(o, o + KEY_BYTES), batch.req.subarray(o + KEY_BYTES, o + KEY_BYTES + DATA_BYTES), batch.req.subarray(o + KEY_BYTES + DATA_BYTES, o + REQUEST_BYTES));
+          },
         });
       }
+      this.handBack();
     });
     this.workers.push(w);
-  }
-
-  /** Hand each request of `batch` its verdict. */
-  private settle(w: PoolWorker, batch: Batch, valid: (i: number) => boolean): void {
-    const n = batch.dones.length;
-    w.inFlight -= n;
-    this.inFlight -= n;
-    if (w.inFlight === 0) w.worker.unref();
-    for (let i = 0; i < n; i++) {
-      try {
-        batch.dones[i]!(valid(i));
-      } catch {
-        // One caller's bug must not keep the rest of the batch from its verdicts; the caller
-        // (the gossip engine) catches what it can report.
-      }
-    }
   }
 }
 
