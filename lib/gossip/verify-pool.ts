@@ -201,7 +201,9 @@ export class VerifyPool implements AsyncVerifier {
     this.gathered.set(signature, o + KEY_BYTES + DATA_BYTES);
     this.gatheredDones.push(done);
     this.counters.requests++;
-    if (n + 1 >= this.postAt) this.post();
+    // An idle worker gets the request at once (a quiet network's message waits for nothing);
+    // else requests are gathered until postAt or the end of the turn.
+    if (n + 1 >= this.postAt || this.inFlight === 0) this.post();
     this.queueFlush();
     return true;
   }
