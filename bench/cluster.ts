@@ -20,7 +20,7 @@
  * 120000) is reported as failed (ok: false), with what it did deliver.
  */
 import { readFileSync } from 'node:fs';
-import { acquireVerifyPool, verifyPoolStats } from '../lib/gossip/verify-pool.js';
+import { acquireVerifyPool, VERIFY_POOL_DEFAULTS, verifyPoolStats } from '../lib/gossip/verify-pool.js';
 import { P2PNetwork } from '../lib/network.js';
 import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
 import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
@@ -32,9 +32,13 @@ const encrypted = flags.get('encrypted') !== 'false';
 const announce = flags.get('announce') !== 'false';
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const verifyWorkers = signed ? intFlag(flags, 'verify-workers', 0) : 0;
-// Tuning only: the pool's in-flight bound per worker (default VERIFY_POOL_DEFAULTS), set by holding the pool before the nodes do.
-const poolLease = verifyWorkers > 0 && flags.has('verify-in-flight')
-  ? acquireVerifyPool(verifyWorkers, { maxInFlightPerWorker: intFlag(flags, 'verify-in-flight', 0) }) : undefined;
+// Tuning only: the pool's in-flight bound per worker and requests verified inline per turn
+// (defaults: VERIFY_POOL_DEFAULTS), set by holding the pool before the nodes do.
+const poolLease = verifyWorkers > 0 && (flags.has('verify-in-flight') || flags.has('verify-inline'))
+  ? acquireVerifyPool(verifyWorkers, {
+    maxInFlightPerWorker: intFlag(flags, 'verify-in-flight', VERIFY_POOL_DEFAULTS.maxInFlightPerWorker),
+    inlinePerTurn: intFlag(flags, 'verify-inline', VERIFY_POOL_DEFAULTS.inlinePerTurn),
+  }) : undefined;
 const TOPIC = 'bench';
 
 /**

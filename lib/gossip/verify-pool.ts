@@ -52,9 +52,16 @@ export interface VerifyPoolOptions {
   maxInFlightPerWorker?: number;
   /** Requests gathered before a batch is posted without waiting for the end of the turn. Default 64. */
   postAt?: number;
+  /**
+   * Requests of each event-loop turn refused first, so their callers verify them on the
+   * event loop. Default 1: a message alone in its turn (a quiet network) is verified sooner
+   * there than across a thread hop, and when more came the event loop verifies one while
+   * the workers verify the rest. 0: every request goes to the workers while they have room.
+   */
+  inlinePerTurn?: number;
 }
 
-export const VERIFY_POOL_DEFAULTS = Object.freeze({ maxInFlightPerWorker: 256, postAt: 64 });
+export const VERIFY_POOL_DEFAULTS = Object.freeze({ maxInFlightPerWorker: 256, postAt: 64, inlinePerTurn: 1 });
 
 /** Bytes of one request: public key, data, signature. */
 export const REQUEST_BYTES = 128;
@@ -115,6 +122,8 @@ export interface VerifyPoolStats {
   requests: number;
   /** Requests refused because the pool was full (the caller verified them itself). */
   refused: number;
+  /** Requests refused as the first of their turn (inlinePerTurn: the caller verified them itself). */
+  inline: number;
   /** Batches posted to workers. */
   batches: number;
   /** Time the workers spent verifying, ms (their CPU, roughly: they do nothing else). */
@@ -152,6 +161,9 @@ interface PoolWorker {
 export class VerifyPool implements AsyncVerifier {
   readonly maxInFlightPerWorker: number;
   readonly postAt: number;
+  readonly inlinePerTurn: number;
+  /** Requests of this turn refused for inlinePerTurn. */
+  private inlineThisTurn = 0;
   private readonly workers: PoolWorker[] = [];
   /** Requests of this turn not yet posted. */
   private gathered: Uint8Array;
@@ -163,12 +175,13 @@ export class VerifyPool implements AsyncVerifier {
   private readonly ready: Answered[] = [];
   private readyCount = 0;
   private closed = false;
-  private readonly counters = { requests: 0, refused: 0, batches: 0, workerBusyMs: 0, verifiedHere: 0 };
+  private readonly counters = { requests: 0, refused: 0, inline: 0, batches: 0, workerBusyMs: 0, verifiedHere: 0 };
 
   constructor(options: VerifyPoolOptions) {
     const workers = checkWorkers('workers', options.workers, 1);
     this.maxInFlightPerWorker = int('maxInFlightPerWorker', options.maxInFlightPerWorker ?? VERIFY_POOL_DEFAULTS.maxInFlightPerWorker, 1);
     this.postAt = int('postAt', options.postAt ?? VERIFY_POOL_DEFAULTS.postAt, 1);
+    this.inlinePerTurn = int('inlinePerTurn', options.inlinePerTurn ?? VERIFY_POOL_DEFAULTS.inlinePerTurn, 0);
     this.gathered = new Uint8Array(this.postAt * REQUEST_BYTES);
     this.grow(workers);
   }
@@ -186,6 +199,12 @@ export class VerifyPool implements AsyncVerifier {
   verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array, done: (valid: boolean) => void): boolean {
     if (this.closed || this.workers.length === 0) return false;
     if (publicKey.length !== KEY_BYTES || data.length !== DATA_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+    if (this.inlineThisTurn < this.inlinePerTurn) {
+      this.inlineThisTurn++;
+      this.counters.inline++;
+      this.queueFlush(); // the end of the turn starts the count again
+      return false;
+    }
     const n = this.gatheredDones.length;
     const cap = this.maxInFlightPerWorker * this.workers.length;
     // Full: take the verdicts already back (a long turn would leave the workers idle while
@@ -257,6 +276,7 @@ export class VerifyPool implements AsyncVerifier {
    */
   private readonly flush = (): void => {
     this.flushQueued = false;
+    this.inlineThisTurn = 0;
     this.collect();
     this.handBack();
     if (this.gatheredDones.length > 0) this.post();

@@ -1,11 +1,13 @@
 /**
- * Real nodes over loopback with verifyWorkers: 1: signed messages are delivered everywhere,
+ * Real nodes over loopback with verifyWorkers: 1 (the pool sending every request to its
+ * worker): signed messages are delivered everywhere,
  * a forged one is refused and its sender reported, and stopping nodes with verifications in
  * flight throws nothing and ends the pool's threads (mocha would not exit otherwise).
  */
 import { expect } from 'chai';
 import { gossipMessageId } from '../../lib/gossip/message-id.js';
-import { verifyPoolStats } from '../../lib/gossip/verify-pool.js';
+import { acquireVerifyPool, verifyPoolStats } from '../../lib/gossip/verify-pool.js';
+import type { VerifyPoolLease } from '../../lib/gossip/verify-pool.js';
 import { generateIdentity } from '../../lib/identity.js';
 import type { P2PNetwork } from '../../lib/network.js';
 import { waitFor } from '../../lib/testnet.js';
@@ -19,8 +21,15 @@ describe('signed gossip between real nodes with a verification worker (verifyWor
   this.timeout(30_000);
   const nodes = useNodes({ verifyWorkers: 1 });
   const raws: RawPeer[] = [];
-  afterEach(() => {
+  // The process's pool, held first so that it sends every request to the worker (by default
+  // the first of each turn is verified on the event loop, and at this rate that is most).
+  let lease: VerifyPoolLease | undefined;
+  beforeEach(() => {
+    lease = acquireVerifyPool(1, { inlinePerTurn: 0 });
+  });
+  afterEach(async () => {
     for (const r of raws.splice(0)) r.destroy();
+    await lease?.release();
   });
 
   /** Three nodes in a line a - b - c, every one subscribed to 't'; returns what each received. */
@@ -81,6 +90,27 @@ describe('signed gossip between real nodes with a verification worker (verifyWor
     await Promise.all(ns.map((n) => n.stop()));
     await broadcasts.catch(() => {}); // some may be refused: STOPPED
     expect(inFlightAtStop).to.be.above(0);
+    await lease!.release(); // the last holder
+    expect(verifyPoolStats()).to.equal(undefined);
+  });
+});
+
+describe('the verification pool held by nodes alone (verifyWorkers: 1, defaults)', function () {
+  this.timeout(30_000);
+  const nodes = useNodes({ verifyWorkers: 1 });
+
+  it('is shared by the nodes of the process and ends with the last one\'s stop', async () => {
+    const a = await nodes.start();
+    const b = await nodes.start();
+    await b.addPeer(addrOf(a));
+    expect(verifyPoolStats()?.workers).to.equal(1);
+    const got: string[] = [];
+    b.subscribe('t', (data) => void got.push(String(data)));
+    for (let i = 0; i < 5; i++) await a.broadcast('t', `m${i}`);
+    await waitFor(() => got.length === 5, 5000, 'delivered');
+    await a.stop();
+    expect(verifyPoolStats()?.workers).to.equal(1);
+    await b.stop();
     expect(verifyPoolStats()).to.equal(undefined);
   });
 });

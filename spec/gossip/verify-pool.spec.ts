@@ -23,7 +23,8 @@ describe('VerifyPool', function () {
   this.timeout(20_000);
   const pools: VerifyPool[] = [];
   const pool = (opts: Partial<ConstructorParameters<typeof VerifyPool>[0]> = {}) => {
-    const p = new VerifyPool({ workers: 1, ...opts });
+    // Every request to the workers unless a test says otherwise (inlinePerTurn has its own test).
+    const p = new VerifyPool({ workers: 1, inlinePerTurn: 0, ...opts });
     pools.push(p);
     return p;
   };
@@ -74,6 +75,16 @@ describe('VerifyPool', function () {
     const taken = Array.from({ length: 5 }, () => p.verify(r.publicKey, r.data, r.signature, done));
     expect(taken).to.deep.equal([true, true, true, false, false]);
     expect(p.stats()).to.include({ requests: 3, refused: 2, inFlight: 3 });
+  });
+
+  it('refuses the first inlinePerTurn requests of each turn, for the caller to verify on the event loop', async () => {
+    const p = pool({ inlinePerTurn: 1 });
+    const r = signedId(1);
+    const turn = () => Array.from({ length: 3 }, () => p.verify(r.publicKey, r.data, r.signature, () => {}));
+    expect(turn()).to.deep.equal([false, true, true]);
+    await new Promise((res) => setImmediate(res));
+    expect(turn()).to.deep.equal([false, true, true]);
+    expect(p.stats()).to.include({ inline: 2, requests: 4, refused: 0 });
   });
 
   it('refuses inputs of the wrong size without queueing them', () => {
