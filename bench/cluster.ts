@@ -34,10 +34,11 @@ const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const verifyWorkers = signed ? intFlag(flags, 'verify-workers', 0) : 0;
 // Tuning only: the pool's in-flight bound per worker and requests verified inline per turn
 // (defaults: VERIFY_POOL_DEFAULTS), set by holding the pool before the nodes do.
-const poolLease = verifyWorkers > 0 && (flags.has('verify-in-flight') || flags.has('verify-inline'))
+const poolLease = verifyWorkers > 0 && (flags.has('verify-in-flight') || flags.has('verify-inline') || flags.has('verify-balance'))
   ? acquireVerifyPool(verifyWorkers, {
     maxInFlightPerWorker: intFlag(flags, 'verify-in-flight', VERIFY_POOL_DEFAULTS.maxInFlightPerWorker),
     inlinePerTurn: intFlag(flags, 'verify-inline', VERIFY_POOL_DEFAULTS.inlinePerTurn),
+    balanceBelow: intFlag(flags, 'verify-balance', VERIFY_POOL_DEFAULTS.balanceBelow),
   }) : undefined;
 const TOPIC = 'bench';
 

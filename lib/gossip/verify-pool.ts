@@ -9,7 +9,9 @@
  * AsyncVerifier seam, through its host (GossipHost.verifyAsync), and calls verify() once per
  * unique message after its cheap checks. The pool gathers the requests of one event-loop turn
  * (from every node of the process) and posts them as one batch per worker; each worker answers
- * with one batch of verdicts, and each request's `done` runs then, in request order.
+ * with one batch of verdicts, and each request's `done` runs then. A turn's first request, and
+ * the event loop's share of a small backlog, are verified on the event loop instead: a thread
+ * hop costs latency that only a queue of work pays back.
  *
  * One pool per process, whatever the number of nodes in it (a benchmark or a testbed runs
  * many): reference-counted, grown to the largest size asked for, its workers terminated when
@@ -59,9 +61,17 @@ export interface VerifyPoolOptions {
    * the workers verify the rest. 0: every request goes to the workers while they have room.
    */
   inlinePerTurn?: number;
+  /**
+   * At the end of a turn, a backlog (queued, in flight, and gathered in the turn) of at most
+   * this many requests is shared between the event loop and the workers, so that they finish
+   * together: a consensus round's few verifications are done in parallel. A larger backlog is
+   * left to the workers (the event loop's time then bounds throughput). Default 32 (about 7 ms
+   * of work at ~220 us each); 0: never.
+   */
+  balanceBelow?: number;
 }
 
-export const VERIFY_POOL_DEFAULTS = Object.freeze({ maxInFlightPerWorker: 256, postAt: 64, inlinePerTurn: 1 });
+export const VERIFY_POOL_DEFAULTS = Object.freeze({ maxInFlightPerWorker: 256, postAt: 64, inlinePerTurn: 1, balanceBelow: 32 });
 
 /** Bytes of one request: public key, data, signature. */
 export const REQUEST_BYTES = 128;
@@ -73,6 +83,7 @@ const SIGNATURE_BYTES = 64;
  * many times the in-flight bound (verdicts taken early in a long turn wait for its end).
  */
 const READY_FACTOR = 4;
+
 /** KeyObjects a worker keeps (raw key -> KeyObject costs more than a verification's tenth); cleared when full. */
 const WORKER_KEY_CACHE = 4096;
 
@@ -122,7 +133,7 @@ export interface VerifyPoolStats {
   requests: number;
   /** Requests refused because the pool was full (the caller verified them itself). */
   refused: number;
-  /** Requests refused as the first of their turn (inlinePerTurn: the caller verified them itself). */
+  /** Requests verified on the event loop by choice: the first of their turn (inlinePerTurn, by the caller), or its share of a small backlog (by the pool). */
   inline: number;
   /** Batches posted to workers. */
   batches: number;
@@ -162,6 +173,7 @@ export class VerifyPool implements AsyncVerifier {
   readonly maxInFlightPerWorker: number;
   readonly postAt: number;
   readonly inlinePerTurn: number;
+  readonly balanceBelow: number;
   /** Requests of this turn refused for inlinePerTurn. */
   private inlineThisTurn = 0;
   private readonly workers: PoolWorker[] = [];
@@ -182,6 +194,7 @@ export class VerifyPool implements AsyncVerifier {
     this.maxInFlightPerWorker = int('maxInFlightPerWorker', options.maxInFlightPerWorker ?? VERIFY_POOL_DEFAULTS.maxInFlightPerWorker, 1);
     this.postAt = int('postAt', options.postAt ?? VERIFY_POOL_DEFAULTS.postAt, 1);
     this.inlinePerTurn = int('inlinePerTurn', options.inlinePerTurn ?? VERIFY_POOL_DEFAULTS.inlinePerTurn, 0);
+    this.balanceBelow = int('balanceBelow', options.balanceBelow ?? VERIFY_POOL_DEFAULTS.balanceBelow, 0);
     this.gathered = new Uint8Array(this.postAt * REQUEST_BYTES);
     this.grow(workers);
   }
@@ -279,7 +292,25 @@ export class VerifyPool implements AsyncVerifier {
     this.inlineThisTurn = 0;
     this.collect();
     this.handBack();
-    if (this.gatheredDones.length > 0) this.post();
+    const n = this.gatheredDones.length;
+    if (n === 0 || this.closed || this.workers.length === 0) return;
+    // A small backlog (a consensus round, not a flood) is latency-bound: the event loop takes
+    // its share, so that it and the workers finish together (balanceBelow).
+    const backlog = this.inFlight + n;
+    const here = backlog <= this.balanceBelow ? Math.min(n, Math.floor(backlog / (this.workers.length + 1))) : 0;
+    const dones = this.gatheredDones.slice(n - here);
+    this.gatheredDones.length = n - here;
+    if (n - here > 0) this.post();
+    if (here === 0) return;
+    const req = this.gathered;
+    const verdicts = dones.map((_, k) => {
+      const o = (n - here + k) * REQUEST_BYTES;
+      return verifySignature(req.subarray(o, o + KEY_BYTES), req.subarray(o + KEY_BYTES, o + KEY_BYTES + DATA_BYTES), req.subarray(o + KEY_BYTES + DATA_BYTES, o + REQUEST_BYTES));
+    });
+    this.counters.inline += here;
+    this.ready.push({ dones, valid: (i) => verdicts[i]! });
+    this.readyCount += here;
+    this.handBack();
   };
 
   /** Move every answer already on the workers' ports to `ready`. */

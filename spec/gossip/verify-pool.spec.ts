@@ -24,7 +24,7 @@ describe('VerifyPool', function () {
   const pools: VerifyPool[] = [];
   const pool = (opts: Partial<ConstructorParameters<typeof VerifyPool>[0]> = {}) => {
     // Every request to the workers unless a test says otherwise (inlinePerTurn has its own test).
-    const p = new VerifyPool({ workers: 1, inlinePerTurn: 0, ...opts });
+    const p = new VerifyPool({ workers: 1, inlinePerTurn: 0, balanceBelow: 0, ...opts });
     pools.push(p);
     return p;
   };
@@ -85,6 +85,18 @@ describe('VerifyPool', function () {
     await new Promise((res) => setImmediate(res));
     expect(turn()).to.deep.equal([false, true, true]);
     expect(p.stats()).to.include({ inline: 2, requests: 4, refused: 0 });
+  });
+
+  it('verifies its share of a small backlog on the event loop at the end of the turn, so both finish together', async () => {
+    const p = pool({ balanceBelow: 32 });
+    const items = Array.from({ length: 5 }, (_, i) => (i === 4 ? { ...signedId(i), signature: Buffer.alloc(64, 1) } : signedId(i)));
+    // The first goes to the idle worker at once; of the four gathered, the event loop takes two (backlog 5, two threads).
+    expect(await p.verifyBatch(items)).to.deep.equal([true, true, true, true, false]);
+    expect(p.stats()).to.include({ requests: 5, inline: 2, batches: 2 });
+    // A backlog above the bound is all the workers'.
+    const big = pool({ balanceBelow: 4 });
+    expect((await big.verifyBatch(Array.from({ length: 10 }, (_, i) => signedId(i)))).every(Boolean)).to.equal(true);
+    expect(big.stats().inline).to.equal(0);
   });
 
   it('refuses inputs of the wrong size without queueing them', () => {
