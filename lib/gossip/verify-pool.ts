@@ -18,8 +18,9 @@
  * the last holder releases it. Idle workers are unref'd, so a process that forgot to stop its
  * nodes can still exit.
  *
- * Bounded: at most maxInFlightPerWorker x workers requests are queued or in flight; beyond
- * that verify() returns false and the caller verifies synchronously, on its own thread. That
+ * Bounded: at most maxInFlightPerWorker x workers requests are queued or in flight (and
+ * READY_FACTOR times that counting verdicts waiting for the end of the turn); beyond that
+ * verify() returns false and the caller verifies synchronously, on its own thread. That
  * is the fallback rather than a drop: nothing an honest peer sent is lost, memory stays
  * bounded, and a flood slows the event loop (so the socket reads, so TCP pushes back) exactly
  * as it does without the pool. It also bounds the wait a verification adds under load: 256
@@ -137,7 +138,7 @@ export interface VerifyPoolStats {
   inline: number;
   /** Batches posted to workers. */
   batches: number;
-  /** Time the workers spent verifying, ms (their CPU, roughly: they do nothing else). */
+  /** Wall time the workers spent in their verification loops, ms: their CPU on an idle host, more on a busy one (preempted). */
   workerBusyMs: number;
   /** Requests verified on this thread because their worker died. */
   verifiedHere: number;
