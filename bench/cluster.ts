@@ -14,7 +14,9 @@
  * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures
  * off the event loop, one pool shared by the N nodes of this process. Default 0. CPU per
  * delivery counts the workers' CPU too (process.cpuUsage is the whole process's); the result
- * also gives the workers' busy time per delivery (verifyPool).
+ * also gives the workers' busy time per delivery (verifyPool) and the event loop thread's own
+ * CPU per delivery (mainThreadCpuUsPerDelivery, Linux). Tuning the pool (its defaults:
+ * VERIFY_POOL_DEFAULTS): --verify-in-flight N, --verify-inline N, --verify-balance N.
  *
  * A run that does not deliver every message to every node within --timeout-ms (default
  * 120000) is reported as failed (ok: false), with what it did deliver.
