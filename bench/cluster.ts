@@ -9,11 +9,20 @@
  *
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
- *                            [--announce true|false] [--rounds R]
+ *                            [--announce true|false] [--rounds R] [--verify-workers N]
+ *
+ * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures
+ * off the event loop, one pool shared by the N nodes of this process. Default 0. CPU per
+ * delivery counts the workers' CPU too (process.cpuUsage is the whole process's); the result
+ * also gives the workers' busy time per delivery (verifyPool) and the event loop thread's own
+ * CPU per delivery (mainThreadCpuUsPerDelivery, Linux). Tuning the pool (its defaults:
+ * VERIFY_POOL_DEFAULTS): --verify-in-flight N, --verify-inline N, --verify-balance N.
  *
  * A run that does not deliver every message to every node within --timeout-ms (default
  * 120000) is reported as failed (ok: false), with what it did deliver.
  */
+import { readFileSync } from 'node:fs';
+import { acquireVerifyPool, VERIFY_POOL_DEFAULTS, verifyPoolStats } from '../lib/gossip/verify-pool.js';
 import { P2PNetwork } from '../lib/network.js';
 import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
 import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
@@ -24,7 +33,31 @@ const signed = flags.get('signed') !== 'false';
 const encrypted = flags.get('encrypted') !== 'false';
 const announce = flags.get('announce') !== 'false';
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
+const verifyWorkers = signed ? intFlag(flags, 'verify-workers', 0) : 0;
+// Tuning only: the pool's in-flight bound per worker and requests verified inline per turn
+// (defaults: VERIFY_POOL_DEFAULTS), set by holding the pool before the nodes do.
+const poolLease = verifyWorkers > 0 && (flags.has('verify-in-flight') || flags.has('verify-inline') || flags.has('verify-balance'))
+  ? acquireVerifyPool(verifyWorkers, {
+    maxInFlightPerWorker: intFlag(flags, 'verify-in-flight', VERIFY_POOL_DEFAULTS.maxInFlightPerWorker),
+    inlinePerTurn: intFlag(flags, 'verify-inline', VERIFY_POOL_DEFAULTS.inlinePerTurn),
+    balanceBelow: intFlag(flags, 'verify-balance', VERIFY_POOL_DEFAULTS.balanceBelow),
+  }) : undefined;
 const TOPIC = 'bench';
+
+/**
+ * CPU time of the calling thread so far, us (Linux: /proc/thread-self/stat, in clock ticks of
+ * 10 ms; undefined elsewhere). The event loop's own share: on a host with a core to spare for
+ * the verification worker, the event loop is what bounds deliveries per second.
+ */
+function threadCpuUs(): number | undefined {
+  try {
+    const f = readFileSync('/proc/thread-self/stat', 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Heap and off-heap memory now, MB (peak RSS alone does not say where it went). */
 function memoryMb(): Record<string, number> {
@@ -40,7 +73,7 @@ const edges = topology(N, D, seed);
 let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, encryption: encrypted, announce, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, verifyWorkers, encryption: encrypted, announce, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }
@@ -70,9 +103,12 @@ const sum = (f: (m: ReturnType<P2PNetwork['metrics']>) => number) => nodes.reduc
 const gossip0 = sum((m) => m.gossipSent);
 const bytes0 = socketBytes();
 const cpu0 = process.cpuUsage();
+const mainCpu0 = threadCpuUs();
 const t0 = performance.now();
 await work.run(W, timeoutMs);
 const cpu = process.cpuUsage(cpu0);
+const mainCpu1 = threadCpuUs();
+const pool = verifyPoolStats();
 const { deliveries, duplicateDeliveries, expected } = work;
 const elapsedS = (work.lastDeliveryAt - t0) / 1000;
 const snapshots = nodes.map((n) => n.metrics());
@@ -84,8 +120,9 @@ for (const m of snapshots) {
 }
 const result = {
   impl: 'aethel-p2p',
-  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}`,
+  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}${verifyWorkers > 0 ? `, ${verifyWorkers} verify worker${verifyWorkers > 1 ? 's' : ''}` : ''}`,
   encrypted,
+  verifyWorkers,
   announce,
   ok: deliveries === expected && duplicateDeliveries === 0,
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
@@ -99,7 +136,16 @@ const result = {
   copiesPerDelivery: (sum((m) => m.gossipSent) - gossip0) / deliveries,
   bytesPerDelivery: (socketBytes() - bytes0) / deliveries,
   cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,
+  // The event loop's thread alone (the rest: the verification worker, GC and libuv threads).
+  mainThreadCpuUsPerDelivery: mainCpu0 !== undefined && mainCpu1 !== undefined ? (mainCpu1 - mainCpu0) / deliveries : null,
   peakRssMb: peakRssMb(),
+  // The pool's counters over the whole run (handshakes included: none verify through it).
+  verifyPool: pool && {
+    ...pool,
+    // Wall time inside the worker's verification loop: above its CPU when the machine is oversubscribed.
+    workerBusyUsPerDelivery: (pool.workerBusyMs * 1000) / deliveries,
+    requestsPerBatch: pool.requests / Math.max(1, pool.batches),
+  },
   baselineRssMb,
   endMemoryMb: memoryMb(),
   dropped,
@@ -111,5 +157,6 @@ const result = {
   handshakesPerCoreSec: edges.length / ((hcpu.user + hcpu.system) / 1e6),
 };
 await Promise.all(nodes.map((n) => n.stop()));
+await poolLease?.release();
 note(`aethel-p2p ${result.mode}: ${Math.round(result.deliveriesPerSec).toLocaleString()} deliveries/s, delivered ${(result.deliveredFraction * 100).toFixed(2)}%, p99 ${result.latencyMs.p99.toFixed(0)} ms`);
 emitResult(result);

@@ -34,6 +34,12 @@ export interface ClusterResult {
   forwardTo?: string;
   /** libp2p only: publishes refused for want of a subscribed peer and retried 100 ms later. */
   publishRetries?: number;
+  /** Ours only: verification worker threads (option verifyWorkers; 0 or absent: none). */
+  verifyWorkers?: number;
+  /** Ours with verifyWorkers > 0: the pool's counters over the run (bench/cluster.ts). */
+  verifyPool?: { requests: number; refused: number; batches: number; workerBusyUsPerDelivery: number; requestsPerBatch: number };
+  /** Ours only: CPU of the event loop's thread alone per delivery, us (null where it cannot be read). */
+  mainThreadCpuUsPerDelivery?: number | null;
   /** Ours only: links set up (one handshake each) and their CPU cost, both ends in one process. */
   handshakes?: number;
   handshakeCpuUsEach?: number;
@@ -76,6 +82,8 @@ export interface BenchReport {
     floodUncorked?: ClusterResult;
     oursUnsigned?: ClusterResult;
     oursSigned?: ClusterResult;
+    /** Signed with one verification worker (verifyWorkers: 1); the same workload as oursSigned. */
+    oursSignedPool?: ClusterResult;
     oursUnsignedPlaintext?: ClusterResult;
     oursSignedPlaintext?: ClusterResult;
     libp2pUnsigned?: ClusterResult;
@@ -84,12 +92,15 @@ export interface BenchReport {
     quietFlood?: ClusterResult;
     quietUnsigned?: ClusterResult;
     quietSigned?: ClusterResult;
+    quietSignedPool?: ClusterResult;
     rounds4Flood?: ClusterResult;
     rounds4Unsigned?: ClusterResult;
     rounds4Signed?: ClusterResult;
+    rounds4SignedPool?: ClusterResult;
     rounds10Flood?: ClusterResult;
     rounds10Unsigned?: ClusterResult;
     rounds10Signed?: ClusterResult;
+    rounds10SignedPool?: ClusterResult;
   };
   profiles?: Record<string, { file: string; totalMs: number; functions: Array<{ name: string; selfMs: number; selfPct: number }> }>;
 }
@@ -127,7 +138,9 @@ export function targets(rep: BenchReport): TargetRow[] {
   const ms = (x: number) => `${fmt(x, 1)} ms`;
   // 1. The consensus tail: ratios to the raw flood of the same shape, in the same run.
   const qf = r.quietFlood;
-  for (const [mode, q] of [['unsigned', r.quietUnsigned], ['signed', r.quietSigned]] as const) {
+  const POOL = 'signed, 1 verify worker';
+  for (const [mode, q] of [['unsigned', r.quietUnsigned], ['signed', r.quietSigned], [POOL, r.quietSignedPool]] as const) {
+    if (mode === POOL && q === undefined) continue; // a run without the pool rows (older reports)
     row(`1a. quiet network, one in flight: p99 vs raw flood (${mode})`, ok(q) && ok(qf) ? `${ms(q.latencyMs.p99)} vs ${ms(qf.latencyMs.p99)}` : 'run failed or skipped',
       ok(q) && ok(qf) ? q.latencyMs.p99 / qf.latencyMs.p99 : undefined, times, '<= 3x', (v) => v <= 3);
     row(`1b. quiet network, one in flight: max (${mode})`, ok(q) ? `${ms(q.latencyMs.max)} (raw flood ${ok(qf) ? ms(qf.latencyMs.max) : 'n/a'})` : 'run failed or skipped',
@@ -135,7 +148,8 @@ export function targets(rep: BenchReport): TargetRow[] {
   }
   for (const n of [4, 10] as const) {
     const rf = r[`rounds${n}Flood`];
-    for (const [mode, q] of [['unsigned', r[`rounds${n}Unsigned`]], ['signed', r[`rounds${n}Signed`]]] as const) {
+    for (const [mode, q] of [['unsigned', r[`rounds${n}Unsigned`]], ['signed', r[`rounds${n}Signed`]], [POOL, r[`rounds${n}SignedPool`]]] as const) {
+      if (mode === POOL && q === undefined) continue;
       row(`1c. PBFT rounds, ${n} nodes all publishing: p99 vs raw flood (${mode})`, ok(q) && ok(rf) ? `${ms(q.latencyMs.p99)} vs ${ms(rf.latencyMs.p99)}` : 'run failed or skipped',
         ok(q) && ok(rf) ? q.latencyMs.p99 / rf.latencyMs.p99 : undefined, times, '<= 2x', (v) => v <= 2);
     }
@@ -144,7 +158,15 @@ export function targets(rep: BenchReport): TargetRow[] {
     ok(u) && ok(f) ? u.deliveriesPerSec / f.deliveriesPerSec : undefined, pct, '>= 50% (stretch 70%)', (v) => v >= 0.5);
   row('3a. signed deliveries/s vs gossipsub signed', ok(s) && ok(ls) ? `${dps(s)} vs ${dps(ls)}` : 'run failed or skipped',
     ok(s) && ok(ls) ? s.deliveriesPerSec / ls.deliveriesPerSec : undefined, times, '>= 8x', (v) => v >= 8);
-  for (const [mode, ours, theirs] of [['unsigned', u, r.libp2pUnsigned], ['signed', s, ls]] as const) {
+  const sp = r.oursSignedPool;
+  if (sp !== undefined) {
+    const main = (c: ClusterResult) => (c.mainThreadCpuUsPerDelivery ? `, event loop ${fmt(c.mainThreadCpuUsPerDelivery)} us` : '');
+    const cpu = ok(sp) && ok(s) ? ` (CPU per delivery ${fmt(sp.cpuUsPerDelivery)} us${main(sp)}, vs ${fmt(s.cpuUsPerDelivery)} us${main(s)} without)` : '';
+    row(`3a. signed deliveries/s vs gossipsub signed (${POOL})`, ok(sp) && ok(ls) ? `${dps(sp)} vs ${dps(ls)}${cpu}` : 'run failed or skipped',
+      ok(sp) && ok(ls) ? sp.deliveriesPerSec / ls.deliveriesPerSec : undefined, times, '>= 8x', (v) => v >= 8);
+  }
+  for (const [mode, ours, theirs] of [['unsigned', u, r.libp2pUnsigned], ['signed', s, ls], [POOL, sp, ls]] as const) {
+    if (mode === POOL && ours === undefined) continue;
     row(`3b. p99 latency under load vs gossipsub (${mode})`, ok(ours) && ok(theirs) ? `${fmt(ours.latencyMs.p99)} ms vs ${fmt(theirs.latencyMs.p99)} ms` : 'run failed or skipped',
       ok(ours) && ok(theirs) ? ours.latencyMs.p99 / theirs.latencyMs.p99 : undefined, pct, '<= 10%', (v) => v <= 0.1);
   }
@@ -193,7 +215,8 @@ export function targets(rep: BenchReport): TargetRow[] {
     });
   }
   const clusterRuns = [r.floodCorked, r.floodUncorked, u, s, r.oursUnsignedPlaintext, r.oursSignedPlaintext, r.libp2pUnsigned, ls,
-    qf, r.quietUnsigned, r.quietSigned, r.rounds4Flood, r.rounds4Unsigned, r.rounds4Signed, r.rounds10Flood, r.rounds10Unsigned, r.rounds10Signed].filter((x) => x !== undefined);
+    qf, r.quietUnsigned, r.quietSigned, r.rounds4Flood, r.rounds4Unsigned, r.rounds4Signed, r.rounds10Flood, r.rounds10Unsigned, r.rounds10Signed,
+    sp, r.quietSignedPool, r.rounds4SignedPool, r.rounds10SignedPool].filter((x) => x !== undefined);
   const allDelivered = clusterRuns.length > 0 && clusterRuns.every((x) => x.ok);
   rows.push({
     target: '7. every run delivers 100%',
@@ -241,6 +264,7 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
     ['raw flood, one write per frame', r.floodUncorked],
     ['aethel-p2p unsigned (encrypted)', r.oursUnsigned],
     ['aethel-p2p signed (encrypted)', r.oursSigned],
+    ['aethel-p2p signed (encrypted), 1 verify worker', r.oursSignedPool],
     ['aethel-p2p unsigned, plaintext', r.oursUnsignedPlaintext],
     ['aethel-p2p signed, plaintext', r.oursSignedPlaintext],
     ['js-libp2p gossipsub unsigned', r.libp2pUnsigned],
@@ -253,16 +277,25 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
         ['quiet: raw flood (floor)', r.quietFlood],
         ['quiet: aethel-p2p unsigned', r.quietUnsigned],
         ['quiet: aethel-p2p signed', r.quietSigned],
+        ['quiet: aethel-p2p signed, 1 verify worker', r.quietSignedPool],
         ['rounds, 4 nodes: raw flood (floor)', r.rounds4Flood],
         ['rounds, 4 nodes: aethel-p2p unsigned', r.rounds4Unsigned],
         ['rounds, 4 nodes: aethel-p2p signed', r.rounds4Signed],
+        ['rounds, 4 nodes: aethel-p2p signed, 1 verify worker', r.rounds4SignedPool],
         ['rounds, 10 nodes: raw flood (floor)', r.rounds10Flood],
         ['rounds, 10 nodes: aethel-p2p unsigned', r.rounds10Unsigned],
         ['rounds, 10 nodes: aethel-p2p signed', r.rounds10Signed],
+        ['rounds, 10 nodes: aethel-p2p signed, 1 verify worker', r.rounds10SignedPool],
       ]));
   }
   for (const c of [r.libp2pUnsigned, r.libp2pSigned]) {
     if (c?.publishRetries) out.push('', `js-libp2p ${c.mode}: ${fmt(c.publishRetries)} publishes were refused (NoPeersSubscribedToTopic) and retried after 100 ms; their latency counts from the first attempt.`);
+  }
+  for (const [name, c] of [['load', r.oursSignedPool], ['quiet', r.quietSignedPool], ['rounds, 4 nodes', r.rounds4SignedPool], ['rounds, 10 nodes', r.rounds10SignedPool]] as const) {
+    const v = c?.verifyPool;
+    if (!v) continue;
+    const main = c?.mainThreadCpuUsPerDelivery ? `; event loop CPU ${fmt(c.mainThreadCpuUsPerDelivery)} us per delivery of ${fmt(c.cpuUsPerDelivery)} us in all` : '';
+    out.push('', `Verify worker (${name}): ${fmt(v.requests)} signatures verified by the worker in ${fmt(v.batches)} batches (${fmt(v.requestsPerBatch, 1)} each), ${fmt(v.refused)} on the event loop (worker queue full)${main}.`);
   }
   if (r.floodCorked?.forwardTo) out.push('', `Raw flood: each node forwards each new frame to ${r.floodCorked.forwardTo} except the sender (ours pushes to fanout 3 minus seen-by).`);
   if (r.codec) {

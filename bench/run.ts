@@ -8,6 +8,9 @@
  *                    [--seed 1] [--profile] [--no-write]
  *
  * --quick: 1,000 messages, shorter timing loops, a smaller seen-cache cap (about 3 minutes).
+ * Signed runs are made twice where the targets read them (load, quiet, rounds): as the
+ * default, and with one verification worker (--verify-workers 1, option verifyWorkers).
+ * Both are reported, in separate rows.
  * latency: the consensus tail (issue 14), ours and the raw flood in the same run: a quiet
  * network (the cluster topology, one message in flight) and PBFT-sized rounds (4 nodes each
  * dialing 3, 10 nodes each dialing 3; every node publishes one message at once, the next
@@ -118,6 +121,8 @@ async function main(): Promise<void> {
       // the same process order so the encryption cost is read from one run (issue 11).
       await run(signed ? 'oursSigned' : 'oursUnsigned', [...TSX, ...prof], 'bench/cluster.ts', [...clusterArgs, '--signed', String(signed)]);
       await run(signed ? 'oursSignedPlaintext' : 'oursUnsignedPlaintext', TSX, 'bench/cluster.ts', [...clusterArgs, '--signed', String(signed), '--encrypted', 'false']);
+      // Issue 14: the optional verification pool beside the default (one worker for the 20 nodes of the process).
+      if (signed) await run('oursSignedPool', TSX, 'bench/cluster.ts', [...clusterArgs, '--signed', 'true', '--verify-workers', '1']);
       if (profile && existsSync(dir)) {
         // tsx runs a loader thread with a profile of its own; the main thread's is the largest.
         const files = readdirSync(dir).map((f) => path.join(dir, f));
@@ -134,10 +139,12 @@ async function main(): Promise<void> {
       '--size', String(params.size), '--messages', quick ? '200' : '500', '--window', '1'];
     await run('quietFlood', TSX, 'bench/raw-floor.ts', ['--part', 'flood', ...quiet]);
     for (const signed of [false, true]) await run(signed ? 'quietSigned' : 'quietUnsigned', TSX, 'bench/cluster.ts', [...quiet, '--signed', String(signed)]);
+    await run('quietSignedPool', TSX, 'bench/cluster.ts', [...quiet, '--signed', 'true', '--verify-workers', '1']);
     for (const n of [4, 10] as const) {
       const rounds = ['--nodes', String(n), '--degree', '3', '--seed', String(params.seed), '--size', String(params.size), '--rounds', quick ? '100' : '300'];
       await run(`rounds${n}Flood`, TSX, 'bench/raw-floor.ts', ['--part', 'flood', ...rounds]);
       for (const signed of [false, true]) await run(`rounds${n}${signed ? 'Signed' : 'Unsigned'}`, TSX, 'bench/cluster.ts', [...rounds, '--signed', String(signed)]);
+      await run(`rounds${n}SignedPool`, TSX, 'bench/cluster.ts', [...rounds, '--signed', 'true', '--verify-workers', '1']);
     }
   }
   if (only.has('libp2p')) {

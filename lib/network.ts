@@ -20,6 +20,8 @@ import { traceNetworkEvents } from './dump/network-trace.js';
 import { DumpWriter } from './dump/writer.js';
 import { InvalidOptionError, P2PError } from './errors.js';
 import { GossipEngine } from './gossip/engine.js';
+import { acquireVerifyPool } from './gossip/verify-pool.js';
+import type { VerifyPoolLease } from './gossip/verify-pool.js';
 import { PartitionMonitor } from './health/partition-monitor.js';
 import type { HealthSnapshot } from './health/partition-monitor.js';
 import { generateIdentity } from './identity.js';
@@ -123,6 +125,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
   /** Topic handlers and local delivery (lib/subscriptions.ts). */
   private readonly subscriptions: Subscriptions;
   private heartbeatTimer: TimerHandle | undefined;
+  /** The process's signature verification pool, held from start to stop when verifyWorkers > 0 (signed mode). */
+  private verifyLease: VerifyPoolLease | undefined;
   private lifecycle: Lifecycle = 'new';
   private startPromise: Promise<StartResult> | undefined;
   private stopPromise: Promise<void> | undefined;
@@ -183,6 +187,11 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
       subscribed: (topic) => this.subscriptions.has(topic),
       trace: this.dump?.trace,
       endOfTurn: Connection.atEndOfTurn,
+      // Only while a pool is held (verifyWorkers, from start to stop); a verdict that comes after stop is dropped.
+      ...(this.opts.verifyWorkers > 0 && this.opts.signMessages ? {
+        verifyAsync: (origin: Buffer, id: Buffer, sig: Buffer, done: (valid: boolean) => void) =>
+          this.verifyLease?.pool.verify(origin, id, sig, (valid) => void (this.verifyLease && done(valid))) ?? false,
+      } : {}),
       ...this.sanctions.gossipHost(),
     }, this.counters);
     this.direct = new DirectMessenger(this.clock);
@@ -277,6 +286,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     this.bound = await this.transport.listen(this.opts.listenHost, this.opts.listenPort);
     this.logs.transport.info({ host: this.bound.host, port: this.bound.port, advertised: `${this.opts.advertiseHost}:${this.opts.advertisePort || this.bound.port}` }, 'listening');
     this.warnIfUnroutable();
+    if (this.opts.verifyWorkers > 0 && this.opts.signMessages) this.verifyLease = acquireVerifyPool(this.opts.verifyWorkers);
     let lastBeat = this.clock.now();
     this.heartbeatTimer = this.clock.setInterval(() => {
       // A timer firing more than STALL_HEARTBEATS beats late means this process was not
@@ -350,6 +360,8 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
 
   private async doTeardown(): Promise<void> {
     this.lifecycle = 'stopping';
+    const lease = this.verifyLease;
+    this.verifyLease = undefined; // verdicts still to come are dropped
     this.sanctions.pacer.clear(); // broadcasts waiting for their turn reject STOPPED
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = undefined;
@@ -362,6 +374,7 @@ export class P2PNetwork extends EventEmitter<P2PNetworkEvents> {
     await this.dump?.close();
     await this.keyLog?.close();
     this.gossip.clear();
+    await lease?.release();
     this.lifecycle = 'stopped';
     this.log.info('stopped');
   }

@@ -14,6 +14,7 @@ import { resolveRetryConfig } from './retry/backoff.js';
 import { resolveScoringOptions } from './peers/peer-ledger.js';
 import type { ScoringOptions } from './peers/peer-ledger.js';
 import { ADMISSION_DEFAULTS, resolveAdmissionOptions } from './peers/admission.js';
+import { checkWorkers } from './gossip/verify-pool.js';
 import type { RetryConfig } from './retry/backoff.js';
 
 export interface P2PNetworkOptions {
@@ -130,6 +131,13 @@ export interface P2PNetworkOptions {
   maxReplayOrigins?: number;
   /** Times one message is sent to one peer in answer to its IWANTs. Default 3. */
   iwantServesPerPeer?: number;
+  /**
+   * Worker threads that verify gossip signatures off the event loop (signed mode), 0 to
+   * os.availableParallelism(). One pool per process, shared by every node in it and sized to
+   * the largest value asked; its threads end when the last node using it stops. 0 verifies on
+   * the event loop. Worth it on a host with a spare core (lib/gossip/verify-pool.ts). Default 0.
+   */
+  verifyWorkers?: number;
   // ---- adoption ----------------------------------------------------------------------------
   /**
    * start() rejects with BOOTSTRAP_FAILED (after stopping the node) when `bootstrap` lists
@@ -220,6 +228,7 @@ export interface ResolvedOptions {
   replayWindowSize: number;
   maxReplayOrigins: number;
   iwantServesPerPeer: number;
+  verifyWorkers: number;
   // ---- adoption ----
   requireBootstrap: boolean;
 
@@ -279,6 +288,7 @@ export const DEFAULTS = Object.freeze({
   replayWindowSize: 1024,
   maxReplayOrigins: 10_000,
   iwantServesPerPeer: 3,
+  verifyWorkers: 0,
   // ---- adoption ----
   requireBootstrap: false,
 
@@ -445,6 +455,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     replayWindowSize: int('replayWindowSize', o.replayWindowSize ?? d.replayWindowSize, 1, 1_000_000),
     maxReplayOrigins: int('maxReplayOrigins', o.maxReplayOrigins ?? d.maxReplayOrigins, 1, 10_000_000),
     iwantServesPerPeer: int('iwantServesPerPeer', o.iwantServesPerPeer ?? d.iwantServesPerPeer, 1, 1000),
+    verifyWorkers: checkWorkers('verifyWorkers', o.verifyWorkers ?? d.verifyWorkers, 0),
     // ---- adoption ----
     requireBootstrap: bool('requireBootstrap', o.requireBootstrap ?? d.requireBootstrap),
     ...resolveAdmission(o, listenHost),

@@ -116,6 +116,14 @@ export interface GossipHost {
    * microtask (the simulator).
    */
   endOfTurn?(fn: () => void): void;
+  /**
+   * Optional: verify a signature elsewhere (a worker pool, lib/gossip/verify-pool.ts
+   * AsyncVerifier.verify; signed mode). true: `done` runs later, never synchronously, with the
+   * verdict, or never once the node stopped; meanwhile the message is in flight (copies of it
+   * with the same signature are duplicates). false (no room): the engine verifies
+   * synchronously, as it does when this is absent (the simulator).
+   */
+  verifyAsync?(origin: Buffer, id: Buffer, signature: Buffer, done: (valid: boolean) => void): boolean;
 }
 
 export interface GossipOptions {
@@ -226,6 +234,10 @@ export class GossipEngine {
   private askTimerAt = Infinity;
   /** Moving average of how long after an id's first announcement its push copy arrives, ms (announceWaitMs). */
   pushLagMs = 0;
+  /** Messages whose signature is being verified elsewhere (host.verifyAsync), by id (latin1). */
+  private readonly verifying = new Map<string, InFlight>();
+  /** Bytes of the body copies `verifying` holds (at most MAX_VERIFYING_BYTES). */
+  private verifyingBytes = 0;
 
   constructor(
     private readonly identity: Identity,
@@ -301,6 +313,7 @@ export class GossipEngine {
       this.host.duplicate?.(from);
       return;
     }
+    if (this.verifying.size > 0 && this.inFlightCopy(from, body, key)) return;
     const l = readGossip(body);
     const origin = body.subarray(l.originOffset, l.originOffset + 32);
     // Before any hashing: (origin, seq) alone proves a replay or a message past the seen-cache
@@ -326,9 +339,19 @@ export class GossipEngine {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: from.idHex, reason: 'verify_budget' });
         return;
       }
+      if (this.host.verifyAsync && this.verifyLater(from, body, l, id, key)) return;
       if (!verifySignature(origin, id, body.subarray(l.signatureOffset, l.signatureOffset + 64))) return this.reject(from, id, 'bad_signature');
       this.host.accepted?.(origin);
     }
+    this.accept(from, body, l, origin, id, key, NO_PEERS);
+  }
+
+  /**
+   * A new message whose signature checked out (or that needs none): remember it, deliver it,
+   * forward it. `heldBy`: peers that sent a copy or an IHAVE while it was being verified
+   * (verifyLater); they hold it.
+   */
+  private accept(from: GossipPeer, body: Buffer, l: GossipLayout, origin: Buffer, id: Buffer, key: string, heldBy: readonly GossipPeer[]): void {
     this.seen.add(id);
     this.replay.commit(origin, l.seq);
     // Repair when we had asked for it; an announced id not yet asked for came by push.
@@ -358,6 +381,7 @@ export class GossipEngine {
     }
     this.host.trace?.({ event: 'delivered', msg: idHex, peer: from.idHex, hops: l.hops, via });
     const holders = w ? w.told.slice() : [];
+    for (const p of heldBy) if (!holders.includes(p)) holders.push(p);
     if (this.host.endOfTurn) {
       // Forwarded at the end of the turn (from the view: see endOfTurn): copies and
       // announcements of it that arrive in the meantime name more peers that hold it.
@@ -366,6 +390,98 @@ export class GossipEngine {
       return;
     }
     this.forward({ body, l, from, id, idHex, key, holders });
+  }
+
+  /**
+   * Signed mode with host.verifyAsync: hand the signature check over and keep a copy of the
+   * body (the view is valid only until the end of the turn) until the verdict comes
+   * (verified). Everything checked before (seen, replay, id, budgets) stays checked before.
+   * False when the check could not be handed over (bodies in flight at their cap, verifier
+   * full): the caller verifies synchronously.
+   */
+  private verifyLater(from: GossipPeer, body: Buffer, l: GossipLayout, id: Buffer, key: string): boolean {
+    if (this.verifyingBytes + body.length > MAX_VERIFYING_BYTES) return false;
+    const copy = Buffer.from(body);
+    const origin = copy.subarray(l.originOffset, l.originOffset + 32);
+    const signature = copy.subarray(l.signatureOffset, l.signatureOffset + 64);
+    const v = this.verifying.get(key) ?? { id: Buffer.from(id), copies: [], told: [] };
+    const c: InFlightCopy = { body: copy, l, from, holders: [] };
+    if (!this.host.verifyAsync!(origin, v.id, signature, (valid) => this.verified(key, v, c, valid))) return false;
+    if (v.copies.length === 0) this.verifying.set(key, v);
+    v.copies.push(c);
+    this.verifyingBytes += copy.length;
+    return true;
+  }
+
+  /**
+   * A copy of an id being verified. With the signature bytes of a copy in flight it is a
+   * duplicate, counted as one (the verdict will be the same: the id binds the origin). With
+   * another signature it is not: it goes on to be checked and verified itself, so a forged
+   * copy that arrived first cannot suppress the genuine one.
+   */
+  private inFlightCopy(from: GossipPeer, body: Buffer, key: string): boolean {
+    const v = this.verifying.get(key);
+    if (!v) return false;
+    const end = body.length;
+    if (end < 66 || body[end - 66] !== 0xc4 || body[end - 65] !== 0x40) return false; // unsigned: refused below
+    for (const c of v.copies) {
+      const sigEnd = c.l.signatureOffset + 64;
+      if (body.compare(c.body, sigEnd - 64, sigEnd, end - 64, end) !== 0) continue;
+      this.metrics.duplicatesReceived++;
+      this.host.trace?.({ event: 'duplicate', msg: body.toString('hex', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), peer: from.idHex });
+      if (from !== c.from && !c.holders.includes(from)) c.holders.push(from);
+      this.host.duplicate?.(from);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The verdict on copy `c` of in-flight message `v` (verifyLater): valid, the rest of
+   * onGossip runs now (a seq taken meanwhile by another message of its origin is a replay, as
+   * it would have been in order); invalid, the sender is refused as before. Nothing happens
+   * once the node stopped (clear() emptied `verifying`).
+   */
+  private verified(key: string, v: InFlight, c: InFlightCopy, valid: boolean): void {
+    if (this.verifying.get(key) !== v) return;
+    v.copies.splice(v.copies.indexOf(c), 1);
+    this.verifyingBytes -= c.body.length;
+    if (v.copies.length === 0) this.verifying.delete(key);
+    const { body, l, from } = c;
+    if (!valid) {
+      this.reject(from, v.id, 'bad_signature');
+      if (v.copies.length === 0 && !this.seen.hasKey(key)) this.askAnnouncers(v, key);
+      return;
+    }
+    if (this.seen.hasKey(key)) {
+      // Another copy of it, with another valid signature, was accepted first.
+      this.metrics.duplicatesReceived++;
+      this.holds(from, key);
+      this.host.duplicate?.(from);
+      return;
+    }
+    const origin = body.subarray(l.originOffset, l.originOffset + 32);
+    const fresh = this.replay.check(origin, l.seq);
+    if (fresh !== 'new') return this.reject(from, v.id, fresh);
+    this.host.accepted?.(origin);
+    this.accept(from, body, l, origin, v.id, key, c.holders.length === 0 ? v.told : [...v.told, ...c.holders]);
+  }
+
+  /**
+   * Every copy of an in-flight id was refused: ask for it now, of what asked-for entry there
+   * is, else of the peers that announced it while it was in flight.
+   */
+  private askAnnouncers(v: InFlight, key: string): void {
+    const w = this.wanted.get(key);
+    if (w) {
+      if (w.dueAt !== undefined) this.scheduleAsk(this.clock.now());
+      return;
+    }
+    if (!this.opts.repair || v.told.length === 0 || this.wanted.size >= MAX_WANTED) return;
+    const now = this.clock.now();
+    const sources = v.told.slice(0, MAX_SOURCES_PER_WANT).map((p) => p.idHex);
+    this.wanted.set(key, { id: v.id, announcedAt: now, askedAt: now, asked: undefined, dueAt: now, sources, told: v.told.slice(0, MAX_SOURCES_PER_WANT) });
+    this.scheduleAsk(now);
   }
 
   /**
@@ -419,6 +535,12 @@ export class GossipEngine {
         this.holds(from, key, now);
         continue;
       }
+      const v = this.verifying.size > 0 ? this.verifying.get(key) : undefined;
+      if (v) {
+        // Being verified: the announcer holds it, and is asked for it should every copy in flight be refused.
+        if (v.told.length < MAX_SOURCES_PER_WANT && !v.told.includes(from)) v.told.push(from);
+        continue;
+      }
       const w = this.wanted.get(key);
       if (w) {
         if (w.sources.length < MAX_SOURCES_PER_WANT && !w.sources.includes(from.idHex)) w.sources.push(from.idHex);
@@ -470,6 +592,7 @@ export class GossipEngine {
         continue;
       }
       if (!isDue(w)) continue;
+      if (this.verifying.size > 0 && this.verifying.has(key)) continue; // a copy is being verified: asked if it is refused (askAnnouncers)
       w.dueAt = undefined;
       const peer = this.nextSource(w, byId);
       if (!peer || this.seen.has(w.id)) {
@@ -765,6 +888,8 @@ export class GossipEngine {
     this.askTimerAt = Infinity;
     this.announcing.clear();
     this.deferred.clear();
+    this.verifying.clear();
+    this.verifyingBytes = 0;
     this.turnQueued = false;
     this.wanted.clear();
     this.behind.clear();
@@ -776,6 +901,14 @@ export class GossipEngine {
 }
 
 const NONE: readonly Buffer[] = Object.freeze([]);
+const NO_PEERS: readonly GossipPeer[] = Object.freeze([]);
+
+/**
+ * Bytes of body copies kept while their signatures are verified elsewhere (host.verifyAsync);
+ * beyond it a new message is verified synchronously. 8 MiB: thousands of ordinary messages,
+ * a few of the largest frames.
+ */
+const MAX_VERIFYING_BYTES = 8 * 1024 * 1024;
 
 /** A copy of a GOSSIP body with another TTL (an IWANT answer for a message kept after its TTL ran out). */
 function withTtl(body: Buffer, ttl: number): Buffer {
@@ -812,6 +945,25 @@ interface DeferredForward {
   /** The id, latin1. */
   key: string;
   /** Peers known to hold it besides `from`: its announcers, and what sent a copy or IHAVE since. */
+  holders: GossipPeer[];
+}
+
+/** A message whose signature is being verified elsewhere (GossipEngine.verifyLater). */
+interface InFlight {
+  /** The id (a copy). */
+  id: Buffer;
+  /** Copies being verified, one per distinct signature, in arrival order. */
+  copies: InFlightCopy[];
+  /** Peers that announced it (IHAVE) meanwhile: they hold it; asked for it if every copy is refused. */
+  told: GossipPeer[];
+}
+
+interface InFlightCopy {
+  /** A copy of the body as received, and where its fields are. */
+  body: Buffer;
+  l: GossipLayout;
+  from: GossipPeer;
+  /** Peers that sent the same bytes meanwhile (duplicates): they hold it if it is valid. */
   holders: GossipPeer[];
 }
 
