@@ -41,6 +41,40 @@ export function unpackValue(bytes: Uint8Array): unknown {
   return decodeStrict(bytes, PAYLOAD_LIMITS);
 }
 
+/** Bytes of one id in an IHAVE or IWANT: bin 8 header (0xc4, 32) then the id. */
+const ID_ENTRY_BYTES = 2 + 32;
+
+/**
+ * An IHAVE or IWANT body, written directly: [type, [bin 32, ...]] with the array header
+ * msgpackr would choose (fixarray below 16 items, array 16 above), so the bytes are the ones
+ * packr.pack gives (spec/wire/codec.spec.ts compares them), without its general encoder. Ids
+ * of another length (never sent by the engine) go through packr.
+ */
+function encodeIdList(type: number, ids: readonly Uint8Array[]): Buffer {
+  const n = ids.length;
+  for (let i = 0; i < n; i++) if (ids[i]!.length !== 32) return packr.pack([type, ids]);
+  if (n > 0xffff) return packr.pack([type, ids]);
+  const head = n < 16 ? 3 : 5;
+  const out = Buffer.allocUnsafe(head + n * ID_ENTRY_BYTES);
+  out[0] = 0x92;
+  out[1] = type;
+  if (n < 16) {
+    out[2] = 0x90 | n;
+  } else {
+    out[2] = 0xdc;
+    out[3] = n >>> 8;
+    out[4] = n & 0xff;
+  }
+  let o = head;
+  for (let i = 0; i < n; i++) {
+    out[o] = 0xc4;
+    out[o + 1] = 32;
+    out.set(ids[i]!, o + 2);
+    o += ID_ENTRY_BYTES;
+  }
+  return out;
+}
+
 /** Encode a message to a frame body. The caller guarantees the message is well-formed. */
 export function encodeMessage(msg: Message): Buffer {
   switch (msg.type) {
@@ -53,7 +87,7 @@ export function encodeMessage(msg: Message): Buffer {
       return encodeGossip(msg);
     case MessageType.IHAVE:
     case MessageType.IWANT:
-      return packr.pack([msg.type, msg.ids]);
+      return encodeIdList(msg.type, msg.ids);
     case MessageType.DIRECT:
       return packr.pack([msg.type, msg.ref, msg.topic, msg.payload, msg.wantReply]);
     case MessageType.ACK:

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Packr } from 'msgpackr';
 import { ProtocolError } from '../../lib/errors.js';
 import { decodeMessage, encodeMessage, packValue, unpackValue } from '../../lib/wire/codec.js';
 import { LIMITS, MessageType } from '../../lib/wire/messages.js';
@@ -261,5 +262,21 @@ describe('Message codec', () => {
       expect(readStandardMsgpack(packValue(new Date(1_700_000_000_000)))).to.have.property('timestamp');
       expect(packValue(null).toString('hex')).to.equal('c0');
     });
+  });
+});
+
+describe('IHAVE and IWANT encoding', () => {
+  // What msgpackr writes for [type, ids] with the codec's options (standard MessagePack).
+  const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, encodeUndefinedAsNil: true });
+
+  it('writes the bytes msgpackr gives for [type, ids], for every list length up to 40 and at the cap', () => {
+    for (const type of [MessageType.IHAVE, MessageType.IWANT]) {
+      for (const n of [...Array.from({ length: 41 }, (_, i) => i), LIMITS.idsPerAdvert]) {
+        const ids = Array.from({ length: n }, (_, i) => Buffer.alloc(32, (i * 7 + n) & 0xff));
+        const body = encodeMessage({ type, ids } as Message);
+        expect(body.equals(packr.pack([type, ids])), `type ${type}, ${n} ids`).to.equal(true);
+        expect((decodeMessage(body) as { ids: Buffer[] }).ids).to.deep.equal(ids);
+      }
+    }
   });
 });
