@@ -279,4 +279,19 @@ describe('IHAVE and IWANT encoding', () => {
       }
     }
   });
+
+  it('still decodes an IHAVE whose list uses a longer array header than needed (the general path)', () => {
+    const id = Buffer.alloc(32, 9);
+    const body = Buffer.concat([Buffer.from([0x92, MessageType.IHAVE, 0xdc, 0x00, 0x01, 0xc4, 0x20]), id]);
+    expect(decodeMessage(body)).to.deep.equal({ type: MessageType.IHAVE, ids: [id] });
+  });
+
+  it('refuses an IHAVE over the id cap, with a trailing byte, or with a short id, as the general path does', () => {
+    const over = encodeMessage({ type: MessageType.IHAVE, ids: Array.from({ length: LIMITS.idsPerAdvert + 1 }, () => Buffer.alloc(32)) } as Message);
+    expect(() => decodeMessage(over)).to.throw(ProtocolError);
+    const one = encodeMessage({ type: MessageType.IHAVE, ids: [Buffer.alloc(32)] } as Message);
+    expect(() => decodeMessage(Buffer.concat([one, Buffer.from([0])]))).to.throw(ProtocolError).with.property('code', 'MALFORMED');
+    const short = Buffer.from([0x92, MessageType.IWANT, 0x91, 0xc4, 0x1f, ...Buffer.alloc(31)]);
+    expect(() => decodeMessage(short)).to.throw(ProtocolError).with.property('code', 'SCHEMA');
+  });
 });
