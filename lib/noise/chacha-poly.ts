@@ -131,11 +131,11 @@ export class ChaChaPoly {
 
   /** The tag of (ad, ciphertext) per section 2.8 into this.tag. */
   private mac(ad: Uint8Array, ct: Uint8Array, off: number, len: number): void {
-    this.h.fill(0);
+    const h = this.h;
+    for (let i = 0; i < 10; i++) h[i] = 0;
     if (ad.length > 0) this.blocks(ad, 0, ad.length);
     this.blocks(ct, off, len);
     const z = this.scratch;
-    z.fill(0);
     writeLen(z, 0, ad.length);
     writeLen(z, 8, len);
     this.blocks(z, 0, 16);
@@ -242,23 +242,14 @@ export class ChaChaPoly {
     // The low 128 bits as eight 16-bit words (limb k holds bits 13k..13k+12), plus s, mod 2^128.
     const pad = this.pad;
     const tag = this.tag;
-    const words = [
-      (h0 | (h1 << 13)) & 0xffff,
-      ((h1 >>> 3) | (h2 << 10)) & 0xffff,
-      ((h2 >>> 6) | (h3 << 7)) & 0xffff,
-      ((h3 >>> 9) | (h4 << 4)) & 0xffff,
-      ((h4 >>> 12) | (h5 << 1) | (h6 << 14)) & 0xffff,
-      ((h6 >>> 2) | (h7 << 11)) & 0xffff,
-      ((h7 >>> 5) | (h8 << 8)) & 0xffff,
-      ((h8 >>> 8) | (h9 << 5)) & 0xffff,
-    ];
-    let carry = 0;
-    for (let k = 0; k < 8; k++) {
-      const w = words[k]! + pad[k]! + carry;
-      carry = w >>> 16;
-      tag[2 * k] = w & 0xff;
-      tag[2 * k + 1] = (w >>> 8) & 0xff;
-    }
+    let carry = tagWord(tag, 0, ((h0 | (h1 << 13)) & 0xffff) + pad[0]!);
+    carry = tagWord(tag, 1, (((h1 >>> 3) | (h2 << 10)) & 0xffff) + pad[1]! + carry);
+    carry = tagWord(tag, 2, (((h2 >>> 6) | (h3 << 7)) & 0xffff) + pad[2]! + carry);
+    carry = tagWord(tag, 3, (((h3 >>> 9) | (h4 << 4)) & 0xffff) + pad[3]! + carry);
+    carry = tagWord(tag, 4, (((h4 >>> 12) | (h5 << 1) | (h6 << 14)) & 0xffff) + pad[4]! + carry);
+    carry = tagWord(tag, 5, (((h6 >>> 2) | (h7 << 11)) & 0xffff) + pad[5]! + carry);
+    carry = tagWord(tag, 6, (((h7 >>> 5) | (h8 << 8)) & 0xffff) + pad[6]! + carry);
+    tagWord(tag, 7, (((h8 >>> 8) | (h9 << 5)) & 0xffff) + pad[7]! + carry);
   }
 
   /** One ChaCha20 block (section 2.3) for the key, `counter` and nonce words into this.block. */
@@ -310,10 +301,23 @@ export class ChaChaPoly {
   }
 }
 
+/** Write the low 16 bits of `w` as tag word `k` (little-endian); returns the carry into the next word. */
+function tagWord(tag: Uint8Array, k: number, w: number): number {
+  tag[2 * k] = w & 0xff;
+  tag[2 * k + 1] = (w >>> 8) & 0xff;
+  return w >>> 16;
+}
+
 /** `n` (below 2^53) as a 64-bit little-endian integer at `off`. */
 function writeLen(b: Uint8Array, off: number, n: number): void {
-  for (let i = 0; i < 8; i++) {
-    b[off + i] = n % 256;
-    n = Math.floor(n / 256);
-  }
+  const lo = n >>> 0;
+  const hi = Math.floor(n / 2 ** 32);
+  b[off] = lo;
+  b[off + 1] = lo >>> 8;
+  b[off + 2] = lo >>> 16;
+  b[off + 3] = lo >>> 24;
+  b[off + 4] = hi;
+  b[off + 5] = hi >>> 8;
+  b[off + 6] = hi >>> 16;
+  b[off + 7] = hi >>> 24;
 }
