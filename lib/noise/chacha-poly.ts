@@ -201,8 +201,8 @@ export class ChaChaPoly {
     hh[0] = h0; hh[1] = h1; hh[2] = h2; hh[3] = h3; hh[4] = h4; hh[5] = h5; hh[6] = h6; hh[7] = h7; hh[8] = h8; hh[9] = h9;
     if (full < off + len) {
       const z = this.scratch;
-      z.fill(0);
-      z.set(m.subarray(full, off + len));
+      const k = off + len - full;
+      for (let i = 0; i < 16; i++) z[i] = i < k ? m[full + i]! : 0;
       this.blocks(z, 0, 16);
     }
   }
