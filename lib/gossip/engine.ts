@@ -205,8 +205,6 @@ export class GossipEngine {
   readonly slots = new PeerSlots();
   /** The seen-by entries of the body being forwarded, as two 32-bit words each (reused). */
   private readonly seenWords = new Uint32Array(2 * LIMITS.seenBy);
-  /** The slots known to hold the message being sent (send(): reused, read by cache.add, never kept). */
-  private readonly knownScratch: number[] = [];
   private seq: number;
   private readonly wanted = new Map<string, Wanted>();
   /**
@@ -676,9 +674,7 @@ export class GossipEngine {
     // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
     // target whose queue was full is not, and falls behind: the heartbeat advertises the
     // message to it.
-    const known = this.knownScratch;
-    known.length = 0;
-    if (from) known.push(this.slotOf(from, now));
+    const known = from ? [this.slotOf(from, now)] : [];
     if (told) for (const p of told) known.push(this.slotOf(p, now));
     for (let i = 0; i < targets; i++) {
       const t = candidates[i]!;
