@@ -11,7 +11,6 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { CipherChaCha20Poly1305 } from 'node:crypto';
 import { P2PError, ProtocolError } from '../errors.js';
-import { ChaChaPoly, isJsAeadAvailable, JS_AEAD_MAX_BYTES } from './chacha-poly.js';
 
 /** Bytes in a ChaChaPoly key. */
 export const KEY_BYTES = 32;
@@ -51,8 +50,6 @@ export class CipherState {
   private n = 0;
   /** The nonce of the next message, rewritten per call (bytes 0-3 stay zero). */
   private readonly iv = Buffer.alloc(12);
-  /** The same key for small messages (chacha-poly.ts: cheaper than a node:crypto cipher per call); undefined while empty. */
-  private small: ChaChaPoly | undefined;
 
   /** An empty CipherState (no key): encryption passes plaintext through, as Noise specifies. */
   constructor(key?: Buffer) {
@@ -77,7 +74,6 @@ export class CipherState {
     }
     this.k = Buffer.from(key);
     this.n = 0;
-    this.small = isJsAeadAvailable ? new ChaChaPoly(this.k) : undefined;
   }
 
   /** Noise HasKey(): true once a key is set. */
@@ -143,12 +139,6 @@ export class CipherState {
    */
   encryptInto(ad: Buffer, plaintext: Buffer, out: Buffer, offset: number): number {
     if (!this.k) return plaintext.copy(out, offset);
-    if (this.small && plaintext.length <= JS_AEAD_MAX_BYTES) {
-      this.checkNonce();
-      this.small.seal(0, this.n >>> 0, Math.floor(this.n / TWO_32), ad, plaintext, 0, plaintext.length, out, offset);
-      this.n++;
-      return plaintext.length + TAG_BYTES;
-    }
     const cipher = this.cipher(ad);
     const n = plaintext.length > 0 ? cipher.update(plaintext).copy(out, offset) : 0;
     cipher.final();
@@ -164,12 +154,6 @@ export class CipherState {
    */
   encryptInPlace(ad: Buffer, buf: Buffer, offset: number, len: number): number {
     if (!this.k) return len;
-    if (this.small && len <= JS_AEAD_MAX_BYTES) {
-      this.checkNonce();
-      this.small.seal(0, this.n >>> 0, Math.floor(this.n / TWO_32), ad, buf, offset, len, buf, offset);
-      this.n++;
-      return len + TAG_BYTES;
-    }
     const cipher = this.cipher(ad);
     const n = len > 0 ? cipher.update(buf.subarray(offset, offset + len)).copy(buf, offset) : 0;
     cipher.final();
@@ -211,24 +195,6 @@ export class CipherState {
   }
 
   /**
-   * decryptWithAd() that may decrypt in place: the plaintext returned can be a view of
-   * `ciphertext`'s own bytes, overwritten (a small message: no new buffer). For the record
-   * layer, whose ciphertext is a socket chunk (or its own assembly buffer) read once; never
-   * for a ciphertext the caller still needs (the handshake hashes its ciphertexts after
-   * decrypting them). On failure the bytes are unchanged.
-   */
-  decryptInPlace(ad: Buffer, ciphertext: Buffer): Buffer {
-    const end = ciphertext.length - TAG_BYTES;
-    if (!this.small || end < 0 || end > JS_AEAD_MAX_BYTES) return this.decryptWithAd(ad, ciphertext);
-    this.checkNonce();
-    if (!this.small.openInPlace(0, this.n >>> 0, Math.floor(this.n / TWO_32), ad, ciphertext, 0, end)) {
-      throw new ProtocolError('BAD_RECORD', `authentication failed at nonce ${this.n}`);
-    }
-    this.n++;
-    return ciphertext.subarray(0, end);
-  }
-
-  /**
    * Noise Rekey(): k = the first 32 bytes of ENCRYPT(k, 2^64-1, empty ad, 32 zero bytes)
    * (section 11.3); n is unchanged. Both ends call it at the same record count.
    */
@@ -238,7 +204,6 @@ export class CipherState {
     const next = cipher.update(Buffer.alloc(KEY_BYTES));
     cipher.final();
     this.k = next;
-    this.small?.setKey(next);
   }
 
   private checkNonce(): void {

@@ -203,12 +203,10 @@ export class RecordOpener {
 
   /**
    * Feed bytes. Calls onPlaintext once per record, in order, after its tag has verified (a
-   * view: copy it to keep it past the call). A small record is decrypted in place: the
-   * chunk's ciphertext bytes are overwritten by its plaintext (the opener owns what it is
-   * fed). Throws ProtocolError BAD_RECORD for L < 17, a tag that fails or a nonce that would
-   * wrap; nothing of that record is delivered and the opener stays errored: every later push
-   * throws the same error. If onPlaintext throws, the exception reaches the caller and the
-   * rest of the input waits for the next push.
+   * view: copy it to keep it past the call). Throws ProtocolError BAD_RECORD for L < 17, a
+   * tag that fails or a nonce that would wrap; nothing of that record is delivered and the
+   * opener stays errored: every later push throws the same error. If onPlaintext throws, the
+   * exception reaches the caller and the rest of the input waits for the next push.
    */
   push(chunk: Buffer, onPlaintext: (plaintext: Buffer) => void): void {
     if (this.err) throw this.err;
@@ -256,7 +254,7 @@ export class RecordOpener {
       this.need = -1;
       let plaintext: Buffer;
       try {
-        plaintext = this.cs.decryptInPlace(EMPTY, ciphertext);
+        plaintext = this.cs.decryptWithAd(EMPTY, ciphertext);
       } catch (err) {
         this.fail(err instanceof ProtocolError ? err : new ProtocolError('BAD_RECORD', String(err)));
       }

@@ -19,19 +19,15 @@ function stream(plaintexts: Buffer[], sealer = ends().sealer) {
   return { bytes: Buffer.concat(records), records, ends: records.map((r) => (end += r.length)) };
 }
 
-/**
- * Feed copies of `chunks`, as a socket hands each read over once: the opener decrypts small
- * records in place, so the same bytes cannot be fed twice.
- */
 function openAll(chunks: Buffer[], opener = ends().opener): Buffer[] {
   const out: Buffer[] = [];
-  for (const c of chunks) opener.push(Buffer.from(c), (p) => out.push(Buffer.from(p)));
+  for (const c of chunks) opener.push(c, (p) => out.push(Buffer.from(p)));
   return out;
 }
 
 function pushError(opener: RecordOpener, chunk: Buffer, onPlaintext: (p: Buffer) => void = () => {}): ProtocolError {
   try {
-    opener.push(Buffer.from(chunk), onPlaintext);
+    opener.push(chunk, onPlaintext);
   } catch (err) {
     expect(err).to.be.instanceOf(ProtocolError);
     return err as ProtocolError;
@@ -48,15 +44,6 @@ describe('RecordSealer and RecordOpener', () => {
       expect(opener.bufferedBytes).to.equal(0);
       expect(opener.records).to.equal(PLAINTEXTS.length);
     }
-  });
-
-  it('decrypt a small record that arrives whole in place: the chunk fed now holds its plaintext', () => {
-    const chunk = Buffer.from(stream([Buffer.from('in place')]).bytes);
-    const seen: Buffer[] = [];
-    ends().opener.push(chunk, (p) => seen.push(p));
-    expect(seen[0]!.toString()).to.equal('in place');
-    expect(seen[0]!.buffer).to.equal(chunk.buffer);
-    expect(chunk.subarray(2, 10).toString()).to.equal('in place');
   });
 
   it('open the stream fed one byte at a time, each record once its last byte is in', () => {
@@ -113,7 +100,7 @@ describe('RecordSealer and RecordOpener', () => {
   it('seal a record in place (recordFor, sealInPlace) into the bytes sealRecord gives, small and large, across rekeys', () => {
     const a = ends({ rekeyAfterRecords: 2 }).sealer;
     const b = ends({ rekeyAfterRecords: 2 }).sealer;
-    for (const n of [1, 300, 768, 769, 5000, MAX_RECORD_PLAINTEXT]) {
+    for (const n of [1, 300, 5000, MAX_RECORD_PLAINTEXT]) {
       const p = Buffer.alloc(n, n & 0xff);
       const record = RecordSealer.recordFor(n);
       p.copy(record, 2);
