@@ -11,6 +11,7 @@
  *   node:crypto's createHash and verify).
  *
  *   node --expose-gc --import tsx bench/alloc.ts [--messages 20000] [--dups 3] [--size 256] [--batch 250] [--relay]
+ *                                                [--signed both|true|false]
  *
  * The node subscribes to the topic (deliver() gets a copy of each payload); --relay: it does
  * not (the host's subscribed() says false), as a relay-only node.
@@ -45,6 +46,8 @@ const PEERS = Math.max(DUPS + 2, intFlag(flags, 'peers', 8));
 const legacy = flags.has('legacy');
 /** --relay: the node has no subscriber for the topic (it only relays). */
 const relayOnly = flags.has('relay');
+/** --signed true|false: run that mode only (default both). */
+const modes = flags.get('signed') === 'true' ? [true] : flags.get('signed') === 'false' ? [false] : [false, true];
 const maybeGc = (globalThis as { gc?: () => void }).gc;
 if (!maybeGc) throw new Error('run with node --expose-gc --import tsx bench/alloc.ts');
 const gc: () => void = maybeGc;
@@ -195,7 +198,7 @@ async function run(signed: boolean): Promise<Figures> {
 
 // One untimed warm-up of each mode so the JIT has compiled the path, then the measured runs.
 const results: Figures[] = [];
-for (const signed of [false, true]) {
+for (const signed of modes) {
   await run(signed);
   results.push(await run(signed));
 }

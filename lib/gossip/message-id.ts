@@ -33,29 +33,40 @@ export function gossipMessageId(origin: Uint8Array, seq: number, topic: string, 
 
 /** Bodies up to this size are hashed in one call from a copy of their transcript. */
 const ONE_SHOT_MAX_BYTES = 64 * 1024;
-/** The transcript of the message being hashed (one message at a time: hashing is synchronous). */
-let scratch = Buffer.allocUnsafe(1024);
+/**
+ * The transcript of the message being hashed (one message at a time: hashing is synchronous),
+ * GOSSIP_ID_TAG already in place at its start.
+ */
+let scratch = transcriptBuffer(1024);
+
+function transcriptBuffer(n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  GOSSIP_ID_TAG.copy(b, 0);
+  return b;
+}
 
 /**
  * gossipMessageId() of a GOSSIP body read by readGossip(), hashed from the body's own bytes
  * (no topic re-encoding): the transcript is gathered in a reused buffer and hashed in one
- * call, which costs a quarter of a streaming hash object for a small message.
+ * call, which costs a quarter of a streaming hash object for a small message. The short
+ * fields are copied byte by byte (Buffer.copy makes a view per call).
  */
 export function gossipMessageIdOfBody(body: Buffer, l: GossipLayout): Buffer {
   const n = GOSSIP_ID_TAG.length + 32 + 8 + 2 + l.topicLength + 4 + l.payloadLength;
   if (n > ONE_SHOT_MAX_BYTES) {
     return gossipMessageId(body.subarray(l.originOffset, l.originOffset + 32), l.seq, l.topic, body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength));
   }
-  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 2 * scratch.length));
-  let o = GOSSIP_ID_TAG.copy(scratch, 0);
-  o += body.copy(scratch, o, l.originOffset, l.originOffset + 32);
-  scratch.writeUInt32BE(Math.floor(l.seq / 2 ** 32), o);
-  scratch.writeUInt32BE(l.seq >>> 0, o + 4);
-  scratch.writeUInt16BE(l.topicLength, o + 8);
+  if (scratch.length < n) scratch = transcriptBuffer(Math.max(n, 2 * scratch.length));
+  const t = scratch;
+  let o = GOSSIP_ID_TAG.length;
+  for (let i = l.originOffset, end = l.originOffset + 32; i < end; i++) t[o++] = body[i]!;
+  t.writeUInt32BE(Math.floor(l.seq / 2 ** 32), o);
+  t.writeUInt32BE(l.seq >>> 0, o + 4);
+  t.writeUInt16BE(l.topicLength, o + 8);
   o += 10;
-  o += body.copy(scratch, o, l.topicOffset, l.topicOffset + l.topicLength);
-  scratch.writeUInt32BE(l.payloadLength, o);
+  for (let i = l.topicOffset, end = l.topicOffset + l.topicLength; i < end; i++) t[o++] = body[i]!;
+  t.writeUInt32BE(l.payloadLength, o);
   o += 4;
-  o += body.copy(scratch, o, l.payloadOffset, l.payloadOffset + l.payloadLength);
-  return hash('sha256', scratch.subarray(0, o), 'buffer');
+  o += body.copy(t, o, l.payloadOffset, l.payloadOffset + l.payloadLength);
+  return hash('sha256', t.subarray(0, o), 'buffer');
 }

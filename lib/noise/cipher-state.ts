@@ -147,6 +147,21 @@ export class CipherState {
     return n + TAG_BYTES;
   }
 
+  /**
+   * encryptInto() of the `len` bytes of `buf` at `offset` onto themselves, the tag written
+   * right after them (buf must have room): what RecordSealer.sealInPlace needs. Without a key
+   * the bytes stay as they are and nothing is appended. Returns len + 16 (len without a key).
+   */
+  encryptInPlace(ad: Buffer, buf: Buffer, offset: number, len: number): number {
+    if (!this.k) return len;
+    const cipher = this.cipher(ad);
+    const n = len > 0 ? cipher.update(buf.subarray(offset, offset + len)).copy(buf, offset) : 0;
+    cipher.final();
+    cipher.getAuthTag().copy(buf, offset + n);
+    this.n++;
+    return n + TAG_BYTES;
+  }
+
   /** A ChaCha20-Poly1305 cipher for the current key and nonce, with `ad` set (the caller finishes it and counts n). */
   private cipher(ad: Buffer): CipherChaCha20Poly1305 {
     this.checkNonce();

@@ -119,6 +119,29 @@ export class RecordSealer {
     return record;
   }
 
+  /**
+   * A buffer for one record of `size` plaintext bytes (1 to MAX_RECORD_PLAINTEXT): the caller
+   * writes the plaintext at RECORD_HEADER_BYTES, then seals it with sealInPlace(). Saves
+   * sealRecord()'s separate plaintext buffer and copy.
+   */
+  static recordFor(size: number): Buffer {
+    if (size < 1 || size > MAX_RECORD_PLAINTEXT) throw P2PError.invalidArgument(`a record holds 1 to ${MAX_RECORD_PLAINTEXT} plaintext bytes, got ${size}`);
+    return Buffer.allocUnsafe(RECORD_HEADER_BYTES + size + TAG_BYTES);
+  }
+
+  /**
+   * Seal a buffer from recordFor() whose plaintext is written: its header is set and its
+   * plaintext encrypted in place, the tag after it; the same bytes sealRecord() returns.
+   * Throws ProtocolError BAD_RECORD when the nonce would wrap.
+   */
+  sealInPlace(record: Buffer): Buffer {
+    const size = record.length - RECORD_HEADER_BYTES - TAG_BYTES;
+    record.writeUInt16BE(size + TAG_BYTES, 0);
+    this.cs.encryptInPlace(EMPTY, record, RECORD_HEADER_BYTES, size);
+    if (++this.count % this.rekeyAfterRecords === 0) this.cs.rekey();
+    return record;
+  }
+
   private sealOne(slices: Buffer[], size: number, out: Buffer[]): void {
     const header = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     header.writeUInt16BE(size + TAG_BYTES, 0);

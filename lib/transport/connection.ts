@@ -17,12 +17,12 @@ import type { ErrorCode } from '../errors.js';
 import type { Identity } from '../identity.js';
 import type { Metrics, DropReason } from '../metrics.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
-import { encodeFrames, FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { encodeFrames, encodeFramesInto, FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
 import { looksLikeGossip } from '../wire/gossip-envelope.js';
 import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { GoodbyeCodeValue, InboundMessage, Message } from '../wire/messages.js';
 import type { X25519KeyPair } from '../noise/handshake.js';
-import { RecordOpener, RecordSealer } from '../noise/records.js';
+import { RECORD_HEADER_BYTES, RecordOpener, RecordSealer } from '../noise/records.js';
 import { SessionHandshake } from './handshake.js';
 
 /** What a connection needs from its node. All fields are required unless marked; the network resolves defaults. */
@@ -449,8 +449,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Write what this turn of the event loop gathered. A batch of at most SINGLE_WRITE_BYTES
-   * (nearly always: a tick's frames to one peer) is copied into one buffer of frames and, on
-   * an encrypted session, sealed as one record into one buffer: one write, one cipher, no
+   * (nearly always: a tick's frames to one peer) is copied into one buffer of frames (on an
+   * encrypted session, the record itself, sealed in place): one write, one cipher, no
    * per-frame header buffers. A larger one goes as a writev of frame headers and bodies, or
    * of records in pieces (a large body is not copied). While the socket is blocked
    * nothing is written unless `force` (closing: the GOODBYE must go out).
@@ -463,8 +463,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.pendingBytes = 0;
     let ok: boolean;
     if (bytes <= SINGLE_WRITE_BYTES) {
-      const frames = encodeFrames(bodies);
-      ok = this.socket.write(this.sealer ? this.sealer.sealRecord(frames) : frames);
+      if (this.sealer) {
+        // The frames written straight into the record, sealed where they lie.
+        const record = RecordSealer.recordFor(bytes);
+        encodeFramesInto(bodies, record, RECORD_HEADER_BYTES);
+        ok = this.socket.write(this.sealer.sealInPlace(record));
+      } else {
+        ok = this.socket.write(encodeFrames(bodies));
+      }
     } else {
       const frames: Buffer[] = [];
       for (const body of bodies) frames.push(frameHeader(body.length), body);

@@ -41,6 +41,67 @@ export function unpackValue(bytes: Uint8Array): unknown {
   return decodeStrict(bytes, PAYLOAD_LIMITS);
 }
 
+/** Bytes of one id in an IHAVE or IWANT: bin 8 header (0xc4, 32) then the id. */
+const ID_ENTRY_BYTES = 2 + 32;
+
+/**
+ * An IHAVE or IWANT body, written directly: [type, [bin 32, ...]] with the array header
+ * msgpackr would choose (fixarray below 16 items, array 16 above), so the bytes are the ones
+ * packr.pack gives (spec/wire/codec.spec.ts compares them), without its general encoder. Ids
+ * of another length (never sent by the engine) go through packr.
+ */
+function encodeIdList(type: number, ids: readonly Uint8Array[]): Buffer {
+  const n = ids.length;
+  for (let i = 0; i < n; i++) if (ids[i]!.length !== 32) return packr.pack([type, ids]);
+  if (n > 0xffff) return packr.pack([type, ids]);
+  const head = n < 16 ? 3 : 5;
+  const out = Buffer.allocUnsafe(head + n * ID_ENTRY_BYTES);
+  out[0] = 0x92;
+  out[1] = type;
+  if (n < 16) {
+    out[2] = 0x90 | n;
+  } else {
+    out[2] = 0xdc;
+    out[3] = n >>> 8;
+    out[4] = n & 0xff;
+  }
+  let o = head;
+  for (let i = 0; i < n; i++) {
+    out[o] = 0xc4;
+    out[o + 1] = 32;
+    out.set(ids[i]!, o + 2);
+    o += ID_ENTRY_BYTES;
+  }
+  return out;
+}
+
+/**
+ * The ids of an IHAVE or IWANT body in encodeIdList()'s layout (fixarray or array 16 header,
+ * at most LIMITS.idsPerAdvert entries of bin 8 with 32 bytes, nothing after them), as views of
+ * the body; undefined when the body is laid out otherwise.
+ */
+function readIdList(body: Uint8Array): Buffer[] | undefined {
+  const h = body[2]!;
+  let n: number;
+  let o: number;
+  if ((h & 0xf0) === 0x90) {
+    n = h & 0x0f;
+    o = 3;
+  } else if (h === 0xdc && body.length >= 5) {
+    n = (body[3]! << 8) | body[4]!;
+    o = 5;
+  } else {
+    return undefined;
+  }
+  if (n > LIMITS.idsPerAdvert || body.length !== o + n * ID_ENTRY_BYTES) return undefined;
+  const ids: Buffer[] = new Array(n);
+  for (let i = 0; i < n; i++, o += ID_ENTRY_BYTES) {
+    if (body[o] !== 0xc4 || body[o + 1] !== 32) return undefined;
+    ids[i] = Buffer.from(body.buffer, body.byteOffset + o + 2, 32);
+  }
+  return ids;
+}
+
 /** Encode a message to a frame body. The caller guarantees the message is well-formed. */
 export function encodeMessage(msg: Message): Buffer {
   switch (msg.type) {
@@ -53,7 +114,7 @@ export function encodeMessage(msg: Message): Buffer {
       return encodeGossip(msg);
     case MessageType.IHAVE:
     case MessageType.IWANT:
-      return packr.pack([msg.type, msg.ids]);
+      return encodeIdList(msg.type, msg.ids);
     case MessageType.DIRECT:
       return packr.pack([msg.type, msg.ref, msg.topic, msg.payload, msg.wantReply]);
     case MessageType.ACK:
@@ -139,6 +200,12 @@ const ARITY: Readonly<Record<number, number>> = {
 export function decodeMessage(body: Uint8Array): Message {
   // GOSSIP has a fixed layout (§4.5) read by offsets, without generic decoding.
   if (looksLikeGossip(body)) return decodeGossip(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  // IHAVE and IWANT as encodeIdList() writes them are read by offsets; any other encoding of
+  // them takes the general path below (which also names what is wrong with a bad one).
+  if (body.length >= 3 && body[0] === 0x92 && (body[1] === MessageType.IHAVE || body[1] === MessageType.IWANT)) {
+    const ids = readIdList(body);
+    if (ids) return { type: body[1], ids };
+  }
   const a = decodeStrict(body, PROTOCOL_LIMITS);
   if (!Array.isArray(a) || a.length === 0) throw new ProtocolError('SCHEMA', 'message: expected non-empty array');
   const type: unknown = a[0];

@@ -29,19 +29,34 @@ export function frameHeader(length: number): Buffer {
  * per frame. Throws P2PError INVALID_ARGUMENT for an empty body or one of 2^32 bytes or more.
  */
 export function encodeFrames(bodies: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(framesBytes(bodies));
+  encodeFramesInto(bodies, out, 0);
+  return out;
+}
+
+/** Bytes the frames of `bodies` take (headers included). Throws as encodeFrames() does. */
+export function framesBytes(bodies: readonly Uint8Array[]): number {
   let total = 0;
   for (const b of bodies) {
     if (b.length < 1 || b.length > 0xffffffff) throw P2PError.invalidArgument(`frame length must be an integer from 1 to 2^32-1, got ${b.length}`);
     total += FRAME_HEADER_BYTES + b.length;
   }
-  const out = Buffer.allocUnsafe(total);
-  let off = 0;
+  return total;
+}
+
+/**
+ * Write the frames of `bodies` into `out` from `offset` (framesBytes(bodies) bytes, which the
+ * caller has checked fit); returns the offset after them. The connection writes a batch
+ * straight into the record it seals.
+ */
+export function encodeFramesInto(bodies: readonly Uint8Array[], out: Buffer, offset: number): number {
+  let off = offset;
   for (const b of bodies) {
     off = out.writeUInt32BE(b.length, off);
     out.set(b, off);
     off += b.length;
   }
-  return out;
+  return off;
 }
 
 /** Header and body as one buffer (the frames of one body): for vectors, tools and the conformance kit. */

@@ -96,14 +96,19 @@ export function forwardGossip(body: Buffer, ttl: number, hops: number, added: re
   const drop = total - n; // oldest entries left out: first the body's own, then added ones
   const seenBytes = n * LIMITS.seenByEntryBytes;
   const out = Buffer.allocUnsafe(HEAD_BYTES + seenBytes + (body.length - start));
-  body.copy(out, 0, 0, GOSSIP_TTL_OFFSET);
+  // The head and seen-by entries are a few bytes each: copied by hand (Buffer.copy makes a
+  // view per call); the tail in one copy.
+  for (let i = 0; i < GOSSIP_TTL_OFFSET; i++) out[i] = body[i]!;
   out[GOSSIP_TTL_OFFSET] = ttl;
   out[GOSSIP_HOPS_OFFSET] = hops;
   out[GOSSIP_SEEN_BY_OFFSET] = 0xc4;
   out[GOSSIP_SEEN_BY_OFFSET + 1] = seenBytes;
   let o = HEAD_BYTES;
-  if (drop < own) o += body.copy(out, o, gossipSeenByOffset(drop), gossipSeenByOffset(own));
-  for (let i = Math.max(0, drop - own); i < added.length; i++) o += added[i]!.copy(out, o, 0, LIMITS.seenByEntryBytes);
+  if (drop < own) for (let i = gossipSeenByOffset(drop), end = gossipSeenByOffset(own); i < end; i++) out[o++] = body[i]!;
+  for (let i = Math.max(0, drop - own); i < added.length; i++) {
+    const e = added[i]!;
+    for (let j = 0; j < LIMITS.seenByEntryBytes; j++) out[o++] = e[j]!;
+  }
   body.copy(out, o, start, body.length);
   return out;
 }

@@ -97,6 +97,18 @@ describe('RecordSealer and RecordOpener', () => {
     expect(openAll(PLAINTEXTS.map((p) => c.sealRecord(p)), opener)).to.deep.equal(PLAINTEXTS);
   });
 
+  it('seal a record in place (recordFor, sealInPlace) into the bytes sealRecord gives, small and large, across rekeys', () => {
+    const a = ends({ rekeyAfterRecords: 2 }).sealer;
+    const b = ends({ rekeyAfterRecords: 2 }).sealer;
+    for (const n of [1, 300, 5000, MAX_RECORD_PLAINTEXT]) {
+      const p = Buffer.alloc(n, n & 0xff);
+      const record = RecordSealer.recordFor(n);
+      p.copy(record, 2);
+      expect(a.sealInPlace(record).equals(b.sealRecord(p)), `${n} bytes`).to.equal(true);
+    }
+    for (const n of [0, MAX_RECORD_PLAINTEXT + 1]) expect(() => RecordSealer.recordFor(n)).to.throw(P2PError).with.property('code', 'INVALID_ARGUMENT');
+  });
+
   it('rekey on the sealRecord path at the same count as the opener', () => {
     const { sealer, opener } = ends({ rekeyAfterRecords: 2 });
     const plaintexts = Array.from({ length: 5 }, (_, i) => Buffer.alloc(10, i));

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Packr } from 'msgpackr';
 import { ProtocolError } from '../../lib/errors.js';
 import { decodeMessage, encodeMessage, packValue, unpackValue } from '../../lib/wire/codec.js';
 import { LIMITS, MessageType } from '../../lib/wire/messages.js';
@@ -261,5 +262,36 @@ describe('Message codec', () => {
       expect(readStandardMsgpack(packValue(new Date(1_700_000_000_000)))).to.have.property('timestamp');
       expect(packValue(null).toString('hex')).to.equal('c0');
     });
+  });
+});
+
+describe('IHAVE and IWANT encoding', () => {
+  // What msgpackr writes for [type, ids] with the codec's options (standard MessagePack).
+  const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, encodeUndefinedAsNil: true });
+
+  it('writes the bytes msgpackr gives for [type, ids], for every list length up to 40 and at the cap', () => {
+    for (const type of [MessageType.IHAVE, MessageType.IWANT]) {
+      for (const n of [...Array.from({ length: 41 }, (_, i) => i), LIMITS.idsPerAdvert]) {
+        const ids = Array.from({ length: n }, (_, i) => Buffer.alloc(32, (i * 7 + n) & 0xff));
+        const body = encodeMessage({ type, ids } as Message);
+        expect(body.equals(packr.pack([type, ids])), `type ${type}, ${n} ids`).to.equal(true);
+        expect((decodeMessage(body) as { ids: Buffer[] }).ids).to.deep.equal(ids);
+      }
+    }
+  });
+
+  it('still decodes an IHAVE whose list uses a longer array header than needed (the general path)', () => {
+    const id = Buffer.alloc(32, 9);
+    const body = Buffer.concat([Buffer.from([0x92, MessageType.IHAVE, 0xdc, 0x00, 0x01, 0xc4, 0x20]), id]);
+    expect(decodeMessage(body)).to.deep.equal({ type: MessageType.IHAVE, ids: [id] });
+  });
+
+  it('refuses an IHAVE over the id cap, with a trailing byte, or with a short id, as the general path does', () => {
+    const over = encodeMessage({ type: MessageType.IHAVE, ids: Array.from({ length: LIMITS.idsPerAdvert + 1 }, () => Buffer.alloc(32)) } as Message);
+    expect(() => decodeMessage(over)).to.throw(ProtocolError);
+    const one = encodeMessage({ type: MessageType.IHAVE, ids: [Buffer.alloc(32)] } as Message);
+    expect(() => decodeMessage(Buffer.concat([one, Buffer.from([0])]))).to.throw(ProtocolError).with.property('code', 'MALFORMED');
+    const short = Buffer.from([0x92, MessageType.IWANT, 0x91, 0xc4, 0x1f, ...Buffer.alloc(31)]);
+    expect(() => decodeMessage(short)).to.throw(ProtocolError).with.property('code', 'SCHEMA');
   });
 });
