@@ -12,8 +12,8 @@
  *   a young-generation collection or two and be promoted. So a frame is no object of its
  *   own: its numbers go in a typed array of its bucket, its body in the bucket's list. (Its
  *   bytes are not copied into a buffer per bucket: measured, the external memory of those
- *   buffers made V8 run more full collections than the objects it saved.) Buckets and their
- *   arrays are reused once run.
+ *   buffers made V8 run more full collections than the objects it saved.) The typed arrays
+ *   of buckets are reused once run.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 
@@ -61,26 +61,21 @@ const FRAME_FIELDS = 3;
 /**
  * The events due at one virtual millisecond, in insertion order. `order[i] >= 0` is frame
  * number order[i] (its sender, receiver and type at frames[3k..3k+2], its body at bodies[k]);
- * `order[i] < 0` is timer ~order[i].
+ * `order[i] < 0` is timer ~order[i]. Its first frame takes typed arrays from `spare` (those of
+ * buckets already run): a bucket of timers alone (most are made by heartbeats a second ahead)
+ * keeps small ones, and only the buckets with frames in flight hold large ones.
  */
 class Bucket {
   order: Int32Array = new Int32Array(8);
   length = 0;
   /** The position of the next event to run. */
   cursor = 0;
-  timers: Array<SimEvent | undefined> = [];
+  readonly timers: Array<SimEvent | undefined> = [];
   frames: Int32Array | undefined;
   frameCount = 0;
-  bodies: Array<Buffer | undefined> = [];
+  readonly bodies: Array<Buffer | undefined> = [];
 
-  /** Empty it for reuse, keeping its typed arrays. */
-  reset(): void {
-    this.length = 0;
-    this.cursor = 0;
-    this.timers.length = 0;
-    this.frameCount = 0;
-    this.bodies.length = 0;
-  }
+  constructor(private readonly spare: Int32Array[]) {}
 
   push(entry: number): void {
     if (this.length === this.order.length) this.order = grow(this.order, this.length);
@@ -95,8 +90,16 @@ class Bucket {
   addFrame(from: number, to: number, type: number, body: Buffer): void {
     const k = this.frameCount++;
     let f = this.frames;
-    if (f === undefined) f = this.frames = new Int32Array(8 * FRAME_FIELDS);
-    else if (k * FRAME_FIELDS === f.length) f = this.frames = grow(f, f.length);
+    if (f === undefined) {
+      f = this.frames = this.spare.pop() ?? new Int32Array(FIRST_FRAMES * FRAME_FIELDS);
+      const order = this.spare.pop();
+      if (order !== undefined && order.length > this.order.length) {
+        order.set(this.order.subarray(0, this.length));
+        this.order = order;
+      }
+    } else if (k * FRAME_FIELDS >= f.length - FRAME_FIELDS) {
+      f = this.frames = grow(f, k * FRAME_FIELDS);
+    }
     const o = k * FRAME_FIELDS;
     f[o] = from;
     f[o + 1] = to;
@@ -104,10 +107,20 @@ class Bucket {
     this.bodies.push(body);
     this.push(k);
   }
+
+  /** Run: give its large arrays back to `spare` (up to SPARE_ARRAYS). */
+  release(): void {
+    if (this.frames !== undefined && this.spare.length < SPARE_ARRAYS) this.spare.push(this.frames);
+    if (this.order.length > 8 && this.spare.length < SPARE_ARRAYS) this.spare.push(this.order);
+    this.frames = undefined;
+  }
 }
 
-/** Run buckets kept for reuse: about as many as there are distinct due milliseconds ahead of a link latency. */
-const SPARE_BUCKETS = 256;
+/** Frames a bucket's first frame array holds. */
+const FIRST_FRAMES = 64;
+
+/** Typed arrays of run buckets kept for reuse: two per bucket with frames in flight (a link latency's worth of milliseconds). */
+const SPARE_ARRAYS = 256;
 
 function grow(a: Int32Array, used: number): Int32Array {
   const b = new Int32Array(a.length * 2);
@@ -123,7 +136,8 @@ export class VirtualClock implements Clock {
   private readonly times: number[] = [];
   /** The bucket being run (due at `time`). */
   private current: Bucket | undefined;
-  private readonly spare: Bucket[] = [];
+  /** Typed arrays of buckets already run, for the next buckets' frames (Bucket). */
+  private readonly spare: Int32Array[] = [];
   private queued = 0;
   /** Events run so far. */
   executed = 0;
@@ -180,7 +194,7 @@ export class VirtualClock implements Clock {
     this.queued++;
     let b = this.buckets.get(due);
     if (b === undefined) {
-      b = this.spare.pop() ?? new Bucket();
+      b = new Bucket(this.spare);
       this.buckets.set(due, b);
       heapPush(this.times, due);
     }
@@ -235,16 +249,14 @@ export class VirtualClock implements Clock {
     this.time = t;
   }
 
-  /** The current bucket has run: forget it, and keep it for reuse. */
+  /** The current bucket has run: forget it, and keep its arrays for reuse. */
   private retire(b: Bucket): void {
     this.buckets.delete(this.time);
     this.current = undefined;
-    if (this.spare.length < SPARE_BUCKETS) {
-      b.reset();
-      this.spare.push(b);
-    }
+    b.release();
   }
 }
+
 function heapPush(h: number[], x: number): void {
   let i = h.length;
   h.push(x);
