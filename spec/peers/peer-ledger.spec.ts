@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { InvalidOptionError } from '../../lib/errors.js';
-import { chargeInbound, PeerLedger, RATE_KINDS, SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
+import { chargeInbound, PeerLedger, RATE_KINDS, resolveScoringOptions, SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
 import { TokenBucket } from '../../lib/peers/token-bucket.js';
 import { seededRandom } from '../../lib/random.js';
 import { MessageType } from '../../lib/wire/messages.js';
@@ -134,6 +134,15 @@ describe('PeerLedger', () => {
       if (!reference.has(key)) reference.set(key, new TokenBucket(rates[k]!, bursts[k]!, now));
       expect(l.take(peer, RATE_KINDS[k]!, n), `step ${step}`).to.equal(reference.get(key)!.take(now, n));
     }
+  });
+
+  it('uses options resolved once as they are (ledgers share them), frozen, and resolves anything else', () => {
+    const resolved = resolveScoringOptions({ banScore: -50 });
+    expect(Object.isFrozen(resolved)).to.equal(true);
+    expect(resolveScoringOptions(resolved)).to.equal(resolved);
+    expect(new PeerLedger(clock, resolved).opts).to.equal(resolved);
+    const copy = { ...resolved, banScore: 1 };
+    expect(() => new PeerLedger(clock, copy)).to.throw(InvalidOptionError);
   });
 
   it('serves a new identity IWANT bytes only up to twice what it sent', () => {
