@@ -12,11 +12,19 @@
  */
 import { LIMITS } from '../wire/messages.js';
 
+/** Bytes of a seen-by entry: the first bytes of a node id. */
+const PREFIX_BYTES = LIMITS.seenByEntryBytes;
+
 export class PeerSlots {
   private readonly byId = new Map<string, number>();
-  /** Per slot: last time its peer was connected (clock ms), its seen-by prefix. */
+  /** Per slot: last time its peer was connected (clock ms). */
   private lastSeen: number[] = [];
-  private readonly prefixList: Buffer[] = [];
+  /**
+   * Per slot its seen-by prefix, at PREFIX_BYTES x slot, and its length: one buffer, where a
+   * Buffer per slot was about 130 bytes each (and held on to an 8 KiB pool).
+   */
+  private prefixBytes: Buffer = Buffer.alloc(0);
+  private readonly prefixLength: number[] = [];
   /** The prefix as two big-endian 32-bit words, for comparisons without allocating. */
   readonly prefixHi: number[] = [];
   readonly prefixLo: number[] = [];
@@ -31,11 +39,17 @@ export class PeerSlots {
   slotOf(idHex: string, prefixKey: string, now: number): number {
     let slot = this.byId.get(idHex);
     if (slot === undefined) {
-      slot = this.free.length > 0 ? this.free.pop()! : this.prefixList.length;
-      const prefix = Buffer.from(prefixKey, 'latin1');
-      this.prefixList[slot] = prefix;
-      this.prefixHi[slot] = prefix.length >= LIMITS.seenByEntryBytes ? prefix.readUInt32BE(0) : -1;
-      this.prefixLo[slot] = prefix.length >= LIMITS.seenByEntryBytes ? prefix.readUInt32BE(4) : -1;
+      slot = this.free.length > 0 ? this.free.pop()! : this.prefixLength.length;
+      const at = slot * PREFIX_BYTES;
+      if (at + PREFIX_BYTES > this.prefixBytes.length) {
+        const grown = Buffer.alloc(Math.max(2 * this.prefixBytes.length, 16 * PREFIX_BYTES));
+        this.prefixBytes.copy(grown);
+        this.prefixBytes = grown;
+      }
+      const length = this.prefixBytes.write(prefixKey.slice(0, PREFIX_BYTES), at, 'latin1');
+      this.prefixLength[slot] = length;
+      this.prefixHi[slot] = length >= PREFIX_BYTES ? this.prefixBytes.readUInt32BE(at) : -1;
+      this.prefixLo[slot] = length >= PREFIX_BYTES ? this.prefixBytes.readUInt32BE(at + 4) : -1;
       this.byId.set(idHex, slot);
     }
     this.lastSeen[slot] = now;
@@ -47,9 +61,10 @@ export class PeerSlots {
     return this.byId.get(idHex);
   }
 
-  /** The seen-by prefix (8 bytes) of the peer in `slot`. */
+  /** The seen-by prefix (8 bytes) of the peer in `slot`: a view, valid until the slot is retired. */
   prefix(slot: number): Buffer {
-    return this.prefixList[slot]!;
+    const at = slot * PREFIX_BYTES;
+    return this.prefixBytes.subarray(at, at + this.prefixLength[slot]!);
   }
 
   /**
@@ -74,7 +89,8 @@ export class PeerSlots {
   clear(): void {
     this.byId.clear();
     this.lastSeen = [];
-    this.prefixList.length = 0;
+    this.prefixBytes = Buffer.alloc(0);
+    this.prefixLength.length = 0;
     this.prefixHi.length = 0;
     this.prefixLo.length = 0;
     this.free.length = 0;

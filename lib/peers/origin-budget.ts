@@ -21,7 +21,11 @@
  * At most maxTrackedOrigins budgets: touching one moves it to the back, and creating one
  * more forgets the least recently used (whose next message finds a full bucket again; each
  * message that makes a new origin cost its relay a verification first, within that relay's
- * verification budget).
+ * verification budget). A budget that has refilled and never refused anything is forgotten
+ * too (spend() looks at the least recently used one each time): it says no more than an
+ * origin never seen, which gets a full bucket. So an honest origin costs memory for about
+ * 1/originPerSecond after its message, not for as long as it is among the last
+ * maxTrackedOrigins (at 100 origins, 18 KB per node kept for nothing).
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
@@ -116,6 +120,13 @@ export class OriginBudget {
     }
     this.origins.set(origin, r);
     r.bucket.take(now);
+    this.forgetRefilled(now);
+  }
+
+  /** Forget the least recently used budget if it is full again and refused nothing (as good as no record). */
+  private forgetRefilled(now: number): void {
+    const [origin, r] = this.origins.entries().next().value!;
+    if (r.excess === 0 && r.bucket.available(now) >= r.bucket.burst) this.origins.delete(origin);
   }
 
   /** Messages of `origin` refused while it was tracked. */

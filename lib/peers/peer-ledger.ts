@@ -35,7 +35,7 @@ import { MessageType } from '../wire/messages.js';
 import type { GossipFrame, Message } from '../wire/messages.js';
 import { ORIGIN_BUDGET_DEFAULTS, resolveOriginBudgetOptions } from './origin-budget.js';
 import type { OriginBudgetOptions } from './origin-budget.js';
-import { TokenBucket } from './token-bucket.js';
+import { refilled, TokenBucket } from './token-bucket.js';
 
 /** Budgets kept per peer. Units: messages, except gossipBytes (bytes) and ihaveIds/iwantIds (ids). */
 export type RateKind = 'gossip' | 'gossipBytes' | 'ihaveIds' | 'iwantIds' | 'findNode' | 'direct' | 'verify';
@@ -206,8 +206,16 @@ export const SCORING_DEFAULTS: Readonly<ScoringOptions> = Object.freeze({
   ...ORIGIN_BUDGET_DEFAULTS,
 });
 
-/** Apply defaults and validate; `prefix` names the option in errors ('scoring'). */
+/**
+ * Objects resolveScoringOptions() returned (frozen): passed in again, they are used as they
+ * are, so the ledgers of one network (or of a simulated network's 10,000 nodes) share one
+ * copy instead of some 400 bytes each.
+ */
+const RESOLVED = new WeakSet<object>();
+
+/** Apply defaults and validate; `prefix` names the option in errors ('scoring'). The result is frozen. */
 export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 'scoring'): ScoringOptions {
+  if (typeof o === 'object' && o !== null && RESOLVED.has(o)) return o as ScoringOptions;
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError(prefix, 'expected an object');
   const d = SCORING_DEFAULTS;
   const num = (k: keyof ScoringOptions, min: number, max = Number.MAX_SAFE_INTEGER): number => {
@@ -263,6 +271,7 @@ export function resolveScoringOptions(o: Partial<ScoringOptions> = {}, prefix = 
   };
   if (!Number.isInteger(r.maxTrackedPeers)) throw new InvalidOptionError(`${prefix}.maxTrackedPeers`, 'expected an integer');
   if (r.banScore >= r.graylistScore) throw new InvalidOptionError(`${prefix}.banScore`, `must be below graylistScore (${r.graylistScore})`);
+  RESOLVED.add(Object.freeze(r));
   return r;
 }
 
@@ -298,22 +307,58 @@ export interface PeerSnapshot {
   counters: PeerCounters;
 }
 
+/** PeerCounters as kept: the two maps are made on first use (most peers never need them). */
+type KeptCounters = Omit<PeerCounters, 'invalid' | 'rateLimited'> & {
+  invalid: Record<string, number> | undefined;
+  rateLimited: Partial<Record<RateKind, number>> | undefined;
+};
+
 interface PeerRecord {
   score: number;
   scoreAt: number;
   lastSeen: number;
-  counters: PeerCounters;
-  buckets: Partial<Record<RateKind, TokenBucket>>;
-  serve: TokenBucket | undefined;
+  counters: KeptCounters;
+  /**
+   * The token buckets, as numbers (a TokenBucket object each was about 50 bytes more, and a
+   * node keeps some 90): tokens at 2k and the clock time they were counted at 2k + 1, for
+   * budget k (RATE_KINDS[k], then SERVE for the IWANT serve budget). NaN tokens: not made
+   * yet (made on first use, full; the serve budget empty), as TokenBucket would be then.
+   */
+  buckets: number[];
   /** Clock time of the last serve burst granted (-Infinity: never). */
   burstAt: number;
   /** Its current connection is one this node chose (dialed, or a member): IWANT answers not budgeted. */
   chosen: boolean;
 }
 
+/** Bucket number of the IWANT serve budget in PeerRecord.buckets (after the RATE_KINDS). */
+const SERVE = RATE_KINDS.length;
+
+/** A record's buckets before any is used (copied: packed doubles, exactly as long as needed). */
+const NO_BUCKETS: readonly number[] = Array.from({ length: 2 * (SERVE + 1) }, (_, i) => (i % 2 === 0 ? NaN : 0));
+
+/** The bucket number of a budget (its index in RATE_KINDS). */
+function kindIndex(kind: RateKind): number {
+  switch (kind) {
+    case 'gossip': return 0;
+    case 'gossipBytes': return 1;
+    case 'ihaveIds': return 2;
+    case 'iwantIds': return 3;
+    case 'findNode': return 4;
+    case 'direct': return 5;
+    case 'verify': return 6;
+  }
+}
+
 export class PeerLedger {
   readonly opts: ScoringOptions;
   private readonly records = new Map<string, PeerRecord>();
+  /** The record looked up last, and its id: a message's charges and hooks all name one peer in a row. */
+  private lastId: string | undefined;
+  private last: PeerRecord | undefined;
+  /** Rate (per second) and burst of each bucket number (see PeerRecord.buckets). */
+  private readonly rates: number[];
+  private readonly bursts: number[];
   /** The node-wide IWANT serve allowance (serveSharedBytesPerSecond). */
   private readonly sharedServe: TokenBucket | undefined;
   /** Records evicted to stay within maxTrackedPeers. */
@@ -326,6 +371,9 @@ export class PeerLedger {
     this.opts = resolveScoringOptions(options);
     const o = this.opts;
     this.sharedServe = o.serveSharedBurstBytes > 0 ? new TokenBucket(o.serveSharedBytesPerSecond, o.serveSharedBurstBytes, clock.now()) : undefined;
+    // In RATE_KINDS order, then the serve budget.
+    this.rates = [o.gossipPerSecond, o.gossipBytesPerSecond, o.ihaveIdsPerSecond, o.iwantIdsPerSecond, o.findNodePerSecond, o.directPerSecond, o.verifyPerSecond, o.serveBytesPerSecond];
+    this.bursts = [o.gossipBurst, o.gossipBytesBurst, o.ihaveIdsBurst, o.iwantIdsBurst, o.findNodeBurst, o.directBurst, o.verifyBurst, o.serveBurstBytes];
   }
 
   get size(): number {
@@ -339,10 +387,9 @@ export class PeerLedger {
   take(id: string, kind: RateKind, n = 1): boolean {
     const now = this.clock.now();
     const r = this.record(id, now);
-    let b = r.buckets[kind];
-    if (!b) b = r.buckets[kind] = this.bucketFor(kind, now);
-    if (b.take(now, n)) return true;
-    r.counters.rateLimited[kind] = (r.counters.rateLimited[kind] ?? 0) + 1;
+    if (this.takeFrom(r, kindIndex(kind), now, n)) return true;
+    const limited = (r.counters.rateLimited ??= {});
+    limited[kind] = (limited[kind] ?? 0) + 1;
     this.add(r, now, -this.excessPenalty(kind));
     return false;
   }
@@ -358,12 +405,12 @@ export class PeerLedger {
    */
   connected(id: string, chosen = false): boolean {
     const now = this.clock.now();
-    const known = this.records.get(id);
+    const known = this.find(id);
     const r = this.record(id, now);
     r.chosen = chosen;
     if (!known || now - r.burstAt < this.opts.serveBurstIntervalMs) return false;
     r.burstAt = now;
-    this.serveBucket(r, now).credit(now, this.opts.serveBurstBytes);
+    this.creditServe(r, now, this.opts.serveBurstBytes);
     return true;
   }
 
@@ -376,7 +423,8 @@ export class PeerLedger {
   invalid(id: string, reason: string): void {
     const now = this.clock.now();
     const r = this.record(id, now);
-    r.counters.invalid[reason] = (r.counters.invalid[reason] ?? 0) + 1;
+    const invalid = (r.counters.invalid ??= {});
+    invalid[reason] = (invalid[reason] ?? 0) + 1;
     this.add(r, now, -(this.opts.invalidPenalty[reason] ?? this.opts.otherInvalidPenalty));
   }
 
@@ -401,7 +449,7 @@ export class PeerLedger {
     const now = this.clock.now();
     const r = this.record(id, now);
     r.counters.bytesIn += bytes;
-    if (this.opts.serveAmplification > 0) this.serveBucket(r, now).credit(now, bytes * this.opts.serveAmplification);
+    if (this.opts.serveAmplification > 0) this.creditServe(r, now, bytes * this.opts.serveAmplification);
   }
 
   /**
@@ -437,7 +485,7 @@ export class PeerLedger {
   mayServe(id: string, bytes: number): boolean {
     const now = this.clock.now();
     const r = this.record(id, now);
-    if (!r.chosen && !this.serveBucket(r, now).take(now, Math.min(bytes, this.opts.serveBurstBytes)) && !this.sharedServe?.take(now, Math.min(bytes, this.opts.serveSharedBurstBytes))) {
+    if (!r.chosen && !this.takeFrom(r, SERVE, now, Math.min(bytes, this.opts.serveBurstBytes)) && !this.sharedServe?.take(now, Math.min(bytes, this.opts.serveSharedBurstBytes))) {
       r.counters.serveRefused++;
       return false;
     }
@@ -459,19 +507,19 @@ export class PeerLedger {
 
   /** The peer's score now (0 for an unknown peer). */
   score(id: string): number {
-    const r = this.records.get(id);
+    const r = this.find(id);
     return r ? this.decayed(r, this.clock.now()) : 0;
   }
 
   /** 'ban' at or below banScore, 'graylist' at or below graylistScore, else 'ok'. */
   verdict(id: string): Verdict {
-    const r = this.records.get(id);
+    const r = this.find(id);
     return r ? this.verdictOf(this.decayed(r, this.clock.now())) : 'ok';
   }
 
   /** A copy of what is known about the peer, or undefined. */
   snapshot(id: string): PeerSnapshot | undefined {
-    const r = this.records.get(id);
+    const r = this.find(id);
     if (!r) return undefined;
     const score = this.decayed(r, this.clock.now());
     const c = r.counters;
@@ -488,6 +536,19 @@ export class PeerLedger {
 
   clear(): void {
     this.records.clear();
+    this.lastId = undefined;
+    this.last = undefined;
+  }
+
+  /** The record of `id`, if any (the one looked up last is not looked up again). */
+  private find(id: string): PeerRecord | undefined {
+    if (id === this.lastId) return this.last;
+    const r = this.records.get(id);
+    if (r !== undefined) {
+      this.lastId = id;
+      this.last = r;
+    }
+    return r;
   }
 
   private verdictOf(score: number): Verdict {
@@ -510,21 +571,22 @@ export class PeerLedger {
   }
 
   private record(id: string, now: number): PeerRecord {
-    let r = this.records.get(id);
+    let r = this.find(id);
     if (!r) {
       if (this.records.size >= this.opts.maxTrackedPeers) this.evict(now);
       r = {
         score: 0, scoreAt: now, lastSeen: now,
         counters: {
-          firstDeliveries: 0, duplicates: 0, invalid: {}, rateLimited: {}, ignored: 0, iwantIdsAsked: 0,
+          firstDeliveries: 0, duplicates: 0, invalid: undefined, rateLimited: undefined, ignored: 0, iwantIdsAsked: 0,
           iwantIdsServed: 0, bytesServed: 0, serveRefused: 0, findNodeAsked: 0, bytesIn: 0, originExcess: 0,
         },
-        buckets: {},
-        serve: undefined,
+        buckets: NO_BUCKETS.slice(),
         burstAt: -Infinity,
         chosen: false,
       };
       this.records.set(id, r);
+      this.lastId = id;
+      this.last = r;
     }
     r.lastSeen = now;
     return r;
@@ -545,30 +607,43 @@ export class PeerLedger {
     const victim = tiers.find((t) => t !== undefined);
     if (victim !== undefined) {
       this.records.delete(victim);
+      if (victim === this.lastId) this.lastId = this.last = undefined;
       this.evictions++;
     }
   }
 
-  /** The serve budget: empty at first, filled by what the peer sends and by connected()'s bursts. */
-  private serveBucket(r: PeerRecord, now: number): TokenBucket {
-    return (r.serve ??= new TokenBucket(this.opts.serveBytesPerSecond, this.opts.serveBurstBytes, now, 0));
+  /**
+   * Take `n` tokens from bucket `k` of the record at clock time `now`: TokenBucket.take on
+   * the record's numbers. A bucket not made yet is made now: full, or empty for the serve
+   * budget (it is filled by what the peer sends and by connected()'s bursts).
+   */
+  private takeFrom(r: PeerRecord, k: number, now: number, n: number): boolean {
+    const b = r.buckets;
+    const tokens = this.tokensAt(b, k, now);
+    if (tokens < n) return false;
+    b[2 * k] = tokens - n;
+    return true;
+  }
+
+  /** Add `n` earned tokens to the serve budget (never beyond its burst): TokenBucket.credit. */
+  private creditServe(r: PeerRecord, now: number, n: number): void {
+    const b = r.buckets;
+    b[2 * SERVE] = Math.min(this.bursts[SERVE]!, this.tokensAt(b, SERVE, now) + n);
+  }
+
+  /** Bucket k's tokens, refilled to `now` and stored with that time (made first if need be). */
+  private tokensAt(b: number[], k: number, now: number): number {
+    const i = 2 * k;
+    let tokens = b[i]!;
+    if (Number.isNaN(tokens)) tokens = k === SERVE ? 0 : this.bursts[k]!;
+    else tokens = refilled(tokens, b[i + 1]!, now, this.rates[k]!, this.bursts[k]!);
+    b[i] = tokens;
+    b[i + 1] = now;
+    return tokens;
   }
 
   private excessPenalty(kind: RateKind): number {
     return this.opts.rateExcessPenaltyByKind[kind] ?? this.opts.rateExcessPenalty;
-  }
-
-  private bucketFor(kind: RateKind, now: number): TokenBucket {
-    const o = this.opts;
-    switch (kind) {
-      case 'gossip': return new TokenBucket(o.gossipPerSecond, o.gossipBurst, now);
-      case 'gossipBytes': return new TokenBucket(o.gossipBytesPerSecond, o.gossipBytesBurst, now);
-      case 'ihaveIds': return new TokenBucket(o.ihaveIdsPerSecond, o.ihaveIdsBurst, now);
-      case 'iwantIds': return new TokenBucket(o.iwantIdsPerSecond, o.iwantIdsBurst, now);
-      case 'findNode': return new TokenBucket(o.findNodePerSecond, o.findNodeBurst, now);
-      case 'direct': return new TokenBucket(o.directPerSecond, o.directBurst, now);
-      case 'verify': return new TokenBucket(o.verifyPerSecond, o.verifyBurst, now);
-    }
   }
 }
 

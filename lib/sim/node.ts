@@ -83,6 +83,8 @@ export interface SimContext {
   track<T>(p: Promise<T>): Promise<T>;
   /** `node` banned `peer` (its score reached the ban line) for `reason`. */
   onBan(node: SimNode, peer: SimNode, reason: string): void;
+  /** Bans made so far by every node (onBan): while 0, no node has anyone to refuse. */
+  readonly bans: { readonly total: number };
   /** Outgoing gossip of a byzantine node: the adversary model decides what goes out. */
   adversarySend(node: SimNode, to: SimNode, type: number, body: Buffer): boolean;
 }
@@ -260,7 +262,7 @@ export class SimNode implements Endpoint {
     const sanctions = this.sanctions;
     // As network.ts's dispatch(): a banned peer's frames still in flight are not read; a
     // graylisted peer's gossip and requests are ignored; what exceeds a budget is dropped.
-    if (sanctions && (sanctions.isBanned(sender.identity.idHex) || sanctions.gate(sender.identity.idHex, msg))) return;
+    if (sanctions && ((this.ctx.bans.total > 0 && sanctions.isBanned(sender.identity.idHex)) || sanctions.gate(sender.identity.idHex, msg))) return;
     switch (msg.type) {
       case MessageType.GOSSIP:
         if (!link) return void this.metrics.drop('not_connected');

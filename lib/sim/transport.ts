@@ -16,7 +16,6 @@
 import type { Metrics } from '../metrics.js';
 import { seededRandom } from '../random.js';
 import { FRAME_HEADER_BYTES } from '../wire/frame.js';
-import { SimEvent } from './virtual-clock.js';
 import type { VirtualClock } from './virtual-clock.js';
 
 /** What the transport needs from a simulated node. */
@@ -69,6 +68,7 @@ export class SimTransport {
     private readonly seed: number,
   ) {
     this.lossRandom = seededRandom(seed ^ 0x5eed1055);
+    clock.onFrame = (from, to, type, body) => this.land(from, this.endpoints[to]!, type, body);
   }
 
   /** Split the network: `groups[i]` is endpoint i's group. */
@@ -129,12 +129,14 @@ export class SimTransport {
       s.framesLost++;
       return true; // the sender cannot tell: the frame left its queue
     }
-    this.clock.schedule(new Frame(this, from.index, to, type, body, bytes), this.clock.now() + this.latency(from.index, to.index));
+    // No object per frame in flight (VirtualClock.scheduleFrame).
+    this.clock.scheduleFrame(this.clock.now() + this.latency(from.index, to.index), from.index, to.index, type, body);
     return true;
   }
 
   /** A frame's latency has passed: deliver it, hold it at a partition, or lose it. */
-  land(from: number, to: Endpoint, type: number, body: Buffer, bytes: number): void {
+  private land(from: number, to: Endpoint, type: number, body: Buffer): void {
+    const bytes = body.length + FRAME_HEADER_BYTES;
     if (this.reachable(from, to.index)) return this.arrive(from, to, type, body, bytes);
     const connection = this.groups && this.endpoints[from]!.up && to.up ? to.connectionTo(from) : undefined;
     if (connection) this.held.push({ from, to, type, body, bytes, connection });
@@ -144,24 +146,6 @@ export class SimTransport {
   private arrive(from: number, to: Endpoint, type: number, body: Buffer, bytes: number): void {
     to.metrics.frameIn(type, bytes);
     to.receive(from, type, body);
-  }
-}
-
-/** A frame on its way: one event object per frame, no closure. */
-class Frame extends SimEvent {
-  constructor(
-    private readonly transport: SimTransport,
-    private readonly from: number,
-    private readonly to: Endpoint,
-    private readonly type: number,
-    private readonly body: Buffer,
-    private readonly bytes: number,
-  ) {
-    super();
-  }
-
-  run(): void {
-    this.transport.land(this.from, this.to, this.type, this.body, this.bytes);
   }
 }
 

@@ -1,21 +1,26 @@
 /**
- * A virtual clock for the simulator: the engines' Clock interface over an event queue (a
- * binary min-heap ordered by due time, then by insertion order, so events due at the same
- * virtual millisecond always run in the order they were scheduled). Nothing here reads real
- * time: a run is a pure function of what was scheduled.
+ * A virtual clock for the simulator: the engines' Clock interface over an event queue ordered
+ * by due time, then by insertion order, so events due at the same virtual millisecond always
+ * run in the order they were scheduled. Nothing here reads real time: a run is a pure
+ * function of what was scheduled.
  *
- * Events are objects with a run() method; the event is its own TimerHandle, so a timer costs
- * one allocation and no closure of the clock's own. Hot callers (the transport's frames)
- * subclass SimEvent and hand it to schedule() instead of allocating a closure per event.
+ * Two kinds of event share that order:
+ * - timers: objects with a run() method (the event is its own TimerHandle, so a timer costs
+ *   one allocation and no closure of the clock's own);
+ * - frames (scheduleFrame): a body in flight from one endpoint to another. Most events are
+ *   frames, and each lives for a link's latency (tens of virtual ms): long enough to outlive
+ *   a young-generation collection or two and be promoted. So a frame is no object of its
+ *   own: its numbers go in a typed array of its bucket, its body in the bucket's list. (Its
+ *   bytes are not copied into a buffer per bucket: measured, the external memory of those
+ *   buffers made V8 run more full collections than the objects it saved.) The typed arrays
+ *   of buckets are reused once run.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 
-/** One queued event. Subclass and implement run(), or use setTimeout with a function. */
+/** One queued timer. Subclass and implement run(), or use setTimeout with a function. */
 export abstract class SimEvent implements TimerHandle {
   /** Due time, virtual ms (set by the clock when scheduled). */
   at = 0;
-  /** Insertion counter: the tie-breaker that makes equal-time order deterministic. */
-  seq = 0;
   cancelled = false;
 
   abstract run(): void;
@@ -24,6 +29,9 @@ export abstract class SimEvent implements TimerHandle {
     this.cancelled = true;
   }
 }
+
+/** Called for each frame when it is due, with what was given to scheduleFrame. */
+export type FrameHandler = (from: number, to: number, type: number, body: Buffer) => void;
 
 class FnEvent extends SimEvent {
   constructor(private readonly fn: () => void) {
@@ -47,23 +55,94 @@ class IntervalEvent extends SimEvent {
   }
 }
 
+/** Numbers kept per frame in Bucket.frames: sender, receiver, type. */
+const FRAME_FIELDS = 3;
+
+/**
+ * The events due at one virtual millisecond, in insertion order. `order[i] >= 0` is frame
+ * number order[i] (its sender, receiver and type at frames[3k..3k+2], its body at bodies[k]);
+ * `order[i] < 0` is timer ~order[i]. Its first frame takes typed arrays from `spare` (those of
+ * buckets already run): a bucket of timers alone (most are made by heartbeats a second ahead)
+ * keeps small ones, and only the buckets with frames in flight hold large ones.
+ */
+class Bucket {
+  order: Int32Array = new Int32Array(8);
+  length = 0;
+  /** The position of the next event to run. */
+  cursor = 0;
+  readonly timers: Array<SimEvent | undefined> = [];
+  frames: Int32Array | undefined;
+  frameCount = 0;
+  readonly bodies: Array<Buffer | undefined> = [];
+
+  constructor(private readonly spare: Int32Array[]) {}
+
+  push(entry: number): void {
+    if (this.length === this.order.length) this.order = grow(this.order, this.length);
+    this.order[this.length++] = entry;
+  }
+
+  addTimer(ev: SimEvent): void {
+    this.push(~this.timers.length);
+    this.timers.push(ev);
+  }
+
+  addFrame(from: number, to: number, type: number, body: Buffer): void {
+    const k = this.frameCount++;
+    let f = this.frames;
+    if (f === undefined) {
+      f = this.frames = this.spare.pop() ?? new Int32Array(FIRST_FRAMES * FRAME_FIELDS);
+      const order = this.spare.pop();
+      if (order !== undefined && order.length > this.order.length) {
+        order.set(this.order.subarray(0, this.length));
+        this.order = order;
+      }
+    } else if (k * FRAME_FIELDS >= f.length - FRAME_FIELDS) {
+      f = this.frames = grow(f, k * FRAME_FIELDS);
+    }
+    const o = k * FRAME_FIELDS;
+    f[o] = from;
+    f[o + 1] = to;
+    f[o + 2] = type;
+    this.bodies.push(body);
+    this.push(k);
+  }
+
+  /** Run: give its large arrays back to `spare` (up to SPARE_ARRAYS). */
+  release(): void {
+    if (this.frames !== undefined && this.spare.length < SPARE_ARRAYS) this.spare.push(this.frames);
+    if (this.order.length > 8 && this.spare.length < SPARE_ARRAYS) this.spare.push(this.order);
+    this.frames = undefined;
+  }
+}
+
+/** Frames a bucket's first frame array holds. */
+const FIRST_FRAMES = 64;
+
+/** Typed arrays of run buckets kept for reuse: two per bucket with frames in flight (a link latency's worth of milliseconds). */
+const SPARE_ARRAYS = 256;
+
+function grow(a: Int32Array, used: number): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a.subarray(0, used));
+  return b;
+}
+
 export class VirtualClock implements Clock {
   private time = 0;
-  private nextSeq = 0;
-  /**
-   * Events by due time, each list in insertion order (seq increases with insertion, so
-   * appending keeps a list sorted): most events fall on a few hundred distinct milliseconds,
-   * so a push is a map lookup and an append, and a pop an index step.
-   */
-  private readonly buckets = new Map<number, SimEvent[]>();
+  /** Buckets by due time: most events fall on a few hundred distinct milliseconds, so a push is a map lookup and an append. */
+  private readonly buckets = new Map<number, Bucket>();
   /** Min-heap of the due times that have a bucket. */
   private readonly times: number[] = [];
-  /** The bucket being run (due at `time`) and the position of its next event. */
-  private current: SimEvent[] | undefined;
-  private cursor = 0;
+  /** The bucket being run (due at `time`). */
+  private current: Bucket | undefined;
+  /** Typed arrays of buckets already run, for the next buckets' frames (Bucket). */
+  private readonly spare: Int32Array[] = [];
   private queued = 0;
   /** Events run so far. */
   executed = 0;
+  /** Receives frames when they are due (scheduleFrame); set by their transport. */
+  onFrame: FrameHandler | undefined;
 
   /** Current virtual time, ms. */
   now(): number {
@@ -77,7 +156,7 @@ export class VirtualClock implements Clock {
 
   /** Due time of the next event, or undefined when the queue is empty. */
   peekTime(): number | undefined {
-    if (this.current !== undefined && this.cursor < this.current.length) return this.time;
+    if (this.current !== undefined && this.current.cursor < this.current.length) return this.time;
     return this.times[0];
   }
 
@@ -99,16 +178,27 @@ export class VirtualClock implements Clock {
   schedule<E extends SimEvent>(ev: E, at: number): E {
     const due = at > this.time ? at : this.time;
     ev.at = due;
-    ev.seq = this.nextSeq++;
-    this.queued++;
-    const list = this.buckets.get(due);
-    if (list !== undefined) {
-      list.push(ev);
-      return ev;
-    }
-    this.buckets.set(due, [ev]);
-    heapPush(this.times, due);
+    this.bucketAt(due).addTimer(ev);
     return ev;
+  }
+
+  /**
+   * Queue a frame for absolute virtual time `at` (not before now): `onFrame` gets (from, to,
+   * type, body) then, in order with every other event. No object is made for it.
+   */
+  scheduleFrame(at: number, from: number, to: number, type: number, body: Buffer): void {
+    this.bucketAt(at > this.time ? at : this.time).addFrame(from, to, type, body);
+  }
+
+  private bucketAt(due: number): Bucket {
+    this.queued++;
+    let b = this.buckets.get(due);
+    if (b === undefined) {
+      b = new Bucket(this.spare);
+      this.buckets.set(due, b);
+      heapPush(this.times, due);
+    }
+    return b;
   }
 
   /**
@@ -117,25 +207,31 @@ export class VirtualClock implements Clock {
    */
   step(until = Infinity): boolean {
     for (;;) {
-      let list = this.current;
-      if (list === undefined || this.cursor >= list.length) {
-        if (list !== undefined) {
-          this.buckets.delete(this.time);
-          this.current = undefined;
-        }
+      let b = this.current;
+      if (b === undefined || b.cursor >= b.length) {
+        if (b !== undefined) this.retire(b);
         const t = this.times[0];
         if (t === undefined || t > until) return false;
         heapPop(this.times);
-        list = this.buckets.get(t)!;
-        this.current = list;
-        this.cursor = 0;
+        b = this.buckets.get(t)!;
+        this.current = b;
         this.time = t;
       } else if (this.time > until) {
         return false;
       }
-      const ev = list[this.cursor]!;
-      list[this.cursor++] = undefined as unknown as SimEvent; // not pinned while the bucket runs
+      const entry = b.order[b.cursor++]!;
       this.queued--;
+      if (entry >= 0) {
+        const o = entry * FRAME_FIELDS;
+        const f = b.frames!;
+        const body = b.bodies[entry]!;
+        b.bodies[entry] = undefined; // not pinned while the bucket runs
+        this.executed++;
+        this.onFrame!(f[o]!, f[o + 1]!, f[o + 2]!, body);
+        return true;
+      }
+      const ev = b.timers[~entry]!;
+      b.timers[~entry] = undefined; // not pinned while the bucket runs
       if (ev.cancelled) continue;
       this.executed++;
       ev.run();
@@ -147,11 +243,17 @@ export class VirtualClock implements Clock {
   advanceTo(t: number): void {
     if (t <= this.time) return;
     if (this.current !== undefined) {
-      if (this.cursor < this.current.length) return; // events due now must run first
-      this.buckets.delete(this.time);
-      this.current = undefined;
+      if (this.current.cursor < this.current.length) return; // events due now must run first
+      this.retire(this.current);
     }
     this.time = t;
+  }
+
+  /** The current bucket has run: forget it, and keep its arrays for reuse. */
+  private retire(b: Bucket): void {
+    this.buckets.delete(this.time);
+    this.current = undefined;
+    b.release();
   }
 }
 

@@ -77,6 +77,24 @@ describe('OriginBudget', () => {
     expect(take(b, 'b')).to.equal(true); // a fresh budget
   });
 
+  it('forgets a budget that refilled and refused nothing, and keeps one that refused (a new origin gets a full budget anyway)', () => {
+    const b = new OriginBudget(clock, { originPerSecond: 10, originBurst: 2 });
+    take(b, 'honest');
+    take(b, 'flooder');
+    take(b, 'flooder');
+    expect(take(b, 'flooder')).to.equal(false);
+    expect(b.size).to.equal(2);
+    now += 1000; // both full again
+    take(b, 'other'); // looks at the least recently used: honest, full, nothing refused
+    expect(b.size).to.equal(2);
+    take(b, 'other2'); // then the flooder: full, but it was refused once
+    expect(b.size).to.equal(3);
+    expect(b.excess('flooder')).to.equal(1);
+    expect(take(b, 'honest')).to.equal(true);
+    expect(take(b, 'honest')).to.equal(true); // a full burst, as if never seen
+    expect(take(b, 'honest')).to.equal(false);
+  });
+
   it('names the option it refuses', () => {
     expect(() => new OriginBudget(clock, { originBurst: 0 })).to.throw(InvalidOptionError, 'scoring.originBurst');
     expect(() => new OriginBudget(clock, { maxTrackedOrigins: 1.5 })).to.throw(InvalidOptionError, 'scoring.maxTrackedOrigins');

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { InvalidOptionError } from '../../lib/errors.js';
-import { chargeInbound, PeerLedger, SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
+import { chargeInbound, PeerLedger, RATE_KINDS, resolveScoringOptions, SCORING_DEFAULTS } from '../../lib/peers/peer-ledger.js';
+import { TokenBucket } from '../../lib/peers/token-bucket.js';
+import { seededRandom } from '../../lib/random.js';
 import { MessageType } from '../../lib/wire/messages.js';
 
 const P = 'p'.repeat(64);
@@ -114,6 +116,33 @@ describe('PeerLedger', () => {
     expect(l.take(P, 'direct')).to.equal(true);
     expect(l.take(P, 'direct')).to.equal(false);
     expect(l.take(Q, 'direct')).to.equal(true);
+  });
+
+  it('keeps every budget as a TokenBucket of its rate and burst would, made full on first use, through refills and a clock stepping back', () => {
+    const o = { gossipPerSecond: 50, gossipBurst: 5, gossipBytesPerSecond: 700, gossipBytesBurst: 900, ihaveIdsPerSecond: 30, ihaveIdsBurst: 8, iwantIdsPerSecond: 30, iwantIdsBurst: 8, findNodePerSecond: 3, findNodeBurst: 2, directPerSecond: 0, directBurst: 4, verifyPerSecond: 20, verifyBurst: 3, graylistScore: -1e9, banScore: -2e9 };
+    const rates = [o.gossipPerSecond, o.gossipBytesPerSecond, o.ihaveIdsPerSecond, o.iwantIdsPerSecond, o.findNodePerSecond, o.directPerSecond, o.verifyPerSecond];
+    const bursts = [o.gossipBurst, o.gossipBytesBurst, o.ihaveIdsBurst, o.iwantIdsBurst, o.findNodeBurst, o.directBurst, o.verifyBurst];
+    const l = new PeerLedger(clock, o);
+    const reference = new Map<string, TokenBucket>();
+    const random = seededRandom(7);
+    for (let step = 0; step < 5000; step++) {
+      now += Math.floor(random() * 60) - 10; // now and then the clock steps back
+      const peer = random() < 0.5 ? P : Q;
+      const k = Math.floor(random() * RATE_KINDS.length);
+      const n = 1 + Math.floor(random() * (k === 1 ? 400 : 3));
+      const key = `${peer}/${k}`;
+      if (!reference.has(key)) reference.set(key, new TokenBucket(rates[k]!, bursts[k]!, now));
+      expect(l.take(peer, RATE_KINDS[k]!, n), `step ${step}`).to.equal(reference.get(key)!.take(now, n));
+    }
+  });
+
+  it('uses options resolved once as they are (ledgers share them), frozen, and resolves anything else', () => {
+    const resolved = resolveScoringOptions({ banScore: -50 });
+    expect(Object.isFrozen(resolved)).to.equal(true);
+    expect(resolveScoringOptions(resolved)).to.equal(resolved);
+    expect(new PeerLedger(clock, resolved).opts).to.equal(resolved);
+    const copy = { ...resolved, banScore: 1 };
+    expect(() => new PeerLedger(clock, copy)).to.throw(InvalidOptionError);
   });
 
   it('serves a new identity IWANT bytes only up to twice what it sent', () => {

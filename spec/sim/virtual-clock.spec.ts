@@ -60,4 +60,22 @@ describe('sim/VirtualClock', () => {
     expect(ran).to.equal(1);
     expect(clock.peekTime()).to.equal(30);
   });
+
+  it('runs frames and timers due at one millisecond in the order they were scheduled, and reuses run buckets', () => {
+    const clock = new VirtualClock();
+    const order: string[] = [];
+    clock.onFrame = (from, to, type, body) => order.push(`f${from}>${to}:${type}:${body.toString()}@${clock.now()}`);
+    for (let round = 0; round < 3; round++) {
+      const t = clock.now() + 10;
+      clock.scheduleFrame(t, 1, 2, 7, Buffer.from('a'));
+      clock.at(t, () => order.push(`t@${clock.now()}`));
+      for (let i = 0; i < 20; i++) clock.scheduleFrame(t, i, 0, 8, Buffer.from(String(i)));
+      clock.scheduleFrame(t - 5, 3, 4, 9, Buffer.from('early'));
+      while (clock.step()) { /* drain */ }
+    }
+    const one = (t: number) => [`f3>4:9:early@${t - 5}`, `f1>2:7:a@${t}`, `t@${t}`, ...Array.from({ length: 20 }, (_, i) => `f${i}>0:8:${i}@${t}`)];
+    expect(order).to.deep.equal([...one(10), ...one(20), ...one(30)]);
+    expect(clock.executed).to.equal(3 * 23);
+    expect(clock.pending).to.equal(0);
+  });
 });
