@@ -352,7 +352,7 @@ export class GossipEngine {
    * (verifyLater); they hold it.
    */
   private accept(from: GossipPeer, body: Buffer, l: GossipLayout, origin: Buffer, id: Buffer, key: string, heldBy: readonly GossipPeer[]): void {
-    this.seen.add(id);
+    this.seen.addKey(key);
     this.replay.commit(origin, l.seq);
     // Repair when we had asked for it; an announced id not yet asked for came by push.
     const w = this.wanted.get(key);

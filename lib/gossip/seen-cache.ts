@@ -115,7 +115,14 @@ export class SeenCache {
    * not extend its life. At the cap, the oldest entry is removed first.
    */
   add(id: Uint8Array): boolean {
-    const key = keyOf(id);
+    return this.addKey(keyOf(id));
+  }
+
+  /**
+   * add() for an id already turned into its key. The engine passes the key it computed for
+   * the copy, which its message cache keeps too: one string per message, not two.
+   */
+  addKey(key: string): boolean {
     const now = this.clock.now();
     this.expire(now, EXPIRE_PER_ADD);
     const seenAt = this.firstSeen.get(key);

@@ -24,6 +24,18 @@ describe('SeenCache', () => {
     fake.restore();
   });
 
+  describe('addKey', () => {
+    it('records an id given as its latin1 key exactly as add() records the id', () => {
+      const cache = new SeenCache(systemClock);
+      expect(cache.addKey(id(7).toString('latin1'))).to.equal(true);
+      expect(cache.has(id(7))).to.equal(true);
+      expect(cache.add(id(7))).to.equal(false);
+      expect(cache.addKey(id(7).toString('latin1'))).to.equal(false);
+      expect(cache.has(id(8))).to.equal(false);
+      expect(cache.size).to.equal(1);
+    });
+  });
+
   describe('options', () => {
     it('defaults to a 5 minute lifetime and a 100000 entry cap', () => {
       const cache = new SeenCache(systemClock);
