@@ -27,7 +27,7 @@ import type { GossipLayout } from '../wire/gossip-envelope.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
 import type { Message } from '../wire/messages.js';
 import { gossipMessageId, gossipMessageIdOfBody } from './message-id.js';
-import { clearKnown, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from './message-cache.js';
+import { clearKnown, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from './message-cache.js';
 import type { CacheEntry } from './message-cache.js';
 import { PeerSlots } from './peer-slots.js';
 import { ReplayWindow } from './replay-window.js';
@@ -724,7 +724,7 @@ export class GossipEngine {
       // host), and it must find the ids advertised. Unmarked again if the send failed.
       const marked = chunk.filter((e) => !isKnown(e, slot));
       for (const e of marked) setKnown(e, slot);
-      if (!peer.send({ type: MessageType.IHAVE, ids: chunk.map((e) => e.id) })) {
+      if (!peer.send({ type: MessageType.IHAVE, ids: chunk.map(entryId) })) {
         for (const e of marked) clearKnown(e, slot);
         return false;
       }

@@ -20,8 +20,6 @@ export interface MessageCacheOptions {
 }
 
 export interface CacheEntry {
-  /** The message id (32 bytes, a view into `body`). */
-  id: Buffer;
   /**
    * The GOSSIP body as this node forwards it (TTL, hops and seen-by for the next hop),
    * encoded: one buffer of the cache's own instead of a decoded message and its many
@@ -45,6 +43,15 @@ export interface CacheEntry {
   knownMore: number[] | undefined;
   /** Times it was sent in answer to IWANT, per peer slot; created on the first answer. */
   servedTo: Map<number, number> | undefined;
+}
+
+/**
+ * The entry's message id: a new 32-byte view into its body. Not kept in the entry: a view is
+ * about 100 bytes of heap, kept for every cached message in every node, and only an
+ * advertisement needs the id as bytes (briefly).
+ */
+export function entryId(e: CacheEntry): Buffer {
+  return e.body.subarray(GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32);
 }
 
 /** Slots per word of a knownBy bitset: 30 keeps every word a small integer (no boxed number). */
@@ -134,7 +141,7 @@ export class MessageCache {
     }
     const own = this.store.copy(body);
     const entry: CacheEntry = {
-      id: own.subarray(GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), body: own, ttl: own[GOSSIP_TTL_OFFSET]!, at: now, bytes,
+      body: own, ttl: own[GOSSIP_TTL_OFFSET]!, at: now, bytes,
       known: 0, knownMore: undefined, servedTo: undefined,
     };
     for (const slot of knownBy) setKnown(entry, slot);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
-import { cachedMessage, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
+import { cachedMessage, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry, MessageCacheOptions } from '../../lib/gossip/message-cache.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
@@ -49,7 +49,7 @@ describe('MessageCache', () => {
     const cache = new MessageCache(opts());
     cache.add(view(encodeMessage(m), 1000), m.payload.length, 0, []);
     const entry = cache.get(m.id)!;
-    expect(entry.id.buffer).to.not.equal(read.buffer);
+    expect(entryId(entry).buffer).to.not.equal(read.buffer);
     expect(entry.body.buffer).to.not.equal(read.buffer);
     expect(cachedMessage(entry)).to.deep.equal(m);
   });
@@ -80,7 +80,7 @@ describe('MessageCache', () => {
       expect(cache.size).to.equal(2);
       expect(cache.get(msg(2).id)).to.equal(undefined);
       expect(cachedMessage(cache.get(msg(3).id)!).seq).to.equal(3);
-      expect(cache.unknownTo(3, 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
+      expect(cache.unknownTo(3, 0).map((e) => entryId(e).readUInt32BE(0))).to.deep.equal([3, 4]);
     });
 
     it('holds nothing past the next expiry when the window is 0', () => {
@@ -101,7 +101,7 @@ describe('MessageCache', () => {
       }
       expect(largest).to.equal(3);
       expect(cache.evictions).to.equal(7);
-      expect(cache.unknownTo(3, 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([8, 9, 10]);
+      expect(cache.unknownTo(3, 0).map((e) => entryId(e).readUInt32BE(0))).to.deep.equal([8, 9, 10]);
       expect(cache.get(msg(7).id)).to.equal(undefined);
     });
 
@@ -146,7 +146,7 @@ describe('MessageCache', () => {
       expect(cache.evictions).to.equal(0);
       // A 2000-byte message needs the room of the two oldest.
       put(cache, msg(4, 2000), 4, []);
-      expect(cache.unknownTo(3, 0).map((e) => e.id.readUInt32BE(0))).to.deep.equal([3, 4]);
+      expect(cache.unknownTo(3, 0).map((e) => entryId(e).readUInt32BE(0))).to.deep.equal([3, 4]);
       expect(cache.evictions).to.equal(2);
       expect(cache.bytes).to.equal(3000 + 2 * per);
       expect(cache.bytes).to.be.at.most(3 * (1000 + per));
@@ -201,7 +201,7 @@ describe('MessageCache', () => {
       put(cache, msg(2), 200, []);
       put(cache, msg(3), 300, []);
       setKnown(cache.get(msg(3).id)!, 0);
-      const list = (peer: number, since: number) => cache.unknownTo(peer, since).map((e) => e.id.readUInt32BE(0));
+      const list = (peer: number, since: number) => cache.unknownTo(peer, since).map((e) => entryId(e).readUInt32BE(0));
       expect(list(0, 0)).to.deep.equal([2]);
       expect(list(1, 0)).to.deep.equal([1, 2, 3]);
       expect(list(1, 200)).to.deep.equal([2, 3]);
