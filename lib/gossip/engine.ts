@@ -27,7 +27,7 @@ import type { GossipLayout } from '../wire/gossip-envelope.js';
 import { LIMITS, MessageType } from '../wire/messages.js';
 import type { Message } from '../wire/messages.js';
 import { gossipMessageId, gossipMessageIdOfBody } from './message-id.js';
-import { clearKnown, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from './message-cache.js';
+import { clearKnown, entryBody, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from './message-cache.js';
 import type { CacheEntry } from './message-cache.js';
 import { PeerSlots } from './peer-slots.js';
 import { ReplayWindow } from './replay-window.js';
@@ -627,12 +627,13 @@ export class GossipEngine {
         this.metrics.drop('iwant_refused');
         continue;
       }
-      if (this.host.mayServe && !this.host.mayServe(from, entry.body.length)) {
+      if (this.host.mayServe && !this.host.mayServe(from, entry.length)) {
         this.metrics.drop('serve_budget');
         continue;
       }
       // Served as forwarded; one kept after its TTL ran out goes with TTL 1 (one more hop).
-      const sent = from.sendEncoded(MessageType.GOSSIP, entry.ttl >= 1 ? entry.body : withTtl(entry.body, 1));
+      const body = entryBody(entry);
+      const sent = from.sendEncoded(MessageType.GOSSIP, entry.ttl >= 1 ? body : withTtl(body, 1));
       if (!sent) continue; // the asker asks another advertiser two heartbeats on
       this.cache.served(entry, slot);
       this.metrics.gossipSent++;

@@ -21,12 +21,15 @@ export interface MessageCacheOptions {
 
 export interface CacheEntry {
   /**
-   * The GOSSIP body as this node forwards it (TTL, hops and seen-by for the next hop),
-   * encoded: one buffer of the cache's own instead of a decoded message and its many
-   * small views. `cachedMessage()` decodes it.
+   * Where the GOSSIP body as this node forwards it (TTL, hops and seen-by for the next hop)
+   * lies, encoded, in one of the cache's own slabs: `length` bytes at `offset` of `slab`.
+   * Read it with entryBody(); `cachedMessage()` decodes it. Offsets rather than a Buffer view:
+   * a view is about 100 bytes of heap, kept for every cached message in every node.
    */
-  body: Buffer;
-  /** TTL in `body`: an entry kept after its TTL ran out (0) is served with TTL 1. */
+  slab: ArrayBufferLike;
+  offset: number;
+  length: number;
+  /** TTL in the body: an entry kept after its TTL ran out (0) is served with TTL 1. */
   ttl: number;
   /** When it entered the cache (clock ms). */
   at: number;
@@ -45,13 +48,14 @@ export interface CacheEntry {
   servedTo: Map<number, number> | undefined;
 }
 
-/**
- * The entry's message id: a new 32-byte view into its body. Not kept in the entry: a view is
- * about 100 bytes of heap, kept for every cached message in every node, and only an
- * advertisement needs the id as bytes (briefly).
- */
+/** The entry's encoded GOSSIP body: a new view into its slab (see CacheEntry.slab). */
+export function entryBody(e: CacheEntry): Buffer {
+  return Buffer.from(e.slab, e.offset, e.length);
+}
+
+/** The entry's message id: a new 32-byte view into its slab (an advertisement needs it briefly). */
 export function entryId(e: CacheEntry): Buffer {
-  return e.body.subarray(GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32);
+  return Buffer.from(e.slab, e.offset + GOSSIP_ID_OFFSET, 32);
 }
 
 /** Slots per word of a knownBy bitset: 30 keeps every word a small integer (no boxed number). */
@@ -141,7 +145,7 @@ export class MessageCache {
     }
     const own = this.store.copy(body);
     const entry: CacheEntry = {
-      body: own, ttl: own[GOSSIP_TTL_OFFSET]!, at: now, bytes,
+      slab: own.buffer, offset: own.byteOffset, length: own.length, ttl: own[GOSSIP_TTL_OFFSET]!, at: now, bytes,
       known: 0, knownMore: undefined, servedTo: undefined,
     };
     for (const slot of knownBy) setKnown(entry, slot);
@@ -277,5 +281,5 @@ class SlabStore {
 
 /** The cached message, decoded (for an IWANT answer that must change its TTL, and for tests). */
 export function cachedMessage(entry: CacheEntry): Gossip {
-  return decodeMessage(entry.body) as Gossip;
+  return decodeMessage(entryBody(entry)) as Gossip;
 }

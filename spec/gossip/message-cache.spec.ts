@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
 import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
-import { cachedMessage, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
+import { cachedMessage, entryBody, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry, MessageCacheOptions } from '../../lib/gossip/message-cache.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
@@ -50,7 +50,7 @@ describe('MessageCache', () => {
     cache.add(view(encodeMessage(m), 1000), m.payload.length, 0, []);
     const entry = cache.get(m.id)!;
     expect(entryId(entry).buffer).to.not.equal(read.buffer);
-    expect(entry.body.buffer).to.not.equal(read.buffer);
+    expect(entryBody(entry).buffer).to.not.equal(read.buffer);
     expect(cachedMessage(entry)).to.deep.equal(m);
   });
 
