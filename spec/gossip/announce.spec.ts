@@ -3,33 +3,17 @@ import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import sinon from 'sinon';
 import { systemClock } from '../../lib/clock.js';
 import { ANNOUNCE_WAIT_MAX_MS, ANNOUNCE_WAIT_MIN_MS, ANNOUNCE_WAIT_UNKNOWN_MS, GossipEngine, announceWaitMs } from '../../lib/gossip/engine.js';
-import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
+import type { GossipOptions } from '../../lib/gossip/engine.js';
 import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { seededRandom } from '../../lib/random.js';
-import { decodeMessage, packValue } from '../../lib/wire/codec.js';
-import { LIMITS, MessageType } from '../../lib/wire/messages.js';
-import type { Gossip, Message } from '../../lib/wire/messages.js';
+import { packValue } from '../../lib/wire/codec.js';
+import { MessageType } from '../../lib/wire/messages.js';
+import type { Gossip } from '../../lib/wire/messages.js';
+import { RecordingPeer as Peer } from '../helpers/gossip-peer.js';
 
-class Peer implements GossipPeer {
-  readonly identity = generateIdentity();
-  readonly idHex = this.identity.idHex;
-  readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
-  readonly sent: Message[] = [];
-  constructor(readonly rttMs?: number) {}
-  send(msg: Message): boolean {
-    this.sent.push(msg);
-    return true;
-  }
-  sendEncoded(_type: number, body: Buffer): boolean {
-    return this.send(decodeMessage(body));
-  }
-  of<T extends Message['type']>(type: T): Array<Extract<Message, { type: T }>> {
-    return this.sent.filter((m): m is Extract<Message, { type: T }> => m.type === type);
-  }
-}
 
 const OPTIONS: GossipOptions = {
   fanout: 3, gossipTtl: 10, seenTtlMs: 300_000, maxSeenEntries: 1000, signMessages: true, deliverOwnMessages: false,

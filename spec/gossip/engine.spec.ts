@@ -2,35 +2,17 @@ import { expect } from 'chai';
 import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine, sample } from '../../lib/gossip/engine.js';
-import type { DeliveryInfo, GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
+import type { DeliveryInfo, GossipOptions } from '../../lib/gossip/engine.js';
 import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity, verifySignature } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { seededRandom } from '../../lib/random.js';
-import { decodeMessage, packValue } from '../../lib/wire/codec.js';
+import { packValue } from '../../lib/wire/codec.js';
 import { LIMITS, MessageType } from '../../lib/wire/messages.js';
-import type { Gossip, Message } from '../../lib/wire/messages.js';
+import type { Gossip } from '../../lib/wire/messages.js';
+import { RecordingPeer as FakePeer } from '../helpers/gossip-peer.js';
 
-/** A peer that records what the engine sends it. */
-class FakePeer implements GossipPeer {
-  readonly identity = generateIdentity();
-  readonly idHex = this.identity.idHex;
-  readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
-  readonly sent: Message[] = [];
-  /** False: the outbound queue is full, every send is refused. */
-  accepting = true;
-  send(msg: Message): boolean {
-    if (this.accepting) this.sent.push(msg);
-    return this.accepting;
-  }
-  sendEncoded(_type: number, body: Buffer): boolean {
-    return this.send(decodeMessage(body));
-  }
-  gossip(): Gossip[] {
-    return this.sent.filter((m): m is Gossip => m.type === MessageType.GOSSIP);
-  }
-}
 
 const OPTIONS: GossipOptions = {
   fanout: 3,

@@ -1,15 +1,16 @@
 import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
-import type { GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
+import type { GossipOptions } from '../../lib/gossip/engine.js';
 import { cachedMessage, entryBody, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from '../../lib/gossip/message-cache.js';
 import type { CacheEntry, MessageCacheOptions } from '../../lib/gossip/message-cache.js';
 import { generateIdentity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { seededRandom } from '../../lib/random.js';
-import { decodeMessage, encodeMessage, packValue } from '../../lib/wire/codec.js';
-import { LIMITS, MessageType } from '../../lib/wire/messages.js';
-import type { Gossip, Message } from '../../lib/wire/messages.js';
+import { encodeMessage, packValue } from '../../lib/wire/codec.js';
+import { MessageType } from '../../lib/wire/messages.js';
+import type { Gossip } from '../../lib/wire/messages.js';
+import { RecordingPeer } from '../helpers/gossip-peer.js';
 
 /** A gossip message whose id's first four bytes hold `n`, with a payload of `payloadBytes`. */
 function msg(n: number, payloadBytes = 10): Gossip {
@@ -209,24 +210,6 @@ describe('MessageCache', () => {
   });
 });
 
-/** A peer that records what the engine sends it. */
-class RecordingPeer implements GossipPeer {
-  readonly identity = generateIdentity();
-  readonly idHex = this.identity.idHex;
-  readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
-  readonly sent: Message[] = [];
-  send(m: Message): boolean {
-    this.sent.push(m);
-    return true;
-  }
-  sendEncoded(_type: number, body: Buffer): boolean {
-    this.sent.push(decodeMessage(body));
-    return true;
-  }
-  ofType(type: number): Message[] {
-    return this.sent.filter((m) => m.type === type);
-  }
-}
 
 describe('the repair window seen from the gossip engine', () => {
   const MESSAGE_CACHE_MS = 5000;
@@ -258,7 +241,7 @@ describe('the repair window seen from the gossip engine', () => {
     now += MESSAGE_CACHE_MS - 1;
     e.onPeerConnected(late); // advertises the window: only then is its IWANT answered
     e.onIWant(late, [id]);
-    const got = late.ofType(MessageType.GOSSIP) as Gossip[];
+    const got = late.gossip();
     expect(got).to.have.length(1);
     expect(got[0]!.id.equals(id)).to.equal(true);
   });
@@ -279,12 +262,12 @@ describe('the repair window seen from the gossip engine', () => {
     now += MESSAGE_CACHE_MS - 1;
     const early = new RecordingPeer();
     e.onPeerConnected(early);
-    const adverts = early.ofType(MessageType.IHAVE) as Array<{ ids: Buffer[] }>;
+    const adverts = early.of(MessageType.IHAVE);
     expect(adverts.flatMap((m) => m.ids).some((x) => x.equals(id))).to.equal(true);
 
     now += 1;
     const late = new RecordingPeer();
     e.onPeerConnected(late);
-    expect(late.ofType(MessageType.IHAVE)).to.deep.equal([]);
+    expect(late.of(MessageType.IHAVE)).to.deep.equal([]);
   });
 });

@@ -6,33 +6,18 @@
 import { expect } from 'chai';
 import type { Clock } from '../../lib/clock.js';
 import { GossipEngine } from '../../lib/gossip/engine.js';
-import type { GossipHost, GossipOptions, GossipPeer } from '../../lib/gossip/engine.js';
+import type { GossipHost, GossipOptions } from '../../lib/gossip/engine.js';
 import { gossipMessageId } from '../../lib/gossip/message-id.js';
 import { generateIdentity, verifySignature } from '../../lib/identity.js';
 import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { seededRandom } from '../../lib/random.js';
-import { decodeMessage, packValue } from '../../lib/wire/codec.js';
+import { packValue } from '../../lib/wire/codec.js';
 import { encodeGossip } from '../../lib/wire/gossip-envelope.js';
-import { LIMITS, MessageType } from '../../lib/wire/messages.js';
-import type { Gossip, Message } from '../../lib/wire/messages.js';
+import { MessageType } from '../../lib/wire/messages.js';
+import type { Gossip } from '../../lib/wire/messages.js';
+import { RecordingPeer as FakePeer } from '../helpers/gossip-peer.js';
 
-class FakePeer implements GossipPeer {
-  readonly identity = generateIdentity();
-  readonly idHex = this.identity.idHex;
-  readonly prefixKey = this.identity.id.subarray(0, LIMITS.seenByEntryBytes).toString('latin1');
-  readonly sent: Message[] = [];
-  send(msg: Message): boolean {
-    this.sent.push(msg);
-    return true;
-  }
-  sendEncoded(_type: number, body: Buffer): boolean {
-    return this.send(decodeMessage(body));
-  }
-  of<T extends Message['type']>(type: T): Array<Extract<Message, { type: T }>> {
-    return this.sent.filter((m): m is Extract<Message, { type: T }> => m.type === type);
-  }
-}
 
 interface Pending {
   origin: Buffer;
