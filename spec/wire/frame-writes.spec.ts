@@ -50,6 +50,14 @@ describe('Frame writing on a connection', () => {
   }
 
   const tick = () => new Promise((r) => setImmediate(r));
+
+  /** The first byte of `ref` of each of the next `count` messages `conn` receives, in order. */
+  async function refsReceived(conn: Connection, count: number): Promise<number[]> {
+    const got: InboundMessage[] = [];
+    conn.on('message', (m) => got.push(m));
+    await waitFor(() => got.length === count, 3000, `${count} messages`);
+    return got.map((m) => (m as { ref: Buffer }).ref[0]!);
+  }
   const direct = (n: number, size = 5000) => encodeMessage({ type: MessageType.DIRECT, ref: Buffer.alloc(16, n), topic: 't', payload: Buffer.alloc(size, n), wantReply: false });
 
   it('on a plaintext session, writes a small tick\'s frames as one buffer, at the end of the tick', async () => {
@@ -62,10 +70,7 @@ describe('Frame writing on a connection', () => {
     const chunks = write.getCalls().map((c) => c.args[0] as Buffer);
     expect(chunks).to.have.length(1);
     expect(chunks[0]!.equals(Buffer.concat([frameHeader(bodies[0]!.length), bodies[0]!, frameHeader(bodies[1]!.length), bodies[1]!]))).to.equal(true);
-    const got: InboundMessage[] = [];
-    inbound[0]!.on('message', (m) => got.push(m));
-    await waitFor(() => got.length === 2, 3000, 'two messages');
-    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+    expect(await refsReceived(inbound[0]!, 2)).to.deep.equal([1, 2]);
   });
 
   it('on a plaintext session, writes a tick of more than 16 KiB as each 4-byte header and then the very body buffer it was given', async () => {
@@ -93,10 +98,7 @@ describe('Frame writing on a connection', () => {
     expect(chunks).to.have.length(1);
     expect(chunks[0]!.readUInt16BE(0)).to.equal(plaintext + 16); // one record: all three frames and one tag
     expect(chunks[0]!.length).to.equal(2 + plaintext + 16);
-    const got: InboundMessage[] = [];
-    inbound[0]!.on('message', (m) => got.push(m));
-    await waitFor(() => got.length === 3, 3000, 'three messages');
-    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2, 3]);
+    expect(await refsReceived(inbound[0]!, 3)).to.deep.equal([1, 2, 3]);
   });
 
   it('on an encrypted session, seals a tick of more than 16 KiB into a single record written in pieces', async () => {
@@ -111,10 +113,7 @@ describe('Frame writing on a connection', () => {
     expect(chunks[0]!.length).to.equal(2);
     expect(chunks[0]!.readUInt16BE(0)).to.equal(plaintext + 16);
     expect(chunks.reduce((n, c) => n + c.length, 0)).to.equal(2 + plaintext + 16);
-    const got: InboundMessage[] = [];
-    inbound[0]!.on('message', (m) => got.push(m));
-    await waitFor(() => got.length === 2, 3000, 'two messages');
-    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+    expect(await refsReceived(inbound[0]!, 2)).to.deep.equal([1, 2]);
   });
 
   it('runs work deferred to the end of the turn before writing, so frames it queues share the turn\'s record', async () => {
@@ -129,10 +128,7 @@ describe('Frame writing on a connection', () => {
     await tick();
     expect(order).to.deep.equal(['deferred ran after 0 writes']);
     expect(write.callCount).to.equal(1); // one record holding both frames
-    const got: InboundMessage[] = [];
-    inbound[0]!.on('message', (m) => got.push(m));
-    await waitFor(() => got.length === 2, 3000, 'two messages');
-    expect(got.map((m) => (m as { ref: Buffer }).ref[0])).to.deep.equal([1, 2]);
+    expect(await refsReceived(inbound[0]!, 2)).to.deep.equal([1, 2]);
   });
 
   it('still writes the turn\'s frames when deferred work throws', async () => {
