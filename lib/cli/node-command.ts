@@ -8,6 +8,7 @@
 import { createInterface } from 'node:readline';
 import type { Interface } from 'node:readline';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { generateIdentity, loadIdentity, saveIdentity } from '../identity.js';
 import type { Identity } from '../identity.js';
 import { P2PNetwork } from '../network.js';
@@ -38,6 +39,9 @@ const HELP = `usage: aethel-p2p node [options]
                       connection limits (admissionAllowlist), e.g. 127.0.0.0/8,::1 for several
                       nodes on one machine; default none
   --heartbeat-ms N    heartbeat period, ms (default 1000)
+  --verify-workers N  threads that verify gossip signatures off the event loop, shared by
+                      the process (verifyWorkers), up to the machine's cores; default 0 (all
+                      on the event loop). Worth it on a host with a core to spare under load
   --partition-timeout-ms N
                       a peer silent this long, ms, is partitioned (default 30000)
   --log-level L       fatal|error|warn|info|debug|trace|silent (default warn), to stderr
@@ -78,6 +82,7 @@ export async function runNode(argv: string[]): Promise<number> {
     plaintext: { type: 'boolean' },
     allow: { type: 'string' },
     'heartbeat-ms': { type: 'string' },
+    'verify-workers': { type: 'string' },
     'partition-timeout-ms': { type: 'string' },
     'log-level': { type: 'string' },
     help: { type: 'boolean' },
@@ -102,6 +107,7 @@ export async function runNode(argv: string[]): Promise<number> {
     ...(strArg(v, 'allow') !== undefined ? { admissionAllowlist: strArg(v, 'allow')!.split(',').filter((x) => x.length > 0) } : {}),
     heartbeatMs: v['heartbeat-ms'] === undefined ? undefined : intArg(v, 'heartbeat-ms', 0, 1, 2 ** 31 - 1),
     partitionTimeoutMs: v['partition-timeout-ms'] === undefined ? undefined : intArg(v, 'partition-timeout-ms', 0, 1, 2 ** 31 - 1),
+    verifyWorkers: intArg(v, 'verify-workers', 0, 0, availableParallelism()),
     logger,
   };
   try {

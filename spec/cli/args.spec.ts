@@ -27,6 +27,7 @@ const BAD: Array<{ args: string[]; says: RegExp; what: string }> = [
   { what: 'a bad advertised host', args: ['node', '--advertise-host', 'a b'], says: /--advertise-host: / },
   { what: 'a bootstrap address without a port', args: ['node', '--bootstrap', 'nope'], says: /--bootstrap: .*"nope"/ },
   { what: 'a bootstrap address with port 0', args: ['node', '--bootstrap', '127.0.0.1:7001,127.0.0.1:0'], says: /--bootstrap: .*"127\.0\.0\.1:0"/ },
+  { what: 'more verification workers than cores', args: ['node', '--verify-workers', '4096'], says: /--verify-workers must be an integer from 0 to \d+, got "4096"/ },
   { what: 'a bad log level', args: ['node', '--log-level', 'loud'], says: /--log-level must be one of/ },
   { what: 'a stray positional argument', args: ['node', 'extra'], says: /unexpected argument "extra"/ },
   { what: 'too few demo nodes', args: ['demo', '--nodes', '1'], says: /--nodes must be an integer from 2/ },
@@ -114,6 +115,6 @@ describe('aethel-p2p command line arguments', function () {
   it('prints the node command\'s options and exits 0 for node --help', async () => {
     const r = await runCli(['node', '--help']);
     expect(r.code).to.equal(0);
-    for (const flag of ['--host', '--port', '--advertise-host', '--advertise-port', '--bootstrap', '--topic', '--dump', '--log-level']) expect(r.stdout).to.include(flag);
+    for (const flag of ['--host', '--port', '--advertise-host', '--advertise-port', '--bootstrap', '--topic', '--dump', '--log-level', '--verify-workers']) expect(r.stdout).to.include(flag);
   });
 });

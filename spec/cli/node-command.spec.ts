@@ -52,6 +52,16 @@ describe('aethel-p2p node', function () {
     expect(b.stray).to.deep.equal([]);
   });
 
+  it('delivers lines both ways between two nodes that verify signatures on a worker thread (--verify-workers 1)', async () => {
+    const { a, b, aId, bId } = await pair(['--verify-workers', '1']);
+    b.child.stdin.write('checked off the event loop\n');
+    expect(await a.waitForEvent((e) => e.event === 'message', WAIT_MS, 'b\'s line at a')).to.include({ from: bId, data: 'checked off the event loop' });
+    a.child.stdin.write('and back\n');
+    expect(await b.waitForEvent((e) => e.event === 'message', WAIT_MS, 'a\'s line at b')).to.include({ from: aId, data: 'and back' });
+    expect(a.stray).to.deep.equal([]);
+    expect(b.stray).to.deep.equal([]);
+  });
+
   it('writes one key-log line per session, naming both nodes, with --keylog; two --plaintext nodes talk', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'aethel-keylog-'));
     try {
