@@ -321,7 +321,7 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
       for (const h of prof.functions) out.push(`| ${fmt(h.selfPct, 1)} | ${fmt(h.selfMs)} | \`${h.name}\` |`);
     }
   }
-  out.push('', '### Commands', '', 'All of the above: `npm run bench` (`npm run bench -- --quick` for a short run). Each figure comes from one child process:', '');
+  out.push('', '### Commands', '', 'All of the above: `npm run bench` (`npm run bench -- --quick` for a short run). Each figure comes from one child process; ours run compiled, from `npx tsc -p tsconfig.bench.json`:', '');
   for (const c of rep.commands) out.push(`- ${c.key}: \`${c.command.length > 300 ? c.command.replace(/--edges '[^']*'/, "--edges '<topology(nodes, degree, seed) as JSON>'") : c.command}\``);
   const section = out.join('\n');
   const summary = ['Targets:', ...rows.map((t) => `  ${t.verdict.padEnd(7)} ${t.target}: ${t.figures} -> ${t.ratio} (${t.required})`)];
