@@ -12,7 +12,7 @@
  *                            [--announce true|false] [--rounds R] [--verify-workers N]
  *                            [--push fanout|tree]
  *
- * --push tree: the nodes' push option (PROTOCOL.md §4.8), an eager tree pruned by
+ * --push tree: the nodes' push option (PROTOCOL.md §4.6, eager-tree push), an eager tree pruned by
  * duplicates instead of fanout-3 push. Default fanout.
  *
  * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures

@@ -54,7 +54,7 @@ export interface P2PNetworkOptions {
    */
   announce?: boolean;
   /**
-   * How a new message is pushed (PROTOCOL.md §4.8). 'fanout': to `fanout` random peers per
+   * How a new message is pushed (PROTOCOL.md §4.6, eager-tree push). 'fanout': to `fanout` random peers per
    * hop, announced (IHAVE) to the others. 'tree': an eager tree (Plumtree-like): pushed to
    * every eager peer and announced to the lazy ones; every link starts eager, one that
    * carries a duplicate becomes lazy, and one asked for a message (IWANT) becomes eager again,

@@ -1,5 +1,5 @@
 /**
- * The eager-tree push mode (`push: 'tree'`, PROTOCOL.md §4.8): which links a node pushes new
+ * The eager-tree push mode (`push: 'tree'`, PROTOCOL.md §4.6, eager-tree push): which links a node pushes new
  * messages over (eager) and which it only announces them on (lazy), after Plumtree (Leitao,
  * Pereira, Rodrigues, "Epidemic Broadcast Trees", 2007), mapped onto the existing IHAVE and
  * IWANT messages: no new message type and no byte changed on the wire.

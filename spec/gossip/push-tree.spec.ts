@@ -25,7 +25,7 @@ const OPTIONS: GossipOptions = {
   repair: true, heartbeatMs: 1000, messageCacheMs: 120_000, maxCachedMessages: 1000, maxCachedBytes: 1 << 20, push: 'tree',
 };
 
-describe('GossipEngine: eager-tree push (push: tree, PROTOCOL.md §4.8)', () => {
+describe('GossipEngine: eager-tree push (push: tree, PROTOCOL.md §4.6, eager-tree push)', () => {
   let clock: sinon.SinonFakeTimers;
   let self: Identity;
   let peers: Peer[];
