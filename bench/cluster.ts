@@ -12,8 +12,8 @@
  *                            [--announce true|false] [--rounds R] [--verify-workers N]
  *                            [--push fanout|tree]
  *
- * --push tree: the nodes' push option (PROTOCOL.md §4.6, eager-tree push), an eager tree pruned by
- * duplicates instead of fanout-3 push. Default fanout.
+ * --push tree: the nodes' push option (PROTOCOL.md §4.6, "Eager-tree push"), an eager tree
+ * pruned by duplicates instead of fanout-3 push. Default fanout.
  *
  * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures
  * off the event loop, one pool shared by the N nodes of this process. Default 0. CPU per

@@ -54,13 +54,13 @@ export interface P2PNetworkOptions {
    */
   announce?: boolean;
   /**
-   * How a new message is pushed (PROTOCOL.md §4.6, eager-tree push). 'fanout': to `fanout` random peers per
-   * hop, announced (IHAVE) to the others. 'tree': an eager tree (Plumtree-like): pushed to
-   * every eager peer and announced to the lazy ones; every link starts eager, one that
-   * carries a duplicate becomes lazy, and one asked for a message (IWANT) becomes eager again,
-   * so in a stable network each node gets about one copy per message, along the fastest
-   * links. Same messages and bytes on the wire; interoperates with fanout nodes. Needs
-   * `repair`. Default 'fanout'.
+   * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
+   * `fanout` random peers per hop, announced (IHAVE) to the others. 'tree': an eager tree
+   * (Plumtree-like): pushed to every eager peer and announced to the lazy ones; every link
+   * starts eager, one that carries a duplicate becomes lazy, and one asked for a message
+   * (IWANT) becomes eager again, so once the tree has formed each node gets about one copy
+   * per message (the first messages flood), over longer paths. Same messages and bytes on the
+   * wire; interoperates with fanout nodes. Needs `repair`. Default 'fanout'.
    */
   push?: 'fanout' | 'tree';
   /** Period of the heartbeat (PING, IHAVE advertisements, cache cleanup), ms. Default 1000. */

@@ -15,10 +15,10 @@
  * the tail copied as bytes) that every target of the tick shares and the repair cache keeps.
  * Who holds a cached message is a few bits per entry, one per peer slot (peer-slots.ts).
  *
- * push: 'tree' (PROTOCOL.md §4.6, eager-tree push) replaces the fanout pick with an eager tree kept by
- * push-tree.ts: a new message goes to every eager peer and is announced to the lazy ones; a
- * duplicate prunes the link it came over (here, and at the sender through an IHAVE of its
- * id); an IWANT grafts the link it came over back.
+ * push: 'tree' (PROTOCOL.md §4.6, "Eager-tree push") replaces the fanout pick with an eager
+ * tree kept by push-tree.ts: a new message goes to every eager peer and is announced to the
+ * lazy ones; a duplicate prunes the link it came over (here, and at the sender through an
+ * IHAVE of its id); an IWANT grafts the link it came over back.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { nodeIdOf, verifySignature } from '../identity.js';
@@ -158,8 +158,8 @@ export interface GossipOptions {
    */
   announce?: boolean;
   /**
-   * How a new message is pushed (PROTOCOL.md §4.6, eager-tree push). 'fanout': to `fanout` random peers per
-   * hop, announced to the rest. 'tree': to every eager peer, announced to the lazy ones; a
+   * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
+   * `fanout` random peers per hop, announced to the rest. 'tree': to every eager peer, announced to the lazy ones; a
    * link that carries a duplicate is pruned to lazy (an IHAVE of the id tells the sender), and
    * an IWANT over a lazy link grafts it back (push-tree.ts). Needs `repair`. Default 'fanout'.
    */

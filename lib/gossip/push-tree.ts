@@ -1,8 +1,8 @@
 /**
- * The eager-tree push mode (`push: 'tree'`, PROTOCOL.md §4.6, eager-tree push): which links a node pushes new
- * messages over (eager) and which it only announces them on (lazy), after Plumtree (Leitao,
- * Pereira, Rodrigues, "Epidemic Broadcast Trees", 2007), mapped onto the existing IHAVE and
- * IWANT messages: no new message type and no byte changed on the wire.
+ * The eager-tree push mode (`push: 'tree'`, PROTOCOL.md §4.6, "Eager-tree push"): which links
+ * a node pushes new messages over (eager) and which it only announces them on (lazy), after
+ * Plumtree (Leitao, Pereira, Rodrigues, "Epidemic Broadcast Trees", 2007), mapped onto the
+ * existing IHAVE and IWANT messages: no new message type and no byte changed on the wire.
  *
  * Pure bookkeeping: no sockets, no timers. The gossip engine (engine.ts) owns one and tells
  * it, with peer slots (peer-slots.ts) as names:

@@ -25,9 +25,9 @@ export interface SimOptions {
   /** Gossip fanout (peers pushed to per hop). Default 3. */
   fanout?: number;
   /**
-   * How a new message is pushed (the network's `push` option, PROTOCOL.md §4.6, eager-tree push): 'fanout' to
-   * `fanout` random peers per hop, 'tree' along an eager tree pruned by duplicates. 'tree'
-   * needs repair. Default 'fanout'.
+   * How a new message is pushed (the network's `push` option, PROTOCOL.md §4.6, "Eager-tree
+   * push"): 'fanout' to `fanout` random peers per hop, 'tree' along an eager tree pruned by
+   * duplicates. 'tree' needs repair. Default 'fanout'.
    */
   push?: 'fanout' | 'tree';
   /** Overlay: each node dials this many random others, so the mean degree is about twice it. Default 8. */
