@@ -11,6 +11,7 @@ import { UsageError } from '../../lib/cli/args.js';
 import { InvalidOptionError } from '../../lib/errors.js';
 import { DEFAULTS, resolveOptions } from '../../lib/options.js';
 import { resolveSimOptions } from '../../lib/sim/options.js';
+import { runSimulation } from '../../lib/sim/scenario.js';
 import type { Identity } from '../../lib/identity.js';
 import { Metrics } from '../../lib/metrics.js';
 import { seededRandom } from '../../lib/random.js';
@@ -303,5 +304,19 @@ describe('the push option (P2POptions, simulator, CLI)', () => {
     expect(parseSimArgs(['--nodes', '10']).options.push).to.equal('fanout');
     expect(parseSimArgs(['--nodes', '10', '--push', 'tree']).options.push).to.equal('tree');
     expect(() => parseSimArgs(['--nodes', '10', '--push', 'star'])).to.throw(UsageError, /--push/);
+  });
+});
+
+describe('the simulator in tree mode (push: tree)', function () {
+  this.timeout(60_000);
+
+  it('delivers every message to every node, with fewer GOSSIP copies than fanout once the tree has formed', async () => {
+    // 100 nodes of mean degree 8, 60 messages 100 virtual ms apart: the first few flood, the rest follow the tree.
+    const base = { nodes: 100, degree: 4, messages: 60, intervalMs: 100, join: false, lookups: 0, settleMs: 5000, seed: 3 };
+    const fanout = await runSimulation({ ...base, push: 'fanout' });
+    const tree = await runSimulation({ ...base, push: 'tree' });
+    expect(tree.deliveryFraction).to.equal(1);
+    expect(tree.fullyDelivered).to.equal(60);
+    expect(tree.redundancy, `tree ${tree.redundancy}, fanout ${fanout.redundancy}`).to.be.below(0.75 * fanout.redundancy);
   });
 });
