@@ -10,6 +10,10 @@
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
  *                            [--announce true|false] [--rounds R] [--verify-workers N]
+ *                            [--push fanout|tree]
+ *
+ * --push tree: the nodes' push option (PROTOCOL.md §4.6, "Eager-tree push"), an eager tree
+ * pruned by duplicates instead of fanout-3 push. Default fanout.
  *
  * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures
  * off the event loop, one pool shared by the N nodes of this process. Default 0. CPU per
@@ -32,6 +36,8 @@ const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
 const signed = flags.get('signed') !== 'false';
 const encrypted = flags.get('encrypted') !== 'false';
 const announce = flags.get('announce') !== 'false';
+const push = flags.get('push') ?? 'fanout';
+if (push !== 'fanout' && push !== 'tree') throw new Error(`--push must be fanout or tree, got ${push}`);
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const verifyWorkers = signed ? intFlag(flags, 'verify-workers', 0) : 0;
 // Tuning only: the pool's in-flight bound per worker and requests verified inline per turn
@@ -73,7 +79,7 @@ const edges = topology(N, D, seed);
 let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, verifyWorkers, encryption: encrypted, announce, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, verifyWorkers, encryption: encrypted, announce, push, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }
@@ -124,6 +130,7 @@ const result = {
   encrypted,
   verifyWorkers,
   announce,
+  push,
   ok: deliveries === expected && duplicateDeliveries === 0,
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
   deliveries,

@@ -53,6 +53,16 @@ export interface P2PNetworkOptions {
    * heartbeat (PROTOCOL.md §4.6). false: announcements only at the heartbeat. Default true.
    */
   announce?: boolean;
+  /**
+   * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
+   * `fanout` random peers per hop, announced (IHAVE) to the others. 'tree': an eager tree
+   * (Plumtree-like): pushed to every eager peer and announced to the lazy ones; every link
+   * starts eager, one that carries a duplicate becomes lazy, and one asked for a message
+   * (IWANT) becomes eager again, so once the tree has formed each node gets about one copy
+   * per message (the first messages flood), over longer paths. Same messages and bytes on the
+   * wire; interoperates with fanout nodes. Needs `repair`. Default 'fanout'.
+   */
+  push?: 'fanout' | 'tree';
   /** Period of the heartbeat (PING, IHAVE advertisements, cache cleanup), ms. Default 1000. */
   heartbeatMs?: number;
   /** How long recent messages stay in the repair cache and can be fetched by IWANT, ms. Default 120000. */
@@ -201,6 +211,7 @@ export interface ResolvedOptions {
   deliverOwnMessages: boolean;
   repair: boolean;
   announce: boolean;
+  push: 'fanout' | 'tree';
   heartbeatMs: number;
   messageCacheMs: number;
   maxCachedMessages: number;
@@ -264,6 +275,7 @@ export const DEFAULTS = Object.freeze({
   deliverOwnMessages: false,
   repair: true,
   announce: true,
+  push: 'fanout' as 'fanout' | 'tree',
   heartbeatMs: 1000,
   messageCacheMs: 120_000,
   maxCachedMessages: 10_000,
@@ -306,6 +318,11 @@ function int(field: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new InvalidOptionError(field, `expected an integer from ${min} to ${max}, got ${String(v)}`);
   }
+  return v;
+}
+
+function pushMode(v: unknown): 'fanout' | 'tree' {
+  if (v !== 'fanout' && v !== 'tree') throw new InvalidOptionError('push', `expected 'fanout' or 'tree', got ${String(v)}`);
   return v;
 }
 
@@ -428,6 +445,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     deliverOwnMessages: bool('deliverOwnMessages', o.deliverOwnMessages ?? d.deliverOwnMessages),
     repair: bool('repair', o.repair ?? d.repair),
     announce: bool('announce', o.announce ?? d.announce),
+    push: pushMode(o.push ?? d.push),
     heartbeatMs: int('heartbeatMs', o.heartbeatMs ?? d.heartbeatMs, 10, MS_MAX),
     messageCacheMs: int('messageCacheMs', o.messageCacheMs ?? d.messageCacheMs, 0, MS_MAX),
     maxCachedMessages: int('maxCachedMessages', o.maxCachedMessages ?? d.maxCachedMessages, 0, 10_000_000),
@@ -464,6 +482,10 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
   if (resolved.partitionTimeoutMs <= resolved.heartbeatMs) {
     // A quiet peer is heard from (PONG) about once per heartbeat: a shorter timeout partitions everyone.
     throw new InvalidOptionError('partitionTimeoutMs', `must exceed heartbeatMs (${resolved.heartbeatMs})`);
+  }
+  if (resolved.push === 'tree' && !resolved.repair) {
+    // Lazy links learn of messages only by IHAVE: without repair they would get nothing.
+    throw new InvalidOptionError('push', "'tree' needs repair: true");
   }
   if (resolved.minPeers > resolved.maxPeers) throw new InvalidOptionError('minPeers', `must not exceed maxPeers (${resolved.maxPeers})`);
   if (resolved.seenTtlMs < resolved.messageCacheMs) {

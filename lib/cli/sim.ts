@@ -19,6 +19,8 @@ and a virtual clock. The same seed gives the same result, event for event.
   --nodes N              nodes (2..100000; required)
   --messages M           messages published by random honest nodes (default 10)
   --fanout F             gossip fanout (default 3)
+  --push fanout|tree     how messages are pushed: fanout random peers per hop, or an eager
+                         tree pruned by duplicates (default fanout)
   --degree D             overlay: each node dials D random others (default 8)
   --loss P               probability a frame is lost, 0..1 (default 0)
   --repair on|off        lazy repair, IHAVE/IWANT (default on)
@@ -81,7 +83,7 @@ function partitionArg(values: Record<string, unknown>): SimOptions['partition'] 
 export function parseSimArgs(argv: string[]): { options: SimOptions; json: boolean; help: boolean } {
   const str = { type: 'string' } as const;
   const v = parse(argv, {
-    nodes: str, messages: str, fanout: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
+    nodes: str, messages: str, fanout: str, push: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
     'attack-rate': str, 'attack-ms': str,
     partition: str, churn: str, downtime: str, latency: str, jitter: str, ttl: str, size: str, interval: str,
     settle: str, lookups: str, join: str, 'partition-timeout': str, verify: str, scoring: str, seed: str,
@@ -93,12 +95,15 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
   if (behaviour !== undefined && !BEHAVIOURS.includes(behaviour as Behaviour)) {
     throw new UsageError(`--behaviour must be one of ${BEHAVIOURS.join(', ')}, got ${JSON.stringify(behaviour)}`);
   }
+  const push = strArg(v, 'push');
+  if (push !== undefined && push !== 'fanout' && push !== 'tree') throw new UsageError(`--push must be fanout or tree, got ${JSON.stringify(push)}`);
   const verify = strArg(v, 'verify');
   if (verify !== undefined && verify !== 'once' && verify !== 'every') throw new UsageError(`--verify must be once or every, got ${JSON.stringify(verify)}`);
   const options: SimOptions = {
     nodes: intArg(v, 'nodes', 0, 2, 100_000),
     messages: intArg(v, 'messages', 10, 0, 1_000_000),
     fanout: intArg(v, 'fanout', 3, 1, 64),
+    push: push ?? 'fanout',
     degree: intArg(v, 'degree', 8, 1, 1000),
     loss: numArg(v, 'loss', 1) ?? 0,
     repair: onOff(v, 'repair') ?? true,

@@ -14,6 +14,11 @@
  * once, verified at most once, and forwarded as one new body (ttl, hops and seen-by patched,
  * the tail copied as bytes) that every target of the tick shares and the repair cache keeps.
  * Who holds a cached message is a few bits per entry, one per peer slot (peer-slots.ts).
+ *
+ * push: 'tree' (PROTOCOL.md §4.6, "Eager-tree push") replaces the fanout pick with an eager
+ * tree kept by push-tree.ts: a new message goes to every eager peer and is announced to the
+ * lazy ones; a duplicate prunes the link it came over (here, and at the sender through an
+ * IHAVE of its id); an IWANT grafts the link it came over back.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { nodeIdOf, verifySignature } from '../identity.js';
@@ -30,6 +35,7 @@ import { gossipMessageId, gossipMessageIdOfBody } from './message-id.js';
 import { clearKnown, entryBody, entryId, isKnown, MAX_SERVES_PER_PEER, MessageCache, setKnown } from './message-cache.js';
 import type { CacheEntry } from './message-cache.js';
 import { PeerSlots } from './peer-slots.js';
+import { PushTree } from './push-tree.js';
 import { ReplayWindow } from './replay-window.js';
 import { SeenCache } from './seen-cache.js';
 
@@ -151,6 +157,13 @@ export interface GossipOptions {
    * before asking. false: announcements only at the heartbeat, asked for at once. Default true.
    */
   announce?: boolean;
+  /**
+   * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
+   * `fanout` random peers per hop, announced to the rest. 'tree': to every eager peer, announced to the lazy ones; a
+   * link that carries a duplicate is pruned to lazy (an IHAVE of the id tells the sender), and
+   * an IWANT over a lazy link grafts it back (push-tree.ts). Needs `repair`. Default 'fanout'.
+   */
+  push?: 'fanout' | 'tree';
 }
 
 /**
@@ -237,6 +250,10 @@ export class GossipEngine {
   private readonly verifying = new Map<string, InFlight>();
   /** Bytes of the body copies `verifying` holds (at most MAX_VERIFYING_BYTES). */
   private verifyingBytes = 0;
+  /** Eager and lazy links (push: 'tree' with repair on); undefined in fanout mode. */
+  readonly tree: PushTree | undefined;
+  /** Tree mode: ids of duplicates received this turn, per sender, answered with one IHAVE each at its end (the prune signal). */
+  private readonly pruning = new Map<GossipPeer, Buffer[]>();
 
   constructor(
     private readonly identity: Identity,
@@ -247,6 +264,7 @@ export class GossipEngine {
     private readonly random: () => number = Math.random,
   ) {
     this.seen = new SeenCache(clock, { ttlMs: opts.seenTtlMs, maxEntries: opts.maxSeenEntries });
+    this.tree = opts.push === 'tree' && opts.repair ? new PushTree() : undefined;
     this.cache = new MessageCache({
       maxAgeMs: opts.messageCacheMs,
       maxEntries: opts.repair ? opts.maxCachedMessages : 0,
@@ -310,6 +328,7 @@ export class GossipEngine {
       this.host.trace?.({ event: 'duplicate', msg: body.toString('hex', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), peer: from.idHex });
       this.holds(from, key);
       this.host.duplicate?.(from);
+      if (this.tree) this.duplicateOver(from, key);
       return;
     }
     if (this.verifying.size > 0 && this.inFlightCopy(from, body, key)) return;
@@ -430,6 +449,7 @@ export class GossipEngine {
       this.host.trace?.({ event: 'duplicate', msg: body.toString('hex', GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32), peer: from.idHex });
       if (from !== c.from && !c.holders.includes(from)) c.holders.push(from);
       this.host.duplicate?.(from);
+      if (this.tree) this.duplicateOver(from, key);
       return true;
     }
     return false;
@@ -457,6 +477,7 @@ export class GossipEngine {
       this.metrics.duplicatesReceived++;
       this.holds(from, key);
       this.host.duplicate?.(from);
+      if (this.tree) this.duplicateOver(from, key);
       return;
     }
     const origin = body.subarray(l.originOffset, l.originOffset + 32);
@@ -532,6 +553,11 @@ export class GossipEngine {
       const key = id.toString('latin1');
       if (this.seen.hasKey(key)) {
         this.holds(from, key, now);
+        // Tree mode: an IHAVE for a message we pushed to this peer says our copy was a duplicate there.
+        if (this.tree) {
+          const slot = this.slotOf(from, now);
+          if (this.tree.wasPushed(key, slot)) this.tree.prune(slot, this.connectedSlots(now));
+        }
         continue;
       }
       const v = this.verifying.size > 0 ? this.verifying.get(key) : undefined;
@@ -619,6 +645,8 @@ export class GossipEngine {
   onIWant(from: GossipPeer, ids: Buffer[]): void {
     const maxServes = this.opts.iwantServesPerPeer ?? MAX_SERVES_PER_PEER;
     const slot = this.slotOf(from);
+    // Tree mode: the peer's announce wait ran out, so the link is needed: graft it (push to it again).
+    this.tree?.graft(slot);
     for (const id of ids) {
       const entry = this.cache.get(id);
       if (!entry) continue;
@@ -650,6 +678,7 @@ export class GossipEngine {
   onPeerConnected(peer: GossipPeer): void {
     if (!this.opts.repair) return;
     const now = this.clock.now();
+    this.tree?.graft(this.slotOf(peer, now)); // a new link starts eager
     this.cache.expire(now);
     // Slot -1 is never a peer's, so no entry is skipped.
     this.advertise(peer, this.cache.unknownTo(-1, 0));
@@ -666,7 +695,12 @@ export class GossipEngine {
     const peers = this.host.peers();
     // A slot outlives its peer's connection by the cache's age (a reconnecting peer keeps
     // what it was known to hold and served), then its number is reused.
-    this.cache.forgetSlots(this.slots.sweep(peers, now, this.opts.messageCacheMs + this.opts.heartbeatMs));
+    const retired = this.slots.sweep(peers, now, this.opts.messageCacheMs + this.opts.heartbeatMs);
+    this.cache.forgetSlots(retired);
+    if (this.tree) {
+      this.tree.forget(retired);
+      this.tree.rotate();
+    }
     if (!this.opts.repair) return;
     this.catchUp(peers);
     const fresh = this.cache.takeFresh();
@@ -712,19 +746,23 @@ export class GossipEngine {
   }
 
   /**
-   * Send IHAVE for `entries` in as many messages as the cap needs; each id queued marks the
-   * peer in the entry's knownBy (not advertised again; its IWANT for it is answered).
-   * False if one could not be queued.
+   * Send IHAVE for `entries` (then the ids `extra`: tree mode's answers to duplicates) in as
+   * many messages as the cap needs; each entry queued marks the peer in its knownBy (not
+   * advertised again; its IWANT for it is answered). False if one could not be queued.
    */
-  private advertise(peer: GossipPeer, entries: CacheEntry[]): boolean {
+  private advertise(peer: GossipPeer, entries: CacheEntry[], extra: readonly Buffer[] = NONE): boolean {
     const slot = this.slotOf(peer);
-    for (let i = 0; i < entries.length; i += LIMITS.idsPerAdvert) {
-      const chunk = entries.slice(i, i + LIMITS.idsPerAdvert);
+    const total = entries.length + extra.length;
+    for (let i = 0; i < total; i += LIMITS.idsPerAdvert) {
+      const end = Math.min(total, i + LIMITS.idsPerAdvert);
+      const chunk = entries.slice(i, Math.min(end, entries.length));
       // Marked before sending: the IWANT may come back before send() returns (a synchronous
       // host), and it must find the ids advertised. Unmarked again if the send failed.
       const marked = chunk.filter((e) => !isKnown(e, slot));
       for (const e of marked) setKnown(e, slot);
-      if (!peer.send({ type: MessageType.IHAVE, ids: chunk.map(entryId) })) {
+      const ids = chunk.map(entryId);
+      for (let j = Math.max(i, entries.length); j < end; j++) ids.push(extra[j - entries.length]!);
+      if (!peer.send({ type: MessageType.IHAVE, ids })) {
         for (const e of marked) clearKnown(e, slot);
         return false;
       }
@@ -751,7 +789,8 @@ export class GossipEngine {
    * Pick the push targets for a message whose seen-by is that of `body` (`seenByCount`
    * entries; none when publishing) among the connected peers that are neither the sender,
    * nor in seen-by, nor among the peers that announced it to us (`told`: they hold it): the
-   * first `targets` (up to fanout) of `candidates`; the others are announced to. `added`: the
+   * first `targets` (up to fanout at random; in tree mode every eager one) of `candidates`;
+   * the others are announced to. `added`: the
    * seen-by entries the next hop appends: this node (unless listed already: the sender
    * usually listed us as one of its targets) and the targets, so they do not push to each other.
    */
@@ -767,6 +806,8 @@ export class GossipEngine {
     const { prefixHi, prefixLo } = this.slots;
     const now = this.clock.now();
     const candidates: GossipPeer[] = [];
+    const tree = this.tree;
+    const lazy: GossipPeer[] | undefined = tree ? [] : undefined;
     const peers = this.host.peers();
     for (let j = 0; j < peers.length; j++) {
       const peer = peers[j]!;
@@ -774,9 +815,17 @@ export class GossipEngine {
       const s = this.slotOf(peer, now);
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
-      if (!listed) candidates.push(peer);
+      if (listed) continue;
+      if (lazy !== undefined && tree!.isLazy(s)) lazy.push(peer);
+      else candidates.push(peer);
     }
-    const targets = pickFirst(candidates, this.opts.fanout, this.random);
+    // Tree mode: every eager candidate is a target, the lazy ones (after them) are announced to.
+    let targets: number;
+    if (lazy === undefined) targets = pickFirst(candidates, this.opts.fanout, this.random);
+    else {
+      targets = candidates.length;
+      for (const p of lazy) candidates.push(p);
+    }
     const added = selfListed ? [] : [this.selfPrefix];
     for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!, now)));
     return { candidates, targets, added };
@@ -799,16 +848,20 @@ export class GossipEngine {
     // message to it.
     const known = from ? [this.slotOf(from, now)] : [];
     if (told) for (const p of told) known.push(this.slotOf(p, now));
+    const pushedTo: number[] | undefined = this.tree ? [] : undefined;
     for (let i = 0; i < targets; i++) {
       const t = candidates[i]!;
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
         this.metrics.gossipSent++;
-        known.push(this.slotOf(t, now));
+        const s = this.slotOf(t, now);
+        known.push(s);
+        pushedTo?.push(s);
       } else {
         this.host.trace?.({ event: 'dropped', msg: id.toString('hex'), peer: t.idHex, reason: 'send_failed' });
         this.fellBehind(t.idHex, now);
       }
     }
+    if (pushedTo) this.tree!.pushed(key ?? id.toString('latin1'), pushedTo);
     const entry = this.cache.add(body, payloadBytes, now, known, key);
     if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets, now);
   }
@@ -832,9 +885,39 @@ export class GossipEngine {
   private flushAnnouncements(): void {
     const now = this.clock.now();
     for (const [peer, entries] of this.announcing) {
-      if (!this.advertise(peer, entries)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
+      const extra = this.pruning.get(peer);
+      if (extra) this.pruning.delete(peer);
+      if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
     }
     this.announcing.clear();
+    // Tree mode: the answers to duplicates from peers announced nothing this turn.
+    for (const [peer, ids] of this.pruning) {
+      for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
+    }
+    this.pruning.clear();
+  }
+
+  /**
+   * Tree mode: `from` sent a duplicate of `key`, so the link it came over is redundant for
+   * it: prune it here (unless it is our last eager link), and tell the sender with an IHAVE of
+   * the id at the end of the turn, which makes it prune us (onIHave: it pushed that id to us).
+   */
+  private duplicateOver(from: GossipPeer, key: string): void {
+    const now = this.clock.now();
+    this.tree!.prune(this.slotOf(from, now), this.connectedSlots(now));
+    const id = Buffer.from(key, 'latin1');
+    const list = this.pruning.get(from);
+    if (list) list.push(id);
+    else this.pruning.set(from, [id]);
+    this.queueTurnEnd();
+  }
+
+  /** The slots of the peers connected now. */
+  private connectedSlots(now: number): number[] {
+    const peers = this.host.peers();
+    const slots = new Array<number>(peers.length);
+    for (let i = 0; i < peers.length; i++) slots[i] = this.slotOf(peers[i]!, now);
+    return slots;
   }
 
   /** Refuse a copy: trace it, and report the sender. */
@@ -887,6 +970,8 @@ export class GossipEngine {
     this.askTimer = undefined;
     this.askTimerAt = Infinity;
     this.announcing.clear();
+    this.pruning.clear();
+    this.tree?.clear();
     this.deferred.clear();
     this.verifying.clear();
     this.verifyingBytes = 0;

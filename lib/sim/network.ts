@@ -47,6 +47,7 @@ export class SimNetwork implements SimContext {
     this.config = {
       gossip: {
         fanout: opts.fanout,
+        push: opts.push,
         gossipTtl: opts.gossipTtl,
         seenTtlMs: DEFAULTS.seenTtlMs,
         maxSeenEntries: DEFAULTS.maxSeenEntries,

@@ -24,6 +24,12 @@ export interface SimOptions {
   messages?: number;
   /** Gossip fanout (peers pushed to per hop). Default 3. */
   fanout?: number;
+  /**
+   * How a new message is pushed (the network's `push` option, PROTOCOL.md §4.6, "Eager-tree
+   * push"): 'fanout' to `fanout` random peers per hop, 'tree' along an eager tree pruned by
+   * duplicates. 'tree' needs repair. Default 'fanout'.
+   */
+  push?: 'fanout' | 'tree';
   /** Overlay: each node dials this many random others, so the mean degree is about twice it. Default 8. */
   degree?: number;
   /** Probability that a frame is lost, 0..1. Default 0. */
@@ -93,6 +99,7 @@ export function defaultAttackRate(behaviour: Exclude<Behaviour, 'honest'>): numb
 export const SIM_DEFAULTS = Object.freeze({
   messages: 10,
   fanout: DEFAULTS.fanout,
+  push: DEFAULTS.push,
   degree: 8,
   loss: 0,
   repair: true,
@@ -140,6 +147,9 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
   const repair = o.repair ?? d.repair;
   const join = o.join ?? d.join;
   if (typeof repair !== 'boolean') throw new InvalidOptionError('repair', 'expected a boolean');
+  const push = o.push ?? d.push;
+  if (push !== 'fanout' && push !== 'tree') throw new InvalidOptionError('push', `expected 'fanout' or 'tree', got ${String(push)}`);
+  if (push === 'tree' && !repair) throw new InvalidOptionError('push', "'tree' needs repair: true");
   if (typeof join !== 'boolean') throw new InvalidOptionError('join', 'expected a boolean');
   const scoring = o.scoring ?? d.scoring;
   if (typeof scoring !== 'boolean') throw new InvalidOptionError('scoring', 'expected a boolean');
@@ -159,6 +169,7 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
     nodes,
     messages: int('messages', o.messages ?? d.messages, 0, 1_000_000),
     fanout: int('fanout', o.fanout ?? d.fanout, 1, 64),
+    push,
     degree: int('degree', o.degree ?? d.degree, 1, Math.min(1000, nodes - 1)),
     loss: fraction('loss', o.loss ?? d.loss, 1),
     repair,
