@@ -134,7 +134,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
 export function formatSimResult(r: SimResult): string {
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
   const lines = [
-    `nodes ${r.nodes}, messages ${r.messages}, fanout ${r.fanout}, degree ${r.degree}, repair ${r.repair ? 'on' : 'off'}, loss ${r.loss}, seed ${r.seed}`,
+    `nodes ${r.nodes}, messages ${r.messages}, fanout ${r.fanout}${r.push === 'tree' ? ' (eager tree)' : ''}, degree ${r.degree}, repair ${r.repair ? 'on' : 'off'}, loss ${r.loss}, seed ${r.seed}`,
     `byzantine        ${r.byzantine.count} (${r.byzantine.behaviour})`,
     ...(r.attack ? [`attack           ${r.attack.ratePerSec > 0 ? `${r.attack.ratePerSec}/s per node for ${r.attack.durationMs} ms; ` : ''}${JSON.stringify(r.attack.counts)}; attackers sent ${r.attack.bytesSent} B, received ${r.attack.bytesReceived} B (x${r.attack.amplification ?? '-'})`] : []),
     `delivery         ${pct(r.deliveryFraction)} overall, ${pct(r.honestDeliveryFraction)} to honest nodes; ${r.fullyDelivered}/${r.messages} messages reached every honest node`,

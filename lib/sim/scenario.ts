@@ -27,6 +27,8 @@ export interface SimResult {
   nodes: number;
   messages: number;
   fanout: number;
+  /** How messages were pushed: 'fanout' or 'tree' (the push option). */
+  push: 'fanout' | 'tree';
   degree: number;
   repair: boolean;
   loss: number;
@@ -363,6 +365,7 @@ function summarise(
     nodes: n,
     messages: published,
     fanout: opts.fanout,
+    push: opts.push,
     degree: opts.degree,
     repair: opts.repair,
     loss: opts.loss,

@@ -318,5 +318,6 @@ describe('the simulator in tree mode (push: tree)', function () {
     expect(tree.deliveryFraction).to.equal(1);
     expect(tree.fullyDelivered).to.equal(60);
     expect(tree.redundancy, `tree ${tree.redundancy}, fanout ${fanout.redundancy}`).to.be.below(0.75 * fanout.redundancy);
+    expect([fanout.push, tree.push]).to.deep.equal(['fanout', 'tree']);
   });
 });
