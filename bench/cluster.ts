@@ -126,7 +126,7 @@ for (const m of snapshots) {
 }
 const result = {
   impl: 'aethel-p2p',
-  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}${verifyWorkers > 0 ? `, ${verifyWorkers} verify worker${verifyWorkers > 1 ? 's' : ''}` : ''}`,
+  mode: `${signed ? 'signed' : 'unsigned'}${encrypted ? '' : ' plaintext'}${verifyWorkers > 0 ? `, ${verifyWorkers} verify worker${verifyWorkers > 1 ? 's' : ''}` : ''}${push === 'tree' ? ', eager tree' : ''}`,
   encrypted,
   verifyWorkers,
   announce,

@@ -10,7 +10,9 @@
  * --quick: 1,000 messages, shorter timing loops, a smaller seen-cache cap (about 3 minutes).
  * Signed runs are made twice where the targets read them (load, quiet, rounds): as the
  * default, and with one verification worker (--verify-workers 1, option verifyWorkers).
- * Both are reported, in separate rows.
+ * Both are reported, in separate rows. The optional eager-tree push mode (`--push tree`, option
+ * push: 'tree') runs beside the default at load, quiet, and in 10-node rounds (unsigned), in
+ * rows of its own; the targets read the default.
  * latency: the consensus tail (issue 14), ours and the raw flood in the same run: a quiet
  * network (the cluster topology, one message in flight) and PBFT-sized rounds (4 nodes each
  * dialing 3, 10 nodes each dialing 3; every node publishes one message at once, the next
@@ -141,6 +143,8 @@ async function main(): Promise<void> {
       await run(signed ? 'oursSignedPlaintext' : 'oursUnsignedPlaintext', [], 'bench/cluster.ts', [...clusterArgs, '--signed', String(signed), '--encrypted', 'false']);
       // Issue 14: the optional verification pool beside the default (one worker for the 20 nodes of the process).
       if (signed) await run('oursSignedPool', [], 'bench/cluster.ts', [...clusterArgs, '--signed', 'true', '--verify-workers', '1']);
+      // The optional eager-tree push mode (push: 'tree'), beside the default: fewer copies, longer paths.
+      await run(signed ? 'oursSignedTree' : 'oursUnsignedTree', [], 'bench/cluster.ts', [...clusterArgs, '--signed', String(signed), '--push', 'tree']);
       if (profile && existsSync(dir)) {
         // A verification worker writes a profile of its own; the main thread's is the largest.
         const files = readdirSync(dir).map((f) => path.join(dir, f));
@@ -158,11 +162,13 @@ async function main(): Promise<void> {
     await run('quietFlood', [], 'bench/raw-floor.ts', ['--part', 'flood', ...quiet]);
     for (const signed of [false, true]) await run(signed ? 'quietSigned' : 'quietUnsigned', [], 'bench/cluster.ts', [...quiet, '--signed', String(signed)]);
     await run('quietSignedPool', [], 'bench/cluster.ts', [...quiet, '--signed', 'true', '--verify-workers', '1']);
+    await run('quietUnsignedTree', [], 'bench/cluster.ts', [...quiet, '--signed', 'false', '--push', 'tree']);
     for (const n of [4, 10] as const) {
       const rounds = ['--nodes', String(n), '--degree', '3', '--seed', String(params.seed), '--size', String(params.size), '--rounds', quick ? '100' : '300'];
       await run(`rounds${n}Flood`, [], 'bench/raw-floor.ts', ['--part', 'flood', ...rounds]);
       for (const signed of [false, true]) await run(`rounds${n}${signed ? 'Signed' : 'Unsigned'}`, [], 'bench/cluster.ts', [...rounds, '--signed', String(signed)]);
       await run(`rounds${n}SignedPool`, [], 'bench/cluster.ts', [...rounds, '--signed', 'true', '--verify-workers', '1']);
+      if (n === 10) await run('rounds10UnsignedTree', [], 'bench/cluster.ts', [...rounds, '--signed', 'false', '--push', 'tree']);
     }
   }
   if (only.has('libp2p')) {
