@@ -549,7 +549,10 @@ export class GossipEngine {
         continue;
       }
       if (this.wanted.size >= MAX_WANTED) continue;
-      const copy = Buffer.from(id);
+      // In 32 bytes of its own, not from Node's shared pool: a wanted id may wait a while, and
+      // would keep a whole 8 KiB pool block alive meanwhile.
+      const copy = Buffer.allocUnsafeSlow(32);
+      id.copy(copy);
       if (this.opts.announce === false) {
         this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
         ask.push(copy);
