@@ -72,6 +72,30 @@ function memoryMb(): Record<string, number> {
   return { rss: mb(m.rss), heapUsed: mb(m.heapUsed), heapTotal: mb(m.heapTotal), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
 }
 
+/**
+ * The highest of each memoryMb() figure while messages flow, MB, sampled every 20 ms (so
+ * between turns of the event loop, not inside one). Peak RSS follows what the GC has not
+ * reclaimed yet (young generation, promoted garbage, dead ArrayBuffers), which the figures at
+ * the end of the run do not show.
+ */
+function trackMemoryPeaks(): () => Record<string, number> {
+  const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, m.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    peak.heapTotal = Math.max(peak.heapTotal, m.heapTotal);
+    peak.external = Math.max(peak.external, m.external);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, m.arrayBuffers);
+  };
+  const timer = setInterval(sample, 20);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / (1024 * 1024))]));
+  };
+}
+
 const socketBytes = trackSocketBytes();
 const baselineRssMb = process.memoryUsage().rss / (1024 * 1024);
 const edges = topology(N, D, seed);
@@ -110,8 +134,10 @@ const gossip0 = sum((m) => m.gossipSent);
 const bytes0 = socketBytes();
 const cpu0 = process.cpuUsage();
 const mainCpu0 = threadCpuUs();
+const memoryPeaks = trackMemoryPeaks();
 const t0 = performance.now();
 await work.run(W, timeoutMs);
+const memoryPeakMb = memoryPeaks();
 const cpu = process.cpuUsage(cpu0);
 const mainCpu1 = threadCpuUs();
 const pool = verifyPoolStats();
@@ -155,6 +181,8 @@ const result = {
   },
   baselineRssMb,
   endMemoryMb: memoryMb(),
+  // The highest of each while messages flowed (sampled between event-loop turns).
+  memoryPeakMb,
   dropped,
   sentByType,
   // Each link is one handshake, run by both ends in this process: CPU per handshake counts both sides.

@@ -116,10 +116,9 @@ export interface GossipHost {
    * together has been handled) and before anything queued to peers in the turn is written
    * (the network passes Connection.atEndOfTurn). Given, a new message is delivered at once but
    * forwarded then: peers that sent a copy of it or announced it in the same turn hold it, and
-   * are neither pushed nor announced it. The engine then keeps the body passed to onGossip
-   * until that end of turn, so its memory must not be reused before (a Connection hands up
-   * views of buffers it never writes again). Absent: forwarded at once, announcements sent in a
-   * microtask (the simulator).
+   * are neither pushed nor announced it (from a copy of the body: the engine keeps no view of
+   * the buffer passed to onGossip once it returns). Absent: forwarded at once, announcements
+   * sent in a microtask (the simulator).
    */
   endOfTurn?(fn: () => void): void;
   /**
@@ -307,8 +306,8 @@ export class GossipEngine {
   }
 
   /**
-   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine keeps at
-   * most until the host's end of turn, see GossipHost.endOfTurn). A copy whose id is already seen is counted as a duplicate and dropped before any
+   * A GOSSIP body arrived from `from`, as it came off the wire (a view the engine keeps no
+   * reference to once this returns: what it keeps, it copies). A copy whose id is already seen is counted as a duplicate and dropped before any
    * decode or hash; a new one is read, replay-checked, hashed, verified (at most once),
    * delivered and forwarded.
    *
@@ -401,9 +400,11 @@ export class GossipEngine {
     const holders = w ? w.told.slice() : [];
     for (const p of heldBy) if (!holders.includes(p)) holders.push(p);
     if (this.host.endOfTurn) {
-      // Forwarded at the end of the turn (from the view: see endOfTurn): copies and
-      // announcements of it that arrive in the meantime name more peers that hold it.
-      this.deferred.set(key, { body, l, from, id, idHex, key, holders });
+      // Forwarded at the end of the turn: copies and announcements of it that arrive in the
+      // meantime name more peers that hold it. From a copy of the body, not the view: a turn
+      // under load brings thousands of new messages, and their views would keep every record
+      // they came in (duplicates and IHAVEs too, about three times their bytes) to its end.
+      this.deferred.set(key, { body: Buffer.from(body), l, from, id, idHex, key, holders });
       this.queueTurnEnd();
       return;
     }
@@ -573,7 +574,10 @@ export class GossipEngine {
         continue;
       }
       if (this.wanted.size >= MAX_WANTED) continue;
-      const copy = Buffer.from(id);
+      // In 32 bytes of its own, not from Node's shared pool: a wanted id may wait a while, and
+      // would keep a whole 8 KiB pool block alive meanwhile.
+      const copy = Buffer.allocUnsafeSlow(32);
+      id.copy(copy);
       if (this.opts.announce === false) {
         this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
         ask.push(copy);

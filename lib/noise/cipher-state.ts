@@ -72,7 +72,10 @@ export class CipherState {
     if (!Buffer.isBuffer(key) || key.length !== KEY_BYTES) {
       throw P2PError.invalidArgument(`a ChaChaPoly key is ${KEY_BYTES} bytes`);
     }
-    this.k = Buffer.from(key);
+    // In 32 bytes of its own: Buffer.from() would copy into Node's shared 8 KiB pool, and a
+    // key kept for a session's life would keep that whole block alive.
+    this.k = Buffer.allocUnsafeSlow(KEY_BYTES);
+    key.copy(this.k);
     this.n = 0;
   }
 

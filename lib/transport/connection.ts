@@ -181,7 +181,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly cfg: ConnectionConfig;
   /** Frames before the connection is open: capped at LIMITS.preOpenFrameBytes. */
   private decoder: FrameDecoder;
-  private readonly hs: SessionHandshake;
+  /**
+   * The handshake in progress; dropped once the connection is open (its keys, ephemeral
+   * secret and transcript are not needed after, and a connection lives long).
+   */
+  private hs: SessionHandshake | undefined;
   private sealer: RecordSealer | undefined;
   private opener: RecordOpener | undefined;
   private handshakeTimer: TimerHandle | undefined;
@@ -206,7 +210,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.encrypted = cfg.encrypted;
     this.decoder = new FrameDecoder(Math.min(LIMITS.preOpenFrameBytes, cfg.maxFrameBytes));
     this.lastContact = cfg.clock.now();
-    this.hs = new SessionHandshake(outbound, {
+    const hs = (this.hs = new SessionHandshake(outbound, {
       identity: cfg.identity,
       networkId: cfg.networkId,
       encrypted: cfg.encrypted,
@@ -217,7 +221,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       remoteHost: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
       staticKey: cfg.staticKey,
-    });
+    }));
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
@@ -228,7 +232,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       () => this.fail(new ProtocolError('HANDSHAKE_TIMEOUT', `no handshake within ${cfg.handshakeTimeoutMs} ms`)),
       cfg.handshakeTimeoutMs,
     );
-    if (outbound) this.sendNow({ type: MessageType.HANDSHAKE, noise: this.hs.start() });
+    if (outbound) this.sendNow({ type: MessageType.HANDSHAKE, noise: hs.start() });
   }
 
   /**
@@ -360,17 +364,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   };
 
   private onHandshake(noise: Buffer): void {
+    const hs = this.hs;
+    if (!hs) throw new ProtocolError('UNEXPECTED_MESSAGE', 'HANDSHAKE after the handshake completed');
     let reply: Buffer | undefined;
     try {
-      reply = this.hs.receive(noise);
+      reply = hs.receive(noise);
     } catch (err) {
-      const cipher = this.hs.refusalCipher;
+      const cipher = hs.refusalCipher;
       if (cipher) this.sealer = new RecordSealer(cipher);
       throw err;
     }
     if (reply) this.sendNow({ type: MessageType.HANDSHAKE, noise: reply });
-    const done = this.hs.done;
+    const done = hs.done;
     if (!done) return;
+    this.hs = undefined;
     this.peerId = done.peerId;
     this.peerIdHex = done.peerId.toString('hex');
     this.peerPublicKey = done.peerPublicKey;

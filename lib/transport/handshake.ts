@@ -189,7 +189,7 @@ export class SessionHandshake {
     this.result = {
       version: this.version,
       encrypted: this.cfg.encrypted,
-      peerPublicKey: Buffer.from(peer.identityKey),
+      peerPublicKey: ownCopy(peer.identityKey),
       peerId,
       peerListenHost: peer.listenHost,
       peerListenPort: peer.listenPort,
@@ -201,4 +201,14 @@ export class SessionHandshake {
       handshakeHash: this.noise.handshakeHash,
     };
   }
+}
+
+/**
+ * A copy of `b` in memory of its own. Buffer.from() would take a small copy from Node's shared
+ * 8 KiB pool, and a key kept for a connection's life would keep that whole block alive.
+ */
+function ownCopy(b: Uint8Array): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  c.set(b);
+  return c;
 }

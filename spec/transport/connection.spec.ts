@@ -92,6 +92,14 @@ describe('Connection over loopback', () => {
     expect(out.peerListenPort).to.equal(a.port);
   });
 
+  it('keeps the peer\'s public key in 32 bytes of its own, not in a shared pool block it would keep alive for the connection\'s life', async () => {
+    const { a, b, out, inbound } = await openPair();
+    expect(out.peerPublicKey!.equals(a.identity.publicKey)).to.equal(true);
+    expect(inbound.peerPublicKey!.equals(b.identity.publicKey)).to.equal(true);
+    expect(out.peerPublicKey!.buffer.byteLength).to.equal(32);
+    expect(inbound.peerPublicKey!.buffer.byteLength).to.equal(32);
+  });
+
   it('measures the round trip of a PING and passes other messages up', async () => {
     const { a, b, out, inbound } = await openPair();
     out.ping();
