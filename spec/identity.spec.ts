@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,7 +137,7 @@ describe('Identity', () => {
 
     it('refuses a PEM private key of another algorithm with IDENTITY_FILE, naming the file', async () => {
       const path = join(dir, 'x25519.pem');
-      const { privateKey } = generateKeyPairSync('x25519');
+      const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: randomBytes(32).toString('base64url'), x: '' }, format: 'jwk' });
       writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }));
       const err = await loadError(path);
       expect(err.code).to.equal('IDENTITY_FILE');
