@@ -2,7 +2,7 @@
  * Node identity: an Ed25519 key pair. The node id is SHA-256 of the raw 32-byte public key,
  * shown as 64 lowercase hex characters.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { readFile, open } from 'node:fs/promises';
 import { P2PError } from './errors.js';
@@ -71,9 +71,19 @@ function fromPrivateKey(privateKey: KeyObject): Identity {
   };
 }
 
-/** A fresh random identity. */
+/**
+ * A fresh random identity: a 32-byte seed from the system's secure random source (RFC 8032
+ * section 5.1.5: the private key is 32 random bytes), imported. Not generateKeyPairSync: on
+ * Node 20 a key it made can deadlock the thread when a collection frees the generating job
+ * while the key is being exported or used (lib/noise/x25519.ts randomPrivateKey()).
+ */
 export function generateIdentity(): Identity {
-  return fromPrivateKey(generateKeyPairSync('ed25519').privateKey);
+  const seed = randomBytes(KEY_BYTES);
+  try {
+    return identityFromSeed(seed);
+  } finally {
+    seed.fill(0);
+  }
 }
 
 /** The identity whose private seed is `seed` (32 bytes): deterministic, for tests and vectors. */

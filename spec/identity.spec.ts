@@ -1,10 +1,13 @@
 import { expect } from 'chai';
-import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { P2PError } from '../lib/errors.js';
 import { generateIdentity, identityFromSeed, loadIdentity, nodeIdOf, saveIdentity, verifySignature } from '../lib/identity.js';
+
+const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
 
 /** RFC 8032 §7.1, test 1: a published Ed25519 seed, its public key and its signature of "". */
 const RFC8032_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
@@ -61,6 +64,15 @@ describe('Identity', () => {
 
   it('gives fresh identities distinct keys', () => {
     expect(generateIdentity().idHex).to.not.equal(generateIdentity().idHex);
+  });
+
+  it('makes no key with generateKeyPairSync anywhere in lib/ (on Node 20 such a key can deadlock the thread in a collection)', () => {
+    // A key from generateKeyPairSync shares a lock with its job; a collection that frees the job
+    // while an export or use of the key holds the lock froze processes (lib/noise/x25519.ts).
+    const offenders = readdirSync(LIB, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => /\bgenerateKeyPair(Sync)?\b/.test(readFileSync(join(LIB, f), 'utf8').replace(/^\s*(\*|\/\/).*$/gm, '')));
+    expect(offenders).to.deep.equal([]);
   });
 
   it('rejects a signature over other data, by another key, or of the wrong length, without throwing', () => {
@@ -125,7 +137,7 @@ describe('Identity', () => {
 
     it('refuses a PEM private key of another algorithm with IDENTITY_FILE, naming the file', async () => {
       const path = join(dir, 'x25519.pem');
-      const { privateKey } = generateKeyPairSync('x25519');
+      const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: randomBytes(32).toString('base64url'), x: '' }, format: 'jwk' });
       writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }));
       const err = await loadError(path);
       expect(err.code).to.equal('IDENTITY_FILE');

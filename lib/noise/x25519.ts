@@ -4,7 +4,7 @@
  * OpenSSL 3 imports a JWK key about fifteen times faster than the same key wrapped in DER,
  * and a handshake imports two peer keys. The static key's KeyObject is cached per key pair.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
 import { P2PError, ProtocolError } from '../errors.js';
 
 /** Bytes in an X25519 public key, private key and shared secret (Noise DHLEN). */
@@ -31,16 +31,31 @@ export interface LocalKey {
 
 const rawX = (key: KeyObject): Buffer => Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
 
+/**
+ * A fresh private key, imported: 32 bytes from the system's secure random source (RFC 7748
+ * section 6.1: any 32 bytes are a private key; X25519 clamps them). Not generateKeyPairSync:
+ * on Node 20 a key it made shares a lock with the generating job, and a collection that frees
+ * the job while an export of the key holds that lock deadlocks the thread for good (seen as
+ * a frozen process: main thread waiting on a mutex it holds itself, in ~KeyGenJob from
+ * ExportJWKEdKey). Imported keys have no such job. JWK import needs no x for a private key.
+ */
+function randomPrivateKey(): KeyObject {
+  const d = randomBytes(DH_BYTES);
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: d.toString('base64url'), x: '' }, format: 'jwk' });
+  d.fill(0);
+  return key;
+}
+
 /** A fresh key pair as a LocalKey (the handshake's ephemeral key). */
 export function generateLocalKey(): LocalKey {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { pub: rawX(publicKey), priv: privateKey };
+  const priv = randomPrivateKey();
+  return { pub: rawX(createPublicKey(priv)), priv };
 }
 
 /** A fresh X25519 key pair from the system's secure random source. */
 export function generateX25519(): X25519KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { publicKey: rawX(publicKey), privateKey: Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url') };
+  const priv = randomPrivateKey();
+  return { publicKey: rawX(createPublicKey(priv)), privateKey: Buffer.from(priv.export({ format: 'jwk' }).d!, 'base64url') };
 }
 
 /** The key pair for a given 32-byte private key (fixed keys in tests and vectors). */
