@@ -10,7 +10,11 @@
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
  *                            [--announce true|false] [--rounds R] [--verify-workers N]
- *                            [--push fanout|tree]
+ *                            [--push fanout|tree] [--warmup K]
+ *
+ * --warmup K: K messages (K rounds with --rounds) first, delivered everywhere but not measured
+ * (result.warmup gives their latencies), so a fresh process's compiler and each link's round
+ * trip are warm. Default 0.
  *
  * --push tree: the nodes' push option (PROTOCOL.md §4.6, "Eager-tree push"), an eager tree
  * pruned by duplicates instead of fanout-3 push. Default fanout.
@@ -29,7 +33,7 @@ import { readFileSync } from 'node:fs';
 import { acquireVerifyPool, VERIFY_POOL_DEFAULTS, verifyPoolStats } from '../lib/gossip/verify-pool.js';
 import { P2PNetwork } from '../lib/network.js';
 import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
-import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, workloadFlags, Workload } from './util.js';
+import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, WARMUP_BIT, warmupMessages, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
@@ -119,15 +123,26 @@ for (const [a, b] of edges) {
 }
 await waitFor(() => nodes.every((n, i) => n.health().connectedPeers === degreeOf[i]), 10_000, 'every link up');
 
-const work = new Workload(N, M, (idx) => {
+/** Message idx of a workload, from node idx mod N; `bit`: WARMUP_BIT for the warm-up's. */
+const publisher = (bit: number, onError: () => void) => (idx: number) => {
   const data = Buffer.alloc(S);
-  data.writeUInt32BE(idx, 0);
+  data.writeUInt32BE(idx + bit, 0);
   nodes[idx % N]!.broadcast(TOPIC, data).catch((err) => {
     note(`broadcast failed: ${(err as Error).message}`);
-    work.abort();
+    onError();
   });
-}, roundSize);
-nodes.forEach((node, i) => node.subscribe(TOPIC, (data) => void work.deliver(i, (data as Buffer).readUInt32BE(0))));
+};
+const K = warmupMessages(flags, N, roundSize);
+const warm = K > 0 ? new Workload(N, K, publisher(WARMUP_BIT, () => warm?.abort()), roundSize) : undefined;
+const work = new Workload(N, M, publisher(0, () => work.abort()), roundSize);
+nodes.forEach((node, i) => node.subscribe(TOPIC, (data) => {
+  const v = (data as Buffer).readUInt32BE(0);
+  if (v >= WARMUP_BIT) warm?.deliver(i, v - WARMUP_BIT);
+  else work.deliver(i, v);
+}));
+// Not measured: the compiler and every link's round trip warm up (--warmup).
+if (warm) await warm.run(W, timeoutMs);
+const pool0 = verifyPoolStats();
 
 const sum = (f: (m: ReturnType<P2PNetwork['metrics']>) => number) => nodes.reduce((t, n) => t + f(n.metrics()), 0);
 const gossip0 = sum((m) => m.gossipSent);
@@ -140,7 +155,9 @@ await work.run(W, timeoutMs);
 const memoryPeakMb = memoryPeaks();
 const cpu = process.cpuUsage(cpu0);
 const mainCpu1 = threadCpuUs();
-const pool = verifyPoolStats();
+const poolEnd = verifyPoolStats();
+// The pool's counters over the measured messages (those of the warm-up taken off).
+const pool = poolEnd && (Object.fromEntries(Object.entries(poolEnd).map(([k, v]) => [k, typeof v === 'number' ? v - (((pool0 as unknown as Record<string, unknown>)?.[k] as number | undefined) ?? 0) : v])) as unknown as typeof poolEnd);
 const { deliveries, duplicateDeliveries, expected } = work;
 const elapsedS = (work.lastDeliveryAt - t0) / 1000;
 const snapshots = nodes.map((n) => n.metrics());
@@ -157,7 +174,8 @@ const result = {
   verifyWorkers,
   announce,
   push,
-  ok: deliveries === expected && duplicateDeliveries === 0,
+  ok: deliveries === expected && duplicateDeliveries === 0 && (warm === undefined || warm.deliveries === warm.expected),
+  warmup: { messages: K, deliveredFraction: warm ? warm.deliveries / warm.expected : null, latencyMs: warm && warm.deliveries > 0 ? warm.latencyMs() : null },
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
   deliveries,
   expected,
@@ -172,7 +190,7 @@ const result = {
   // The event loop's thread alone (the rest: the verification worker, GC and libuv threads).
   mainThreadCpuUsPerDelivery: mainCpu0 !== undefined && mainCpu1 !== undefined ? (mainCpu1 - mainCpu0) / deliveries : null,
   peakRssMb: peakRssMb(),
-  // The pool's counters over the whole run (handshakes included: none verify through it).
+  // The pool's counters over the measured messages (handshakes verify none through it).
   verifyPool: pool && {
     ...pool,
     // Wall time inside the worker's verification loop: above its CPU when the machine is oversubscribed.

@@ -13,12 +13,13 @@
  *                  every neighbour but the sender (a flood: no codec, no signatures, no ids,
  *                  no seen-by; `--fanout k` forwards to k random neighbours instead). Writes
  *                  are gathered per tick under cork() (`--uncorked`: one write per frame).
+ *                  `--warmup K`: K messages (K rounds) first, not measured, as bench/cluster.ts.
  */
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { FrameDecoder } from '../lib/wire/frame.js';
 import { seededRandom } from '../lib/random.js';
-import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, workloadFlags, Workload } from './util.js';
+import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, WARMUP_BIT, warmupMessages, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const part = flags.get('part') ?? 'flood';
@@ -156,17 +157,22 @@ async function flood(): Promise<unknown> {
       send(t, frame);
     }
   };
-  const work = new Workload(N, M, (idx) => {
+  /** Message idx of workload `w`, from node idx mod N; `bit`: WARMUP_BIT for the warm-up's. */
+  const publisher = (w: () => Workload, bit: number) => (idx: number) => {
     const origin = idx % N;
     const frame = Buffer.alloc(S + 4);
     frame.writeUInt32BE(S, 0);
-    frame.writeUInt32BE(idx, 4);
-    work.markOrigin(origin, idx);
+    frame.writeUInt32BE(idx + bit, 4);
+    w().markOrigin(origin, idx);
     forward(origin, undefined, frame);
-  }, roundSize);
+  };
+  const K = warmupMessages(flags, N, roundSize);
+  const warm: Workload | undefined = K > 0 ? new Workload(N, K, publisher(() => warm!, WARMUP_BIT), roundSize) : undefined;
+  const work: Workload = new Workload(N, M, publisher(() => work, 0), roundSize);
   const onFrame = (node: number, from: Link, frame: Buffer) => {
     // A copy seen before is not forwarded again (a flood's duplicates are its cost, not deliveries).
-    if (work.deliver(node, frame.readUInt32BE(4))) forward(node, from, frame);
+    const v = frame.readUInt32BE(4);
+    if (v >= WARMUP_BIT ? warm?.deliver(node, v - WARMUP_BIT) : work.deliver(node, v)) forward(node, from, frame);
   };
   /** Minimal receiver: whole frames as views, one concat only when a frame spans chunks. */
   const attach = (node: number, sock: Socket) => {
@@ -202,6 +208,10 @@ async function flood(): Promise<unknown> {
   for (const [a, b] of edges) attach(a, await dial(ports[b]!));
   while (accepted < edges.length) await new Promise((r) => setTimeout(r, 5));
 
+  // Not measured: the compiler and the links warm up (--warmup), as bench/cluster.ts does.
+  if (warm) await warm.run(W, timeoutMs);
+  framesSent = 0;
+  bytesSent = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await work.run(W, timeoutMs);
@@ -212,7 +222,8 @@ async function flood(): Promise<unknown> {
   const { deliveries, expected } = work;
   return {
     impl: 'raw flood',
-    ok: deliveries === expected,
+    ok: deliveries === expected && (warm === undefined || warm.deliveries === warm.expected),
+    warmup: { messages: K, deliveredFraction: warm ? warm.deliveries / warm.expected : null, latencyMs: warm && warm.deliveries > 0 ? warm.latencyMs() : null },
     mode: corked ? 'corked' : 'uncorked',
     forwardTo: fanout === 0 ? 'all neighbours' : `${fanout} random neighbours`,
     nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,

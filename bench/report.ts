@@ -30,6 +30,9 @@ export interface ClusterResult {
   peakRssMb: number;
   meanDegree?: number;
   meshDegree?: number;
+  /** Ours and the raw flood: nodes, and the unmeasured warm-up (--warmup) that ran first. */
+  nodes?: number;
+  warmup?: { messages: number; deliveredFraction: number | null; latencyMs: Latency | null };
   deviations?: string[];
   forwardTo?: string;
   /** libp2p only: publishes refused for want of a subscribed peer and retried 100 ms later. */
@@ -246,6 +249,14 @@ export function targets(rep: BenchReport): TargetRow[] {
   return rows;
 }
 
+/** How the latency runs warmed up (bench/cluster.ts --warmup), from their results. */
+function warmupNote(quiet: ClusterResult | undefined, rounds: ClusterResult | undefined): string {
+  const q = quiet?.warmup?.messages ?? 0;
+  const n = rounds?.warmup?.messages ?? 0;
+  if (q === 0 && n === 0) return '';
+  return ` Every run, ours and the flood's, first delivered ${q} messages (quiet) or ${rounds?.nodes ? n / rounds.nodes : 0} rounds that are not measured, so both measure warm code.`;
+}
+
 function clusterTable(runs: Array<[string, ClusterResult | undefined]>): string {
   const lines = [
     '| run | delivered | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | copies/delivery | wire bytes/delivery | CPU us/delivery | peak RSS MB |',
@@ -292,7 +303,7 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
   ]));
   if (r.quietFlood || r.rounds4Flood || r.rounds10Flood) {
     out.push('', '### The consensus tail (issue 14)', '',
-      `Quiet network: the cluster topology above, ${fmt(r.quietFlood?.deliveries !== undefined ? r.quietFlood.expected / (p.nodes - 1) : NaN)} messages one at a time. PBFT rounds: N nodes each dialing 3, every node publishing one message at once, the next round when every node holds every message of the last (encrypted, the default).`, '',
+      `Quiet network: the cluster topology above, ${fmt(r.quietFlood?.deliveries !== undefined ? r.quietFlood.expected / (p.nodes - 1) : NaN)} messages one at a time. PBFT rounds: N nodes each dialing 3, every node publishing one message at once, the next round when every node holds every message of the last (encrypted, the default).${warmupNote(r.quietFlood, r.rounds10Flood)}`, '',
       clusterTable([
         ['quiet: raw flood (floor)', r.quietFlood],
         ['quiet: aethel-p2p unsigned', r.quietUnsigned],

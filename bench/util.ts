@@ -158,6 +158,22 @@ export function trackSocketBytes(): () => number {
 }
 
 /**
+ * Set in the message index a warm-up message carries (`--warmup K`): its deliveries go to the
+ * warm-up workload, never to the measured one, even when a copy arrives after the switch.
+ */
+export const WARMUP_BIT = 0x8000_0000;
+
+/**
+ * Messages to run before the measured ones (`--warmup K`: K messages, or K rounds with
+ * `--rounds`), delivered everywhere but not measured, so that a freshly started process's
+ * compiler and every link's round trip are warm. 0 (the default): none.
+ */
+export function warmupMessages(flags: Map<string, string>, N: number, roundSize: number): number {
+  const k = intFlag(flags, 'warmup', 0);
+  return roundSize > 0 ? k * N : k;
+}
+
+/**
  * The workload every cluster benchmark drives: M messages published round-robin with at most
  * W in flight, a message leaving the window once all N - 1 other nodes delivered it. Keeps
  * the per-node seen flags, latencies and counts; `publishOne(idx)` sends message idx.
