@@ -33,7 +33,7 @@ import { readFileSync } from 'node:fs';
 import { acquireVerifyPool, VERIFY_POOL_DEFAULTS, verifyPoolStats } from '../lib/gossip/verify-pool.js';
 import { P2PNetwork } from '../lib/network.js';
 import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
-import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, WARMUP_BIT, warmupMessages, workloadFlags, Workload } from './util.js';
+import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, deliverIndex, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
@@ -135,11 +135,7 @@ const publisher = (bit: number, onError: () => void) => (idx: number) => {
 const K = warmupMessages(flags, N, roundSize);
 const warm = K > 0 ? new Workload(N, K, publisher(WARMUP_BIT, () => warm?.abort()), roundSize) : undefined;
 const work = new Workload(N, M, publisher(0, () => work.abort()), roundSize);
-nodes.forEach((node, i) => node.subscribe(TOPIC, (data) => {
-  const v = (data as Buffer).readUInt32BE(0);
-  if (v >= WARMUP_BIT) warm?.deliver(i, v - WARMUP_BIT);
-  else work.deliver(i, v);
-}));
+nodes.forEach((node, i) => node.subscribe(TOPIC, (data) => void deliverIndex(work, warm, i, (data as Buffer).readUInt32BE(0))));
 // Not measured: the compiler and every link's round trip warm up (--warmup).
 if (warm) await warm.run(W, timeoutMs);
 const pool0 = verifyPoolStats();
@@ -157,7 +153,15 @@ const cpu = process.cpuUsage(cpu0);
 const mainCpu1 = threadCpuUs();
 const poolEnd = verifyPoolStats();
 // The pool's counters over the measured messages (those of the warm-up taken off).
-const pool = poolEnd && (Object.fromEntries(Object.entries(poolEnd).map(([k, v]) => [k, typeof v === 'number' ? v - (((pool0 as unknown as Record<string, unknown>)?.[k] as number | undefined) ?? 0) : v])) as unknown as typeof poolEnd);
+const pool = poolEnd && pool0 && {
+  ...poolEnd,
+  requests: poolEnd.requests - pool0.requests,
+  refused: poolEnd.refused - pool0.refused,
+  inline: poolEnd.inline - pool0.inline,
+  batches: poolEnd.batches - pool0.batches,
+  workerBusyMs: poolEnd.workerBusyMs - pool0.workerBusyMs,
+  verifiedHere: poolEnd.verifiedHere - pool0.verifiedHere,
+};
 const { deliveries, duplicateDeliveries, expected } = work;
 const elapsedS = (work.lastDeliveryAt - t0) / 1000;
 const snapshots = nodes.map((n) => n.metrics());
@@ -174,8 +178,8 @@ const result = {
   verifyWorkers,
   announce,
   push,
-  ok: deliveries === expected && duplicateDeliveries === 0 && (warm === undefined || warm.deliveries === warm.expected),
-  warmup: { messages: K, deliveredFraction: warm ? warm.deliveries / warm.expected : null, latencyMs: warm && warm.deliveries > 0 ? warm.latencyMs() : null },
+  ok: work.complete && duplicateDeliveries === 0 && (warm?.complete ?? true),
+  warmup: warmupSummary(K, warm),
   nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
   deliveries,
   expected,

@@ -19,7 +19,7 @@ import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { FrameDecoder } from '../lib/wire/frame.js';
 import { seededRandom } from '../lib/random.js';
-import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, WARMUP_BIT, warmupMessages, workloadFlags, Workload } from './util.js';
+import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, deliverIndex, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const part = flags.get('part') ?? 'flood';
@@ -171,8 +171,7 @@ async function flood(): Promise<unknown> {
   const work: Workload = new Workload(N, M, publisher(() => work, 0), roundSize);
   const onFrame = (node: number, from: Link, frame: Buffer) => {
     // A copy seen before is not forwarded again (a flood's duplicates are its cost, not deliveries).
-    const v = frame.readUInt32BE(4);
-    if (v >= WARMUP_BIT ? warm?.deliver(node, v - WARMUP_BIT) : work.deliver(node, v)) forward(node, from, frame);
+    if (deliverIndex(work, warm, node, frame.readUInt32BE(4))) forward(node, from, frame);
   };
   /** Minimal receiver: whole frames as views, one concat only when a frame spans chunks. */
   const attach = (node: number, sock: Socket) => {
@@ -222,8 +221,8 @@ async function flood(): Promise<unknown> {
   const { deliveries, expected } = work;
   return {
     impl: 'raw flood',
-    ok: deliveries === expected && (warm === undefined || warm.deliveries === warm.expected),
-    warmup: { messages: K, deliveredFraction: warm ? warm.deliveries / warm.expected : null, latencyMs: warm && warm.deliveries > 0 ? warm.latencyMs() : null },
+    ok: work.complete && (warm?.complete ?? true),
+    warmup: warmupSummary(K, warm),
     mode: corked ? 'corked' : 'uncorked',
     forwardTo: fanout === 0 ? 'all neighbours' : `${fanout} random neighbours`,
     nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,

@@ -173,6 +173,16 @@ export function warmupMessages(flags: Map<string, string>, N: number, roundSize:
   return roundSize > 0 ? k * N : k;
 }
 
+/** Hand a delivery of wire index `v` to the warm-up workload (WARMUP_BIT set) or the measured one; false for a duplicate. */
+export function deliverIndex(work: Workload, warm: Workload | undefined, node: number, v: number): boolean {
+  return v >= WARMUP_BIT ? warm?.deliver(node, v - WARMUP_BIT) === true : work.deliver(node, v);
+}
+
+/** result.warmup: how many warm-up messages ran, what share was delivered, and their latencies. */
+export function warmupSummary(messages: number, warm: Workload | undefined): { messages: number; deliveredFraction: number | null; latencyMs: ReturnType<Workload['latencyMs']> | null } {
+  return { messages, deliveredFraction: warm ? warm.deliveries / warm.expected : null, latencyMs: warm && warm.deliveries > 0 ? warm.latencyMs() : null };
+}
+
 /**
  * The workload every cluster benchmark drives: M messages published round-robin with at most
  * W in flight, a message leaving the window once all N - 1 other nodes delivered it. Keeps
@@ -205,6 +215,11 @@ export class Workload {
   /** Deliveries a complete run makes. */
   get expected(): number {
     return this.messages * (this.nodes - 1);
+  }
+
+  /** Every message delivered to every other node. */
+  get complete(): boolean {
+    return this.deliveries === this.expected;
   }
 
   /** Publish the first `window` messages (or the first round); resolves when all are delivered, or after timeoutMs. */
