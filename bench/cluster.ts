@@ -33,7 +33,7 @@ import { readFileSync } from 'node:fs';
 import { acquireVerifyPool, VERIFY_POOL_DEFAULTS, verifyPoolStats } from '../lib/gossip/verify-pool.js';
 import { P2PNetwork } from '../lib/network.js';
 import { LOOPBACK_ALLOWLIST, waitFor } from '../lib/testnet.js';
-import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, deliverIndex, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
+import { emitResult, intFlag, note, parseFlags, peakRssMb, topology, trackSocketBytes, deliverIndex, gcSummary, trackGc, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
@@ -146,8 +146,10 @@ const bytes0 = socketBytes();
 const cpu0 = process.cpuUsage();
 const mainCpu0 = threadCpuUs();
 const memoryPeaks = trackMemoryPeaks();
+const stopGc = trackGc();
 const t0 = performance.now();
 await work.run(W, timeoutMs);
+const gc = gcSummary(work, stopGc);
 const memoryPeakMb = memoryPeaks();
 const cpu = process.cpuUsage(cpu0);
 const mainCpu1 = threadCpuUs();
@@ -188,6 +190,7 @@ const result = {
   deliveriesPerSec: deliveries / elapsedS,
   elapsedS,
   latencyMs: work.latencyMs(),
+  gc,
   copiesPerDelivery: (sum((m) => m.gossipSent) - gossip0) / deliveries,
   bytesPerDelivery: (socketBytes() - bytes0) / deliveries,
   cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,

@@ -19,7 +19,7 @@ import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { FrameDecoder } from '../lib/wire/frame.js';
 import { seededRandom } from '../lib/random.js';
-import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, deliverIndex, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
+import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, deliverIndex, gcSummary, trackGc, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const part = flags.get('part') ?? 'flood';
@@ -212,8 +212,10 @@ async function flood(): Promise<unknown> {
   framesSent = 0;
   bytesSent = 0;
   const cpu0 = process.cpuUsage();
+  const stopGc = trackGc();
   const t0 = performance.now();
   await work.run(W, timeoutMs);
+  const gc = gcSummary(work, stopGc);
   const cpu = process.cpuUsage(cpu0);
   const elapsedS = (work.lastDeliveryAt - t0) / 1000;
   for (const l of links.flat()) l.sock.destroy();
@@ -231,6 +233,7 @@ async function flood(): Promise<unknown> {
     deliveredFraction: deliveries / expected,
     deliveriesPerSec: deliveries / elapsedS,
     latencyMs: work.latencyMs(),
+    gc,
     copiesPerDelivery: framesSent / deliveries,
     bytesPerDelivery: bytesSent / deliveries,
     cpuUsPerDelivery: (cpu.user + cpu.system) / deliveries,

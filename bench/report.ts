@@ -43,10 +43,18 @@ export interface ClusterResult {
   verifyPool?: { requests: number; refused: number; batches: number; workerBusyUsPerDelivery: number; requestsPerBatch: number };
   /** Ours only: CPU of the event loop's thread alone per delivery, us (null where it cannot be read). */
   mainThreadCpuUsPerDelivery?: number | null;
+  /** Ours and the raw flood: collections while the measured messages ran (bench/util.ts gcSummary). */
+  gc?: { scavenge: GcKind; other: GcKind; messagesHit: number; latencyMsClear: Latency | null };
   /** Ours only: links set up (one handshake each) and their CPU cost, both ends in one process. */
   handshakes?: number;
   handshakeCpuUsEach?: number;
   handshakesPerCoreSec?: number;
+}
+
+interface GcKind {
+  count: number;
+  ms: number;
+  maxMs: number;
 }
 
 interface CodecResult {
@@ -320,6 +328,22 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
         ['rounds, 10 nodes: aethel-p2p signed, 1 verify worker', r.rounds10SignedPool],
         ['rounds, 10 nodes: aethel-p2p unsigned, eager tree', r.rounds10UnsignedTree],
       ]));
+  }
+  const gcRows: Array<[string, ClusterResult | undefined]> = [
+    ['quiet: raw flood', r.quietFlood],
+    ['quiet: aethel-p2p unsigned', r.quietUnsigned],
+    ['quiet: aethel-p2p signed', r.quietSigned],
+    ['rounds, 10 nodes: raw flood', r.rounds10Flood],
+    ['rounds, 10 nodes: aethel-p2p unsigned', r.rounds10Unsigned],
+  ];
+  if (gcRows.some(([, c]) => c?.gc)) {
+    out.push('', 'Garbage collection while the measured messages ran (every node of a run shares one process, so a pause stops them all). "Messages hit": broadcasts (publish to last delivery) that a pause overlapped; the last columns are the latencies of the others.', '',
+      '| run | scavenges | mean ms | max ms | other pauses (max ms) | messages hit | p99 ms, not hit | max ms, not hit |', '|---|---|---|---|---|---|---|---|');
+    for (const [name, c] of gcRows) {
+      const g = c?.gc;
+      if (!g) continue;
+      out.push(`| ${name} | ${fmt(g.scavenge.count)} | ${fmt(g.scavenge.count > 0 ? g.scavenge.ms / g.scavenge.count : NaN, 1)} | ${fmt(g.scavenge.maxMs, 1)} | ${fmt(g.other.count)} (${fmt(g.other.maxMs, 1)}) | ${fmt(g.messagesHit)} | ${fmt(g.latencyMsClear?.p99 ?? NaN, 1)} | ${fmt(g.latencyMsClear?.max ?? NaN, 1)} |`);
+    }
   }
   for (const c of [r.libp2pUnsigned, r.libp2pSigned]) {
     if (c?.publishRetries) out.push('', `js-libp2p ${c.mode}: ${fmt(c.publishRetries)} publishes were refused (NoPeersSubscribedToTopic) and retried after 100 ms; their latency counts from the first attempt.`);

@@ -4,6 +4,8 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
+import type { PerformanceEntry } from 'node:perf_hooks';
 import { seededRandom } from '../lib/random.js';
 
 /** Parse `--name value` / `--name=value` / `--flag` into a map. */
@@ -195,7 +197,11 @@ export class Workload {
   private readonly seen: Uint8Array[];
   private readonly remaining: Int32Array;
   private readonly publishedAt: Float64Array;
+  /** When message idx reached its last node (0 until then). */
+  private readonly completedAt: Float64Array;
   private readonly latencies: Float64Array;
+  /** The message each latency belongs to. */
+  private readonly latencyOf: Int32Array;
   private published = 0;
   private completed = 0;
   private done!: () => void;
@@ -209,7 +215,9 @@ export class Workload {
     this.seen = Array.from({ length: nodes }, () => new Uint8Array(messages));
     this.remaining = new Int32Array(messages).fill(nodes - 1);
     this.publishedAt = new Float64Array(messages);
+    this.completedAt = new Float64Array(messages);
     this.latencies = new Float64Array(messages * (nodes - 1));
+    this.latencyOf = new Int32Array(messages * (nodes - 1));
   }
 
   /** Deliveries a complete run makes. */
@@ -249,9 +257,11 @@ export class Workload {
     }
     s[idx] = 1;
     const now = performance.now();
+    this.latencyOf[this.deliveries] = idx;
     this.latencies[this.deliveries++] = now - this.publishedAt[idx]!;
     this.lastDeliveryAt = now;
     if (--this.remaining[idx]! === 0) {
+      this.completedAt[idx] = now;
       this.completed++;
       if (this.completed === this.messages) this.done();
       else if (this.roundSize === 0) this.publishUpTo(1);
@@ -261,7 +271,27 @@ export class Workload {
   }
 
   latencyMs(): { p50: number; p90: number; p99: number; max: number } {
-    return percentiles(this.latencies.subarray(0, this.deliveries));
+    return percentiles(this.latencies.slice(0, this.deliveries));
+  }
+
+  /**
+   * The latencies of the messages whose broadcast (publish to last delivery) overlapped none
+   * of `pauses`, and how many messages did overlap one (a message not completed counts as hit).
+   */
+  latencyMsClearOf(pauses: readonly GcPause[]): { messagesHit: number; latencyMs: ReturnType<Workload['latencyMs']> } {
+    const hit = new Uint8Array(this.messages);
+    let messagesHit = 0;
+    for (let m = 0; m < this.published; m++) {
+      const from = this.publishedAt[m]!;
+      const to = this.completedAt[m]! || Infinity;
+      if (pauses.some((p) => p.start < to && p.end > from)) {
+        hit[m] = 1;
+        messagesHit++;
+      }
+    }
+    const kept: number[] = [];
+    for (let i = 0; i < this.deliveries; i++) if (!hit[this.latencyOf[i]!]) kept.push(this.latencies[i]!);
+    return { messagesHit, latencyMs: percentiles(Float64Array.from(kept)) };
   }
 
   private publishUpTo(n: number): void {
@@ -271,4 +301,59 @@ export class Workload {
       this.publishOne(idx);
     }
   }
+}
+
+/** One garbage-collection pause, performance.now() milliseconds. */
+export interface GcPause {
+  start: number;
+  end: number;
+}
+
+/** Pauses of one kind of collection: how many, their total and longest, ms. */
+export interface GcKind {
+  count: number;
+  ms: number;
+  maxMs: number;
+}
+
+/**
+ * Watch the garbage collector from now on (a PerformanceObserver of 'gc' entries). stop()
+ * returns the pauses seen since, split into scavenges (young generation) and the rest (full
+ * mark-compact, incremental marking steps, weak callbacks). In a process running every node
+ * of a cluster, a pause stops every node at once: what one-in-flight latencies are made of
+ * beyond the work itself.
+ */
+export function trackGc(): () => { scavenge: GcKind; other: GcKind; pauses: GcPause[] } {
+  const pauses: GcPause[] = [];
+  const scavenge: GcKind = { count: 0, ms: 0, maxMs: 0 };
+  const other: GcKind = { count: 0, ms: 0, maxMs: 0 };
+  const take = (entries: readonly PerformanceEntry[]) => {
+    for (const e of entries) {
+      const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      const k = kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? scavenge : other;
+      k.count++;
+      k.ms += e.duration;
+      k.maxMs = Math.max(k.maxMs, e.duration);
+      pauses.push({ start: e.startTime, end: e.startTime + e.duration });
+    }
+  };
+  const observer = new PerformanceObserver((list) => take(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return () => {
+    take(observer.takeRecords());
+    observer.disconnect();
+    return { scavenge, other, pauses };
+  };
+}
+
+/**
+ * result.gc: the collections during a measured run and, for runs with one message (or one
+ * round) in flight, the latencies of the messages no pause overlapped: how much of the tail
+ * is the collector. Under load every message overlaps one, so those figures are null.
+ */
+export function gcSummary(work: Workload, stopGc: ReturnType<typeof trackGc>): { scavenge: GcKind; other: GcKind; messagesHit: number; latencyMsClear: ReturnType<Workload['latencyMs']> | null } {
+  const { scavenge, other, pauses } = stopGc();
+  const round = (k: GcKind): GcKind => ({ count: k.count, ms: Math.round(k.ms * 10) / 10, maxMs: Math.round(k.maxMs * 10) / 10 });
+  const clear = work.latencyMsClearOf(pauses);
+  return { scavenge: round(scavenge), other: round(other), messagesHit: clear.messagesHit, latencyMsClear: clear.messagesHit < work.messages ? clear.latencyMs : null };
 }
