@@ -13,10 +13,18 @@
  *                  every neighbour but the sender (a flood: no codec, no signatures, no ids,
  *                  no seen-by; `--fanout k` forwards to k random neighbours instead). Writes
  *                  are gathered per tick under cork() (`--uncorked`: one write per frame).
+ *                  `--encrypted`: each link direction seals a tick's frames as one record of
+ *                  our record layer (lib/noise/records.ts: ChaCha20-Poly1305 from node:crypto,
+ *                  a 2-byte length and a 16-byte tag), as our connections do, with a key
+ *                  derived from the link's two ports instead of a handshake: the floor of an
+ *                  encrypted protocol, so our encrypted figures can be read against it too.
  *                  `--warmup K`: K messages (K rounds) first, not measured, as bench/cluster.ts.
  */
 import { createServer, connect } from 'node:net';
 import type { Server, Socket } from 'node:net';
+import { createHash } from 'node:crypto';
+import { CipherState } from '../lib/noise/cipher-state.js';
+import { RecordOpener, RecordSealer } from '../lib/noise/records.js';
 import { FrameDecoder } from '../lib/wire/frame.js';
 import { seededRandom } from '../lib/random.js';
 import { emitResult, intFlag, neighbours, note, parseFlags, peakRssMb, topology, deliverIndex, gcSummary, trackGc, WARMUP_BIT, warmupMessages, warmupSummary, workloadFlags, Workload } from './util.js';
@@ -117,6 +125,8 @@ async function flood(): Promise<unknown> {
   const { N, D, M, S, W, seed, roundSize } = workloadFlags(flags);
   const fanout = intFlag(flags, 'fanout', 0); // 0: every neighbour
   const corked = flags.get('uncorked') !== 'true';
+  const encrypted = flags.get('encrypted') === 'true';
+  if (encrypted && !corked) throw new Error('--encrypted seals one record per link per tick: it needs the corked writes');
   const timeoutMs = intFlag(flags, 'timeout-ms', 60_000);
   const random = seededRandom(seed + 1);
   const edges = topology(N, D, seed);
@@ -125,6 +135,9 @@ async function flood(): Promise<unknown> {
   interface Link {
     sock: Socket;
     corked: boolean;
+    /** --encrypted: this tick's frames, sealed as one record at the end of the tick. */
+    pending: Buffer[];
+    sealer?: RecordSealer;
   }
   const links: Link[][] = Array.from({ length: N }, () => []);
   let framesSent = 0;
@@ -132,6 +145,18 @@ async function flood(): Promise<unknown> {
 
   const send = (link: Link, bytes: Buffer) => {
     framesSent++;
+    if (link.sealer) {
+      if (link.pending.length === 0) {
+        process.nextTick(() => {
+          const record = link.sealer!.sealRecord(link.pending.length === 1 ? link.pending[0]! : Buffer.concat(link.pending));
+          link.pending.length = 0;
+          bytesSent += record.length;
+          link.sock.write(record);
+        });
+      }
+      link.pending.push(bytes);
+      return;
+    }
     bytesSent += bytes.length;
     if (corked && !link.corked) {
       link.corked = true;
@@ -176,10 +201,10 @@ async function flood(): Promise<unknown> {
   /** Minimal receiver: whole frames as views, one concat only when a frame spans chunks. */
   const attach = (node: number, sock: Socket) => {
     sock.setNoDelay(true);
-    const link: Link = { sock, corked: false };
+    const link: Link = { sock, corked: false, pending: [] };
     links[node]!.push(link);
     let rest: Buffer | undefined;
-    sock.on('data', (chunk: Buffer) => {
+    const onBytes = (chunk: Buffer) => {
       let buf = rest ? Buffer.concat([rest, chunk]) : chunk;
       rest = undefined;
       let off = 0;
@@ -191,7 +216,16 @@ async function flood(): Promise<unknown> {
       }
       if (off < buf.length) rest = buf.subarray(off);
       buf = chunk;
-    });
+    };
+    if (!encrypted) {
+      sock.on('data', onBytes);
+      return;
+    }
+    // One key per direction, the same at both ends: SHA-256 of "sender port>receiver port".
+    const key = (from: number | undefined, to: number | undefined) => createHash('sha256').update(`${from}>${to}`).digest();
+    link.sealer = new RecordSealer(CipherState.fromKey(key(sock.localPort, sock.remotePort)));
+    const opener = new RecordOpener(CipherState.fromKey(key(sock.remotePort, sock.localPort)));
+    sock.on('data', (chunk: Buffer) => opener.push(chunk, onBytes));
   };
 
   const servers: Server[] = [];
@@ -225,7 +259,7 @@ async function flood(): Promise<unknown> {
     impl: 'raw flood',
     ok: work.complete && (warm?.complete ?? true),
     warmup: warmupSummary(K, warm),
-    mode: corked ? 'corked' : 'uncorked',
+    mode: `${corked ? 'corked' : 'uncorked'}${encrypted ? ', encrypted' : ''}`,
     forwardTo: fanout === 0 ? 'all neighbours' : `${fanout} random neighbours`,
     nodes: N, degree: D, edges: edges.length, meanDegree: (2 * edges.length) / N, messages: M, size: S, window: W, seed, rounds: roundSize > 0 ? M / N : 0,
     deliveries,

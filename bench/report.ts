@@ -90,6 +90,10 @@ export interface BenchReport {
     codec?: CodecResult;
     pair?: PairResult;
     floodCorked?: ClusterResult;
+    floodCorkedEncrypted?: ClusterResult;
+    quietFloodEncrypted?: ClusterResult;
+    rounds4FloodEncrypted?: ClusterResult;
+    rounds10FloodEncrypted?: ClusterResult;
     floodUncorked?: ClusterResult;
     oursUnsigned?: ClusterResult;
     oursSigned?: ClusterResult;
@@ -210,6 +214,19 @@ export function targets(rep: BenchReport): TargetRow[] {
   const rt = r.rounds10UnsignedTree;
   const rf10 = r.rounds10Flood;
   if (rt !== undefined) info('1c (tree). PBFT rounds, 10 nodes all publishing: p99 vs raw flood (unsigned, eager tree)', ok(rt) && ok(rf10) ? `${ms(rt.latencyMs.p99)} vs ${ms(rf10.latencyMs.p99)}` : 'run failed or skipped', ok(rt) && ok(rf10) ? times(rt.latencyMs.p99 / rf10.latencyMs.p99) : 'n/a');
+  // Against the floor of an encrypted protocol (the flood sealing each tick's frames as one of our records): info, the targets are set against the plaintext flood.
+  const encInfo = (target: string, figures: string, ratio: string) => rows.push({ target, figures, ratio, required: 'info: the raw flood encrypted as our links are', verdict: 'info' });
+  const qfe = r.quietFloodEncrypted;
+  for (const [mode, q] of [['unsigned', r.quietUnsigned], ['signed', r.quietSigned]] as const) {
+    if (qfe !== undefined) encInfo(`1a (encrypted floor). quiet network, one in flight: p99 vs encrypted raw flood (${mode})`, ok(q) && ok(qfe) ? `${ms(q.latencyMs.p99)} vs ${ms(qfe.latencyMs.p99)}` : 'run failed or skipped', ok(q) && ok(qfe) ? times(q.latencyMs.p99 / qfe.latencyMs.p99) : 'n/a');
+  }
+  for (const n of [4, 10] as const) {
+    const rfe = r[`rounds${n}FloodEncrypted`];
+    const q = r[`rounds${n}Unsigned`];
+    if (rfe !== undefined) encInfo(`1c (encrypted floor). PBFT rounds, ${n} nodes all publishing: p99 vs encrypted raw flood (unsigned)`, ok(q) && ok(rfe) ? `${ms(q.latencyMs.p99)} vs ${ms(rfe.latencyMs.p99)}` : 'run failed or skipped', ok(q) && ok(rfe) ? times(q.latencyMs.p99 / rfe.latencyMs.p99) : 'n/a');
+  }
+  const fe = r.floodCorkedEncrypted;
+  if (fe !== undefined) encInfo('2 (encrypted floor). unsigned deliveries/s vs encrypted raw flood (CPU per delivery: ours vs flood)', ok(u) && ok(fe) ? `${dps(u)} vs ${dps(fe)} (${fmt(u.cpuUsPerDelivery)} us vs ${fmt(fe.cpuUsPerDelivery)} us)` : 'run failed or skipped', ok(u) && ok(fe) ? pct(u.deliveriesPerSec / fe.deliveriesPerSec) : 'n/a');
   const dec = r.codec?.frames.find((x) => x.bodyBytes === 65536);
   const pipe = r.pair?.pair.find((x) => x.bodyBytes === 65536 && x.receiver === 'minimal');
   row('I7-6a. FrameDecoder MB/s at 64 KiB (64 KiB chunks) vs raw pipe', dec && pipe ? `${fmt(dec.decode64kMBps)} MB/s vs ${fmt(pipe.MBps)} MB/s` : 'skipped',
@@ -242,7 +259,7 @@ export function targets(rep: BenchReport): TargetRow[] {
       verdict: 'info',
     });
   }
-  const clusterRuns = [r.floodCorked, r.floodUncorked, u, s, r.oursUnsignedPlaintext, r.oursSignedPlaintext, r.libp2pUnsigned, ls,
+  const clusterRuns = [r.floodCorked, r.floodUncorked, fe, qfe, r.rounds4FloodEncrypted, r.rounds10FloodEncrypted, u, s, r.oursUnsignedPlaintext, r.oursSignedPlaintext, r.libp2pUnsigned, ls,
     qf, r.quietUnsigned, r.quietSigned, r.rounds4Flood, r.rounds4Unsigned, r.rounds4Signed, r.rounds10Flood, r.rounds10Unsigned, r.rounds10Signed,
     sp, r.quietSignedPool, r.rounds4SignedPool, r.rounds10SignedPool,
     r.oursUnsignedTree, r.oursSignedTree, r.quietUnsignedTree, r.rounds10UnsignedTree].filter((x) => x !== undefined);
@@ -298,6 +315,7 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
   for (const t of rows) out.push(`| ${t.target} | ${t.figures} | ${t.ratio} | ${t.required} | **${t.verdict}** |`);
   out.push('', '### Cluster', '', clusterTable([
     ['raw flood, corked (floor)', r.floodCorked],
+    ['raw flood, corked, encrypted (our record layer)', r.floodCorkedEncrypted],
     ['raw flood, one write per frame', r.floodUncorked],
     ['aethel-p2p unsigned (encrypted)', r.oursUnsigned],
     ['aethel-p2p signed (encrypted)', r.oursSigned],
@@ -314,15 +332,18 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
       `Quiet network: the cluster topology above, ${fmt(r.quietFlood?.deliveries !== undefined ? r.quietFlood.expected / (p.nodes - 1) : NaN)} messages one at a time. PBFT rounds: N nodes each dialing 3, every node publishing one message at once, the next round when every node holds every message of the last (encrypted, the default).${warmupNote(r.quietFlood, r.rounds10Flood)}`, '',
       clusterTable([
         ['quiet: raw flood (floor)', r.quietFlood],
+        ['quiet: raw flood, encrypted', r.quietFloodEncrypted],
         ['quiet: aethel-p2p unsigned', r.quietUnsigned],
         ['quiet: aethel-p2p signed', r.quietSigned],
         ['quiet: aethel-p2p signed, 1 verify worker', r.quietSignedPool],
         ['quiet: aethel-p2p unsigned, eager tree', r.quietUnsignedTree],
         ['rounds, 4 nodes: raw flood (floor)', r.rounds4Flood],
+        ['rounds, 4 nodes: raw flood, encrypted', r.rounds4FloodEncrypted],
         ['rounds, 4 nodes: aethel-p2p unsigned', r.rounds4Unsigned],
         ['rounds, 4 nodes: aethel-p2p signed', r.rounds4Signed],
         ['rounds, 4 nodes: aethel-p2p signed, 1 verify worker', r.rounds4SignedPool],
         ['rounds, 10 nodes: raw flood (floor)', r.rounds10Flood],
+        ['rounds, 10 nodes: raw flood, encrypted', r.rounds10FloodEncrypted],
         ['rounds, 10 nodes: aethel-p2p unsigned', r.rounds10Unsigned],
         ['rounds, 10 nodes: aethel-p2p signed', r.rounds10Signed],
         ['rounds, 10 nodes: aethel-p2p signed, 1 verify worker', r.rounds10SignedPool],
@@ -331,6 +352,7 @@ export function renderMarkdown(rep: BenchReport): { summary: string; section: st
   }
   const gcRows: Array<[string, ClusterResult | undefined]> = [
     ['quiet: raw flood', r.quietFlood],
+    ['quiet: raw flood, encrypted', r.quietFloodEncrypted],
     ['quiet: aethel-p2p unsigned', r.quietUnsigned],
     ['quiet: aethel-p2p signed', r.quietSigned],
     ['rounds, 10 nodes: raw flood', r.rounds10Flood],

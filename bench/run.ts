@@ -141,6 +141,8 @@ async function main(): Promise<void> {
   if (only.has('flood')) {
     await run('floodCorked', [], 'bench/raw-floor.ts', ['--part', 'flood', ...clusterArgs]);
     await run('floodUncorked', [], 'bench/raw-floor.ts', ['--part', 'flood', '--uncorked', ...clusterArgs]);
+    // The floor of an encrypted protocol: the same flood, each tick's frames sealed as one record of ours.
+    await run('floodCorkedEncrypted', [], 'bench/raw-floor.ts', ['--part', 'flood', '--encrypted', ...clusterArgs]);
   }
   if (only.has('cluster')) {
     for (const signed of [false, true]) {
@@ -169,12 +171,14 @@ async function main(): Promise<void> {
     const quiet = ['--nodes', String(params.nodes), '--degree', String(params.degree), '--seed', String(params.seed),
       '--size', String(params.size), '--messages', quick ? '200' : '500', '--window', '1', '--warmup', String(LATENCY_WARMUP_MESSAGES)];
     await run('quietFlood', [], 'bench/raw-floor.ts', ['--part', 'flood', ...quiet]);
+    await run('quietFloodEncrypted', [], 'bench/raw-floor.ts', ['--part', 'flood', '--encrypted', ...quiet]);
     for (const signed of [false, true]) await run(signed ? 'quietSigned' : 'quietUnsigned', [], 'bench/cluster.ts', [...quiet, '--signed', String(signed)]);
     await run('quietSignedPool', [], 'bench/cluster.ts', [...quiet, '--signed', 'true', '--verify-workers', '1']);
     await run('quietUnsignedTree', [], 'bench/cluster.ts', [...quiet, '--signed', 'false', '--push', 'tree']);
     for (const n of [4, 10] as const) {
       const rounds = ['--nodes', String(n), '--degree', '3', '--seed', String(params.seed), '--size', String(params.size), '--rounds', quick ? '100' : '300', '--warmup', String(LATENCY_WARMUP_ROUNDS)];
       await run(`rounds${n}Flood`, [], 'bench/raw-floor.ts', ['--part', 'flood', ...rounds]);
+      await run(`rounds${n}FloodEncrypted`, [], 'bench/raw-floor.ts', ['--part', 'flood', '--encrypted', ...rounds]);
       for (const signed of [false, true]) await run(`rounds${n}${signed ? 'Signed' : 'Unsigned'}`, [], 'bench/cluster.ts', [...rounds, '--signed', String(signed)]);
       await run(`rounds${n}SignedPool`, [], 'bench/cluster.ts', [...rounds, '--signed', 'true', '--verify-workers', '1']);
       if (n === 10) await run('rounds10UnsignedTree', [], 'bench/cluster.ts', [...rounds, '--signed', 'false', '--push', 'tree']);
