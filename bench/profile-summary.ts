@@ -1,8 +1,9 @@
 /**
  * Summarise a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per source
- * file, largest first.
+ * file, largest first. Given a sampling heap profile (from bench/heap-sample.ts), the same
+ * for bytes allocated instead of time.
  *
- *   npx tsx bench/profile-summary.ts FILE.cpuprofile [--top 25]
+ *   npx tsx bench/profile-summary.ts FILE.cpuprofile|FILE.heapprofile [--top 25]
  */
 import { readFileSync } from 'node:fs';
 import { intFlag, parseFlags } from './util.js';
@@ -50,11 +51,57 @@ export function summarise(path: string, top: number): { totalMs: number; functio
   return { totalMs: total / 1000, functions: rank(fn), files: rank(file) };
 }
 
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** The short name of a call frame: function, then file:line under lib/, bench/ or node_modules/. */
+function frameName({ functionName, url, lineNumber }: HeapNode['callFrame']): { fname: string; file: string } {
+  const short = url.replace(/^file:\/\//, '').replace(/^.*\/(lib|bench|node_modules)\//, '$1/');
+  return { fname: `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim(), file: short || functionName };
+}
+
+/** Bytes allocated (sampled) per function and per file of a sampling heap profile, largest first. */
+export function summariseHeap(path: string, top: number): { totalMb: number; functions: Array<{ name: string; mb: number; pct: number }>; files: Array<{ name: string; mb: number; pct: number }> } {
+  const head = (JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode }).head;
+  const fn = new Map<string, number>();
+  const file = new Map<string, number>();
+  let total = 0;
+  const stack = [head];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    stack.push(...n.children);
+    if (n.selfSize === 0) continue;
+    const { fname, file: f } = frameName(n.callFrame);
+    fn.set(fname, (fn.get(fname) ?? 0) + n.selfSize);
+    file.set(f, (file.get(f) ?? 0) + n.selfSize);
+    total += n.selfSize;
+  }
+  const rank = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, bytes]) => ({ name, mb: bytes / 1e6, pct: (100 * bytes) / total }));
+  return { totalMb: total / 1e6, functions: rank(fn), files: rank(file) };
+}
+
 if (process.argv[1]?.endsWith('profile-summary.ts')) {
   const args = process.argv.slice(2);
   const path = args.shift();
-  if (!path) throw new Error('usage: profile-summary.ts FILE.cpuprofile [--top N]');
-  const s = summarise(path, intFlag(parseFlags(args), 'top', 25));
+  if (!path) throw new Error('usage: profile-summary.ts FILE.cpuprofile|FILE.heapprofile [--top N]');
+  const top = intFlag(parseFlags(args), 'top', 25);
+  if ('head' in (JSON.parse(readFileSync(path, 'utf8')) as object)) {
+    const h = summariseHeap(path, top);
+    console.log(`total ${h.totalMb.toFixed(1)} MB allocated (sampled)`);
+    console.log('-- bytes allocated by function (inlined callees included)');
+    for (const x of h.functions) console.log(`${x.pct.toFixed(1).padStart(5)}%  ${x.mb.toFixed(2).padStart(7)} MB  ${x.name}`);
+    console.log('-- bytes allocated by file');
+    for (const x of h.files.slice(0, 15)) console.log(`${x.pct.toFixed(1).padStart(5)}%  ${x.mb.toFixed(2).padStart(7)} MB  ${x.name}`);
+    process.exit(0);
+  }
+  const s = summarise(path, top);
   console.log(`total ${s.totalMs.toFixed(0)} ms sampled`);
   console.log('-- self time by function');
   for (const h of s.functions) console.log(`${h.selfPct.toFixed(1).padStart(5)}%  ${h.selfMs.toFixed(0).padStart(6)} ms  ${h.name}`);
