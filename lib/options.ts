@@ -54,6 +54,14 @@ export interface P2PNetworkOptions {
    */
   announce?: boolean;
   /**
+   * The most peers a new message is announced to at once (with `announce`), peers: that many
+   * chosen at random among those it is not pushed to and not known to hold it; the others
+   * learn of it from the heartbeat's IHAVE. Bounds the IHAVE frames per message on a node
+   * with many peers (gossipsub's D_lazy is 6). A positive integer, or Infinity: every such
+   * peer. Default Infinity.
+   */
+  announceLimit?: number;
+  /**
    * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
    * `fanout` random peers per hop, announced (IHAVE) to the others. 'tree': an eager tree
    * (Plumtree-like): pushed to every eager peer and announced to the lazy ones; every link
@@ -211,6 +219,7 @@ export interface ResolvedOptions {
   deliverOwnMessages: boolean;
   repair: boolean;
   announce: boolean;
+  announceLimit: number;
   push: 'fanout' | 'tree';
   heartbeatMs: number;
   messageCacheMs: number;
@@ -275,6 +284,7 @@ export const DEFAULTS = Object.freeze({
   deliverOwnMessages: false,
   repair: true,
   announce: true,
+  announceLimit: Infinity,
   push: 'fanout' as 'fanout' | 'tree',
   heartbeatMs: 1000,
   messageCacheMs: 120_000,
@@ -352,6 +362,12 @@ export function parseAddress(field: string, v: unknown): { host: string; port: n
 const MS_MAX = 2_147_483_647; // setTimeout's limit
 
 /** A duration in ms: an integer >= 0, or Infinity for "no limit". */
+/** The announceLimit option (a positive integer or Infinity); the simulator checks its own with it. */
+export function announceLimit(v: unknown, field = 'announceLimit'): number {
+  if (v === Infinity || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) return v;
+  throw new InvalidOptionError(field, `expected a positive integer or Infinity (announce: false turns announcements off), got ${String(v)}`);
+}
+
 function msOrForever(field: string, v: unknown): number {
   return v === Infinity ? v : int(field, v, 0, Number.MAX_SAFE_INTEGER);
 }
@@ -445,6 +461,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     deliverOwnMessages: bool('deliverOwnMessages', o.deliverOwnMessages ?? d.deliverOwnMessages),
     repair: bool('repair', o.repair ?? d.repair),
     announce: bool('announce', o.announce ?? d.announce),
+    announceLimit: announceLimit(o.announceLimit ?? d.announceLimit),
     push: pushMode(o.push ?? d.push),
     heartbeatMs: int('heartbeatMs', o.heartbeatMs ?? d.heartbeatMs, 10, MS_MAX),
     messageCacheMs: int('messageCacheMs', o.messageCacheMs ?? d.messageCacheMs, 0, MS_MAX),
