@@ -54,10 +54,10 @@ export interface P2PNetworkOptions {
    */
   announce?: boolean;
   /**
-   * The most peers a new message is announced to at once (with `announce`), peers: that many
-   * chosen at random among those it is not pushed to and not known to hold it; the others
-   * learn of it from the heartbeat's IHAVE. Bounds the IHAVE frames per message on a node
-   * with many peers (gossipsub's D_lazy is 6). A positive integer, or Infinity: every such
+   * The most peers each new message is announced to at once (with `announce`), peers: chosen
+   * at random, per message, among those it is not pushed to and not known to hold it; the
+   * others learn of it from the heartbeat's IHAVE. Bounds the IHAVE frames per message on a
+   * node with many peers (gossipsub's D_lazy is 6). An integer >= 1, or Infinity: every such
    * peer. Default Infinity.
    */
   announceLimit?: number;
@@ -361,13 +361,13 @@ export function parseAddress(field: string, v: unknown): { host: string; port: n
 
 const MS_MAX = 2_147_483_647; // setTimeout's limit
 
-/** A duration in ms: an integer >= 0, or Infinity for "no limit". */
-/** The announceLimit option (a positive integer or Infinity); the simulator checks its own with it. */
-export function announceLimit(v: unknown, field = 'announceLimit'): number {
+/** The announceLimit option: an integer >= 1, or Infinity (no bound). The simulator's options check theirs with it. */
+export function announceLimit(v: unknown): number {
   if (v === Infinity || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) return v;
-  throw new InvalidOptionError(field, `expected a positive integer or Infinity (announce: false turns announcements off), got ${String(v)}`);
+  throw new InvalidOptionError('announceLimit', `expected a positive integer or Infinity (announce: false turns announcements off), got ${String(v)}`);
 }
 
+/** A duration in ms: an integer >= 0, or Infinity for "no limit". */
 function msOrForever(field: string, v: unknown): number {
   return v === Infinity ? v : int(field, v, 0, Number.MAX_SAFE_INTEGER);
 }
