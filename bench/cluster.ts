@@ -10,7 +10,7 @@
  *   npx tsx bench/cluster.ts [--nodes 20] [--degree 4] [--messages 5000] [--size 256]
  *                            [--window 200] [--seed 1] [--signed true|false] [--encrypted true|false]
  *                            [--announce true|false] [--rounds R] [--verify-workers N]
- *                            [--push fanout|tree] [--warmup K]
+ *                            [--push fanout|tree] [--announce-limit N] [--warmup K]
  *
  * --warmup K: K messages (K rounds with --rounds) first, delivered everywhere but not measured
  * (result.warmup gives their latencies), so a fresh process's compiler and each link's round
@@ -18,6 +18,9 @@
  *
  * --push tree: the nodes' push option (PROTOCOL.md §4.6, "Eager-tree push"), an eager tree
  * pruned by duplicates instead of fanout-3 push. Default fanout.
+ *
+ * --announce-limit N: the nodes' announceLimit option (PROTOCOL.md §4.6, "Announce at once"):
+ * a new message announced at once to at most N random peers it was not pushed to. Default: all.
  *
  * --verify-workers N (signed only): the verifyWorkers option, N threads verifying signatures
  * off the event loop, one pool shared by the N nodes of this process. Default 0. CPU per
@@ -42,6 +45,7 @@ const encrypted = flags.get('encrypted') !== 'false';
 const announce = flags.get('announce') !== 'false';
 const push = flags.get('push') ?? 'fanout';
 if (push !== 'fanout' && push !== 'tree') throw new Error(`--push must be fanout or tree, got ${push}`);
+const announceLimit = flags.has('announce-limit') ? intFlag(flags, 'announce-limit', 0) : Infinity;
 const timeoutMs = intFlag(flags, 'timeout-ms', 120_000);
 const verifyWorkers = signed ? intFlag(flags, 'verify-workers', 0) : 0;
 // Tuning only: the pool's in-flight bound per worker and requests verified inline per turn
@@ -107,7 +111,7 @@ const edges = topology(N, D, seed);
 let handshakeMs = 0;
 const nodes: P2PNetwork[] = [];
 for (let i = 0; i < N; i++) {
-  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, verifyWorkers, encryption: encrypted, announce, push, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
+  const node = new P2PNetwork({ listenHost: '127.0.0.1', listenPort: 0, signMessages: signed, verifyWorkers, encryption: encrypted, announce, announceLimit, push, admissionAllowlist: [...LOOPBACK_ALLOWLIST] });
   nodes.push(node);
   await node.start();
 }
@@ -179,6 +183,7 @@ const result = {
   encrypted,
   verifyWorkers,
   announce,
+  announceLimit: Number.isFinite(announceLimit) ? announceLimit : null,
   push,
   ok: work.complete && duplicateDeliveries === 0 && (warm?.complete ?? true),
   warmup: warmupSummary(K, warm),

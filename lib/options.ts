@@ -54,6 +54,14 @@ export interface P2PNetworkOptions {
    */
   announce?: boolean;
   /**
+   * The most peers each new message is announced to at once (with `announce`), peers: chosen
+   * at random, per message, among those it is not pushed to and not known to hold it; the
+   * others learn of it from the heartbeat's IHAVE. Bounds the IHAVE frames per message on a
+   * node with many peers (gossipsub's D_lazy is 6). An integer >= 1, or Infinity: every such
+   * peer. Default Infinity.
+   */
+  announceLimit?: number;
+  /**
    * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
    * `fanout` random peers per hop, announced (IHAVE) to the others. 'tree': an eager tree
    * (Plumtree-like): pushed to every eager peer and announced to the lazy ones; every link
@@ -211,6 +219,7 @@ export interface ResolvedOptions {
   deliverOwnMessages: boolean;
   repair: boolean;
   announce: boolean;
+  announceLimit: number;
   push: 'fanout' | 'tree';
   heartbeatMs: number;
   messageCacheMs: number;
@@ -275,6 +284,7 @@ export const DEFAULTS = Object.freeze({
   deliverOwnMessages: false,
   repair: true,
   announce: true,
+  announceLimit: Infinity,
   push: 'fanout' as 'fanout' | 'tree',
   heartbeatMs: 1000,
   messageCacheMs: 120_000,
@@ -350,6 +360,12 @@ export function parseAddress(field: string, v: unknown): { host: string; port: n
 }
 
 const MS_MAX = 2_147_483_647; // setTimeout's limit
+
+/** The announceLimit option: an integer >= 1, or Infinity (no bound). The simulator's options check theirs with it. */
+export function announceLimit(v: unknown): number {
+  if (v === Infinity || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 1)) return v;
+  throw new InvalidOptionError('announceLimit', `expected a positive integer or Infinity (announce: false turns announcements off), got ${String(v)}`);
+}
 
 /** A duration in ms: an integer >= 0, or Infinity for "no limit". */
 function msOrForever(field: string, v: unknown): number {
@@ -445,6 +461,7 @@ export function resolveOptions(o: P2PNetworkOptions = {}): ResolvedOptions {
     deliverOwnMessages: bool('deliverOwnMessages', o.deliverOwnMessages ?? d.deliverOwnMessages),
     repair: bool('repair', o.repair ?? d.repair),
     announce: bool('announce', o.announce ?? d.announce),
+    announceLimit: announceLimit(o.announceLimit ?? d.announceLimit),
     push: pushMode(o.push ?? d.push),
     heartbeatMs: int('heartbeatMs', o.heartbeatMs ?? d.heartbeatMs, 10, MS_MAX),
     messageCacheMs: int('messageCacheMs', o.messageCacheMs ?? d.messageCacheMs, 0, MS_MAX),

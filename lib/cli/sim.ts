@@ -21,6 +21,8 @@ and a virtual clock. The same seed gives the same result, event for event.
   --fanout F             gossip fanout (default 3)
   --push fanout|tree     how messages are pushed: fanout random peers per hop, or an eager
                          tree pruned by duplicates (default fanout)
+  --announce-limit N     announce each new message at once to at most N random peers it
+                         did not push to; the heartbeat tells the rest (default: all)
   --degree D             overlay: each node dials D random others (default 8)
   --loss P               probability a frame is lost, 0..1 (default 0)
   --repair on|off        lazy repair, IHAVE/IWANT (default on)
@@ -83,7 +85,7 @@ function partitionArg(values: Record<string, unknown>): SimOptions['partition'] 
 export function parseSimArgs(argv: string[]): { options: SimOptions; json: boolean; help: boolean } {
   const str = { type: 'string' } as const;
   const v = parse(argv, {
-    nodes: str, messages: str, fanout: str, push: str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
+    nodes: str, messages: str, fanout: str, push: str, 'announce-limit': str, degree: str, loss: str, repair: str, byzantine: str, behaviour: str,
     'attack-rate': str, 'attack-ms': str,
     partition: str, churn: str, downtime: str, latency: str, jitter: str, ttl: str, size: str, interval: str,
     settle: str, lookups: str, join: str, 'partition-timeout': str, verify: str, scoring: str, seed: str,
@@ -104,6 +106,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
     messages: intArg(v, 'messages', 10, 0, 1_000_000),
     fanout: intArg(v, 'fanout', 3, 1, 64),
     push: push ?? 'fanout',
+    announceLimit: v['announce-limit'] === undefined ? Infinity : intArg(v, 'announce-limit', 0, 1, 1_000_000),
     degree: intArg(v, 'degree', 8, 1, 1000),
     loss: numArg(v, 'loss', 1) ?? 0,
     repair: onOff(v, 'repair') ?? true,
@@ -134,7 +137,7 @@ export function parseSimArgs(argv: string[]): { options: SimOptions; json: boole
 export function formatSimResult(r: SimResult): string {
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
   const lines = [
-    `nodes ${r.nodes}, messages ${r.messages}, fanout ${r.fanout}${r.push === 'tree' ? ' (eager tree)' : ''}, degree ${r.degree}, repair ${r.repair ? 'on' : 'off'}, loss ${r.loss}, seed ${r.seed}`,
+    `nodes ${r.nodes}, messages ${r.messages}, fanout ${r.fanout}${r.push === 'tree' ? ' (eager tree)' : ''}${r.announceLimit !== null ? `, announce limit ${r.announceLimit}` : ''}, degree ${r.degree}, repair ${r.repair ? 'on' : 'off'}, loss ${r.loss}, seed ${r.seed}`,
     `byzantine        ${r.byzantine.count} (${r.byzantine.behaviour})`,
     ...(r.attack ? [`attack           ${r.attack.ratePerSec > 0 ? `${r.attack.ratePerSec}/s per node for ${r.attack.durationMs} ms; ` : ''}${JSON.stringify(r.attack.counts)}; attackers sent ${r.attack.bytesSent} B, received ${r.attack.bytesReceived} B (x${r.attack.amplification ?? '-'})`] : []),
     `delivery         ${pct(r.deliveryFraction)} overall, ${pct(r.honestDeliveryFraction)} to honest nodes; ${r.fullyDelivered}/${r.messages} messages reached every honest node`,
@@ -142,6 +145,8 @@ export function formatSimResult(r: SimResult): string {
     ...(r.scoring ? [`scoring          ${r.scoring.bans} bans (${r.scoring.honestBanned} of honest peers by honest nodes, ${r.scoring.hostileBanned} of hostile ones${r.scoring.firstBanMs === null ? '' : `, first at ${r.scoring.firstBanMs} ms, last at ${r.scoring.lastBanMs} ms`}); dropped by honest nodes ${JSON.stringify(r.scoring.dropped)}`] : []),
     `hops             mean ${r.hops.mean}, p99 ${r.hops.p99}, max ${r.hops.max}`,
     `full delivery    ${r.timeToFullDeliveryMs === null ? 'not reached' : `${r.timeToFullDeliveryMs} virtual ms (slowest message)`}`,
+    `delay            ${r.deliveryDelayMs === null ? 'no deliveries' : `p50 ${r.deliveryDelayMs.p50}, p99 ${r.deliveryDelayMs.p99}, max ${r.deliveryDelayMs.max} virtual ms from publication`}`,
+    `frames/delivery  GOSSIP ${r.framesPerDelivery.gossip}, IHAVE ${r.framesPerDelivery.ihave}, IWANT ${r.framesPerDelivery.iwant}`,
     `redundancy       ${r.redundancy} GOSSIP copies sent per node per message`,
     `bytes/delivery   ${r.bytesPerDelivery} (GOSSIP + IHAVE + IWANT frames, headers included)`,
     `DHT lookups      ${r.lookups} sampled: rounds mean ${r.lookupRounds.mean}, max ${r.lookupRounds.max}; accuracy ${pct(r.lookupAccuracy)} of the true ${DEFAULTS.k} closest; join rounds mean ${r.joinRounds.mean}`,

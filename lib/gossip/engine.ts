@@ -157,6 +157,12 @@ export interface GossipOptions {
    */
   announce?: boolean;
   /**
+   * The most peers a message is announced to at once, chosen at random (the engine's
+   * `random`) among those announce() would queue it for; the rest learn of it from the
+   * heartbeat's IHAVE. A positive integer or Infinity (every one). Default Infinity.
+   */
+  announceLimit?: number;
+  /**
    * How a new message is pushed (PROTOCOL.md §4.6, "Eager-tree push"). 'fanout': to
    * `fanout` random peers per hop, announced to the rest. 'tree': to every eager peer, announced to the lazy ones; a
    * link that carries a duplicate is pruned to lazy (an IHAVE of the id tells the sender), and
@@ -872,17 +878,32 @@ export class GossipEngine {
 
   /**
    * Lazy push: queue the id for every peer in `peers` from index `from` on (connected, not the
-   * sender, not in seen-by, not a push target); one IHAVE per peer goes out once this tick's work is done,
-   * so a burst of messages costs one announcement per peer, not one per message.
+   * sender, not in seen-by, not a push target) that is not known to hold it nor behind, or for
+   * `announceLimit` of them at random; one IHAVE per peer goes out once this tick's work is
+   * done, so a burst of messages costs one announcement per peer, not one per message.
+   * Reorders `peers` past `from` when bounded.
    */
-  private announce(entry: CacheEntry, peers: readonly GossipPeer[], from: number, now: number): void {
+  private announce(entry: CacheEntry, peers: GossipPeer[], from: number, now: number): void {
     this.queueTurnEnd();
-    for (let i = from; i < peers.length; i++) {
+    const limit = this.opts.announceLimit ?? Infinity;
+    // choose() shuffled only the push targets to the front: the rest are in connection order,
+    // so a bounded announcement walks them in random order (a partial Fisher-Yates that stops
+    // once `limit` peers are queued; skipped peers do not count).
+    const shuffle = peers.length - from > limit;
+    let queued = 0;
+    for (let i = from; i < peers.length && queued < limit; i++) {
+      if (shuffle) {
+        const j = i + Math.floor(this.random() * (peers.length - i));
+        const tmp = peers[i]!;
+        peers[i] = peers[j]!;
+        peers[j] = tmp;
+      }
       const p = peers[i]!;
       if (isKnown(entry, this.slotOf(p, now)) || this.behind.has(p.idHex)) continue;
       const list = this.announcing.get(p);
       if (list) list.push(entry);
       else this.announcing.set(p, [entry]);
+      queued++;
     }
   }
 

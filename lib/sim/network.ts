@@ -48,6 +48,7 @@ export class SimNetwork implements SimContext {
       gossip: {
         fanout: opts.fanout,
         push: opts.push,
+        announceLimit: opts.announceLimit,
         gossipTtl: opts.gossipTtl,
         seenTtlMs: DEFAULTS.seenTtlMs,
         maxSeenEntries: DEFAULTS.maxSeenEntries,

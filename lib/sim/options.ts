@@ -3,7 +3,7 @@
  * with `??` and validated with InvalidOptionError naming the field.
  */
 import { InvalidOptionError } from '../errors.js';
-import { DEFAULTS } from '../options.js';
+import { announceLimit, DEFAULTS } from '../options.js';
 import { LIMITS } from '../wire/messages.js';
 import { ADVERSARY_BEHAVIOURS, ATTACK_RATES } from './adversary.js';
 import type { Behaviour } from './node.js';
@@ -30,6 +30,12 @@ export interface SimOptions {
    * duplicates. 'tree' needs repair. Default 'fanout'.
    */
   push?: 'fanout' | 'tree';
+  /**
+   * The most peers each node announces a new message to at once (the network's
+   * `announceLimit` option, PROTOCOL.md §4.6): a positive integer, or Infinity (every peer it
+   * did not push to). Default Infinity.
+   */
+  announceLimit?: number;
   /** Overlay: each node dials this many random others, so the mean degree is about twice it. Default 8. */
   degree?: number;
   /** Probability that a frame is lost, 0..1. Default 0. */
@@ -100,6 +106,7 @@ export const SIM_DEFAULTS = Object.freeze({
   messages: 10,
   fanout: DEFAULTS.fanout,
   push: DEFAULTS.push,
+  announceLimit: DEFAULTS.announceLimit,
   degree: 8,
   loss: 0,
   repair: true,
@@ -170,6 +177,7 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
     messages: int('messages', o.messages ?? d.messages, 0, 1_000_000),
     fanout: int('fanout', o.fanout ?? d.fanout, 1, 64),
     push,
+    announceLimit: announceLimit(o.announceLimit ?? d.announceLimit),
     degree: int('degree', o.degree ?? d.degree, 1, Math.min(1000, nodes - 1)),
     loss: fraction('loss', o.loss ?? d.loss, 1),
     repair,

@@ -21,6 +21,9 @@ interface Published {
   lastAt: number;
 }
 
+/** Delays are counted per whole ms up to this, longer ones in one last bucket (10 minutes). */
+const MAX_DELAY_BUCKET_MS = 600_000;
+
 export class DeliveryRecorder {
   private readonly byId = new Map<string, Published>();
   readonly published: Published[] = [];
@@ -29,6 +32,8 @@ export class DeliveryRecorder {
   forgedDelivered = 0;
   duplicateDeliveries = 0;
   readonly hops = new Float64Array(LIMITS.maxHops + 1);
+  /** First deliveries by delay from publication, whole virtual ms (the last bucket: that long or longer). */
+  private readonly delays = new Float64Array(MAX_DELAY_BUCKET_MS + 1);
   private readonly digest: Hash = createHash('sha256');
 
   constructor(private readonly nodes: number, private readonly isHonest: (node: number) => boolean) {}
@@ -60,6 +65,19 @@ export class DeliveryRecorder {
       if (at > p.lastAt) p.lastAt = at;
     }
     this.hops[Math.min(info.hops, LIMITS.maxHops)]!++;
+    this.delays[Math.min(Math.floor(at - p.at), MAX_DELAY_BUCKET_MS)]!++;
+  }
+
+  /** Median, 99th percentile and max of the first deliveries' delay from publication, whole virtual ms; null before any. */
+  delayStats(): { p50: number; p99: number; max: number } | null {
+    if (this.deliveries === 0) return null;
+    const at = (q: number) => {
+      const rank = Math.ceil(q * this.deliveries);
+      let acc = 0;
+      for (let ms = 0; ms < this.delays.length; ms++) if ((acc += this.delays[ms]!) >= rank) return ms;
+      return MAX_DELAY_BUCKET_MS;
+    };
+    return { p50: at(0.5), p99: at(0.99), max: at(1) };
   }
 
   /** Hex digest of every delivery so far (time, node, id, hops), in order. */

@@ -29,6 +29,8 @@ export interface SimResult {
   fanout: number;
   /** How messages were pushed: 'fanout' or 'tree' (the push option). */
   push: 'fanout' | 'tree';
+  /** The most peers a node announced a new message to at once (the announceLimit option); null: every one (Infinity). */
+  announceLimit: number | null;
   degree: number;
   repair: boolean;
   loss: number;
@@ -63,6 +65,10 @@ export interface SimResult {
   hops: { mean: number; p99: number; max: number };
   /** Longest time from publication to the last honest node's delivery, virtual ms; null unless every message reached every honest node. */
   timeToFullDeliveryMs: number | null;
+  /** Delay of first deliveries from publication, virtual ms, whole (floored): median, 99th percentile, max; null before any. */
+  deliveryDelayMs: { p50: number; p99: number; max: number } | null;
+  /** GOSSIP, IHAVE and IWANT frames sent (every node, hostile ones included) / first deliveries. */
+  framesPerDelivery: { gossip: number; ihave: number; iwant: number };
   /** GOSSIP frames sent / (nodes x messages): copies sent per node per message. */
   redundancy: number;
   /** Bytes of GOSSIP, IHAVE and IWANT frames (headers included) / first deliveries. */
@@ -308,6 +314,7 @@ function summarise(
     }
   }
   const stats = net.transport.stats;
+  const perDelivery = (frames: number) => (rec.deliveries === 0 ? 0 : round(frames / rec.deliveries, 3));
   const gossipBytes = stats.bytesByType[MessageType.GOSSIP]! + stats.bytesByType[MessageType.IHAVE]! + stats.bytesByType[MessageType.IWANT]!;
   const rejected: Record<string, number> = {};
   const dropped: Record<string, number> = {};
@@ -366,6 +373,7 @@ function summarise(
     messages: published,
     fanout: opts.fanout,
     push: opts.push,
+    announceLimit: Number.isFinite(opts.announceLimit) ? opts.announceLimit : null,
     degree: opts.degree,
     repair: opts.repair,
     loss: opts.loss,
@@ -379,6 +387,12 @@ function summarise(
     duplicateDeliveries: rec.duplicateDeliveries,
     hops: rec.hopStats(),
     timeToFullDeliveryMs: published > 0 && fully === published ? longest : null,
+    deliveryDelayMs: rec.delayStats(),
+    framesPerDelivery: {
+      gossip: perDelivery(stats.framesByType[MessageType.GOSSIP]!),
+      ihave: perDelivery(stats.framesByType[MessageType.IHAVE]!),
+      iwant: perDelivery(stats.framesByType[MessageType.IWANT]!),
+    },
     redundancy: published === 0 ? 0 : round(stats.framesByType[MessageType.GOSSIP]! / (n * published), 3),
     bytesPerDelivery: rec.deliveries === 0 ? 0 : round(gossipBytes / rec.deliveries, 1),
     rejected,
