@@ -618,8 +618,9 @@ export class GossipEngine {
    * connected, is forgotten. Returns the earliest announced id's due time still ahead.
    */
   private askWanted(now: number, isDue: (w: Wanted) => boolean): number {
-    const byId = new Map(this.host.peers().map((p) => [p.idHex, p]));
-    const asks = new Map<GossipPeer, Buffer[]>();
+    // Both made at the first id due: most calls (the timer of an id whose push copy came) ask for none.
+    let byId: Map<string, GossipPeer> | undefined;
+    let asks: Map<GossipPeer, Buffer[]> | undefined;
     let next = Infinity;
     for (const [key, w] of this.wanted) {
       if (w.dueAt !== undefined && w.dueAt > now) {
@@ -629,17 +630,18 @@ export class GossipEngine {
       if (!isDue(w)) continue;
       if (this.verifying.size > 0 && this.verifying.has(key)) continue; // a copy is being verified: asked if it is refused (askAnnouncers)
       w.dueAt = undefined;
-      const peer = this.nextSource(w, byId);
-      if (!peer || this.seen.has(w.id)) {
+      const peer = this.nextSource(w, (byId ??= peersById(this.host.peers())));
+      if (!peer || this.seen.hasKey(key)) {
         this.wanted.delete(key);
         continue;
       }
       w.askedAt = now;
       w.asked = peer;
-      const list = asks.get(peer);
+      const list = (asks ??= new Map()).get(peer);
       if (list) list.push(w.id);
       else asks.set(peer, [w.id]);
     }
+    if (asks === undefined) return next;
     for (const [peer, ids] of asks) {
       for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
     }
@@ -728,7 +730,7 @@ export class GossipEngine {
   /** Advertise to each peer that fell behind what it missed since; it stays behind until that gets through. */
   private catchUp(peers: readonly GossipPeer[]): void {
     if (this.behind.size === 0) return;
-    const byId = new Map(peers.map((p) => [p.idHex, p]));
+    const byId = peersById(peers);
     for (const [id, since] of this.behind) {
       const peer = byId.get(id);
       if (!peer) {
@@ -962,7 +964,7 @@ export class GossipEngine {
   private askNextSource(id: Buffer): void {
     const w = this.wanted.get(id.toString('latin1'));
     if (!w || w.dueAt !== undefined) return;
-    const next = this.nextSource(w, new Map(this.host.peers().map((p) => [p.idHex, p])));
+    const next = this.nextSource(w, peersById(this.host.peers()));
     if (!next) return;
     w.askedAt = this.clock.now();
     w.asked = next;
@@ -1018,6 +1020,13 @@ export class GossipEngine {
  */
 const ORIGIN_ID_HEX = new Map<string, string>();
 const MAX_ORIGIN_IDS = 4096;
+
+/** `peers` by id hex. */
+function peersById(peers: readonly GossipPeer[]): Map<string, GossipPeer> {
+  const byId = new Map<string, GossipPeer>();
+  for (let i = 0; i < peers.length; i++) byId.set(peers[i]!.idHex, peers[i]!);
+  return byId;
+}
 
 const NONE: readonly Buffer[] = Object.freeze([]);
 const NO_PEERS: readonly GossipPeer[] = Object.freeze([]);
