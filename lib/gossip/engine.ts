@@ -543,11 +543,21 @@ export class GossipEngine {
     else queueMicrotask(this.endTurn);
   }
 
-  /** The turn's deferred forwards (they queue announcements), then its announcements, one IHAVE per peer. */
+  /**
+   * The turn's deferred forwards (they queue announcements), then its announcements, one IHAVE
+   * per peer. Still queued while forwarding, so the announcements it queues are sent by this
+   * call rather than by a second one. An empty Map is not cleared: clear() allocates a new
+   * table each call, and this runs every turn.
+   */
   private readonly endTurn = (): void => {
-    this.turnQueued = false;
-    for (const f of this.deferred.values()) this.forward(f);
-    this.deferred.clear();
+    try {
+      if (this.deferred.size > 0) {
+        for (const f of this.deferred.values()) this.forward(f);
+        this.deferred.clear();
+      }
+    } finally {
+      this.turnQueued = false;
+    }
     this.flushAnnouncements();
   };
 
@@ -909,14 +919,18 @@ export class GossipEngine {
     }
   }
 
+  /** Send the turn's announcements (and tree mode's prune answers), one IHAVE per peer; empty Maps are left as they are (clear() allocates). */
   private flushAnnouncements(): void {
-    const now = this.clock.now();
-    for (const [peer, entries] of this.announcing) {
-      const extra = this.pruning.get(peer);
-      if (extra) this.pruning.delete(peer);
-      if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
+    if (this.announcing.size > 0) {
+      const now = this.clock.now();
+      for (const [peer, entries] of this.announcing) {
+        const extra = this.pruning.size > 0 ? this.pruning.get(peer) : undefined;
+        if (extra) this.pruning.delete(peer);
+        if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
+      }
+      this.announcing.clear();
     }
-    this.announcing.clear();
+    if (this.pruning.size === 0) return;
     // Tree mode: the answers to duplicates from peers announced nothing this turn.
     for (const [peer, ids] of this.pruning) {
       for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
