@@ -564,15 +564,20 @@ export class GossipEngine {
   /** A peer advertised ids it holds: ask for those we have not seen. */
   onIHave(from: GossipPeer, ids: Buffer[]): void {
     if (!this.opts.repair) return;
-    const ask: Buffer[] = [];
+    let ask: Buffer[] | undefined;
     const now = this.clock.now();
+    // The announcer's slot, looked up once per IHAVE (when first needed), not once per id.
+    let slot = -1;
     for (const id of ids) {
       const key = id.toString('latin1');
-      if (this.seen.hasKey(key)) {
-        this.holds(from, key, now);
+      if (this.seen.hasKeyAt(key, now)) {
+        // It holds the message (holds(), inline).
+        const entry = this.cache.getByKey(key);
+        if (entry) setKnown(entry, slot < 0 ? (slot = this.slotOf(from, now)) : slot);
+        else if (this.deferred.size > 0) this.deferred.get(key)?.holders.push(from);
         // Tree mode: an IHAVE for a message we pushed to this peer says our copy was a duplicate there.
         if (this.tree) {
-          const slot = this.slotOf(from, now);
+          if (slot < 0) slot = this.slotOf(from, now);
           if (this.tree.wasPushed(key, slot)) this.tree.prune(slot, this.connectedSlots(now));
         }
         continue;
@@ -596,7 +601,7 @@ export class GossipEngine {
       id.copy(copy);
       if (this.opts.announce === false) {
         this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
-        ask.push(copy);
+        (ask ??= []).push(copy);
       } else {
         // The push copy is probably on its way: ask this announcer only if it has not come.
         const dueAt = now + announceWaitMs(from.rttMs, this.pushLagMs);
@@ -604,7 +609,7 @@ export class GossipEngine {
         this.scheduleAsk(dueAt);
       }
     }
-    if (ask.length > 0) from.send({ type: MessageType.IWANT, ids: ask });
+    if (ask) from.send({ type: MessageType.IWANT, ids: ask });
   }
 
   private scheduleAsk(at: number): void {
@@ -796,9 +801,9 @@ export class GossipEngine {
    * `peer` showed it holds the seen message `key` (a duplicate copy or an IHAVE): marked in its
    * cache entry, or among the holders of a forward deferred to the end of the turn.
    */
-  private holds(peer: GossipPeer, key: string, now?: number): void {
+  private holds(peer: GossipPeer, key: string): void {
     const entry = this.cache.getByKey(key);
-    if (entry) setKnown(entry, this.slotOf(peer, now));
+    if (entry) setKnown(entry, this.slotOf(peer));
     else this.deferred.get(key)?.holders.push(peer);
   }
 

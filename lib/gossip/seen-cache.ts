@@ -109,6 +109,12 @@ export class SeenCache {
     return seenAt !== undefined && this.clock.now() - seenAt < this.ttlMs;
   }
 
+  /** hasKey() at clock time `now` (a caller checking many ids reads the clock once). */
+  hasKeyAt(key: string, now: number): boolean {
+    const seenAt = this.firstSeen.get(key);
+    return seenAt !== undefined && now - seenAt < this.ttlMs;
+  }
+
   /**
    * Record `id`; returns true if it was new (an expired entry counts as new and starts a new
    * life). Re-adding a live id returns false and keeps its first-seen time: duplicates do
