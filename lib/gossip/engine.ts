@@ -782,15 +782,21 @@ export class GossipEngine {
     const total = entries.length + extra.length;
     for (let i = 0; i < total; i += LIMITS.idsPerAdvert) {
       const end = Math.min(total, i + LIMITS.idsPerAdvert);
-      const chunk = entries.slice(i, Math.min(end, entries.length));
+      const ids: Buffer[] = [];
       // Marked before sending: the IWANT may come back before send() returns (a synchronous
       // host), and it must find the ids advertised. Unmarked again if the send failed.
-      const marked = chunk.filter((e) => !isKnown(e, slot));
-      for (const e of marked) setKnown(e, slot);
-      const ids = chunk.map(entryId);
+      let marked: CacheEntry[] | undefined;
+      for (let j = i, entriesEnd = Math.min(end, entries.length); j < entriesEnd; j++) {
+        const e = entries[j]!;
+        if (!isKnown(e, slot)) {
+          setKnown(e, slot);
+          (marked ??= []).push(e);
+        }
+        ids.push(entryId(e));
+      }
       for (let j = Math.max(i, entries.length); j < end; j++) ids.push(extra[j - entries.length]!);
       if (!peer.send({ type: MessageType.IHAVE, ids })) {
-        for (const e of marked) clearKnown(e, slot);
+        if (marked) for (const e of marked) clearKnown(e, slot);
         return false;
       }
     }
@@ -927,12 +933,8 @@ export class GossipEngine {
   /** Send the turn's announcements (and tree mode's prune answers), one IHAVE per peer; empty Maps are left as they are (clear() allocates). */
   private flushAnnouncements(): void {
     if (this.announcing.size > 0) {
-      const now = this.clock.now();
-      for (const [peer, entries] of this.announcing) {
-        const extra = this.pruning.size > 0 ? this.pruning.get(peer) : undefined;
-        if (extra) this.pruning.delete(peer);
-        if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
-      }
+      // forEach, not for-of: no [key, value] array per entry.
+      this.announcing.forEach(this.advertiseQueued);
       this.announcing.clear();
     }
     if (this.pruning.size === 0) return;
@@ -942,6 +944,13 @@ export class GossipEngine {
     }
     this.pruning.clear();
   }
+
+  /** flushAnnouncements: one peer's queued announcements (never empty), with tree mode's prune answers for it. */
+  private readonly advertiseQueued = (entries: CacheEntry[], peer: GossipPeer): void => {
+    const extra = this.pruning.size > 0 ? this.pruning.get(peer) : undefined;
+    if (extra) this.pruning.delete(peer);
+    if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? this.clock.now());
+  };
 
   /**
    * Tree mode: `from` sent a duplicate of `key`, so the link it came over is redundant for
