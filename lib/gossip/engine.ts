@@ -342,7 +342,9 @@ export class GossipEngine {
     // Before any hashing: (origin, seq) alone proves a replay or a message past the seen-cache
     // TTL, whatever the seen-cache still holds. Nothing is recorded until verified below, so
     // a forged copy cannot make the genuine message look like a replay.
-    const fresh = this.replay.check(origin, l.seq);
+    // The origin's key, made once: the replay window's check and commit and the origin memo use it.
+    const originKey = body.toString('latin1', l.originOffset, l.originOffset + 32);
+    const fresh = this.replay.checkKey(originKey, l.seq);
     if (fresh !== 'new') return this.reject(from, gossipIdOf(body), fresh);
     const id = gossipMessageIdOfBody(body, l);
     if (id.compare(body, GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32) !== 0) return this.reject(from, gossipIdOf(body), 'id_mismatch');
@@ -366,7 +368,7 @@ export class GossipEngine {
       if (!verifySignature(origin, id, body.subarray(l.signatureOffset, l.signatureOffset + 64))) return this.reject(from, id, 'bad_signature');
       this.host.accepted?.(origin);
     }
-    this.accept(from, body, l, origin, id, key, NO_PEERS);
+    this.accept(from, body, l, origin, originKey, id, key, NO_PEERS);
   }
 
   /**
@@ -374,9 +376,9 @@ export class GossipEngine {
    * forward it. `heldBy`: peers that sent a copy or an IHAVE while it was being verified
    * (verifyLater); they hold it.
    */
-  private accept(from: GossipPeer, body: Buffer, l: GossipLayout, origin: Buffer, id: Buffer, key: string, heldBy: readonly GossipPeer[]): void {
+  private accept(from: GossipPeer, body: Buffer, l: GossipLayout, origin: Buffer, originKey: string, id: Buffer, key: string, heldBy: readonly GossipPeer[]): void {
     this.seen.addKey(key);
-    this.replay.commit(origin, l.seq);
+    this.replay.commitKey(originKey, l.seq);
     // Repair when we had asked for it; an announced id not yet asked for came by push.
     const w = this.wanted.get(key);
     const via = w !== undefined && w.dueAt === undefined ? 'repair' : 'push';
@@ -396,7 +398,7 @@ export class GossipEngine {
       this.host.deliver(l.topic, Buffer.from(body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength)), {
         id: idHex,
         topic: l.topic,
-        from: this.originIdHex(origin),
+        from: this.originIdHex(origin, originKey),
         hops: l.hops,
         direct: false,
         via,
@@ -488,10 +490,11 @@ export class GossipEngine {
       return;
     }
     const origin = body.subarray(l.originOffset, l.originOffset + 32);
-    const fresh = this.replay.check(origin, l.seq);
+    const originKey = origin.toString('latin1');
+    const fresh = this.replay.checkKey(originKey, l.seq);
     if (fresh !== 'new') return this.reject(from, v.id, fresh);
     this.host.accepted?.(origin);
-    this.accept(from, body, l, origin, v.id, key, c.holders.length === 0 ? v.told : [...v.told, ...c.holders]);
+    this.accept(from, body, l, origin, originKey, v.id, key, c.holders.length === 0 ? v.told : [...v.told, ...c.holders]);
   }
 
   /**
@@ -1008,8 +1011,8 @@ export class GossipEngine {
     return undefined;
   }
 
-  private originIdHex(origin: Buffer): string {
-    const key = origin.toString('latin1');
+  /** `origin`'s node id, hex (`key`: origin as latin1). */
+  private originIdHex(origin: Buffer, key: string): string {
     let hex = ORIGIN_ID_HEX.get(key);
     if (hex === undefined) {
       hex = nodeIdOf(origin).toString('hex');
