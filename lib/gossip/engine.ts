@@ -205,7 +205,6 @@ const MAX_WANTED = 20_000;
 const MAX_SOURCES_PER_WANT = 16;
 
 interface Wanted {
-  id: Buffer;
   /** When the first announcement came (clock ms). */
   announcedAt: number;
   askedAt: number;
@@ -510,7 +509,7 @@ export class GossipEngine {
     if (!this.opts.repair || v.told.length === 0 || this.wanted.size >= MAX_WANTED) return;
     const now = this.clock.now();
     const sources = v.told.slice(0, MAX_SOURCES_PER_WANT).map((p) => p.idHex);
-    this.wanted.set(key, { id: v.id, announcedAt: now, askedAt: now, asked: undefined, dueAt: now, sources, told: v.told.slice(0, MAX_SOURCES_PER_WANT) });
+    this.wanted.set(key, { announcedAt: now, askedAt: now, asked: undefined, dueAt: now, sources, told: v.told.slice(0, MAX_SOURCES_PER_WANT) });
     this.scheduleAsk(now);
   }
 
@@ -598,17 +597,15 @@ export class GossipEngine {
         continue;
       }
       if (this.wanted.size >= MAX_WANTED) continue;
-      // In 32 bytes of its own, not from Node's shared pool: a wanted id may wait a while, and
-      // would keep a whole 8 KiB pool block alive meanwhile.
-      const copy = Buffer.allocUnsafeSlow(32);
-      id.copy(copy);
+      // The wanted id is kept as its key only; the bytes of an IWANT are made from it when one
+      // is sent (most announced ids come by push and are never asked for).
       if (this.opts.announce === false) {
-        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
-        (ask ??= []).push(copy);
+        this.wanted.set(key, { announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
+        (ask ??= []).push(idOfKey(key));
       } else {
         // The push copy is probably on its way: ask this announcer only if it has not come.
         const dueAt = now + announceWaitMs(from.rttMs, this.pushLagMs);
-        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: undefined, dueAt, sources: [from.idHex], told: [from] });
+        this.wanted.set(key, { announcedAt: now, askedAt: now, asked: undefined, dueAt, sources: [from.idHex], told: [from] });
         this.scheduleAsk(dueAt);
       }
     }
@@ -656,8 +653,8 @@ export class GossipEngine {
       w.askedAt = now;
       w.asked = peer;
       const list = (asks ??= new Map()).get(peer);
-      if (list) list.push(w.id);
-      else asks.set(peer, [w.id]);
+      if (list) list.push(idOfKey(key));
+      else asks.set(peer, [idOfKey(key)]);
     }
     if (asks === undefined) return next;
     for (const [peer, ids] of asks) {
@@ -1003,13 +1000,14 @@ export class GossipEngine {
    * costs one round trip, not two heartbeats.
    */
   private askNextSource(id: Buffer): void {
-    const w = this.wanted.get(id.toString('latin1'));
+    const key = id.toString('latin1');
+    const w = this.wanted.get(key);
     if (!w || w.dueAt !== undefined) return;
     const next = this.nextSource(w, peersById(this.host.peers()));
     if (!next) return;
     w.askedAt = this.clock.now();
     w.asked = next;
-    next.send({ type: MessageType.IWANT, ids: [w.id] });
+    next.send({ type: MessageType.IWANT, ids: [idOfKey(key)] });
   }
 
   /** The next advertiser of `w` to ask: still connected, and one whose answer would be heard (host.mayAsk). */
@@ -1061,6 +1059,14 @@ export class GossipEngine {
  */
 const ORIGIN_ID_HEX = new Map<string, string>();
 const MAX_ORIGIN_IDS = 4096;
+
+/**
+ * A message id from its latin1 key, for an IWANT: a new buffer, not a view of what the id came
+ * in (a received frame, which the engine keeps no reference to).
+ */
+function idOfKey(key: string): Buffer {
+  return Buffer.from(key, 'latin1');
+}
 
 /** `peers` by id hex. */
 function peersById(peers: readonly GossipPeer[]): Map<string, GossipPeer> {
