@@ -839,10 +839,8 @@ export class GossipEngine {
     const { prefixHi, prefixLo } = this.slots;
     const now = this.clock.now();
     const candidates: GossipPeer[] = [];
-    const slots: number[] = [];
     const tree = this.tree;
     const lazy: GossipPeer[] | undefined = tree ? [] : undefined;
-    const lazySlots: number[] | undefined = tree ? [] : undefined;
     const peers = this.host.peers();
     for (let j = 0; j < peers.length; j++) {
       const peer = peers[j]!;
@@ -851,28 +849,19 @@ export class GossipEngine {
       let listed = false;
       for (let i = 0; i < seenByCount && !listed; i++) listed = words[2 * i] === prefixHi[s] && words[2 * i + 1] === prefixLo[s];
       if (listed) continue;
-      if (lazy !== undefined && tree!.isLazy(s)) {
-        lazy.push(peer);
-        lazySlots!.push(s);
-      } else {
-        candidates.push(peer);
-        slots.push(s);
-      }
+      if (lazy !== undefined && tree!.isLazy(s)) lazy.push(peer);
+      else candidates.push(peer);
     }
     // Tree mode: every eager candidate is a target, the lazy ones (after them) are announced to.
     let targets: number;
-    if (lazy === undefined) targets = pickFirst(candidates, slots, this.opts.fanout, this.random);
+    if (lazy === undefined) targets = pickFirst(candidates, this.opts.fanout, this.random);
     else {
       targets = candidates.length;
-      for (let i = 0; i < lazy.length; i++) {
-        candidates.push(lazy[i]!);
-        slots.push(lazySlots![i]!);
-      }
+      for (const p of lazy) candidates.push(p);
     }
-    const added: Buffer[] = [];
-    if (!selfListed) added.push(this.selfPrefix);
-    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(slots[i]!));
-    return { candidates, slots, targets, added };
+    const added = selfListed ? [] : [this.selfPrefix];
+    for (let i = 0; i < targets; i++) added.push(this.slots.prefix(this.slotOf(candidates[i]!, now)));
+    return { candidates, targets, added };
   }
 
   /**
@@ -882,7 +871,7 @@ export class GossipEngine {
    */
   private send(body: Buffer, id: Buffer, chosen: Choice, from: GossipPeer | undefined, payloadBytes: number, told?: readonly GossipPeer[], key?: string): void {
     const now = this.clock.now();
-    const { candidates, slots, targets } = chosen;
+    const { candidates, targets } = chosen;
     if (this.host.trace) {
       const to = candidates.slice(0, targets).map((t) => t.idHex);
       this.host.trace({ event: 'forwarded', msg: id.toString('hex'), to, ttl: body[GOSSIP_TTL_OFFSET]!, peer: from?.idHex, via: 'push' });
@@ -890,15 +879,14 @@ export class GossipEngine {
     // Known to hold it: the sender, the announcers, and the targets whose copy was queued. A
     // target whose queue was full is not, and falls behind: the heartbeat advertises the
     // message to it.
-    const known: number[] = [];
-    if (from) known.push(this.slotOf(from, now));
+    const known = from ? [this.slotOf(from, now)] : [];
     if (told) for (const p of told) known.push(this.slotOf(p, now));
     const pushedTo: number[] | undefined = this.tree ? [] : undefined;
     for (let i = 0; i < targets; i++) {
       const t = candidates[i]!;
       if (t.sendEncoded(MessageType.GOSSIP, body)) {
         this.metrics.gossipSent++;
-        const s = slots[i]!;
+        const s = this.slotOf(t, now);
         known.push(s);
         pushedTo?.push(s);
       } else {
@@ -908,7 +896,7 @@ export class GossipEngine {
     }
     if (pushedTo) this.tree!.pushed(key ?? id.toString('latin1'), pushedTo);
     const entry = this.cache.add(body, payloadBytes, now, known, key);
-    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, slots, targets);
+    if (entry && this.opts.repair && this.opts.announce !== false && candidates.length > targets) this.announce(entry, candidates, targets, now);
   }
 
   /**
@@ -918,7 +906,7 @@ export class GossipEngine {
    * done, so a burst of messages costs one announcement per peer, not one per message.
    * Reorders `peers` past `from` when bounded.
    */
-  private announce(entry: CacheEntry, peers: GossipPeer[], slots: number[], from: number): void {
+  private announce(entry: CacheEntry, peers: GossipPeer[], from: number, now: number): void {
     this.queueTurnEnd();
     const limit = this.opts.announceLimit ?? Infinity;
     // choose() shuffled only the push targets to the front: the rest are in connection order,
@@ -929,10 +917,12 @@ export class GossipEngine {
     for (let i = from; i < peers.length && queued < limit; i++) {
       if (shuffle) {
         const j = i + Math.floor(this.random() * (peers.length - i));
-        swap(peers, slots, i, j);
+        const tmp = peers[i]!;
+        peers[i] = peers[j]!;
+        peers[j] = tmp;
       }
       const p = peers[i]!;
-      if (isKnown(entry, slots[i]!) || (this.behind.size > 0 && this.behind.has(p.idHex))) continue;
+      if (isKnown(entry, this.slotOf(p, now)) || this.behind.has(p.idHex)) continue;
       const list = this.announcing.get(p);
       if (list) list.push(entry);
       else this.announcing.set(p, [entry]);
@@ -1094,6 +1084,11 @@ function withTtl(body: Buffer, ttl: number): Buffer {
 
 /** Up to n distinct random elements of `items` (partial Fisher-Yates; `items` is reordered). */
 export function sample<T>(items: T[], n: number, random: () => number): T[] {
+  return items.slice(0, pickFirst(items, n, random));
+}
+
+/** Move up to n distinct random elements of `items` to its front (partial Fisher-Yates); returns how many. */
+function pickFirst<T>(items: T[], n: number, random: () => number): number {
   const k = Math.min(n, items.length);
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(random() * (items.length - i));
@@ -1101,27 +1096,7 @@ export function sample<T>(items: T[], n: number, random: () => number): T[] {
     items[i] = items[j]!;
     items[j] = tmp;
   }
-  return items.slice(0, k);
-}
-
-/**
- * Move up to n distinct random peers of `peers` to its front (partial Fisher-Yates, the same
- * draws as sample()), their slots in `slots` along; returns how many.
- */
-function pickFirst(peers: GossipPeer[], slots: number[], n: number, random: () => number): number {
-  const k = Math.min(n, peers.length);
-  for (let i = 0; i < k; i++) swap(peers, slots, i, i + Math.floor(random() * (peers.length - i)));
   return k;
-}
-
-/** Swap places i and j of `peers` and of its parallel `slots`. */
-function swap(peers: GossipPeer[], slots: number[], i: number, j: number): void {
-  const p = peers[i]!;
-  peers[i] = peers[j]!;
-  peers[j] = p;
-  const s = slots[i]!;
-  slots[i] = slots[j]!;
-  slots[j] = s;
 }
 
 /** A new message waiting to be forwarded (GossipEngine.forward). */
@@ -1160,8 +1135,6 @@ interface InFlightCopy {
 /** Push targets: the first `targets` of `candidates`; `added`: the seen-by entries for the next hop. */
 interface Choice {
   candidates: GossipPeer[];
-  /** The slot of each candidate (peer-slots.ts), in the same order. */
-  slots: number[];
   targets: number;
   added: Buffer[];
 }
