@@ -782,7 +782,9 @@ export class GossipEngine {
     const total = entries.length + extra.length;
     for (let i = 0; i < total; i += LIMITS.idsPerAdvert) {
       const end = Math.min(total, i + LIMITS.idsPerAdvert);
-      const ids: Buffer[] = [];
+      // Made at their size (most IHAVEs carry one id): an array grown by push from empty
+      // reserves 16 places.
+      const ids = new Array<Buffer>(end - i);
       // Marked before sending: the IWANT may come back before send() returns (a synchronous
       // host), and it must find the ids advertised. Unmarked again if the send failed.
       let marked: CacheEntry[] | undefined;
@@ -790,11 +792,12 @@ export class GossipEngine {
         const e = entries[j]!;
         if (!isKnown(e, slot)) {
           setKnown(e, slot);
-          (marked ??= []).push(e);
+          if (marked) marked.push(e);
+          else marked = [e];
         }
-        ids.push(entryId(e));
+        ids[j - i] = entryId(e);
       }
-      for (let j = Math.max(i, entries.length); j < end; j++) ids.push(extra[j - entries.length]!);
+      for (let j = Math.max(i, entries.length); j < end; j++) ids[j - i] = extra[j - entries.length]!;
       if (!peer.send({ type: MessageType.IHAVE, ids })) {
         if (marked) for (const e of marked) clearKnown(e, slot);
         return false;
