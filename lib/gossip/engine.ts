@@ -239,8 +239,20 @@ export class GossipEngine {
    * peer that fell behind on an open connection still learns of every message.
    */
   private readonly behind = new Map<string, number>();
-  /** Announcements gathered in this tick, per peer; sent as one IHAVE each when the tick's work is done. */
-  private readonly announcing = new Map<GossipPeer, CacheEntry[]>();
+  /**
+   * Announcements gathered in this tick, sent as one IHAVE per peer when the tick's work is
+   * done: the k-th peer queued for (k < announcingCount, in the order first queued) is
+   * announcingPeers[k], its entries announcing[k], its slot announcingSlots[k], and
+   * announceIndex[slot] is k. Arrays kept from turn to turn, not a Map by peer emptied every
+   * turn (Map.clear allocates a new table, which then grows again) nor arrays truncated (an
+   * array set to length 0 gives up its storage). Their length: the most peers queued for in
+   * one turn (about one per connected peer); between turns every place is undefined.
+   */
+  private readonly announcing: (CacheEntry[] | undefined)[] = [];
+  private readonly announcingPeers: (GossipPeer | undefined)[] = [];
+  private readonly announcingSlots: number[] = [];
+  private readonly announceIndex: (number | undefined)[] = [];
+  private announcingCount = 0;
   /** New messages delivered in this turn and forwarded at its end (host endOfTurn), by id (latin1). */
   private readonly deferred = new Map<string, DeferredForward>();
   /** endTurn is queued (host endOfTurn or a microtask). */
@@ -925,20 +937,34 @@ export class GossipEngine {
         peers[j] = tmp;
       }
       const p = peers[i]!;
-      if (isKnown(entry, this.slotOf(p, now)) || this.behind.has(p.idHex)) continue;
-      const list = this.announcing.get(p);
-      if (list) list.push(entry);
-      else this.announcing.set(p, [entry]);
+      const s = this.slotOf(p, now);
+      if (isKnown(entry, s) || this.behind.has(p.idHex)) continue;
+      const k = this.announceIndex[s];
+      if (k !== undefined && this.announcingPeers[k] === p) this.announcing[k]!.push(entry);
+      else {
+        const n = this.announcingCount++;
+        this.announceIndex[s] = n;
+        this.announcing[n] = [entry];
+        this.announcingPeers[n] = p;
+        this.announcingSlots[n] = s;
+      }
       queued++;
     }
   }
 
   /** Send the turn's announcements (and tree mode's prune answers), one IHAVE per peer; empty Maps are left as they are (clear() allocates). */
   private flushAnnouncements(): void {
-    if (this.announcing.size > 0) {
-      // forEach, not for-of: no [key, value] array per entry.
-      this.announcing.forEach(this.advertiseQueued);
-      this.announcing.clear();
+    if (this.announcingCount > 0) {
+      // To the count as it is then: an advert sent may queue more (a synchronous host).
+      for (let k = 0; k < this.announcingCount; k++) {
+        const entries = this.announcing[k]!;
+        const peer = this.announcingPeers[k]!;
+        this.announcing[k] = undefined;
+        this.announcingPeers[k] = undefined;
+        this.announceIndex[this.announcingSlots[k]!] = undefined;
+        this.advertiseQueued(entries, peer);
+      }
+      this.announcingCount = 0;
     }
     if (this.pruning.size === 0) return;
     // Tree mode: the answers to duplicates from peers announced nothing this turn.
@@ -949,11 +975,11 @@ export class GossipEngine {
   }
 
   /** flushAnnouncements: one peer's queued announcements (never empty), with tree mode's prune answers for it. */
-  private readonly advertiseQueued = (entries: CacheEntry[], peer: GossipPeer): void => {
+  private advertiseQueued(entries: CacheEntry[], peer: GossipPeer): void {
     const extra = this.pruning.size > 0 ? this.pruning.get(peer) : undefined;
     if (extra) this.pruning.delete(peer);
     if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? this.clock.now());
-  };
+  }
 
   /**
    * Tree mode: `from` sent a duplicate of `key`, so the link it came over is redundant for
@@ -1028,7 +1054,11 @@ export class GossipEngine {
     this.askTimer?.cancel();
     this.askTimer = undefined;
     this.askTimerAt = Infinity;
-    this.announcing.clear();
+    this.announcing.length = 0;
+    this.announcingPeers.length = 0;
+    this.announcingSlots.length = 0;
+    this.announceIndex.length = 0;
+    this.announcingCount = 0;
     this.pruning.clear();
     this.tree?.clear();
     this.deferred.clear();
