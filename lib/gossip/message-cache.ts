@@ -198,6 +198,7 @@ export class MessageCache {
 
   /** Entries added since the last call, oldest first. */
   takeFresh(): CacheEntry[] {
+    if (this.fresh.size === 0) return []; // and no clear(): it allocates a new table
     const f = [...this.fresh];
     this.fresh.clear();
     return f;
