@@ -205,7 +205,6 @@ const MAX_WANTED = 20_000;
 const MAX_SOURCES_PER_WANT = 16;
 
 interface Wanted {
-  id: Buffer;
   /** When the first announcement came (clock ms). */
   announcedAt: number;
   askedAt: number;
@@ -240,8 +239,20 @@ export class GossipEngine {
    * peer that fell behind on an open connection still learns of every message.
    */
   private readonly behind = new Map<string, number>();
-  /** Announcements gathered in this tick, per peer; sent as one IHAVE each when the tick's work is done. */
-  private readonly announcing = new Map<GossipPeer, CacheEntry[]>();
+  /**
+   * Announcements gathered in this tick, sent as one IHAVE per peer when the tick's work is
+   * done: the k-th peer queued for (k < announcingCount, in the order first queued) is
+   * announcingPeers[k], its entries announcing[k], its slot announcingSlots[k], and
+   * announceIndex[slot] is k. Arrays kept from turn to turn, not a Map by peer emptied every
+   * turn (Map.clear allocates a new table, which then grows again) nor arrays truncated (an
+   * array set to length 0 gives up its storage). Their length: the most peers queued for in
+   * one turn (about one per connected peer); between turns every place is undefined.
+   */
+  private readonly announcing: (CacheEntry[] | undefined)[] = [];
+  private readonly announcingPeers: (GossipPeer | undefined)[] = [];
+  private readonly announcingSlots: number[] = [];
+  private readonly announceIndex: (number | undefined)[] = [];
+  private announcingCount = 0;
   /** New messages delivered in this turn and forwarded at its end (host endOfTurn), by id (latin1). */
   private readonly deferred = new Map<string, DeferredForward>();
   /** endTurn is queued (host endOfTurn or a microtask). */
@@ -342,7 +353,9 @@ export class GossipEngine {
     // Before any hashing: (origin, seq) alone proves a replay or a message past the seen-cache
     // TTL, whatever the seen-cache still holds. Nothing is recorded until verified below, so
     // a forged copy cannot make the genuine message look like a replay.
-    const fresh = this.replay.check(origin, l.seq);
+    // The origin's key, made once: the replay window's check and commit and the origin memo use it.
+    const originKey = body.toString('latin1', l.originOffset, l.originOffset + 32);
+    const fresh = this.replay.checkKey(originKey, l.seq);
     if (fresh !== 'new') return this.reject(from, gossipIdOf(body), fresh);
     const id = gossipMessageIdOfBody(body, l);
     if (id.compare(body, GOSSIP_ID_OFFSET, GOSSIP_ID_OFFSET + 32) !== 0) return this.reject(from, gossipIdOf(body), 'id_mismatch');
@@ -366,7 +379,7 @@ export class GossipEngine {
       if (!verifySignature(origin, id, body.subarray(l.signatureOffset, l.signatureOffset + 64))) return this.reject(from, id, 'bad_signature');
       this.host.accepted?.(origin);
     }
-    this.accept(from, body, l, origin, id, key, NO_PEERS);
+    this.accept(from, body, l, origin, originKey, id, key, NO_PEERS);
   }
 
   /**
@@ -374,9 +387,9 @@ export class GossipEngine {
    * forward it. `heldBy`: peers that sent a copy or an IHAVE while it was being verified
    * (verifyLater); they hold it.
    */
-  private accept(from: GossipPeer, body: Buffer, l: GossipLayout, origin: Buffer, id: Buffer, key: string, heldBy: readonly GossipPeer[]): void {
+  private accept(from: GossipPeer, body: Buffer, l: GossipLayout, origin: Buffer, originKey: string, id: Buffer, key: string, heldBy: readonly GossipPeer[]): void {
     this.seen.addKey(key);
-    this.replay.commit(origin, l.seq);
+    this.replay.commitKey(originKey, l.seq);
     // Repair when we had asked for it; an announced id not yet asked for came by push.
     const w = this.wanted.get(key);
     const via = w !== undefined && w.dueAt === undefined ? 'repair' : 'push';
@@ -396,7 +409,7 @@ export class GossipEngine {
       this.host.deliver(l.topic, Buffer.from(body.subarray(l.payloadOffset, l.payloadOffset + l.payloadLength)), {
         id: idHex,
         topic: l.topic,
-        from: this.originIdHex(origin),
+        from: this.originIdHex(origin, originKey),
         hops: l.hops,
         direct: false,
         via,
@@ -488,10 +501,11 @@ export class GossipEngine {
       return;
     }
     const origin = body.subarray(l.originOffset, l.originOffset + 32);
-    const fresh = this.replay.check(origin, l.seq);
+    const originKey = origin.toString('latin1');
+    const fresh = this.replay.checkKey(originKey, l.seq);
     if (fresh !== 'new') return this.reject(from, v.id, fresh);
     this.host.accepted?.(origin);
-    this.accept(from, body, l, origin, v.id, key, c.holders.length === 0 ? v.told : [...v.told, ...c.holders]);
+    this.accept(from, body, l, origin, originKey, v.id, key, c.holders.length === 0 ? v.told : [...v.told, ...c.holders]);
   }
 
   /**
@@ -507,7 +521,7 @@ export class GossipEngine {
     if (!this.opts.repair || v.told.length === 0 || this.wanted.size >= MAX_WANTED) return;
     const now = this.clock.now();
     const sources = v.told.slice(0, MAX_SOURCES_PER_WANT).map((p) => p.idHex);
-    this.wanted.set(key, { id: v.id, announcedAt: now, askedAt: now, asked: undefined, dueAt: now, sources, told: v.told.slice(0, MAX_SOURCES_PER_WANT) });
+    this.wanted.set(key, { announcedAt: now, askedAt: now, asked: undefined, dueAt: now, sources, told: v.told.slice(0, MAX_SOURCES_PER_WANT) });
     this.scheduleAsk(now);
   }
 
@@ -543,26 +557,41 @@ export class GossipEngine {
     else queueMicrotask(this.endTurn);
   }
 
-  /** The turn's deferred forwards (they queue announcements), then its announcements, one IHAVE per peer. */
+  /**
+   * The turn's deferred forwards (they queue announcements), then its announcements, one IHAVE
+   * per peer. Still queued while forwarding, so the announcements it queues are sent by this
+   * call rather than by a second one. An empty Map is not cleared: clear() allocates a new
+   * table each call, and this runs every turn.
+   */
   private readonly endTurn = (): void => {
-    this.turnQueued = false;
-    for (const f of this.deferred.values()) this.forward(f);
-    this.deferred.clear();
+    try {
+      if (this.deferred.size > 0) {
+        for (const f of this.deferred.values()) this.forward(f);
+        this.deferred.clear();
+      }
+    } finally {
+      this.turnQueued = false;
+    }
     this.flushAnnouncements();
   };
 
   /** A peer advertised ids it holds: ask for those we have not seen. */
   onIHave(from: GossipPeer, ids: Buffer[]): void {
     if (!this.opts.repair) return;
-    const ask: Buffer[] = [];
+    let ask: Buffer[] | undefined;
     const now = this.clock.now();
+    // The announcer's slot, looked up once per IHAVE (when first needed), not once per id.
+    let slot = -1;
     for (const id of ids) {
       const key = id.toString('latin1');
-      if (this.seen.hasKey(key)) {
-        this.holds(from, key, now);
+      if (this.seen.hasKeyAt(key, now)) {
+        // It holds the message (holds(), inline).
+        const entry = this.cache.getByKey(key);
+        if (entry) setKnown(entry, slot < 0 ? (slot = this.slotOf(from, now)) : slot);
+        else if (this.deferred.size > 0) this.deferred.get(key)?.holders.push(from);
         // Tree mode: an IHAVE for a message we pushed to this peer says our copy was a duplicate there.
         if (this.tree) {
-          const slot = this.slotOf(from, now);
+          if (slot < 0) slot = this.slotOf(from, now);
           if (this.tree.wasPushed(key, slot)) this.tree.prune(slot, this.connectedSlots(now));
         }
         continue;
@@ -580,21 +609,19 @@ export class GossipEngine {
         continue;
       }
       if (this.wanted.size >= MAX_WANTED) continue;
-      // In 32 bytes of its own, not from Node's shared pool: a wanted id may wait a while, and
-      // would keep a whole 8 KiB pool block alive meanwhile.
-      const copy = Buffer.allocUnsafeSlow(32);
-      id.copy(copy);
+      // The wanted id is kept as its key only; the bytes of an IWANT are made from it when one
+      // is sent (most announced ids come by push and are never asked for).
       if (this.opts.announce === false) {
-        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
-        ask.push(copy);
+        this.wanted.set(key, { announcedAt: now, askedAt: now, asked: from, dueAt: undefined, sources: [], told: [from] });
+        (ask ??= []).push(idOfKey(key));
       } else {
         // The push copy is probably on its way: ask this announcer only if it has not come.
         const dueAt = now + announceWaitMs(from.rttMs, this.pushLagMs);
-        this.wanted.set(key, { id: copy, announcedAt: now, askedAt: now, asked: undefined, dueAt, sources: [from.idHex], told: [from] });
+        this.wanted.set(key, { announcedAt: now, askedAt: now, asked: undefined, dueAt, sources: [from.idHex], told: [from] });
         this.scheduleAsk(dueAt);
       }
     }
-    if (ask.length > 0) from.send({ type: MessageType.IWANT, ids: ask });
+    if (ask) from.send({ type: MessageType.IWANT, ids: ask });
   }
 
   private scheduleAsk(at: number): void {
@@ -618,8 +645,9 @@ export class GossipEngine {
    * connected, is forgotten. Returns the earliest announced id's due time still ahead.
    */
   private askWanted(now: number, isDue: (w: Wanted) => boolean): number {
-    const byId = new Map(this.host.peers().map((p) => [p.idHex, p]));
-    const asks = new Map<GossipPeer, Buffer[]>();
+    // Both made at the first id due: most calls (the timer of an id whose push copy came) ask for none.
+    let byId: Map<string, GossipPeer> | undefined;
+    let asks: Map<GossipPeer, Buffer[]> | undefined;
     let next = Infinity;
     for (const [key, w] of this.wanted) {
       if (w.dueAt !== undefined && w.dueAt > now) {
@@ -629,17 +657,18 @@ export class GossipEngine {
       if (!isDue(w)) continue;
       if (this.verifying.size > 0 && this.verifying.has(key)) continue; // a copy is being verified: asked if it is refused (askAnnouncers)
       w.dueAt = undefined;
-      const peer = this.nextSource(w, byId);
-      if (!peer || this.seen.has(w.id)) {
+      const peer = this.nextSource(w, (byId ??= peersById(this.host.peers())));
+      if (!peer || this.seen.hasKey(key)) {
         this.wanted.delete(key);
         continue;
       }
       w.askedAt = now;
       w.asked = peer;
-      const list = asks.get(peer);
-      if (list) list.push(w.id);
-      else asks.set(peer, [w.id]);
+      const list = (asks ??= new Map()).get(peer);
+      if (list) list.push(idOfKey(key));
+      else asks.set(peer, [idOfKey(key)]);
     }
+    if (asks === undefined) return next;
     for (const [peer, ids] of asks) {
       for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IWANT, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
     }
@@ -728,7 +757,7 @@ export class GossipEngine {
   /** Advertise to each peer that fell behind what it missed since; it stays behind until that gets through. */
   private catchUp(peers: readonly GossipPeer[]): void {
     if (this.behind.size === 0) return;
-    const byId = new Map(peers.map((p) => [p.idHex, p]));
+    const byId = peersById(peers);
     for (const [id, since] of this.behind) {
       const peer = byId.get(id);
       if (!peer) {
@@ -765,15 +794,24 @@ export class GossipEngine {
     const total = entries.length + extra.length;
     for (let i = 0; i < total; i += LIMITS.idsPerAdvert) {
       const end = Math.min(total, i + LIMITS.idsPerAdvert);
-      const chunk = entries.slice(i, Math.min(end, entries.length));
+      // Made at their size (most IHAVEs carry one id): an array grown by push from empty
+      // reserves 16 places.
+      const ids = new Array<Buffer>(end - i);
       // Marked before sending: the IWANT may come back before send() returns (a synchronous
       // host), and it must find the ids advertised. Unmarked again if the send failed.
-      const marked = chunk.filter((e) => !isKnown(e, slot));
-      for (const e of marked) setKnown(e, slot);
-      const ids = chunk.map(entryId);
-      for (let j = Math.max(i, entries.length); j < end; j++) ids.push(extra[j - entries.length]!);
+      let marked: CacheEntry[] | undefined;
+      for (let j = i, entriesEnd = Math.min(end, entries.length); j < entriesEnd; j++) {
+        const e = entries[j]!;
+        if (!isKnown(e, slot)) {
+          setKnown(e, slot);
+          if (marked) marked.push(e);
+          else marked = [e];
+        }
+        ids[j - i] = entryId(e);
+      }
+      for (let j = Math.max(i, entries.length); j < end; j++) ids[j - i] = extra[j - entries.length]!;
       if (!peer.send({ type: MessageType.IHAVE, ids })) {
-        for (const e of marked) clearKnown(e, slot);
+        if (marked) for (const e of marked) clearKnown(e, slot);
         return false;
       }
     }
@@ -784,9 +822,9 @@ export class GossipEngine {
    * `peer` showed it holds the seen message `key` (a duplicate copy or an IHAVE): marked in its
    * cache entry, or among the holders of a forward deferred to the end of the turn.
    */
-  private holds(peer: GossipPeer, key: string, now?: number): void {
+  private holds(peer: GossipPeer, key: string): void {
     const entry = this.cache.getByKey(key);
-    if (entry) setKnown(entry, this.slotOf(peer, now));
+    if (entry) setKnown(entry, this.slotOf(peer));
     else this.deferred.get(key)?.holders.push(peer);
   }
 
@@ -899,27 +937,48 @@ export class GossipEngine {
         peers[j] = tmp;
       }
       const p = peers[i]!;
-      if (isKnown(entry, this.slotOf(p, now)) || this.behind.has(p.idHex)) continue;
-      const list = this.announcing.get(p);
-      if (list) list.push(entry);
-      else this.announcing.set(p, [entry]);
+      const s = this.slotOf(p, now);
+      if (isKnown(entry, s) || this.behind.has(p.idHex)) continue;
+      const k = this.announceIndex[s];
+      if (k !== undefined && this.announcingPeers[k] === p) this.announcing[k]!.push(entry);
+      else {
+        const n = this.announcingCount++;
+        this.announceIndex[s] = n;
+        this.announcing[n] = [entry];
+        this.announcingPeers[n] = p;
+        this.announcingSlots[n] = s;
+      }
       queued++;
     }
   }
 
+  /** Send the turn's announcements (and tree mode's prune answers), one IHAVE per peer; empty Maps are left as they are (clear() allocates). */
   private flushAnnouncements(): void {
-    const now = this.clock.now();
-    for (const [peer, entries] of this.announcing) {
-      const extra = this.pruning.get(peer);
-      if (extra) this.pruning.delete(peer);
-      if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? now);
+    if (this.announcingCount > 0) {
+      // To the count as it is then: an advert sent may queue more (a synchronous host).
+      for (let k = 0; k < this.announcingCount; k++) {
+        const entries = this.announcing[k]!;
+        const peer = this.announcingPeers[k]!;
+        this.announcing[k] = undefined;
+        this.announcingPeers[k] = undefined;
+        this.announceIndex[this.announcingSlots[k]!] = undefined;
+        this.advertiseQueued(entries, peer);
+      }
+      this.announcingCount = 0;
     }
-    this.announcing.clear();
+    if (this.pruning.size === 0) return;
     // Tree mode: the answers to duplicates from peers announced nothing this turn.
     for (const [peer, ids] of this.pruning) {
       for (let i = 0; i < ids.length; i += LIMITS.idsPerAdvert) peer.send({ type: MessageType.IHAVE, ids: ids.slice(i, i + LIMITS.idsPerAdvert) });
     }
     this.pruning.clear();
+  }
+
+  /** flushAnnouncements: one peer's queued announcements (never empty), with tree mode's prune answers for it. */
+  private advertiseQueued(entries: CacheEntry[], peer: GossipPeer): void {
+    const extra = this.pruning.size > 0 ? this.pruning.get(peer) : undefined;
+    if (extra) this.pruning.delete(peer);
+    if (!this.advertise(peer, entries, extra)) this.fellBehind(peer.idHex, entries[0]?.at ?? this.clock.now());
   }
 
   /**
@@ -960,13 +1019,14 @@ export class GossipEngine {
    * costs one round trip, not two heartbeats.
    */
   private askNextSource(id: Buffer): void {
-    const w = this.wanted.get(id.toString('latin1'));
+    const key = id.toString('latin1');
+    const w = this.wanted.get(key);
     if (!w || w.dueAt !== undefined) return;
-    const next = this.nextSource(w, new Map(this.host.peers().map((p) => [p.idHex, p])));
+    const next = this.nextSource(w, peersById(this.host.peers()));
     if (!next) return;
     w.askedAt = this.clock.now();
     w.asked = next;
-    next.send({ type: MessageType.IWANT, ids: [w.id] });
+    next.send({ type: MessageType.IWANT, ids: [idOfKey(key)] });
   }
 
   /** The next advertiser of `w` to ask: still connected, and one whose answer would be heard (host.mayAsk). */
@@ -978,8 +1038,8 @@ export class GossipEngine {
     return undefined;
   }
 
-  private originIdHex(origin: Buffer): string {
-    const key = origin.toString('latin1');
+  /** `origin`'s node id, hex (`key`: origin as latin1). */
+  private originIdHex(origin: Buffer, key: string): string {
     let hex = ORIGIN_ID_HEX.get(key);
     if (hex === undefined) {
       hex = nodeIdOf(origin).toString('hex');
@@ -994,7 +1054,11 @@ export class GossipEngine {
     this.askTimer?.cancel();
     this.askTimer = undefined;
     this.askTimerAt = Infinity;
-    this.announcing.clear();
+    this.announcing.length = 0;
+    this.announcingPeers.length = 0;
+    this.announcingSlots.length = 0;
+    this.announceIndex.length = 0;
+    this.announcingCount = 0;
     this.pruning.clear();
     this.tree?.clear();
     this.deferred.clear();
@@ -1018,6 +1082,21 @@ export class GossipEngine {
  */
 const ORIGIN_ID_HEX = new Map<string, string>();
 const MAX_ORIGIN_IDS = 4096;
+
+/**
+ * A message id from its latin1 key, for an IWANT: a new buffer, not a view of what the id came
+ * in (a received frame, which the engine keeps no reference to).
+ */
+function idOfKey(key: string): Buffer {
+  return Buffer.from(key, 'latin1');
+}
+
+/** `peers` by id hex. */
+function peersById(peers: readonly GossipPeer[]): Map<string, GossipPeer> {
+  const byId = new Map<string, GossipPeer>();
+  for (let i = 0; i < peers.length; i++) byId.set(peers[i]!.idHex, peers[i]!);
+  return byId;
+}
 
 const NONE: readonly Buffer[] = Object.freeze([]);
 const NO_PEERS: readonly GossipPeer[] = Object.freeze([]);

@@ -143,9 +143,10 @@ export class MessageCache {
       this.evictions++;
       return undefined;
     }
-    const own = this.store.copy(body);
+    const at = this.store.copy(body);
+    const own = at < 0 ? Buffer.from(body) : this.store.slab; // large: a buffer of its own
     const entry: CacheEntry = {
-      slab: own.buffer, offset: own.byteOffset, length: own.length, ttl: own[GOSSIP_TTL_OFFSET]!, at: now, bytes,
+      slab: own.buffer, offset: own.byteOffset + Math.max(0, at), length: body.length, ttl: body[GOSSIP_TTL_OFFSET]!, at: now, bytes,
       known: 0, knownMore: undefined, servedTo: undefined,
     };
     for (const slot of knownBy) setKnown(entry, slot);
@@ -197,6 +198,7 @@ export class MessageCache {
 
   /** Entries added since the last call, oldest first. */
   takeFresh(): CacheEntry[] {
+    if (this.fresh.size === 0) return []; // and no clear(): it allocates a new table
     const f = [...this.fresh];
     this.fresh.clear();
     return f;
@@ -259,12 +261,19 @@ const FIRST_SLAB_BYTES = 4 * 1024;
  * that whole block, and the byte cap would not bound memory at all.
  */
 class SlabStore {
-  private slab = Buffer.alloc(0);
+  /** The slab copies go into now. */
+  slab = Buffer.alloc(0);
   private used = 0;
 
-  copy(src: Buffer): Buffer {
+  /**
+   * Copy `src` into `slab` (a new one when it is full) and return its offset there, or -1
+   * for a body too large for a slab (not copied: it takes a buffer of its own). An offset
+   * rather than a view of the copy: the cache keeps the slab's ArrayBuffer and the offset, and
+   * a view would be about 100 bytes of garbage per message.
+   */
+  copy(src: Buffer): number {
     const n = src.length;
-    if (n > SLAB_BYTES / 4) return Buffer.from(src); // large: a buffer of its own
+    if (n > SLAB_BYTES / 4) return -1;
     if (this.used + n > this.slab.length) {
       // The first slabs are small (a node that caches a few messages holds a few KiB, not
       // SLAB_BYTES: a simulator runs 100,000 caches in one process); each next one doubles.
@@ -275,7 +284,7 @@ class SlabStore {
     }
     src.copy(this.slab, this.used);
     this.used += n;
-    return this.slab.subarray(this.used - n, this.used);
+    return this.used - n;
   }
 }
 

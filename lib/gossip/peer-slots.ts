@@ -12,6 +12,8 @@
  */
 import { LIMITS } from '../wire/messages.js';
 
+const NO_SLOTS: readonly number[] = Object.freeze([]);
+
 /** Bytes of a seen-by entry: the first bytes of a node id. */
 const PREFIX_BYTES = LIMITS.seenByEntryBytes;
 
@@ -71,17 +73,20 @@ export class PeerSlots {
    * Heartbeat: `connected` are the peers connected now. Returns the slots retired
    * (their peer not connected for `retireAfterMs`): the caller clears them from the cache.
    */
-  sweep(connected: readonly { readonly idHex: string }[], now: number, retireAfterMs: number): number[] {
+  sweep(connected: readonly { readonly idHex: string }[], now: number, retireAfterMs: number): readonly number[] {
     for (const p of connected) {
       const slot = this.byId.get(p.idHex);
       if (slot !== undefined) this.lastSeen[slot] = now;
     }
-    const retired: number[] = [];
-    for (const [id, slot] of this.byId) {
-      if (now - this.lastSeen[slot]! < retireAfterMs) continue;
+    // Usually none is retired: no array then, and forEach rather than for-of (no [id, slot]
+    // array per slot). Deleting the entry being visited is allowed.
+    let retired: number[] | undefined;
+    this.byId.forEach((slot, id) => {
+      if (now - this.lastSeen[slot]! < retireAfterMs) return;
       this.byId.delete(id);
-      retired.push(slot);
-    }
+      (retired ??= []).push(slot);
+    });
+    if (retired === undefined) return NO_SLOTS;
     for (const slot of retired) this.free.push(slot);
     return retired;
   }

@@ -85,8 +85,15 @@ export class ReplayWindow {
 
   /** Judge (origin, seq) without changing anything. `origin` is the origin's public key. */
   check(origin: Uint8Array, seq: number): ReplayVerdict {
+    return this.checkKey(keyOf(origin), seq);
+  }
+
+  /**
+   * check() for an origin already turned into its key (its 32 bytes as a latin1 string): the
+   * engine makes that string once per message, for check, commit and its origin memo.
+   */
+  checkKey(key: string, seq: number): ReplayVerdict {
     if (seq < this.timeFloorUs()) return 'too_old';
-    const key = keyOf(origin);
     const w = this.origins.get(key);
     if (!w) return seq <= this.evictedFloor(key) ? 'too_old' : 'new';
     if (seq <= w[0]!) return 'too_old';
@@ -95,7 +102,11 @@ export class ReplayWindow {
 
   /** Record an accepted (verified) message. A no-op for a seq already recorded or too old. */
   commit(origin: Uint8Array, seq: number): void {
-    const key = keyOf(origin);
+    this.commitKey(keyOf(origin), seq);
+  }
+
+  /** commit() for an origin already turned into its key (see checkKey). */
+  commitKey(key: string, seq: number): void {
     let w = this.origins.get(key);
     if (w) this.origins.delete(key); // re-inserted below: Map order is least recently committed first
     const timeFloor = this.timeFloorUs();
@@ -142,7 +153,9 @@ export class ReplayWindow {
   }
 }
 
+/** The Map key for an origin's public key: its bytes as latin1 (a Buffer without a new view first). */
 function keyOf(origin: Uint8Array): string {
+  if (Buffer.isBuffer(origin)) return origin.toString('latin1');
   return Buffer.from(origin.buffer, origin.byteOffset, origin.length).toString('latin1');
 }
 

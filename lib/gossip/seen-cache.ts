@@ -109,6 +109,12 @@ export class SeenCache {
     return seenAt !== undefined && this.clock.now() - seenAt < this.ttlMs;
   }
 
+  /** hasKey() at clock time `now` (a caller checking many ids reads the clock once). */
+  hasKeyAt(key: string, now: number): boolean {
+    const seenAt = this.firstSeen.get(key);
+    return seenAt !== undefined && now - seenAt < this.ttlMs;
+  }
+
   /**
    * Record `id`; returns true if it was new (an expired entry counts as new and starts a new
    * life). Re-adding a live id returns false and keeps its first-seen time: duplicates do
@@ -158,7 +164,9 @@ export class SeenCache {
   /** Drop up to `limit` expired entries from the old end; returns how many. */
   private expire(now: number, limit: number): number {
     let dropped = 0;
-    while (dropped < limit && this.skipStale() && now - this.orderTimes[this.head]! >= this.ttlMs) {
+    // Times in `order` never decrease, so while the oldest slot, stale or not, has not expired,
+    // nothing has: the common case (add() at a steady rate) costs no Map lookup.
+    while (dropped < limit && this.head < this.order.length && now - this.orderTimes[this.head]! >= this.ttlMs && this.skipStale() && now - this.orderTimes[this.head]! >= this.ttlMs) {
       this.firstSeen.delete(this.order[this.head]!);
       this.head++;
       dropped++;

@@ -27,6 +27,19 @@ describe('ReplayWindow', () => {
     expect(w.check(origin(2), s)).to.equal('new');
   });
 
+  it('judges by key (checkKey, commitKey) exactly as by the key bytes, a Uint8Array view included', () => {
+    const w = make();
+    const s = seqAt(0);
+    const key = origin(1).toString('latin1');
+    expect(w.checkKey(key, s)).to.equal('new');
+    w.commitKey(key, s);
+    expect(w.check(origin(1), s)).to.equal('replay');
+    const block = Buffer.concat([Buffer.alloc(5), origin(2)]);
+    w.commit(new Uint8Array(block.buffer, block.byteOffset + 5, 32), s);
+    expect(w.checkKey(origin(2).toString('latin1'), s)).to.equal('replay');
+    expect(w.checkKey(origin(3).toString('latin1'), s)).to.equal('new');
+  });
+
   it('changes nothing on check: an unverified copy cannot move a window', () => {
     const w = make({ windowSize: 2 });
     for (let k = 0; k < 10; k++) w.check(origin(1), seqAt(0, k));

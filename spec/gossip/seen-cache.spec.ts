@@ -36,6 +36,20 @@ describe('SeenCache', () => {
     });
   });
 
+  describe('hasKeyAt', () => {
+    it('answers as hasKey() would at the given clock time, up to the expiry boundary', () => {
+      const cache = new SeenCache(systemClock, { ttlMs: 1000 });
+      const key = id(7).toString('latin1');
+      cache.addKey(key);
+      const t = Date.now();
+      expect(cache.hasKeyAt(key, t + 999)).to.equal(true);
+      expect(cache.hasKeyAt(key, t + 1000)).to.equal(false);
+      expect(cache.hasKeyAt(id(8).toString('latin1'), t)).to.equal(false);
+      fake.tick(1000);
+      expect(cache.hasKey(key)).to.equal(cache.hasKeyAt(key, t + 1000));
+    });
+  });
+
   describe('options', () => {
     it('defaults to a 5 minute lifetime and a 100000 entry cap', () => {
       const cache = new SeenCache(systemClock);
