@@ -210,7 +210,9 @@ export class RecordOpener {
    */
   push(chunk: Buffer, onPlaintext: (plaintext: Buffer) => void): void {
     if (this.err) throw this.err;
-    const input = this.backlog.length > 0 ? [...this.backlog.splice(0), chunk] : [chunk];
+    // Nothing left from an earlier push (always, unless onPlaintext threw): no input list.
+    if (this.backlog.length === 0) return this.consume(chunk, onPlaintext);
+    const input = [...this.backlog.splice(0), chunk];
     for (let i = 0; i < input.length; i++) {
       try {
         this.consume(input[i]!, onPlaintext);
