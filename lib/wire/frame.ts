@@ -45,13 +45,14 @@ export function framesBytes(bodies: readonly Uint8Array[]): number {
 }
 
 /**
- * Write the frames of `bodies` into `out` from `offset` (framesBytes(bodies) bytes, which the
- * caller has checked fit); returns the offset after them. The connection writes a batch
- * straight into the record it seals.
+ * Write the frames of the first `count` of `bodies` (default all) into `out` from `offset`
+ * (framesBytes() of them, which the caller has checked fit); returns the offset after them.
+ * The connection writes a batch straight into the record it seals.
  */
-export function encodeFramesInto(bodies: readonly Uint8Array[], out: Buffer, offset: number): number {
+export function encodeFramesInto(bodies: readonly Uint8Array[], out: Buffer, offset: number, count = bodies.length): number {
   let off = offset;
-  for (const b of bodies) {
+  for (let i = 0; i < count; i++) {
+    const b = bodies[i]!;
     off = out.writeUInt32BE(b.length, off);
     out.set(b, off);
     off += b.length;
