@@ -203,7 +203,8 @@ export class RecordOpener {
 
   /**
    * Feed bytes. Calls onPlaintext once per record, in order, after its tag has verified (a
-   * view: copy it to keep it past the call). Throws ProtocolError BAD_RECORD for L < 17, a
+   * view: copy it to keep it past the call). Keeps no view of `chunk` (what it holds past the
+   * call is copied), so the caller may reuse the chunk's memory for its next read. Throws ProtocolError BAD_RECORD for L < 17, a
    * tag that fails or a nonce that would wrap; nothing of that record is delivered and the
    * opener stays errored: every later push throws the same error. If onPlaintext throws, the
    * exception reaches the caller and the rest of the input waits for the next push.
@@ -217,7 +218,7 @@ export class RecordOpener {
       try {
         this.consume(input[i]!, onPlaintext);
       } catch (err) {
-        if (err !== this.err) this.backlog.push(...input.slice(i + 1));
+        if (err !== this.err) for (const rest of input.slice(i + 1)) this.backlog.push(Buffer.from(rest));
         throw err;
       }
     }
@@ -264,7 +265,7 @@ export class RecordOpener {
       try {
         onPlaintext(plaintext);
       } catch (err) {
-        if (off < chunk.length) this.backlog.push(chunk.subarray(off));
+        if (off < chunk.length) this.backlog.push(Buffer.from(chunk.subarray(off)));
         throw err;
       }
     }

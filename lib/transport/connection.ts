@@ -313,6 +313,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   // ---- inbound ------------------------------------------------------------------------------
 
+  /**
+   * Bytes read from the socket. A socket with net's onread (tcp.ts dials so) hands them here;
+   * `reused`: `chunk` is a view of a buffer the next read overwrites, so it is copied unless
+   * it goes straight to the record opener (an open encrypted session), which keeps nothing of
+   * it. Other sockets emit 'data' (onData).
+   */
+  read(chunk: Buffer, reused: boolean): void {
+    this.onData(reused && this.opener === undefined ? Buffer.from(chunk) : chunk);
+  }
+
   private readonly onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
     try {
