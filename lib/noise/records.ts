@@ -203,19 +203,22 @@ export class RecordOpener {
 
   /**
    * Feed bytes. Calls onPlaintext once per record, in order, after its tag has verified (a
-   * view: copy it to keep it past the call). Throws ProtocolError BAD_RECORD for L < 17, a
+   * view: copy it to keep it past the call). Keeps no view of `chunk` (what it holds past the
+   * call is copied), so the caller may reuse the chunk's memory for its next read. Throws ProtocolError BAD_RECORD for L < 17, a
    * tag that fails or a nonce that would wrap; nothing of that record is delivered and the
    * opener stays errored: every later push throws the same error. If onPlaintext throws, the
    * exception reaches the caller and the rest of the input waits for the next push.
    */
   push(chunk: Buffer, onPlaintext: (plaintext: Buffer) => void): void {
     if (this.err) throw this.err;
-    const input = this.backlog.length > 0 ? [...this.backlog.splice(0), chunk] : [chunk];
+    // Nothing left from an earlier push (always, unless onPlaintext threw): no input list.
+    if (this.backlog.length === 0) return this.consume(chunk, onPlaintext);
+    const input = [...this.backlog.splice(0), chunk];
     for (let i = 0; i < input.length; i++) {
       try {
         this.consume(input[i]!, onPlaintext);
       } catch (err) {
-        if (err !== this.err) this.backlog.push(...input.slice(i + 1));
+        if (err !== this.err) for (const rest of input.slice(i + 1)) this.backlog.push(Buffer.from(rest));
         throw err;
       }
     }
@@ -262,7 +265,7 @@ export class RecordOpener {
       try {
         onPlaintext(plaintext);
       } catch (err) {
-        if (off < chunk.length) this.backlog.push(chunk.subarray(off));
+        if (off < chunk.length) this.backlog.push(Buffer.from(chunk.subarray(off)));
         throw err;
       }
     }

@@ -17,7 +17,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Identity } from '../identity.js';
 import type { Metrics, DropReason } from '../metrics.js';
 import { decodeMessage, encodeMessage } from '../wire/codec.js';
-import { encodeFrames, encodeFramesInto, FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
+import { encodeFramesInto, FrameDecoder, frameHeader, FRAME_HEADER_BYTES } from '../wire/frame.js';
 import { looksLikeGossip } from '../wire/gossip-envelope.js';
 import { GoodbyeCode, LIMITS, MESSAGE_TYPE_NAMES, MessageType, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../wire/messages.js';
 import type { GoodbyeCodeValue, InboundMessage, Message } from '../wire/messages.js';
@@ -109,6 +109,9 @@ const CLOSE_FLUSH_MS = 1000;
 
 let nextConnectionId = 1;
 
+/** What an outbound queue slot holds once its body was written (so it keeps no body alive). */
+const NO_BODY = Buffer.alloc(0);
+
 /**
  * The end of an event-loop turn, shared by every Connection of the process: one setImmediate
  * (the check phase, after every socket read of this poll turn was handled) first runs the
@@ -116,8 +119,14 @@ let nextConnectionId = 1;
  * knows every copy this turn brought), then writes each connection that queued frames, so
  * what that work sends goes out in the same write as the rest of the turn's frames.
  */
-const turnWork: Array<() => void> = [];
-const turnFlush: Connection[] = [];
+// turnWork[0, workCount) and turnFlush[0, flushCount) are this turn's. The arrays keep their
+// length from turn to turn (at most the most work deferred in one turn, and one slot per
+// connection) so that a turn does not allocate them again, and each slot is emptied when it
+// has run, so they keep no closure or connection alive.
+const turnWork: Array<(() => void) | undefined> = [];
+const turnFlush: Array<Connection | undefined> = [];
+let workCount = 0;
+let flushCount = 0;
 let turnScheduled = false;
 
 function scheduleTurnEnd(): void {
@@ -129,17 +138,23 @@ function scheduleTurnEnd(): void {
 function endTurn(): void {
   turnScheduled = false;
   // By index: work may defer more work, and work and flushes may queue more frames.
-  for (let i = 0; i < turnWork.length; i++) {
+  for (let i = 0; i < workCount; i++) {
+    const work = turnWork[i]!;
+    turnWork[i] = undefined;
     try {
-      turnWork[i]!();
+      work();
     } catch {
       // A bug in deferred work must not keep every connection's frames unwritten; the work's
       // owner catches what it can report.
     }
   }
-  turnWork.length = 0;
-  for (let i = 0; i < turnFlush.length; i++) turnFlush[i]!.flushTurn();
-  turnFlush.length = 0;
+  workCount = 0;
+  for (let i = 0; i < flushCount; i++) {
+    const conn = turnFlush[i]!;
+    turnFlush[i] = undefined;
+    conn.flushTurn();
+  }
+  flushCount = 0;
 }
 
 export interface ConnectionEvents {
@@ -197,7 +212,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // Outbound: frame bodies gathered until the end of the turn (endTurn: the check phase,
   // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
-  private pending: Buffer[] = [];
+  // pending[0, pendingCount) are queued. The array keeps its length from write to write (at
+  // most the most frames queued at once, each at least 5 bytes within maxQueueBytes) so that
+  // a turn does not allocate it again; a written slot holds NO_BODY, never the body.
+  private readonly pending: Buffer[] = [];
+  private pendingCount = 0;
   private pendingBytes = 0;
   private blocked = false;
   private flushScheduled = false;
@@ -240,7 +259,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * before any frame queued in the turn is written (frames `fn` queues go out with them).
    */
   static atEndOfTurn(fn: () => void): void {
-    turnWork.push(fn);
+    turnWork[workCount++] = fn;
     scheduleTurnEnd();
   }
 
@@ -293,6 +312,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   // ---- inbound ------------------------------------------------------------------------------
+
+  /**
+   * Bytes read from the socket. A socket with net's onread (tcp.ts dials so) hands them here;
+   * `reused`: `chunk` is a view of a buffer the next read overwrites, so it is copied unless
+   * it goes straight to the record opener (an open encrypted session), which keeps nothing of
+   * it. Other sockets emit 'data' (onData).
+   */
+  read(chunk: Buffer, reused: boolean): void {
+    this.onData(reused && this.opener === undefined ? Buffer.from(chunk) : chunk);
+  }
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.state === 'closed') return;
@@ -433,11 +462,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     this.cfg.tap?.(this, 'out', body);
     this.cfg.metrics.frameOut(type, frameBytes);
-    this.pending.push(body);
+    this.pending[this.pendingCount++] = body;
     this.pendingBytes += frameBytes;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      turnFlush.push(this);
+      turnFlush[flushCount++] = this;
       scheduleTurnEnd();
     }
     return true;
@@ -463,24 +492,23 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * nothing is written unless `force` (closing: the GOODBYE must go out).
    */
   private flush(force: boolean): void {
-    if (this.pending.length === 0 || this.socket.destroyed || (this.blocked && !force)) return;
+    const count = this.pendingCount;
+    if (count === 0 || this.socket.destroyed || (this.blocked && !force)) return;
     const bodies = this.pending;
     const bytes = this.pendingBytes;
-    this.pending = [];
+    this.pendingCount = 0;
     this.pendingBytes = 0;
     let ok: boolean;
     if (bytes <= SINGLE_WRITE_BYTES) {
-      if (this.sealer) {
-        // The frames written straight into the record, sealed where they lie.
-        const record = RecordSealer.recordFor(bytes);
-        encodeFramesInto(bodies, record, RECORD_HEADER_BYTES);
-        ok = this.socket.write(this.sealer.sealInPlace(record));
-      } else {
-        ok = this.socket.write(encodeFrames(bodies));
-      }
+      // The frames written straight into one buffer (the record, sealed where they lie).
+      const out = this.sealer ? RecordSealer.recordFor(bytes) : Buffer.allocUnsafe(bytes);
+      encodeFramesInto(bodies, out, this.sealer ? RECORD_HEADER_BYTES : 0, count);
+      bodies.fill(NO_BODY, 0, count);
+      ok = this.socket.write(this.sealer ? this.sealer.sealInPlace(out) : out);
     } else {
       const frames: Buffer[] = [];
-      for (const body of bodies) frames.push(frameHeader(body.length), body);
+      for (let i = 0; i < count; i++) frames.push(frameHeader(bodies[i]!.length), bodies[i]!);
+      bodies.fill(NO_BODY, 0, count);
       const out = this.sealer ? this.sealer.seal(frames) : frames;
       this.socket.cork();
       ok = true;
@@ -502,7 +530,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.state = 'closed';
     this.handshakeTimer?.cancel();
     this.handshakeTimer = undefined;
-    this.pending = [];
+    this.pending.length = 0;
+    this.pendingCount = 0;
     this.pendingBytes = 0;
     this.pingSentAt.clear();
     this.decoder.reset();

@@ -8,6 +8,13 @@ import { P2PError } from '../errors.js';
 import { Connection } from './connection.js';
 import type { ConnectionConfig } from './connection.js';
 
+/**
+ * The buffer every dialed socket reads into (net's onread: no Readable stream machinery, no
+ * Buffer and no next-tick per read). Shared: a read is handed to its Connection and consumed
+ * before the next read can happen, and Connection.read() copies whatever it must keep.
+ */
+const DIAL_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export interface Address {
   host: string;
   port: number;
@@ -59,7 +66,19 @@ export class TcpTransport {
   /** Connect to host:port; resolves with a Connection whose handshake has started. */
   dial(host: string, port: number, timeoutMs: number): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
+      let conn: Connection | undefined;
+      const socket = connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer: DIAL_READ_BUFFER,
+          callback: (n) => {
+            conn?.read(DIAL_READ_BUFFER.subarray(0, n), true);
+            return true;
+          },
+        },
+      });
       this.track(socket);
       const timer = this.cfg.clock.setTimeout(() => {
         socket.destroy();
@@ -71,7 +90,8 @@ export class TcpTransport {
       });
       socket.once('connect', () => {
         timer.cancel();
-        resolve(new Connection(socket, true, this.cfg));
+        conn = new Connection(socket, true, this.cfg);
+        resolve(conn);
       });
     });
   }

@@ -45,13 +45,14 @@ export function framesBytes(bodies: readonly Uint8Array[]): number {
 }
 
 /**
- * Write the frames of `bodies` into `out` from `offset` (framesBytes(bodies) bytes, which the
- * caller has checked fit); returns the offset after them. The connection writes a batch
- * straight into the record it seals.
+ * Write the frames of the first `count` of `bodies` (default all) into `out` from `offset`
+ * (framesBytes() of them, which the caller has checked fit); returns the offset after them.
+ * The connection writes a batch straight into the record it seals.
  */
-export function encodeFramesInto(bodies: readonly Uint8Array[], out: Buffer, offset: number): number {
+export function encodeFramesInto(bodies: readonly Uint8Array[], out: Buffer, offset: number, count = bodies.length): number {
   let off = offset;
-  for (const b of bodies) {
+  for (let i = 0; i < count; i++) {
+    const b = bodies[i]!;
     off = out.writeUInt32BE(b.length, off);
     out.set(b, off);
     off += b.length;
@@ -90,6 +91,9 @@ export class FrameDecoder {
   private err: ProtocolError | undefined;
   /** Set by detach() from inside onFrame: push() stops after that frame. */
   private detached = false;
+  /** The chunk pushWhole() is reading, while its onFrame runs, and the offset of its unread bytes. */
+  private whole: Buffer | undefined;
+  private wholeOff = 0;
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1 || maxFrameBytes > MAX_FRAME_BYTES_LIMIT) {
@@ -100,7 +104,7 @@ export class FrameDecoder {
 
   /** Bytes held: partial header plus partial body. At most maxFrameBytes + 4 between pushes. */
   get bufferedBytes(): number {
-    return this.buffered;
+    return this.buffered + (this.whole === undefined ? 0 : this.whole.length - this.wholeOff);
   }
 
   /** The error that put the decoder in the errored state, if any. */
@@ -117,6 +121,7 @@ export class FrameDecoder {
    */
   push(chunk: Buffer, onFrame: (body: Buffer) => void): void {
     if (this.err) throw this.err;
+    if (this.buffered === 0 && this.need < 0 && this.assembly === undefined) return this.pushWhole(chunk, onFrame);
     this.compact();
     if (this.assembly) {
       const k = Math.min(chunk.length, this.need - this.assembled);
@@ -164,6 +169,48 @@ export class FrameDecoder {
   }
 
   /**
+   * push() when nothing is held (nearly always: one read or record holds whole frames): the
+   * frames are read from `chunk` by offset, without entering the chunk list; while onFrame
+   * runs the chunk's unread bytes are `whole` from `wholeOff` (takeRest and reset see them),
+   * and after the last whole frame they are kept in the list (see keepFrom). Same checks,
+   * order and views as the general path; each frame is consumed before onFrame runs.
+   */
+  private pushWhole(chunk: Buffer, onFrame: (body: Buffer) => void): void {
+    this.whole = chunk;
+    this.wholeOff = 0;
+    let off = 0;
+    try {
+      while (chunk.length - off >= FRAME_HEADER_BYTES) {
+        const length = chunk.readUInt32BE(off);
+        if (length === 0) this.fail(new ProtocolError('FRAME_EMPTY', 'frame length 0'));
+        if (length > this.maxFrameBytes) {
+          this.fail(new ProtocolError('FRAME_TOO_LARGE', `frame length ${length} exceeds ${this.maxFrameBytes}`));
+        }
+        const start = off + FRAME_HEADER_BYTES;
+        if (chunk.length - start < length) break;
+        off = this.wholeOff = start + length;
+        onFrame(chunk.subarray(start, off));
+        // Dropped by reset() or fail(), or taken by takeRest() after a detach.
+        if (this.whole === undefined || this.detached) break;
+      }
+    } finally {
+      // Also when onFrame threw: the rest stays buffered for the next push.
+      const rest = this.whole;
+      this.whole = undefined;
+      this.wholeOff = 0;
+      if (rest !== undefined) this.keepFrom(rest, off);
+    }
+  }
+
+  /** Hold the bytes of `chunk` from `off` on (a partial frame, or what follows a detach) for the general path. */
+  private keepFrom(chunk: Buffer, off: number): void {
+    if (off >= chunk.length) return;
+    this.compact();
+    this.chunks.push(off === 0 ? chunk : chunk.subarray(off));
+    this.buffered += chunk.length - off;
+  }
+
+  /**
    * Stop framing: called from inside onFrame when the bytes after this frame belong to
    * another layer (the record layer after the handshake). push() returns after the current
    * frame; takeRest() then hands back the unread bytes, and the decoder is spent.
@@ -175,6 +222,7 @@ export class FrameDecoder {
   /** After detach(): the bytes received but not framed, in order; the decoder holds nothing after. */
   takeRest(): Buffer[] {
     const rest: Buffer[] = [];
+    if (this.whole !== undefined && this.wholeOff < this.whole.length) rest.push(this.whole.subarray(this.wholeOff));
     const first = this.chunks[this.head];
     if (first) rest.push(this.headOff > 0 ? first.subarray(this.headOff) : first);
     for (let i = this.head + 1; i < this.chunks.length; i++) rest.push(this.chunks[i]!);
@@ -203,6 +251,7 @@ export class FrameDecoder {
   }
 
   private clearChunks(): void {
+    this.whole = undefined;
     this.chunks = [];
     this.head = 0;
     this.headOff = 0;

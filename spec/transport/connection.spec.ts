@@ -247,6 +247,25 @@ describe('Connection over loopback', () => {
     expect(seen).to.deep.equal([]);
   });
 
+  for (const encrypted of [true, false]) {
+    it(`keeps what a dialed ${encrypted ? 'encrypted' : 'plaintext'} connection received intact across later reads (its socket reads into one reused buffer)`, async () => {
+      const a = await side({ encrypted });
+      const b = await side({ encrypted });
+      const out = await b.transport.dial('127.0.0.1', a.port, 2000);
+      await waitFor(() => a.inbound.length === 1, 2000, 'inbound');
+      const inbound = a.inbound[0]!;
+      if (inbound.state !== 'open') await once(inbound, 'open');
+      if (out.state !== 'open') await once(out, 'open');
+      const got: Array<{ reply: Buffer | null }> = [];
+      out.on('message', (m) => got.push(m as { reply: Buffer | null }));
+      for (let i = 1; i <= 3; i++) {
+        inbound.send({ type: MessageType.ACK, ref: Buffer.alloc(16, i), status: 0, reply: Buffer.alloc(200, i) });
+        await waitFor(() => got.length === i, 2000, `ack ${i}`);
+      }
+      expect(got.map((m) => m.reply!.toString('hex'))).to.deep.equal([1, 2, 3].map((i) => Buffer.alloc(200, i).toString('hex')));
+    });
+  }
+
   it('reads the session bytes that arrive in the same chunk as the last handshake message', async () => {
     const a = await side();
     const b = await side();

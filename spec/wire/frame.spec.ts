@@ -176,6 +176,44 @@ describe('FrameDecoder', () => {
     expect(seen).to.deep.equal(['a', 'b', 'c']);
   });
 
+  it('hands takeRest() the unread bytes of the chunk when onFrame detaches in the middle of it', () => {
+    const decoder = new FrameDecoder();
+    const tail = Buffer.from([1, 2, 3]);
+    const chunk = Buffer.concat([encodeFrame(Buffer.from('a')), encodeFrame(Buffer.from('b')), tail]);
+    const seen: string[] = [];
+    let rest: Buffer[] = [];
+    decoder.push(chunk, (b) => {
+      seen.push(String(b));
+      decoder.detach();
+      rest = decoder.takeRest();
+    });
+    expect(seen).to.deep.equal(['a']);
+    expect(Buffer.concat(rest).toString('hex')).to.equal(Buffer.concat([encodeFrame(Buffer.from('b')), tail]).toString('hex'));
+    expect(decoder.bufferedBytes).to.equal(0);
+  });
+
+  it('counts the unread rest of the chunk in bufferedBytes while onFrame runs', () => {
+    const decoder = new FrameDecoder();
+    const chunk = Buffer.concat([encodeFrame(Buffer.from('a')), encodeFrame(Buffer.from('bc')), Buffer.from([0, 0])]);
+    const held: number[] = [];
+    decoder.push(chunk, () => held.push(decoder.bufferedBytes));
+    expect(held).to.deep.equal([2 + 4 + 2, 2]);
+    expect(decoder.bufferedBytes).to.equal(2);
+  });
+
+  it('drops the rest of the chunk when onFrame resets the decoder', () => {
+    const decoder = new FrameDecoder();
+    const chunk = Buffer.concat(['a', 'b', 'c'].map((s) => encodeFrame(Buffer.from(s))));
+    const seen: string[] = [];
+    decoder.push(chunk, (b) => {
+      seen.push(String(b));
+      decoder.reset();
+    });
+    expect(seen).to.deep.equal(['a']);
+    expect(decoder.bufferedBytes).to.equal(0);
+    expect(decodeAll([encodeFrame(Buffer.from('x'))], decoder)).to.deep.equal(['78']);
+  });
+
   for (const bad of [0, -1, 1.5, MAX_FRAME_BYTES_LIMIT + 1]) {
     it(`refuses maxFrameBytes ${bad} with INVALID_ARGUMENT`, () => {
       expect(() => new FrameDecoder(bad)).to.throw(P2PError).with.property('code', 'INVALID_ARGUMENT');
