@@ -113,6 +113,14 @@ let nextConnectionId = 1;
 const NO_BODY = Buffer.alloc(0);
 
 /**
+ * Slots of the outbound queue kept from one write to the next. A queue that once held more
+ * (up to maxQueueBytes of 5-byte frames: 1.6 million slots, 13 MB of array at the 8 MiB
+ * default) is let go once written, so a peer that made us queue many small frames for a while
+ * does not keep that much memory for the rest of the connection.
+ */
+const PENDING_SLOTS_KEPT = 1024;
+
+/**
  * The end of an event-loop turn, shared by every Connection of the process: one setImmediate
  * (the check phase, after every socket read of this poll turn was handled) first runs the
  * work deferred to it (Connection.atEndOfTurn: the gossip engine's forwarding, which then
@@ -212,9 +220,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   // Outbound: frame bodies gathered until the end of the turn (endTurn: the check phase,
   // after every socket read of this poll turn was handled), then written (or
   // sealed as records and written) in one go; kept while the socket has said write() === false.
-  // pending[0, pendingCount) are queued. The array keeps its length from write to write (at
-  // most the most frames queued at once, each at least 5 bytes within maxQueueBytes) so that
-  // a turn does not allocate it again; a written slot holds NO_BODY, never the body.
+  // pending[0, pendingCount) are queued. The array keeps its length from write to write (up
+  // to PENDING_SLOTS_KEPT) so that a turn does not allocate it again; a written slot holds
+  // NO_BODY, never the body.
   private readonly pending: Buffer[] = [];
   private pendingCount = 0;
   private pendingBytes = 0;
@@ -503,12 +511,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       // The frames written straight into one buffer (the record, sealed where they lie).
       const out = this.sealer ? RecordSealer.recordFor(bytes) : Buffer.allocUnsafe(bytes);
       encodeFramesInto(bodies, out, this.sealer ? RECORD_HEADER_BYTES : 0, count);
-      bodies.fill(NO_BODY, 0, count);
+      this.written(count);
       ok = this.socket.write(this.sealer ? this.sealer.sealInPlace(out) : out);
     } else {
       const frames: Buffer[] = [];
       for (let i = 0; i < count; i++) frames.push(frameHeader(bodies[i]!.length), bodies[i]!);
-      bodies.fill(NO_BODY, 0, count);
+      this.written(count);
       const out = this.sealer ? this.sealer.seal(frames) : frames;
       this.socket.cork();
       ok = true;
@@ -516,6 +524,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.socket.uncork();
     }
     if (!ok) this.blocked = true;
+  }
+
+  /** The first `count` queue slots were written: empty them, or let a long queue go. */
+  private written(count: number): void {
+    if (this.pending.length > PENDING_SLOTS_KEPT) this.pending.length = 0;
+    else this.pending.fill(NO_BODY, 0, count);
   }
 
   private readonly onDrain = (): void => {

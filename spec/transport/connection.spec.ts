@@ -266,6 +266,20 @@ describe('Connection over loopback', () => {
     });
   }
 
+  it('keeps its outbound queue\'s slots between writes only up to a bound, so a burst of small frames does not hold memory for the connection\'s life', async () => {
+    const { out, inbound } = await openPair();
+    const slots = () => (out as unknown as { pending: Buffer[] }).pending.length;
+    let got = 0;
+    inbound.on('message', () => got++);
+    const ack = { type: MessageType.ACK, ref: Buffer.alloc(16, 7), status: 0, reply: null } as const;
+    for (let i = 0; i < 10; i++) out.send(ack);
+    await waitFor(() => got === 10, 2000, 'ten frames');
+    expect(slots()).to.equal(10);
+    for (let i = 0; i < 5000; i++) out.send(ack);
+    await waitFor(() => got === 5010, 5000, 'the burst');
+    expect(slots()).to.be.at.most(1024);
+  });
+
   it('reads the session bytes that arrive in the same chunk as the last handshake message', async () => {
     const a = await side();
     const b = await side();
