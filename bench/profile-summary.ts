@@ -10,7 +10,7 @@ import { intFlag, parseFlags } from './util.js';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   children?: number[];
 }
 interface Profile {
@@ -25,66 +25,59 @@ export interface HotSpot {
   selfPct: number;
 }
 
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+/** An amount (time or bytes) per function and per file, the `top` largest of each, and the total. */
+function tally(amounts: Iterable<[CallFrame, number]>, top: number): { total: number; functions: Array<[string, number]>; files: Array<[string, number]> } {
+  const fn = new Map<string, number>();
+  const file = new Map<string, number>();
+  let total = 0;
+  for (const [{ functionName, url, lineNumber }, amount] of amounts) {
+    const short = url.replace(/^file:\/\//, '').replace(/^.*\/(lib|bench|node_modules)\//, '$1/');
+    const fname = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
+    fn.set(fname, (fn.get(fname) ?? 0) + amount);
+    const key = short || functionName;
+    file.set(key, (file.get(key) ?? 0) + amount);
+    total += amount;
+  }
+  const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return { total, functions: rank(fn), files: rank(file) };
+}
+
 /** Self time per function and per file of one profile, largest first. */
 export function summarise(path: string, top: number): { totalMs: number; functions: HotSpot[]; files: HotSpot[] } {
   const p = JSON.parse(readFileSync(path, 'utf8')) as Profile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   for (let i = 0; i < p.samples.length; i++) selfUs.set(p.samples[i]!, (selfUs.get(p.samples[i]!) ?? 0) + (p.timeDeltas[i] ?? 0));
-  const fn = new Map<string, number>();
-  const file = new Map<string, number>();
-  let total = 0;
-  for (const [id, us] of selfUs) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const short = url.replace(/^file:\/\//, '').replace(/^.*\/(lib|bench|node_modules)\//, '$1/');
-    const fname = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
-    fn.set(fname, (fn.get(fname) ?? 0) + us);
-    const key = short || functionName;
-    file.set(key, (file.get(key) ?? 0) + us);
-    total += us;
-  }
-  const rank = (m: Map<string, number>) =>
-    [...m]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([name, us]) => ({ name, selfMs: us / 1000, selfPct: (100 * us) / total }));
-  return { totalMs: total / 1000, functions: rank(fn), files: rank(file) };
+  const t = tally([...selfUs].map(([id, us]): [CallFrame, number] => [byId.get(id)!.callFrame, us]), top);
+  const spots = (list: Array<[string, number]>) => list.map(([name, us]) => ({ name, selfMs: us / 1000, selfPct: (100 * us) / t.total }));
+  return { totalMs: t.total / 1000, functions: spots(t.functions), files: spots(t.files) };
 }
 
 interface HeapNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   selfSize: number;
   children: HeapNode[];
-}
-
-/** The short name of a call frame: function, then file:line under lib/, bench/ or node_modules/. */
-function frameName({ functionName, url, lineNumber }: HeapNode['callFrame']): { fname: string; file: string } {
-  const short = url.replace(/^file:\/\//, '').replace(/^.*\/(lib|bench|node_modules)\//, '$1/');
-  return { fname: `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim(), file: short || functionName };
 }
 
 /** Bytes allocated (sampled) per function and per file of a sampling heap profile, largest first. */
 export function summariseHeap(path: string, top: number): { totalMb: number; functions: Array<{ name: string; mb: number; pct: number }>; files: Array<{ name: string; mb: number; pct: number }> } {
   const head = (JSON.parse(readFileSync(path, 'utf8')) as { head: HeapNode }).head;
-  const fn = new Map<string, number>();
-  const file = new Map<string, number>();
-  let total = 0;
+  const amounts: Array<[CallFrame, number]> = [];
   const stack = [head];
   while (stack.length > 0) {
     const n = stack.pop()!;
     stack.push(...n.children);
-    if (n.selfSize === 0) continue;
-    const { fname, file: f } = frameName(n.callFrame);
-    fn.set(fname, (fn.get(fname) ?? 0) + n.selfSize);
-    file.set(f, (file.get(f) ?? 0) + n.selfSize);
-    total += n.selfSize;
+    if (n.selfSize > 0) amounts.push([n.callFrame, n.selfSize]);
   }
-  const rank = (m: Map<string, number>) =>
-    [...m]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([name, bytes]) => ({ name, mb: bytes / 1e6, pct: (100 * bytes) / total }));
-  return { totalMb: total / 1e6, functions: rank(fn), files: rank(file) };
+  const t = tally(amounts, top);
+  const sizes = (list: Array<[string, number]>) => list.map(([name, bytes]) => ({ name, mb: bytes / 1e6, pct: (100 * bytes) / t.total }));
+  return { totalMb: t.total / 1e6, functions: sizes(t.functions), files: sizes(t.files) };
 }
 
 if (process.argv[1]?.endsWith('profile-summary.ts')) {
