@@ -165,8 +165,9 @@ export class SeenCache {
   private expire(now: number, limit: number): number {
     let dropped = 0;
     // Times in `order` never decrease, so while the oldest slot, stale or not, has not expired,
-    // nothing has: the common case (add() at a steady rate) costs no Map lookup.
-    while (dropped < limit && this.head < this.order.length && now - this.orderTimes[this.head]! >= this.ttlMs && this.skipStale() && now - this.orderTimes[this.head]! >= this.ttlMs) {
+    // nothing has: the common case (add() at a steady rate) costs no Map lookup. Then the
+    // oldest live slot (skipStale) is looked at again.
+    while (dropped < limit && this.headExpired(now) && this.skipStale() && this.headExpired(now)) {
       this.firstSeen.delete(this.order[this.head]!);
       this.head++;
       dropped++;
@@ -183,6 +184,11 @@ export class SeenCache {
     if (now - this.orderTimes[this.head]! < this.ttlMs) this.evictedTotal++;
     else this.expiredTotal++;
     this.head++;
+  }
+
+  /** The slot at `head` exists and has expired at `now`. */
+  private headExpired(now: number): boolean {
+    return this.head < this.order.length && now - this.orderTimes[this.head]! >= this.ttlMs;
   }
 
   /** Move `head` past stale slots; true if it then points at the oldest live entry. */

@@ -149,12 +149,7 @@ export class FrameDecoder {
     for (;;) {
       if (this.need < 0) {
         if (this.buffered < FRAME_HEADER_BYTES) break;
-        const length = this.readLength();
-        if (length === 0) this.fail(new ProtocolError('FRAME_EMPTY', 'frame length 0'));
-        if (length > this.maxFrameBytes) {
-          this.fail(new ProtocolError('FRAME_TOO_LARGE', `frame length ${length} exceeds ${this.maxFrameBytes}`));
-        }
-        this.need = length;
+        this.need = this.checked(this.readLength());
       }
       if (this.buffered < this.need) {
         if (this.chunks.length - this.head > ASSEMBLE_AFTER_CHUNKS) this.startAssembly();
@@ -181,11 +176,7 @@ export class FrameDecoder {
     let off = 0;
     try {
       while (chunk.length - off >= FRAME_HEADER_BYTES) {
-        const length = chunk.readUInt32BE(off);
-        if (length === 0) this.fail(new ProtocolError('FRAME_EMPTY', 'frame length 0'));
-        if (length > this.maxFrameBytes) {
-          this.fail(new ProtocolError('FRAME_TOO_LARGE', `frame length ${length} exceeds ${this.maxFrameBytes}`));
-        }
+        const length = this.checked(chunk.readUInt32BE(off));
         const start = off + FRAME_HEADER_BYTES;
         if (chunk.length - start < length) break;
         off = this.wholeOff = start + length;
@@ -242,6 +233,13 @@ export class FrameDecoder {
     this.clearChunks();
     this.need = -1;
     this.err = undefined;
+  }
+
+  /** A frame header's length, once it is known to be 1 to maxFrameBytes (else the decoder fails). */
+  private checked(length: number): number {
+    if (length === 0) this.fail(new ProtocolError('FRAME_EMPTY', 'frame length 0'));
+    if (length > this.maxFrameBytes) this.fail(new ProtocolError('FRAME_TOO_LARGE', `frame length ${length} exceeds ${this.maxFrameBytes}`));
+    return length;
   }
 
   private fail(err: ProtocolError): never {
