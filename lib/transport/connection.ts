@@ -99,7 +99,7 @@ const HANDSHAKE_REFUSALS: Readonly<Record<number, ErrorCode>> = {
  * Copying a few KiB costs less than a writev's per-piece work and a header buffer per frame.
  * Must not exceed MAX_RECORD_PLAINTEXT.
  */
-const SINGLE_WRITE_BYTES = 16 * 1024;
+export const SINGLE_WRITE_BYTES = 16 * 1024;
 
 /** PING round trips kept; rttMs is their minimum (at one PING a heartbeat, the last 4 s). */
 const RTT_SAMPLES = 4;

@@ -73,6 +73,8 @@ export class TcpTransport {
         noDelay: true,
         onread: {
           buffer: DIAL_READ_BUFFER,
+          // net starts reading only after the 'connect' listeners below have run, so `conn` is
+          // set before the first read.
           callback: (n) => {
             conn?.read(DIAL_READ_BUFFER.subarray(0, n), true);
             return true;
